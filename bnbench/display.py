@@ -1,0 +1,138 @@
+"""What the terminal shows while runs train: a live rich table on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from bnbench.scenario import RunSpec
+from bnbench.train import EvalLog, StepLog
+
+
+class Progress(Protocol):
+    def started(self, spec: RunSpec, device: str) -> None: ...
+
+    def logged(self, spec: RunSpec, log: StepLog, power_w: float | None, energy_wh: float | None) -> None: ...
+
+    def evaluated(self, spec: RunSpec, log: EvalLog) -> None: ...
+
+    def finished(self, spec: RunSpec, row: dict[str, Any]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class _RunState:
+    spec: RunSpec
+    device: str = ""
+    status: str = "queued"
+    step: int = 0
+    loss: float | None = None
+    metric: float | None = None
+    power_w: float | None = None
+    energy_wh: float | None = None
+    started: float | None = None
+    elapsed_s: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _num(value: float | None, fmt: str) -> str:
+    return "-" if value is None or value != value else format(value, fmt)
+
+
+class RichProgress:
+    """A live table, one row per run: step, loss, latest metric, watts, Wh so far, elapsed time."""
+
+    def __init__(self, specs: list[RunSpec], metric: str, console: Console | None = None) -> None:
+        self.metric = metric
+        self.runs = {s.run_id: _RunState(s) for s in specs}
+        self.console = console or Console()
+        self.live = Live(self._table(), console=self.console, refresh_per_second=4, transient=False)
+        self.live.start()
+
+    def _table(self) -> Table:
+        table = Table(title="bnbench: training", expand=False)
+        for name in ("run", "device", "status", "step", "loss", self.metric, "W", "Wh", "elapsed"):
+            table.add_column(name, justify="left" if name in ("run", "device", "status") else "right")
+        for r in self.runs.values():
+            elapsed = (time.monotonic() - r.started) if r.status == "running" and r.started else r.elapsed_s
+            table.add_row(
+                r.spec.run_id,
+                r.device,
+                r.status,
+                f"{r.step}/{r.spec.train.max_steps}",
+                _num(r.loss, ".4g"),
+                _num(r.metric, ".3f"),
+                _num(r.power_w, ".1f"),
+                _num(r.energy_wh, ".3f"),
+                f"{elapsed:.1f}s" if r.started else "-",
+            )
+        return table
+
+    def _refresh(self) -> None:
+        self.live.update(self._table())
+
+    def started(self, spec: RunSpec, device: str) -> None:
+        r = self.runs[spec.run_id]
+        r.device, r.status, r.started = device, "running", time.monotonic()
+        self._refresh()
+
+    def logged(self, spec: RunSpec, log: StepLog, power_w: float | None, energy_wh: float | None) -> None:
+        r = self.runs[spec.run_id]
+        r.step, r.loss, r.power_w, r.energy_wh = log.step, log.loss, power_w, energy_wh
+        self._refresh()
+
+    def evaluated(self, spec: RunSpec, log: EvalLog) -> None:
+        self.runs[spec.run_id].metric = log.metrics.get(self.metric)
+        self._refresh()
+
+    def finished(self, spec: RunSpec, row: dict[str, Any]) -> None:
+        r = self.runs[spec.run_id]
+        r.status, r.step = str(row.get("status")), int(row.get("steps") or r.step)
+        r.elapsed_s = float(row.get("wall_s") or 0.0)
+        if row.get("energy_j") not in (None, ""):
+            r.energy_wh = float(row["energy_j"]) / 3600.0
+        self._refresh()
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+class PlainProgress:
+    """One line per run start, evaluation and end: for logs, CI and pipes."""
+
+    def __init__(self, metric: str, stream: Any = None) -> None:
+        self.metric = metric
+        self.stream = stream or sys.stdout
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)
+
+    def started(self, spec: RunSpec, device: str) -> None:
+        self._say(f"[{spec.run_id}] started on {device}")
+
+    def logged(self, spec: RunSpec, log: StepLog, power_w: float | None, energy_wh: float | None) -> None:
+        pass
+
+    def evaluated(self, spec: RunSpec, log: EvalLog) -> None:
+        value = log.metrics.get(self.metric)
+        self._say(f"[{spec.run_id}] step {log.step}/{spec.train.max_steps} {self.metric} {_num(value, '.3f')} "
+                  f"({log.t_s:.1f}s)")
+
+    def finished(self, spec: RunSpec, row: dict[str, Any]) -> None:
+        error = f": {row['error']}" if row.get("error") else ""
+        self._say(f"[{spec.run_id}] {row.get('status')} after {row.get('steps')} steps, "
+                  f"{float(row.get('wall_s') or 0):.1f}s{error}")
+
+    def close(self) -> None:
+        pass
+
+
+def make_progress(specs: list[RunSpec], metric: str, console: Console) -> Progress:
+    return RichProgress(specs, metric, console) if console.is_terminal else PlainProgress(metric, console.file)

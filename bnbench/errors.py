@@ -1,0 +1,23 @@
+"""Errors a user can fix. The CLI turns these into one line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class UserError(Exception):
+    """Bad input: a scenario, a flag or a path. Its message is one line, shown without a traceback."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """'; did you mean 'lr'?' when a close match exists, '' otherwise."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
+    """The error for a name missing from a registry: it lists what is registered."""
+    known = sorted(known)
+    hint = did_you_mean(name, known)
+    return UserError(f"unknown {kind} '{name}'{hint} (known: {', '.join(known)})")

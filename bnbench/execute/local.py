@@ -1,0 +1,51 @@
+"""Running the matrix on this host's devices."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import torch
+
+from bnbench.display import Progress
+from bnbench.errors import UserError
+from bnbench.execute.driver import execute_run
+from bnbench.results.store import RunStore
+from bnbench.scenario import RunSpec
+
+
+def resolve_devices(request: str | list[str]) -> list[str]:
+    """'auto' -> every visible GPU, else ['cpu']; 'cpu', 'cuda', 'cuda:N' or a list of them. UserError if absent."""
+    requested = [request] if isinstance(request, str) else list(request)
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    devices: list[str] = []
+    for item in requested:
+        item = item.strip().lower()
+        if item == "auto":
+            devices += [f"cuda:{i}" for i in range(gpus)] or ["cpu"]
+        elif item == "cpu":
+            devices.append("cpu")
+        elif item == "cuda":
+            if not gpus:
+                raise UserError("device 'cuda' requested but no CUDA GPU is visible; use --device cpu")
+            devices += [f"cuda:{i}" for i in range(gpus)]
+        elif item.startswith("cuda:") and item[5:].isdigit():
+            if int(item[5:]) >= gpus:
+                raise UserError(f"device '{item}' requested but {gpus} CUDA GPU(s) are visible")
+            devices.append(item)
+        else:
+            raise UserError(f"unknown device '{item}'; use auto, cpu, cuda or cuda:N")
+    return list(dict.fromkeys(devices))
+
+
+def run_matrix(
+    specs: list[RunSpec], devices: list[str], store: RunStore, progress: Progress, stop: threading.Event
+) -> list[dict[str, Any]]:
+    """Run every spec in matrix order on the first device, until done or `stop` is set."""
+    device = torch.device(devices[0])
+    rows = []
+    for spec in specs:
+        if stop.is_set():
+            break
+        rows.append(execute_run(spec, device, store, progress, stop))
+    return rows

@@ -1,0 +1,67 @@
+"""Stamps on a results folder: the machine, the software and the code that produced it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import bnbench
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def code_version() -> dict[str, Any]:
+    """bnbench's git commit and dirty flag when it runs from a checkout; None for an installed wheel."""
+    here = Path(bnbench.__file__).resolve().parent.parent
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(here), *args], capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    status = git("status", "--porcelain", "--untracked-files=no") if commit else None
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def collect(command: list[str], devices: list[str], gpus: list[dict[str, Any]]) -> dict[str, Any]:
+    """The manifest written when a run starts; `ended_at` is filled in when it ends."""
+    import numpy
+    import torch
+
+    return {
+        "bnbench": bnbench.__version__,
+        **{f"code_{k}": v for k, v in code_version().items()},
+        "command": command,
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "cpu": cpu_model(),
+        "cpu_count": __import__("os").cpu_count(),
+        "devices": devices,
+        "gpus": gpus,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "numpy": numpy.__version__,
+        "started_at": now_iso(),
+        "ended_at": None,
+    }

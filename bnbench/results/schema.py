@@ -1,0 +1,46 @@
+"""Column names of the results files. One place, so writers and readers agree."""
+
+from __future__ import annotations
+
+ENERGY_PHASES = ("warmup", "train", "eval", "checkpoint")
+
+ENERGY_COLUMNS = [
+    "energy_j",
+    "energy_source",
+    "kwh",
+    "net_kwh",
+    "tea_cups",
+    "co2_g",
+    "cost",
+    *(f"energy_{phase}_j" for phase in ENERGY_PHASES),
+]
+
+
+def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
+    """runs.csv's header: identity, outcome, the task's metric columns, energy, timing, error."""
+    return [
+        "run_id",
+        "variant",
+        "seed",
+        "device",
+        "status",
+        "steps",
+        "wall_s",
+        "train_s",
+        f"final_{metric}",
+        f"best_{metric}",
+        *references,
+        *ENERGY_COLUMNS,
+        "started_at",
+        "ended_at",
+        "error",
+    ]
+
+
+def curve_columns(metric: str, references: tuple[str, ...]) -> list[str]:
+    """curves.parquet: one row per logged step (kind 'train') and per evaluation (kind 'eval')."""
+    return ["run_id", "variant", "seed", "kind", "step", "t_s", "loss", "loss_max", metric, *references,
+            "val_loss", "energy_j"]
+
+
+POWER_COLUMNS = ["run_id", "device", "t_s", "power_w", "phase"]

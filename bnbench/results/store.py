@@ -1,0 +1,134 @@
+"""The results folder, written as the runs go. Files are only appended to or atomically replaced.
+
+Layout:
+  scenario.toml   the scenario as resolved (defaults filled in, overrides applied)
+  manifest.json   machine, software and timing stamps
+  runs.csv        one row per finished run, appended as each finishes (a resumed run's last row wins)
+  curves.parquet  logged steps and evaluations of every finished run
+  power.parquet   power samples of every finished run
+  runs/RUN_ID/    a run in progress: chunks of its curves and power, its log and checkpoints
+A run's chunks are folded into the top-level Parquet files when it ends; a reader merges what is left.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import tomli_w
+
+from bnbench.errors import UserError
+from bnbench.results.atomic import append_line, atomic_write, atomic_write_text
+
+TABLES = ("curves", "power")
+
+
+def run_dir(root: Path, run_id: str) -> Path:
+    return root / "runs" / run_id
+
+
+def chunk_paths(root: Path, table: str, run_id: str | None = None) -> list[Path]:
+    """Chunk files of `table` for one run (or all runs), in write order."""
+    pattern = f"{run_id or '*'}/{table}-*.parquet"
+    return sorted((root / "runs").glob(pattern))
+
+
+def write_frame(path: Path, frame: pd.DataFrame) -> None:
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+class ChunkWriter:
+    """Buffers rows of one run's table and writes them as numbered Parquet chunks on `flush`."""
+
+    def __init__(self, root: Path, table: str, run_id: str, columns: list[str]) -> None:
+        self.folder = run_dir(root, run_id)
+        self.table = table
+        self.columns = columns
+        self.rows: list[dict[str, Any]] = []
+        self.sequence = len(chunk_paths(root, table, run_id))
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        frame = pd.DataFrame(self.rows, columns=self.columns)
+        self.rows = []
+        # A column with no value yet is float NaN, so chunks concatenate with the ones that have values.
+        for column in frame.columns[frame.isna().all()]:
+            frame[column] = frame[column].astype("float64")
+        write_frame(self.folder / f"{self.table}-{self.sequence:06d}.parquet", frame)
+        self.sequence += 1
+
+
+class RunStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    @classmethod
+    def create(cls, root: Path, scenario: dict[str, Any], manifest: dict[str, Any], columns: list[str]) -> RunStore:
+        """A new results folder with its scenario, manifest and runs.csv header. UserError if unwritable."""
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            if (root / "runs.csv").exists():
+                raise UserError(f"{root}: already holds results; use --resume {root} or another --out")
+            store = cls(root)
+            atomic_write_text(root / "scenario.toml", tomli_w.dumps(scenario))
+            store.write_manifest(manifest)
+            atomic_write_text(root / "runs.csv", _csv_line(columns))
+        except OSError as exc:
+            raise UserError(f"{root}: cannot write results ({exc.strerror or exc})") from None
+        return store
+
+    @property
+    def columns(self) -> list[str]:
+        with open(self.root / "runs.csv", encoding="utf-8", newline="") as handle:
+            return next(csv.reader(handle))
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        atomic_write_text(self.root / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
+
+    def append_run(self, row: dict[str, Any]) -> None:
+        """Append one run's row; keys must be columns of runs.csv, missing ones are written empty."""
+        columns = self.columns
+        unknown = set(row) - set(columns)
+        if unknown:
+            raise KeyError(f"not runs.csv columns: {sorted(unknown)}")
+        append_line(self.root / "runs.csv", _csv_line([_cell(row.get(c)) for c in columns]))
+
+    def writer(self, table: str, run_id: str, columns: list[str]) -> ChunkWriter:
+        run_dir(self.root, run_id).mkdir(parents=True, exist_ok=True)
+        return ChunkWriter(self.root, table, run_id, columns)
+
+    def consolidate(self, table: str, run_id: str) -> None:
+        """Fold a finished run's chunks into `<table>.parquet` (atomic replace), then drop the chunks."""
+        chunks = chunk_paths(self.root, table, run_id)
+        if not chunks:
+            return
+        target = self.root / f"{table}.parquet"
+        parts = [pd.read_parquet(target)] if target.exists() else []
+        if parts:
+            parts[0] = parts[0][parts[0]["run_id"] != run_id]
+        parts += [pd.read_parquet(chunk) for chunk in chunks]
+        write_frame(target, pd.concat([p for p in parts if len(p)], ignore_index=True))
+        for chunk in chunks:
+            chunk.unlink()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if value != value else repr(value)  # NaN -> empty: unknown is never written as 0
+    return value
+
+
+def _csv_line(values: list[Any]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()

@@ -1,0 +1,399 @@
+"""Scenario files: TOML in, frozen typed objects out, validated once at the edge.
+
+A scenario has five sections (`[scenario]`, `[task]`, `[model]`, `[train]`, `[energy]`) and any number of
+`[[variant]]` tables. A variant's keys override fields of `[model]`, `[train]` and `[task]`. Expansion gives
+one `RunSpec` per variant x seed. Nothing deeper than this module reads TOML or raw dicts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bnbench.errors import UserError, did_you_mean
+
+_SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScenarioSection(_Section):
+    name: str = Field(pattern=_SLUG)
+    description: str = ""
+    seeds: list[int] = Field(default=[0], min_length=1)
+    device: str | list[str] = "auto"
+    baseline: str = "control"
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct (got {seeds})")
+        if any(s < 0 for s in seeds):
+            raise ValueError(f"seeds must be >= 0 (got {seeds})")
+        return seeds
+
+
+class TaskConfig(_Section):
+    name: str = "super-resolution"
+    scale: int = Field(default=3, ge=2, le=8)
+    patch_size: int = Field(default=33, ge=8, le=512)
+    batch_size: int = Field(default=64, ge=1)
+    dataset: str = "bundled"
+
+
+class ModelConfig(_Section):
+    arch: str = "srcnn"
+    norm: str = "none"
+    decay: float | None = Field(default=None, gt=0, lt=1)
+    momentum: float | None = Field(default=None, gt=0, lt=1)
+    eps: float = Field(default=1e-5, gt=0)
+    zero_debias: bool = False
+
+    @model_validator(mode="after")
+    def _consistent_bn(self) -> ModelConfig:
+        if self.decay is not None and self.momentum is not None and abs(self.decay + self.momentum - 1) > 1e-9:
+            raise ValueError(
+                f"decay {self.decay} and momentum {self.momentum} contradict each other: "
+                f"momentum = 1 - decay = {1 - self.decay:g}; give only one"
+            )
+        if self.zero_debias and self.norm != "batch":
+            raise ValueError(f"zero_debias applies to norm = 'batch' only (norm is '{self.norm}')")
+        return self
+
+    @property
+    def bn_decay(self) -> float:
+        """TensorFlow's decay: moving = decay * moving + (1 - decay) * batch. Default 0.9 (PyTorch's 0.1)."""
+        if self.decay is not None:
+            return self.decay
+        if self.momentum is not None:
+            return 1.0 - self.momentum
+        return 0.9
+
+
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+
+
+def parse_duration_s(value: str | float | int) -> float:
+    """Seconds from a number of seconds or a string such as '12h', '1h30m', '90s'."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value)
+    if not value.strip() or not match or not any(match.groups()):
+        raise ValueError(f"'{value}' is not a duration; write seconds or e.g. '12h', '1h30m', '90s'")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+class TrainConfig(_Section):
+    optimizer: Literal["adam", "sgd"] = "adam"
+    lr: float = Field(default=1e-3, gt=0)
+    sgd_momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = "constant"
+    max_steps: int = Field(default=300, ge=1)
+    max_wall_s: float | None = Field(default=None, gt=0)
+    eval_every: int = Field(default=50, ge=1)
+    log_every: int = Field(default=10, ge=1)
+    target: float | None = None
+    precision: Literal["fp32", "bf16"] = "fp32"
+    compile: bool = False
+    threads: int | None = Field(default=None, ge=1)
+
+    @field_validator("max_wall_s", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration_s(value) if isinstance(value, str) else value
+
+
+class EnergyConfig(_Section):
+    sample_hz: float = Field(default=10.0, gt=0, le=100)
+    idle_s: float = Field(default=5.0, ge=0)
+    estimate: bool = True
+    wh_per_cup: float = Field(default=33.3, gt=0)
+    co2_g_per_kwh: float = Field(default=475.0, ge=0)
+    price_per_kwh: float = Field(default=0.30, ge=0)
+    currency: str = "USD"
+    pue: float = Field(default=1.0, ge=1.0)
+
+
+_OVERRIDABLE: dict[str, type[_Section]] = {"model": ModelConfig, "train": TrainConfig, "task": TaskConfig}
+_TASK_FIELDS_NOT_OVERRIDABLE = {"name", "dataset"}
+
+
+def _variant_keys() -> dict[str, str]:
+    """Variant key -> the section it overrides."""
+    keys: dict[str, str] = {}
+    for section, model in _OVERRIDABLE.items():
+        for key in model.model_fields:
+            if section == "task" and key in _TASK_FIELDS_NOT_OVERRIDABLE:
+                continue
+            keys.setdefault(key, section)
+    return keys
+
+
+VARIANT_KEYS = _variant_keys()
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    model: ModelConfig
+    train: TrainConfig
+    task: TaskConfig
+    overrides: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run: a variant with one seed. `run_id` is stable across invocations."""
+
+    run_id: str
+    index: int
+    scenario_name: str
+    variant: str
+    seed: int
+    task: TaskConfig
+    model: ModelConfig
+    train: TrainConfig
+    energy: EnergyConfig
+
+
+@dataclass(frozen=True)
+class Scenario:
+    scenario: ScenarioSection
+    task: TaskConfig
+    model: ModelConfig
+    train: TrainConfig
+    energy: EnergyConfig
+    variants: tuple[Variant, ...]
+    source: str = "<scenario>"
+
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    @property
+    def baseline(self) -> str:
+        return self.scenario.baseline
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved scenario (defaults filled in), ready for TOML: None values are left out."""
+        out: dict[str, Any] = {
+            section: _drop_none(getattr(self, section).model_dump())
+            for section in ("scenario", "task", "model", "train", "energy")
+        }
+        out["variant"] = [{"name": v.name, **dict(v.overrides)} for v in self.variants]
+        return out
+
+    def fingerprint(self) -> str:
+        """A hash of everything that changes results; equal fingerprints mean the same experiment."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if v is not None}
+
+
+_SECTIONS: dict[str, type[_Section]] = {
+    "scenario": ScenarioSection,
+    "task": TaskConfig,
+    "model": ModelConfig,
+    "train": TrainConfig,
+    "energy": EnergyConfig,
+}
+
+
+def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
+    """Read, override (`section.key=value`) and validate a scenario file. Raises UserError, one line."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such scenario file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: invalid TOML: {exc}") from None
+    apply_overrides(raw, overrides)
+    return from_dict(raw, source=str(path), text=text)
+
+
+def from_dict(raw: dict[str, Any], source: str = "<scenario>", text: str = "") -> Scenario:
+    """Validate a raw scenario mapping (as parsed from TOML). Raises UserError naming the field."""
+    known = [*_SECTIONS, "variant"]
+    for section in raw:
+        if section not in known:
+            raise UserError(f"{source}: unknown section [{section}]{did_you_mean(section, known)}")
+    if "scenario" not in raw:
+        raise UserError(f"{source}: missing section [scenario] (it needs at least name = \"...\")")
+    sections: dict[str, _Section] = {}
+    for name, model in _SECTIONS.items():
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            raise UserError(f"{source}: [{name}] must be a table")
+        sections[name] = _validate(model, table, source, text, f"[{name}]", name)
+    variants = _variants(raw.get("variant", []), sections, source, text)
+    scenario = Scenario(variants=variants, source=source, **sections)  # type: ignore[arg-type]
+    names = [v.name for v in variants]
+    if scenario.baseline not in names and len(variants) > 1:
+        raise UserError(
+            f"{source}: [scenario] baseline: no variant named '{scenario.baseline}' "
+            f"(variants: {', '.join(names)}); name one 'control' or set baseline"
+        )
+    return scenario
+
+
+def _variants(
+    tables: Any, sections: dict[str, _Section], source: str, text: str
+) -> tuple[Variant, ...]:
+    if not isinstance(tables, list):
+        raise UserError(f"{source}: variants are written [[variant]] (an array of tables)")
+    if not tables:
+        tables = [{"name": sections["scenario"].baseline}]  # type: ignore[attr-defined]
+    variants: list[Variant] = []
+    for index, table in enumerate(tables):
+        name = table.get("name")
+        where = f"[[variant]] #{index + 1}"
+        if not isinstance(name, str) or not re.match(_SLUG, name):
+            raise UserError(f"{source}: {where}: needs name = \"...\" (letters, digits, '-', '_', '.')")
+        if name in {v.name for v in variants}:
+            raise UserError(f"{source}: {where}: duplicate variant name '{name}'")
+        where = f"[[variant]] '{name}'"
+        split: dict[str, dict[str, Any]] = {s: {} for s in _OVERRIDABLE}
+        for key, value in table.items():
+            if key == "name":
+                continue
+            if key not in VARIANT_KEYS:
+                line = _line_of(text, "variant", key, index)
+                hint = did_you_mean(key, VARIANT_KEYS)
+                raise UserError(f"{source}{line}: {where}: unknown key '{key}'{hint}")
+            split[VARIANT_KEYS[key]][key] = value
+        resolved = {
+            s: _validate(
+                model,
+                {**sections[s].model_dump(exclude_unset=True), **split[s]},
+                source,
+                text,
+                where,
+                "variant",
+                index,
+            )
+            for s, model in _OVERRIDABLE.items()
+        }
+        overrides = tuple((k, v) for k, v in table.items() if k != "name")
+        variants.append(Variant(name=name, overrides=overrides, **resolved))  # type: ignore[arg-type]
+    return tuple(variants)
+
+
+def _validate(
+    model: type[_Section],
+    table: dict[str, Any],
+    source: str,
+    text: str,
+    where: str,
+    section: str,
+    variant_index: int | None = None,
+) -> Any:
+    try:
+        return model.model_validate(table)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = str(err["loc"][0]) if err["loc"] else ""
+        line = _line_of(text, section, key, variant_index) if key else ""
+        if err["type"] == "extra_forbidden":
+            hint = did_you_mean(key, model.model_fields)
+            raise UserError(f"{source}{line}: {where}: unknown key '{key}'{hint}") from None
+        if err["type"] == "missing":
+            raise UserError(f"{source}: {where}: missing required key '{key}'") from None
+        message = err["msg"].removeprefix("Value error, ")
+        got = f" (got {err['input']!r})" if key and not isinstance(err.get("input"), dict) else ""
+        field = f" {key}" if key else ""
+        raise UserError(f"{source}{line}: {where}{field}: {message}{got}") from None
+
+
+def _line_of(text: str, section: str, key: str, variant_index: int | None = None) -> str:
+    """':LINE' of `key = ...` inside `[section]` (or the n-th `[[variant]]`), '' when not found."""
+    current, seen_variants = None, -1
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("[[") and stripped.endswith("]]"):
+            current = stripped[2:-2].strip()
+            if current == "variant":
+                seen_variants += 1
+        elif stripped.startswith("[") and stripped.endswith("]"):
+            current = stripped[1:-1].strip()
+        elif (
+            current == section
+            and re.match(rf"^{re.escape(key)}\s*=", stripped)
+            and variant_index in (None, seen_variants)
+        ):
+            return f":{number}"
+    return ""
+
+
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> None:
+    """Apply `section.key=value` (or `variant.NAME.key=value`) in place; values are parsed as TOML."""
+    for item in overrides:
+        if "=" not in item:
+            raise UserError(f"--set '{item}': expected section.key=value, e.g. train.max_steps=20")
+        dotted, value_text = item.split("=", 1)
+        parts = dotted.strip().split(".")
+        value = _parse_value(value_text.strip())
+        if parts[0] == "variant":
+            if len(parts) != 3:
+                raise UserError(f"--set '{item}': expected variant.NAME.key=value")
+            tables = raw.get("variant", [])
+            matches = [t for t in tables if t.get("name") == parts[1]]
+            if not matches:
+                names = [t.get("name", "?") for t in tables]
+                raise UserError(
+                    f"--set '{item}': no variant named '{parts[1]}'{did_you_mean(parts[1], names)}"
+                )
+            matches[0][parts[2]] = value
+            continue
+        if len(parts) != 2:
+            raise UserError(f"--set '{item}': expected section.key=value, e.g. train.max_steps=20")
+        section, key = parts
+        if section not in _SECTIONS:
+            hint = did_you_mean(section, [*_SECTIONS, "variant"])
+            raise UserError(f"--set '{item}': unknown section '{section}'{hint}")
+        raw.setdefault(section, {})[key] = value
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def expand(scenario: Scenario) -> list[RunSpec]:
+    """One RunSpec per variant x seed, variants in file order, seeds in the order given."""
+    specs: list[RunSpec] = []
+    for variant in scenario.variants:
+        for seed in scenario.scenario.seeds:
+            specs.append(
+                RunSpec(
+                    run_id=f"{variant.name}-s{seed}",
+                    index=len(specs),
+                    scenario_name=scenario.name,
+                    variant=variant.name,
+                    seed=seed,
+                    task=variant.task,
+                    model=variant.model,
+                    train=variant.train,
+                    energy=scenario.energy,
+                )
+            )
+    return specs
+
