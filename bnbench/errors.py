@@ -12,7 +12,10 @@ class UserError(Exception):
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """'; did you mean 'lr'?' when a close match exists, '' otherwise."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    choices = list(choices)
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    # 'lr_rate' is far from 'lr' by edit ratio, but a key that begins the word is what a person meant.
+    close = close or sorted((c for c in choices if word.startswith(c) or c.startswith(word)), key=len)[-1:]
     return f"; did you mean '{close[0]}'?" if close else ""
 
 

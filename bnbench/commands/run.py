@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from bnbench.checks import check_scenario
 from bnbench.scenario import Scenario, expand, load
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
@@ -20,6 +21,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
     """The runs a scenario expands to, one row each, and what each variant overrides."""
+    check_scenario(scenario)
     console = console or Console()
     table = Table(title=f"{scenario.name}: {len(expand(scenario))} runs")
     for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
@@ -70,6 +72,7 @@ def run_scenario(
     from bnbench.results.store import RunStore
 
     scenario = load(path, overrides)
+    check_scenario(scenario)
     specs = expand(scenario)
     metric, _, _, references = task_metadata(scenario.task)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
