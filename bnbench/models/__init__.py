@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
+from bnbench.errors import UserError, did_you_mean
+from bnbench.models.custom import build_custom, is_import_path
 from bnbench.models.norms import NormFactory, make_norm
 from bnbench.registry import Registry
 from bnbench.scenario import ModelConfig
@@ -16,16 +19,52 @@ MODELS: Registry[ModelFactory] = Registry("model")
 
 
 class ModelIO:
-    """What a task feeds a model: channels in and out (and classes, for classifiers)."""
+    """What a task feeds a model.
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    `in_channels` and `out_channels` (the class count, for classifiers); `scale`, the factor by which the model
+    itself must upsample (1 when the input is already at the output's size); `image_size`, the side in pixels of
+    the square training inputs, or None when the task does not fix it.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, scale: int = 1, image_size: int | None = None) -> None:
         self.in_channels = in_channels
         self.out_channels = out_channels
+        self.scale = scale
+        self.image_size = image_size
 
 
 def build_model(config: ModelConfig, io: ModelIO) -> nn.Module:
-    """The network for `config.arch` with `config.norm` inserted where the architecture puts norms."""
-    return MODELS.get(config.arch)(make_norm(config), config, io)
+    """The network for `config.arch` (a registered name or 'module.path:factory') with `config.norm` inserted
+    where the architecture puts norms. UserError for an unknown name or a factory that does not fit."""
+    norm = make_norm(config)
+    if is_import_path(config.arch):
+        return build_custom(norm, config, io)
+    if config.arch not in MODELS:
+        known = ", ".join(MODELS)
+        raise UserError(
+            f"unknown model '{config.arch}'{did_you_mean(config.arch, MODELS)} (known: {known}; "
+            f"or your own as 'module.path:factory')"
+        )
+    return MODELS.get(config.arch)(norm, config, io)
 
 
-from bnbench.models import srcnn as _srcnn  # noqa: E402,F401  (registers the built-in architectures)
+def check_model(config: ModelConfig, io: ModelIO) -> None:
+    """Build the model on the meta device (no memory, no compute) and run one batch of `io.image_size` through it,
+    so a wrong name, option or input size is a UserError before any training starts."""
+    with torch.device("meta"):
+        model = build_model(config, io)
+        if io.image_size is None:
+            return
+        try:
+            model(torch.zeros(2, io.in_channels, io.image_size, io.image_size))
+        except (RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise UserError(
+                f"model '{config.arch}' cannot take this task's {io.image_size}x{io.image_size} inputs ({first})"
+            ) from None
+
+
+from bnbench.models import fsrcnn as _fsrcnn  # noqa: E402,F401  (registers the built-in architectures)
+from bnbench.models import lenet as _lenet  # noqa: E402,F401
+from bnbench.models import srcnn as _srcnn  # noqa: E402,F401
+from bnbench.models import syncbn as _syncbn  # noqa: E402,F401  (registers norm = "syncbatch")
