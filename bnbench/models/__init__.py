@@ -7,15 +7,29 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from bnbench.errors import UserError, did_you_mean
-from bnbench.models.custom import build_custom, is_import_path
+from bnbench.errors import UserError
+from bnbench.models.custom import build_custom, is_import_path, load_factory
 from bnbench.models.norms import NormFactory, make_norm
 from bnbench.registry import Registry
 from bnbench.scenario import ModelConfig
 
 ModelFactory = Callable[[NormFactory, ModelConfig, "ModelIO"], nn.Module]
 
-MODELS: Registry[ModelFactory] = Registry("model")
+
+class ModelRegistry(Registry[ModelFactory]):
+    """The registered architectures, and any user's factory named by import path ('module.path:factory')."""
+
+    def get(self, name: str) -> ModelFactory:
+        if is_import_path(name):
+            load_factory(name)  # a UserError now if it cannot be imported
+            return build_custom
+        try:
+            return super().get(name)
+        except UserError as exc:
+            raise UserError(f"{exc}, or your own as 'module.path:factory'") from None
+
+
+MODELS: ModelRegistry = ModelRegistry("model")
 
 
 class ModelIO:
@@ -36,16 +50,7 @@ class ModelIO:
 def build_model(config: ModelConfig, io: ModelIO) -> nn.Module:
     """The network for `config.arch` (a registered name or 'module.path:factory') with `config.norm` inserted
     where the architecture puts norms. UserError for an unknown name or a factory that does not fit."""
-    norm = make_norm(config)
-    if is_import_path(config.arch):
-        return build_custom(norm, config, io)
-    if config.arch not in MODELS:
-        known = ", ".join(MODELS)
-        raise UserError(
-            f"unknown model '{config.arch}'{did_you_mean(config.arch, MODELS)} (known: {known}; "
-            f"or your own as 'module.path:factory')"
-        )
-    return MODELS.get(config.arch)(norm, config, io)
+    return MODELS.get(config.arch)(make_norm(config), config, io)
 
 
 def check_model(config: ModelConfig, io: ModelIO) -> None:

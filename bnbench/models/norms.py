@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bnbench.errors import UserError
 from bnbench.registry import Registry
 from bnbench.scenario import ModelConfig
 
@@ -72,3 +73,105 @@ class ZeroDebiasBatchNorm2d(nn.BatchNorm2d):
             self.running_mean.copy_(self.biased_mean.double() / correction)
             self.running_var.mul_(self.decay).add_(var, alpha=1.0 - self.decay)
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
+
+
+@NORMS.register("group", "group normalization (Wu & He 2018): statistics per sample over `groups` channel groups")
+def _group(config: ModelConfig) -> NormFactory:
+    groups, eps = config.groups, config.eps
+
+    def build(channels: int) -> nn.Module:
+        if channels % groups:
+            raise UserError(
+                f"norm 'group': groups = {groups} does not divide a layer of {channels} channels; "
+                f"set groups to a divisor of every normalized layer's width"
+            )
+        return nn.GroupNorm(groups, channels, eps=eps)
+
+    return build
+
+
+@NORMS.register("layer", "layer normalization (Ba, Kiros & Hinton 2016): per sample over all channels and pixels")
+def _layer(config: ModelConfig) -> NormFactory:
+    # nn.LayerNorm needs a fixed (C, H, W), but evaluation runs on whole images of any size; one group over all
+    # channels is the same statistics, with a per-channel gain and bias as conv nets use it (Wu & He, Fig. 2).
+    return lambda channels: nn.GroupNorm(1, channels, eps=config.eps)
+
+
+@NORMS.register("instance", "instance normalization (Ulyanov, Vedaldi & Lempitsky 2016): per sample and channel")
+def _instance(config: ModelConfig) -> NormFactory:
+    return lambda channels: nn.InstanceNorm2d(channels, eps=config.eps, affine=True)
+
+
+@NORMS.register("batchrenorm", "batch renormalization (Ioffe 2017): batch norm corrected by clipped r and d")
+def _batchrenorm(config: ModelConfig) -> NormFactory:
+    return lambda channels: BatchRenorm2d(
+        channels,
+        decay=config.bn_decay,
+        eps=config.eps,
+        rmax=config.rmax,
+        dmax=config.dmax,
+        warmup_steps=config.renorm_warmup,
+        ramp_steps=config.renorm_ramp,
+    )
+
+
+def renorm_limits(step: torch.Tensor, rmax: float, dmax: float, warmup_steps: int, ramp_steps: int) -> tuple[
+    torch.Tensor, torch.Tensor
+]:
+    """(rmax, dmax) at training step `step` (0-based): 1 and 0 during the warm-up, then linear up to the limits.
+
+    Ioffe held rmax = 1, dmax = 0 for 5000 steps, then relaxed them to 3 and 5. A `ramp_steps` of 0 switches to
+    the limits at once when the warm-up ends.
+    """
+    progress = (step.double() - warmup_steps) / max(ramp_steps, 1) if ramp_steps else (step >= warmup_steps).double()
+    progress = progress.clamp(0.0, 1.0)
+    return 1.0 + (rmax - 1.0) * progress, dmax * progress
+
+
+class BatchRenorm2d(nn.BatchNorm2d):
+    """Batch renormalization (Ioffe 2017, arXiv 1702.03275), Algorithm 1.
+
+    In training, with the batch mean m_B, sigma_B = sqrt(biased batch variance + eps), and the moving
+    mean and sigma = sqrt(running_var + eps):
+      r = clip(sigma_B / sigma, 1/rmax, rmax),   d = clip((m_B - mean) / sigma, -dmax, dmax)   (no gradient)
+      y = gamma * ((x - m_B) / sigma_B * r + d) + beta
+    so with r = 1 and d = 0 it is batch norm, and inference (the moving statistics) sees the same scale and shift
+    as training. Moving statistics update like `norm = "batch"` (TF decay; unbiased variance kept). The step that
+    drives the rmax/dmax schedule is `num_batches_tracked`, a buffer, so a checkpoint resumes the schedule.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        decay: float = 0.9,
+        eps: float = 1e-5,
+        rmax: float = 3.0,
+        dmax: float = 5.0,
+        warmup_steps: int = 5000,
+        ramp_steps: int = 20000,
+    ) -> None:
+        super().__init__(num_features, eps=eps, momentum=1.0 - decay)
+        self.rmax, self.dmax = rmax, dmax
+        self.warmup_steps, self.ramp_steps = warmup_steps, ramp_steps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
+        dims = (0, 2, 3)
+        mean = x.mean(dim=dims)
+        sigma_batch = torch.sqrt(x.var(dim=dims, unbiased=False) + self.eps)
+        with torch.no_grad():
+            sigma = torch.sqrt(self.running_var + self.eps)
+            rmax, dmax = renorm_limits(self.num_batches_tracked, self.rmax, self.dmax, self.warmup_steps,
+                                       self.ramp_steps)
+            rmax, dmax = rmax.to(sigma.dtype), dmax.to(sigma.dtype)
+            r = torch.clamp(sigma_batch.detach() / sigma, 1.0 / rmax, rmax)
+            d = torch.clamp((mean.detach() - self.running_mean) / sigma, -dmax, dmax)
+            count = x.numel() // x.shape[1]
+            unbiased_var = x.detach().var(dim=dims, unbiased=count > 1)
+            self.running_mean.add_(mean.detach() - self.running_mean, alpha=self.momentum)
+            self.running_var.add_(unbiased_var - self.running_var, alpha=self.momentum)
+            self.num_batches_tracked.add_(1)
+        shape = (1, -1, 1, 1)
+        normalized = (x - mean.view(shape)) / sigma_batch.view(shape) * r.view(shape) + d.view(shape)
+        return normalized * self.weight.view(shape) + self.bias.view(shape)
