@@ -67,9 +67,12 @@ SetOpt = Annotated[
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix without training."""
     from bnbench.commands.run import print_matrix
-    from bnbench.scenario import load
+    from bnbench.data import check_runs
+    from bnbench.scenario import expand, load
 
-    print_matrix(load(scenario, set_ or []))
+    loaded = load(scenario, set_ or [])
+    print_matrix(loaded)
+    check_runs(expand(loaded))
 
 
 @app.command()

@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from bnbench.energy.estimate import DEFAULT_W_PER_CORE
+from bnbench.energy.units import WH_PER_CUP
 from bnbench.errors import UserError, did_you_mean
 
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
@@ -33,6 +35,8 @@ class ScenarioSection(_Section):
     seeds: list[int] = Field(default=[0], min_length=1)
     device: str | list[str] = "auto"
     baseline: str = "control"
+    workers: int | None = Field(default=None, ge=1)  # runs at once: default one per GPU, or 1 on the CPU
+    gpus_per_run: int = Field(default=1, ge=1)  # >1: each run is DDP over this many GPUs (processes on the CPU)
 
     @field_validator("seeds")
     @classmethod
@@ -49,7 +53,9 @@ class TaskConfig(_Section):
     scale: int = Field(default=3, ge=2, le=8)
     patch_size: int = Field(default=33, ge=8, le=512)
     batch_size: int = Field(default=64, ge=1)
-    dataset: str = "bundled"
+    dataset: str = "bundled"  # or a folder of PNG/JPEG images, relative to the scenario file's folder
+    validation: str | None = None  # super-resolution: a folder of validation images; None holds out every 5th
+    input: Literal["bicubic", "low_res"] = "bicubic"  # SR input: bicubic-upsampled (SRCNN) or low-res (FSRCNN)
 
 
 class ModelConfig(_Section):
@@ -59,6 +65,14 @@ class ModelConfig(_Section):
     momentum: float | None = Field(default=None, gt=0, lt=1)
     eps: float = Field(default=1e-5, gt=0)
     zero_debias: bool = False
+    groups: int = Field(default=32, ge=1)  # norm = "group": groups per layer (Wu & He's default 32)
+    rmax: float = Field(default=3.0, ge=1)  # norm = "batchrenorm": r clipped to [1/rmax, rmax] after the ramp
+    dmax: float = Field(default=5.0, ge=0)  # ... and d to [-dmax, dmax]
+    renorm_warmup: int = Field(default=5000, ge=0)  # steps with rmax = 1, dmax = 0 (plain batch norm)
+    renorm_ramp: int = Field(default=20000, ge=0)  # steps over which rmax and dmax then grow linearly
+    placement: Literal["before_activation", "after_activation"] = "before_activation"
+    dropout: float = Field(default=0.0, ge=0, lt=1)  # rate of dropout after every hidden layer
+    options: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the architecture's factory
 
     @model_validator(mode="after")
     def _consistent_bn(self) -> ModelConfig:
@@ -109,8 +123,11 @@ class TrainConfig(_Section):
     precision: Literal["fp32", "bf16"] = "fp32"
     compile: bool = False
     threads: int | None = Field(default=None, ge=1)
+    checkpoint_every: int | None = Field(default=None, ge=1)  # steps between checkpoints; None: every eval
+    checkpoint_every_s: float | None = Field(default=600.0, gt=0)  # and at least this often in wall time
+    keep_checkpoints: int = Field(default=2, ge=1)  # newest files kept; the older ones are fallbacks
 
-    @field_validator("max_wall_s", mode="before")
+    @field_validator("max_wall_s", "checkpoint_every_s", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration_s(value) if isinstance(value, str) else value
@@ -119,8 +136,9 @@ class TrainConfig(_Section):
 class EnergyConfig(_Section):
     sample_hz: float = Field(default=10.0, gt=0, le=100)
     idle_s: float = Field(default=5.0, ge=0)
-    estimate: bool = True
-    wh_per_cup: float = Field(default=33.3, gt=0)
+    estimate: bool = True  # no sensor: estimate estimate_w_per_core x process CPU time (labelled 'estimate')
+    estimate_w_per_core: float = Field(default=DEFAULT_W_PER_CORE, gt=0)
+    wh_per_cup: float = Field(default=WH_PER_CUP, gt=0)  # 18 kWh / 540 cups = 33.3 Wh, the paper's arithmetic
     co2_g_per_kwh: float = Field(default=475.0, ge=0)
     price_per_kwh: float = Field(default=0.30, ge=0)
     currency: str = "USD"
@@ -128,7 +146,7 @@ class EnergyConfig(_Section):
 
 
 _OVERRIDABLE: dict[str, type[_Section]] = {"model": ModelConfig, "train": TrainConfig, "task": TaskConfig}
-_TASK_FIELDS_NOT_OVERRIDABLE = {"name", "dataset"}
+_TASK_FIELDS_NOT_OVERRIDABLE = {"name", "dataset", "validation"}
 
 
 def _variant_keys() -> dict[str, str]:
@@ -224,8 +242,23 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: invalid TOML: {exc}") from None
+    resolve_data_paths(raw, path.parent)
     apply_overrides(raw, overrides)
     return from_dict(raw, source=str(path), text=text)
+
+
+def resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:
+    """Make `[task] dataset` and `validation` folders absolute, relative to the scenario file's `folder`.
+
+    Runs before `--set` overrides, so a path given on the command line stays relative to the working directory.
+    """
+    task = raw.get("task")
+    if not isinstance(task, dict):
+        return
+    for key in ("dataset", "validation"):
+        value = task.get(key)
+        if isinstance(value, str) and value != "bundled":
+            task[key] = str((folder / Path(value).expanduser()).resolve())
 
 
 def from_dict(raw: dict[str, Any], source: str = "<scenario>", text: str = "") -> Scenario:

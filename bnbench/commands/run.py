@@ -64,7 +64,7 @@ def run_scenario(
 ) -> int:
     """Validate everything, then train the matrix. Returns the process exit code."""
     from bnbench.analysis.table import print_summary
-    from bnbench.data import task_metadata
+    from bnbench.data import check_runs, task_metadata
     from bnbench.display import make_progress
     from bnbench.execute.local import resolve_devices, run_matrix
     from bnbench.results import manifest
@@ -74,6 +74,7 @@ def run_scenario(
     scenario = load(path, overrides)
     check_scenario(scenario)
     specs = expand(scenario)
+    check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
     metric, _, _, references = task_metadata(scenario.task)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
     out = out or default_out(scenario)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import torch
@@ -10,7 +11,7 @@ from torch import nn
 
 from bnbench.models import ModelIO
 from bnbench.registry import Registry
-from bnbench.scenario import TaskConfig
+from bnbench.scenario import RunSpec, TaskConfig
 
 
 class Task(Protocol):
@@ -21,6 +22,16 @@ class Task(Protocol):
     higher_is_better: bool
     references: tuple[str, ...]  # metrics of a non-learned reference, e.g. ("bicubic_psnr_db",)
     io: ModelIO
+
+    @staticmethod
+    def model_io(config: TaskConfig) -> ModelIO:
+        """`io` without loading data (a static method of the task's class)."""
+        ...
+
+    @staticmethod
+    def check(config: TaskConfig) -> None:
+        """UserError for anything wrong with the data, from file headers only (a static method of the class)."""
+        ...
 
     def batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """One training batch (inputs, targets), drawn with `generator`."""
@@ -50,4 +61,30 @@ def task_metadata(config: TaskConfig) -> tuple[str, str, bool, tuple[str, ...]]:
     return factory.metric, factory.metric_label, factory.higher_is_better, factory.references  # type: ignore[attr-defined]
 
 
-from bnbench.data import superres as _superres  # noqa: E402,F401  (registers the built-in tasks)
+def task_io(config: TaskConfig) -> ModelIO:
+    """What the task feeds a model (channels, upsampling factor, input size), without loading any data."""
+    return TASKS.get(config.name).model_io(config)  # type: ignore[attr-defined]
+
+
+def check_task(config: TaskConfig) -> None:
+    """Whatever can be wrong with the task's data, as a UserError, from file headers only (no training data)."""
+    TASKS.get(config.name).check(config)  # type: ignore[attr-defined]
+
+
+def check_runs(specs: Iterable[RunSpec]) -> None:
+    """Vet every distinct task and model of a matrix before any results folder exists: the data (missing,
+    empty or unreadable folders), and each model built on the meta device and fed one batch. Raises UserError."""
+    from bnbench.models import check_model
+
+    seen: set[str] = set()
+    for spec in specs:
+        key = json.dumps([spec.task.model_dump(), spec.model.model_dump()], sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        check_task(spec.task)
+        check_model(spec.model, task_io(spec.task))
+
+
+from bnbench.data import digits as _digits  # noqa: E402,F401  (registers the built-in tasks)
+from bnbench.data import superres as _superres  # noqa: E402,F401

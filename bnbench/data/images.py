@@ -70,6 +70,14 @@ def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
     return image[: h - h % scale, : w - w % scale]
 
 
+def bicubic_downsample(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """HxW downsampled by `scale` (bicubic, antialiased like MATLAB's imresize), clamped to [0, 1]."""
+    h, w = hr.shape
+    low = F.interpolate(hr[None, None], size=(h // scale, w // scale), mode="bicubic", align_corners=False,
+                        antialias=True)
+    return low[0, 0].clamp(0.0, 1.0)
+
+
 def bicubic_degrade(hr: torch.Tensor, scale: int) -> torch.Tensor:
     """Downsample HxW by `scale` (bicubic, antialiased like MATLAB's imresize) and upsample back (bicubic)."""
     h, w = hr.shape

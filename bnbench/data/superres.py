@@ -4,24 +4,33 @@ Training pairs are (bicubic-degraded, original) patches drawn at random on the t
 buffer of all training pixels, so a batch is a few tensor ops, not a Python loop over patches. Validation runs
 the model over whole images and scores PSNR on the region it can predict, with at least `scale` pixels shaved
 from every border; the bicubic input scored on the same region is the reference a model has to beat.
+
+With `input = "low_res"` the model gets the downsampled image itself and upsamples it (FSRCNN). The images are
+the photos bundled with scikit-image, or a user's folder (`dataset = "path"`, PNG and JPEG).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from bnbench.data import TASKS
+from bnbench.data.folder import check_sizes, image_files, split_files
 from bnbench.data.images import (
     BUNDLED_PHOTOS,
     VALIDATION_PHOTOS,
     bicubic_degrade,
+    bicubic_downsample,
     bundled_photo,
     center_crop,
     crop_to_multiple,
     luma_bt601,
     psnr_db,
+    read_image,
 )
 from bnbench.errors import UserError
 from bnbench.models import ModelIO
@@ -29,43 +38,91 @@ from bnbench.scenario import TaskConfig
 
 
 class PatchSampler:
-    """Random aligned (input, target) patches from a set of image pairs, sampled on the tensors' device."""
+    """Random aligned (input, target) patches from a set of image pairs, sampled on the tensors' device.
 
-    def __init__(self, pairs: list[tuple[torch.Tensor, torch.Tensor]], patch: int, device: torch.device) -> None:
+    Each target is `factor` times its input's size (1: bicubic-upsampled inputs; the scale: low-resolution
+    inputs). `patch` is the target patch's side; the input patch is `patch // factor`, and the target patch
+    starts at `factor` times the input patch's corner, so the two cover the same part of the picture.
+    """
+
+    def __init__(
+        self, pairs: list[tuple[torch.Tensor, torch.Tensor]], patch: int, device: torch.device, factor: int = 1
+    ) -> None:
         sizes = [tuple(hr.shape) for _, hr in pairs]
         too_small = [s for s in sizes if s[0] < patch or s[1] < patch]
         if too_small:
             raise UserError(f"training image of size {too_small[0]} is smaller than patch_size {patch}")
-        self.patch = patch
+        if patch % factor:
+            raise UserError(f"patch_size {patch} must be a multiple of the scale {factor} for low-resolution inputs")
+        self.patch, self.factor, self.input_patch = patch, factor, patch // factor
         self.inputs = torch.cat([lr.flatten() for lr, _ in pairs]).to(device)
         self.targets = torch.cat([hr.flatten() for _, hr in pairs]).to(device)
-        heights = torch.tensor([h for h, _ in sizes], dtype=torch.long)
-        widths = torch.tensor([w for _, w in sizes], dtype=torch.long)
+        heights = torch.tensor([lr.shape[0] for lr, _ in pairs], dtype=torch.long)
+        widths = torch.tensor([lr.shape[1] for lr, _ in pairs], dtype=torch.long)
         offsets = torch.cumsum(heights * widths, 0) - heights * widths
         self.heights, self.widths, self.offsets = heights.to(device), widths.to(device), offsets.to(device)
+        self.target_offsets = (offsets * factor * factor).to(device)
         # Every valid top-left corner equally likely: an image is drawn in proportion to its corner count.
-        self.weights = ((heights - patch + 1) * (widths - patch + 1)).double().to(device)
-        self.span = torch.arange(patch, device=device)
+        p = self.input_patch
+        self.weights = ((heights - p + 1) * (widths - p + 1)).double().to(device)
+        self.span = torch.arange(p, device=device)
+        self.target_span = torch.arange(patch, device=device)
 
     def sample(self, batch: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """`batch` patches as (B, 1, P, P) inputs and targets."""
         device = self.inputs.device
         image = torch.multinomial(self.weights, batch, replacement=True, generator=generator)
         h, w = self.heights[image], self.widths[image]
-        top = (torch.rand(batch, generator=generator, device=device) * (h - self.patch + 1)).long()
-        left = (torch.rand(batch, generator=generator, device=device) * (w - self.patch + 1)).long()
-        rows = (top[:, None] + self.span[None, :]) * w[:, None]  # (B, P)
-        index = self.offsets[image][:, None, None] + rows[:, :, None] + (left[:, None] + self.span)[:, None, :]
-        return self.inputs[index][:, None], self.targets[index][:, None]
+        top = (torch.rand(batch, generator=generator, device=device) * (h - self.input_patch + 1)).long()
+        left = (torch.rand(batch, generator=generator, device=device) * (w - self.input_patch + 1)).long()
+        index = _patch_index(self.offsets[image], w, top, left, self.span)
+        if self.factor == 1:
+            return self.inputs[index][:, None], self.targets[index][:, None]
+        f = self.factor
+        target_index = _patch_index(self.target_offsets[image], w * f, top * f, left * f, self.target_span)
+        return self.inputs[index][:, None], self.targets[target_index][:, None]
 
 
-def degraded_pairs(images: list, scale: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def _patch_index(
+    offsets: torch.Tensor, widths: torch.Tensor, top: torch.Tensor, left: torch.Tensor, span: torch.Tensor
+) -> torch.Tensor:
+    """(B, P, P) flat indices of square patches at (top, left) of images stored row-major from `offsets`."""
+    rows = (top[:, None] + span[None, :]) * widths[:, None]  # (B, P)
+    return offsets[:, None, None] + rows[:, :, None] + (left[:, None] + span)[:, None, :]
+
+
+def luma_images(images: list[np.ndarray], scale: int) -> list[torch.Tensor]:
+    """Each image's Y channel in [0, 1], cropped to a multiple of `scale`."""
+    return [torch.from_numpy(luma_bt601(crop_to_multiple(image, scale))) for image in images]
+
+
+def degraded_pairs(images: list[np.ndarray], scale: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(bicubic input, original) Y-channel pairs, cropped to a multiple of `scale`."""
-    pairs = []
-    for image in images:
-        hr = torch.from_numpy(luma_bt601(crop_to_multiple(image, scale)))
-        pairs.append((bicubic_degrade(hr, scale), hr))
-    return pairs
+    return [(bicubic_degrade(hr, scale), hr) for hr in luma_images(images, scale)]
+
+
+def low_res_pairs(images: list[np.ndarray], scale: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(low-resolution input, original) Y-channel pairs: the input is `scale` times smaller on each side."""
+    return [(bicubic_downsample(hr, scale), hr) for hr in luma_images(images, scale)]
+
+
+def source_images(config: TaskConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(training, validation) images: the bundled photos, or the user's folder(s) of PNG/JPEG files."""
+    if config.dataset == "bundled":
+        if config.validation is not None:
+            raise UserError("[task] validation: a validation folder needs dataset = \"path/to/images\" too")
+        train = [bundled_photo(n) for n in BUNDLED_PHOTOS if n not in VALIDATION_PHOTOS]
+        return train, [bundled_photo(n) for n in VALIDATION_PHOTOS]
+    train_files, valid_files = dataset_files(config)
+    return [read_image(f) for f in train_files], [read_image(f) for f in valid_files]
+
+
+def dataset_files(config: TaskConfig) -> tuple[list[Path], list[Path]]:
+    """(training, validation) files of a user's dataset folder; UserError for a missing, empty or unreadable one."""
+    files = image_files(config.dataset)
+    if config.validation is None:
+        return split_files(files)
+    return files, image_files(config.validation, "validation")
 
 
 @TASKS.register("super-resolution", "x`scale` super-resolution of the Y channel, PSNR in dB")
@@ -75,15 +132,43 @@ class SuperResolution:
     higher_is_better = True
     references = ("bicubic_psnr_db",)
 
+    @staticmethod
+    def model_io(config: TaskConfig) -> ModelIO:
+        if config.input == "low_res":
+            return ModelIO(1, 1, scale=config.scale, image_size=config.patch_size // config.scale)
+        return ModelIO(1, 1, scale=1, image_size=config.patch_size)
+
+    @staticmethod
+    def check(config: TaskConfig) -> None:
+        """Everything about the data that can fail, from file headers only: folders, files, sizes, patch size."""
+        if config.input == "low_res" and config.patch_size % config.scale:
+            raise UserError(
+                f"[task] patch_size {config.patch_size} must be a multiple of scale {config.scale} when "
+                f"input = \"low_res\""
+            )
+        if config.dataset == "bundled":
+            if config.validation is not None:
+                raise UserError("[task] validation: a validation folder needs dataset = \"path/to/images\" too")
+            return
+        train, valid = dataset_files(config)
+        check_sizes(train, config.patch_size)
+        check_sizes(valid, 2 * config.scale + 1)
+
     def __init__(self, config: TaskConfig, device: torch.device) -> None:
-        if config.dataset != "bundled":
-            raise UserError(f"[task] dataset: '{config.dataset}' is not supported yet; use \"bundled\"")
         self.config = config
-        self.io = ModelIO(in_channels=1, out_channels=1)
-        train = [bundled_photo(n) for n in BUNDLED_PHOTOS if n not in VALIDATION_PHOTOS]
-        valid = [bundled_photo(n) for n in VALIDATION_PHOTOS]
-        self.sampler = PatchSampler(degraded_pairs(train, config.scale), config.patch_size, device)
-        self.validation = [(lr.to(device), hr.to(device)) for lr, hr in degraded_pairs(valid, config.scale)]
+        self.io = self.model_io(config)
+        train, valid = source_images(config)
+        low_res = config.input == "low_res"
+        make_pairs = low_res_pairs if low_res else degraded_pairs
+        factor = config.scale if low_res else 1
+        self.sampler = PatchSampler(make_pairs(train, config.scale), config.patch_size, device, factor)
+        # Validation keeps the bicubic-upsampled image too: it is the reference every model must beat.
+        self.validation = [
+            (model_input.to(device), bicubic.to(device), hr.to(device))
+            for (model_input, hr), (bicubic, _) in zip(
+                make_pairs(valid, config.scale), degraded_pairs(valid, config.scale), strict=True
+            )
+        ]
 
     def batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         return self.sampler.sample(self.config.batch_size, generator)
@@ -96,8 +181,8 @@ class SuperResolution:
     @torch.no_grad()
     def evaluate(self, model: nn.Module) -> dict[str, float]:
         scores, references, losses = [], [], []
-        for lr, hr in self.validation:
-            output = model(lr[None, None])[0, 0].float().clamp(0.0, 1.0)
+        for model_input, bicubic, hr in self.validation:
+            output = model(model_input[None, None])[0, 0].float().clamp(0.0, 1.0)
             h, w = hr.shape
             oh, ow = output.shape
             # Score the region the model predicts, shaved to at least `scale` pixels from every border.
@@ -106,7 +191,7 @@ class SuperResolution:
             prediction = center_crop(output, height, width)
             target = center_crop(hr, height, width)
             scores.append(psnr_db(prediction, target))
-            references.append(psnr_db(center_crop(lr, height, width), target))
+            references.append(psnr_db(center_crop(bicubic, height, width), target))
             losses.append(F.mse_loss(prediction, target).item())
         n = len(self.validation)
         return {
