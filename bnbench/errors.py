@@ -10,6 +10,10 @@ class UserError(Exception):
     """Bad input: a scenario, a flag or a path. Its message is one line, shown without a traceback."""
 
 
+class StorageError(UserError):
+    """The results folder cannot be written (disk full, permissions): one line naming the file and the cause."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """'; did you mean 'lr'?' when a close match exists, '' otherwise."""
     choices = list(choices)

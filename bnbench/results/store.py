@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +42,42 @@ def write_frame(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def _row_count(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+def _sequence(path: Path) -> int:
+    return int(path.stem.rsplit("-", 1)[1])
+
+
 class ChunkWriter:
-    """Buffers rows of one run's table and writes them as numbered Parquet chunks on `flush`."""
+    """Buffers rows of one run's table and writes them as numbered Parquet chunks on `flush`.
+
+    `written` counts the run's rows on disk (earlier chunks included): the position a checkpoint records, so
+    a resumed run can drop what was written after it (`RunStore.rewind`).
+    """
 
     def __init__(self, root: Path, table: str, run_id: str, columns: list[str]) -> None:
         self.folder = run_dir(root, run_id)
         self.table = table
         self.columns = columns
         self.rows: list[dict[str, Any]] = []
-        self.sequence = len(chunk_paths(root, table, run_id))
+        self.lock = threading.Lock()  # the power sampler appends from its thread; a checkpoint flushes from ours
+        existing = chunk_paths(root, table, run_id)
+        self.sequence = _sequence(existing[-1]) + 1 if existing else 0
+        self.written = sum(_row_count(chunk) for chunk in existing)
 
     def append(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
+        with self.lock:
+            self.rows.append(row)
 
     def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
         if not self.rows:
             return
         frame = pd.DataFrame(self.rows, columns=self.columns)
@@ -64,6 +87,7 @@ class ChunkWriter:
             frame[column] = frame[column].astype("float64")
         write_frame(self.folder / f"{self.table}-{self.sequence:06d}.parquet", frame)
         self.sequence += 1
+        self.written += len(frame)
 
 
 class RunStore:
@@ -104,6 +128,38 @@ class RunStore:
     def writer(self, table: str, run_id: str, columns: list[str]) -> ChunkWriter:
         run_dir(self.root, run_id).mkdir(parents=True, exist_ok=True)
         return ChunkWriter(self.root, table, run_id, columns)
+
+    def rewind(self, table: str, run_id: str, keep_rows: int) -> None:
+        """Make a run's `table` rows its first `keep_rows`, as chunks of a run in progress: for a resumed run,
+        whose rows after its checkpoint must go. Whole later chunks are deleted, a chunk cut in two is replaced
+        atomically; nothing is truncated in place. Rows already folded into `<table>.parquet` (an interrupted
+        run) come back out as chunk 0, and the folded copy is dropped last, so a crash anywhere in between
+        leaves a state this method repairs on the next try.
+        """
+        chunks = chunk_paths(self.root, table, run_id)
+        target = self.root / f"{table}.parquet"
+        folded = pd.read_parquet(target) if target.exists() else None
+        if folded is not None and (folded["run_id"] == run_id).any():
+            # The folded rows are complete (chunks are removed only after the fold is written).
+            first = run_dir(self.root, run_id) / f"{table}-000000.parquet"
+            kept = folded[folded["run_id"] == run_id].iloc[:keep_rows].reset_index(drop=True)
+            if len(kept):
+                write_frame(first, kept)
+            else:
+                first.unlink(missing_ok=True)
+            for chunk in chunks:
+                if _sequence(chunk) != 0:
+                    chunk.unlink()
+            write_frame(target, folded[folded["run_id"] != run_id].reset_index(drop=True))
+            return
+        seen = 0
+        for chunk in chunks:
+            rows = _row_count(chunk)
+            if seen >= keep_rows:
+                chunk.unlink()
+            elif seen + rows > keep_rows:
+                write_frame(chunk, pd.read_parquet(chunk).iloc[: keep_rows - seen])
+            seen += rows
 
     def consolidate(self, table: str, run_id: str) -> None:
         """Fold a finished run's chunks into `<table>.parquet` (atomic replace), then drop the chunks."""

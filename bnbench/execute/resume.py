@@ -1,0 +1,134 @@
+"""Resuming a results folder: which runs are finished, which continue from which checkpoint, and whether the
+scenario is still the one the folder was started with.
+
+Everything here is a pure function of what is on disk (runs.csv, scenario.toml, the checkpoint files), so any
+executor (local, a device pool, Ray) can plan the same work from the same folder.
+"""
+
+from __future__ import annotations
+
+import csv
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from bnbench.checkpoint import CheckpointFile, latest_valid
+from bnbench.errors import UserError
+from bnbench.results.store import run_dir
+from bnbench.scenario import RunSpec, Scenario
+
+FINISHED = ("completed", "diverged")
+# Keys that change how a run is saved or where it runs, not what it computes: they may differ on resume.
+HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints"})
+
+Action = Literal["skip", "start", "resume"]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What to do with one run: `skip` (finished), `start` (from step 0) or `resume` (from `checkpoint`).
+
+    `recorded` is the run's last runs.csv row (None if it never finished an attempt); `notes` are one line per
+    damaged checkpoint file passed over.
+    """
+
+    spec: RunSpec
+    action: Action
+    checkpoint: CheckpointFile | None = None
+    recorded: dict[str, str] | None = None
+    notes: tuple[str, ...] = ()
+
+
+def checkpoint_dir(root: Path, run_id: str) -> Path:
+    return run_dir(root, run_id) / "checkpoints"
+
+
+def recorded_rows(root: Path) -> dict[str, dict[str, str]]:
+    """The last runs.csv row of each run_id ({} when there is no runs.csv)."""
+    path = root / "runs.csv"
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        return {row["run_id"]: row for row in csv.DictReader(handle) if row.get("run_id")}
+
+
+def plan_runs(root: Path, specs: list[RunSpec]) -> list[RunPlan]:
+    """One plan per spec, in matrix order. A run whose last row is completed or diverged is skipped; any other
+    (interrupted, failed, killed before it wrote a row) continues from its newest intact checkpoint, or starts
+    over when it has none."""
+    rows = recorded_rows(root)
+    plans = []
+    for spec in specs:
+        row = rows.get(spec.run_id)
+        if row is not None and row.get("status") in FINISHED:
+            plans.append(RunPlan(spec, "skip", recorded=row))
+            continue
+        found, notes = latest_valid(checkpoint_dir(root, spec.run_id))
+        plans.append(RunPlan(spec, "resume" if found else "start", found, row, tuple(notes)))
+    return plans
+
+
+def _normalize(scenario: dict[str, Any]) -> dict[str, Any]:
+    """A resolved scenario as it reads back from scenario.toml (TOML types: tuples become lists)."""
+    import tomli_w
+
+    return tomllib.loads(tomli_w.dumps(scenario))
+
+
+def _describe(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _table_changes(where: str, old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, 'where.key old -> new') per key whose value differs between two tables."""
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key == "name" and where.startswith("variant"):
+            continue
+        missing = "(default)"
+        before = _describe(old[key]) if key in old else missing
+        after = _describe(new[key]) if key in new else missing
+        if old.get(key, missing) != new.get(key, missing):
+            changes.append((key, f"{where}{key} {before} -> {after}"))
+    return changes
+
+
+def scenario_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(changes that alter results, harmless changes) between two resolved scenarios, one phrase each, such as
+    "train.lr 0.001 -> 0.01" or "variant 'bn' added"."""
+    old, new = _normalize(old), _normalize(new)
+    found: list[tuple[str, str]] = []
+    for section in sorted((set(old) | set(new)) - {"variant"}):
+        found += _table_changes(f"{section}.", old.get(section, {}), new.get(section, {}))
+    before = {v["name"]: v for v in old.get("variant", [])}
+    after = {v["name"]: v for v in new.get("variant", [])}
+    for name in before.keys() - after.keys():
+        found.append(("", f"variant '{name}' removed"))
+    for name in after.keys() - before.keys():
+        found.append(("", f"variant '{name}' added"))
+    for name in sorted(before.keys() & after.keys()):
+        found += _table_changes(f"variant '{name}' ", before[name], after[name])
+    real = [text for key, text in found if key not in HARMLESS_KEYS]
+    harmless = [text for key, text in found if key in HARMLESS_KEYS]
+    return real, harmless
+
+
+def check_resumable(root: Path, scenario: Scenario, force: bool) -> list[str]:
+    """Every difference between `scenario` and the one `root` was started with. UserError naming the ones
+    that alter results, unless `force`."""
+    path = root / "scenario.toml"
+    if not (root / "runs.csv").is_file() or not path.is_file():
+        raise UserError(f"{root}: not a bnbench results folder (no runs.csv or scenario.toml); nothing to resume")
+    try:
+        stored = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{path}: cannot read the stored scenario ({exc})") from None
+    real, harmless = scenario_changes(stored, scenario.to_dict())
+    if real and not force:
+        shown = "; ".join(real[:6]) + (f"; and {len(real) - 6} more" if len(real) > 6 else "")
+        raise UserError(
+            f"{root}: the scenario changed since these results were written: {shown}. "
+            f"Resume with the same scenario and --set options, pass --force to continue anyway, or use another --out"
+        )
+    return real + harmless

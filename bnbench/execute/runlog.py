@@ -1,0 +1,57 @@
+"""A run's own log files, append-only across every attempt at the run.
+
+`runs/RUN_ID/run.log`: one timestamped line per event (attempt started or resumed, checkpoint, evaluation,
+end). `runs/RUN_ID/error.log`: for each failure, a header (time, run, device, step reached, the error) and the
+full traceback. Both are only appended to, so a resumed run keeps the story of the attempts before it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import traceback
+from pathlib import Path
+
+from bnbench.results.atomic import append_line
+from bnbench.results.manifest import now_iso
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for runs.csv: the exception's type and first line, with what to do about running out of memory."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    text = f"{type(exc).__name__}: {first}"[:500]
+    if is_out_of_memory(exc):
+        text += " (out of memory: lower task.batch_size or run fewer runs per device)"
+    return text
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for torch's OutOfMemoryError (CUDA, MPS) and Python's MemoryError (host RAM)."""
+    import torch
+
+    return isinstance(exc, MemoryError | torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+class RunLog:
+    """Append-only event and error logs of one run. Writing a log line never raises: a full disk is reported by
+    the checkpoint or results write that needs the space, not by the log."""
+
+    def __init__(self, folder: Path) -> None:
+        self.events = folder / "run.log"
+        self.errors = folder / "error.log"
+
+    def _append(self, path: Path, text: str) -> None:
+        with contextlib.suppress(OSError):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            append_line(path, text)
+
+    def event(self, message: str) -> None:
+        self._append(self.events, f"{now_iso()} {message}\n")
+
+    def failure(self, exc: BaseException, run_id: str, device: str, step: int | None) -> None:
+        """The error line in run.log; the header and the whole traceback (with its causes) in error.log."""
+        line = describe_error(exc)
+        self.event(f"failed: {line}")
+        reached = "unknown" if step is None else str(step)
+        header = f"=== {now_iso()} run {run_id} on {device} failed after step {reached}\n{line}\n"
+        trace = "".join(traceback.format_exception(exc))
+        self._append(self.errors, f"{header}{trace}\n")
