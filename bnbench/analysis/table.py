@@ -1,58 +1,55 @@
-"""The end-of-run summary: one row per variant, computed from runs.csv alone."""
+"""The summary in the terminal: a rich table per variant, the comparison with the baseline, the verdicts."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from bnbench.results.load import load_runs
+from bnbench.analysis import format as fmt
+from bnbench.analysis.document import comparison_rows, energy_cell
+from bnbench.analysis.summary import Summary
 
 
-def metric_name(runs: pd.DataFrame) -> str:
-    """The task's headline metric, from the `final_<metric>` column of runs.csv."""
-    return next(c.removeprefix("final_") for c in runs.columns if c.startswith("final_"))
-
-
-def mean_sd(values: pd.Series, fmt: str) -> str:
-    values = values.dropna()
-    if values.empty:
-        return "-"
-    if len(values) == 1:
-        return format(values.iloc[0], fmt)
-    return f"{format(values.mean(), fmt)} ± {format(values.std(ddof=1), fmt)}"
-
-
-def variant_table(runs: pd.DataFrame) -> Table:
-    metric = metric_name(runs)
-    references = [c for c in runs.columns if c.endswith(f"_{metric}") and not c.startswith(("final_", "best_"))]
-    table = Table(title="per variant (mean ± sd over seeds)")
-    for column in ("variant", "seeds", "status", f"final {metric}", f"best {metric}", "steps", "wall s"):
-        table.add_column(column, justify="left" if column in ("variant", "seeds", "status") else "right")
-    for variant, group in runs.groupby("variant", sort=False):
-        statuses = ", ".join(f"{n} {s}" for s, n in group["status"].value_counts().items())
+def variant_table(summary: Summary) -> Table:
+    metric = summary.metric
+    dec = metric.decimals
+    table = Table(title=f"{summary.name}: per variant (mean ± sd over completed seeds)")
+    columns = ("variant", "runs", f"final {metric.label}", "95% CI", f"best {metric.label}", "spikes", "wall s",
+               "energy", "reached target", "time to target")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("variant", "runs", "energy") else "right")
+    for v in summary.variants.values():
+        f = v.figures
         table.add_row(
-            str(variant),
-            ",".join(str(s) for s in group["seed"]),
-            statuses,
-            mean_sd(group[f"final_{metric}"], ".2f"),
-            mean_sd(group[f"best_{metric}"], ".2f"),
-            mean_sd(group["steps"].astype(float), ".0f"),
-            mean_sd(group["wall_s"], ".1f"),
+            v.variant, ", ".join(f"{n} {s}" for s, n in v.statuses.items()), fmt.mean_sd(f["final"], dec),
+            fmt.interval(f["final"], dec), fmt.mean_sd(f["best"], dec), fmt.mean_sd(f["loss_spikes"], 1),
+            fmt.mean_sd(f["wall_s"], 1), energy_cell(v),
+            f"{v.reached} of {v.completed}" if summary.target is not None else "no target",
+            fmt.mean_sd(f["time_to_target_s"], 1),
         )
-    for reference in references:
-        values = runs[reference].dropna()
-        if not values.empty:
-            name = reference.removesuffix(f"_{metric}")
-            table.caption = f"{name} baseline (no learning): {metric} {values.mean():.2f}"
+    if summary.target is not None:
+        table.caption = f"target {metric.value(summary.target)}"
     return table
 
 
-def print_summary(root: Path, console: Console) -> None:
-    runs = load_runs(root)
-    if runs.empty:
+def comparison_table(summary: Summary) -> Table:
+    table = Table(title=f"against {summary.baseline} (variant minus {summary.baseline}; 95% Welch intervals)")
+    for column in ("variant", "figure", "difference [95% CI]", "ratio [95% CI]", "Welch p", "n", "verdict"):
+        table.add_column(column)
+    for row in comparison_rows(summary):
+        table.add_row(*row)
+    return table
+
+
+def print_summary(summary: Summary, console: Console) -> None:
+    """The per-variant table, the comparison table and one verdict line per variant."""
+    if summary.figures.empty:
         console.print("no run finished")
         return
-    console.print(variant_table(runs))
+    console.print(variant_table(summary))
+    if summary.comparisons:
+        console.print(comparison_table(summary))
+        for line in summary.verdicts:
+            console.print(line, markup=False, highlight=False)
+    else:
+        console.print(f"no comparison: the baseline '{summary.baseline}' has no runs", markup=False)

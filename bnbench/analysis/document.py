@@ -1,0 +1,307 @@
+"""The lab report's content as a list of blocks (headings, paragraphs, tables, figures), format-free.
+
+`report.py` renders the same blocks to Markdown and to HTML, so both say exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from bnbench.analysis import format as fmt
+from bnbench.analysis import verdict
+from bnbench.analysis.plots import Plot
+from bnbench.analysis.results import Results
+from bnbench.analysis.stats import Difference, Ratio
+from bnbench.analysis.summary import COMPARED, Comparison, Summary, VariantSummary, is_estimate
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: list[str]
+
+
+@dataclass(frozen=True)
+class TableBlock:
+    headers: list[str]
+    rows: list[list[str]]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class FigureBlock:
+    plot: Plot
+
+
+Block = Heading | Paragraph | Bullets | TableBlock | FigureBlock
+
+FIGURE_LABELS = {
+    "final": "final {metric}", "best": "best {metric}", "wall_s": "wall time", "energy_j": "energy",
+    "steps_to_target": "steps to target", "time_to_target_s": "time to target",
+    "energy_to_target_j": "energy to target",
+}
+
+
+def phrase(word: str) -> str:
+    return {verdict.BETTER: "is better than", verdict.WORSE: "is worse than"}.get(
+        word, "shows no detectable difference from")
+
+
+def short_verdict(c: Comparison, summary: Summary) -> str:
+    """'bn is worse than control in final PSNR (-1.56 dB [-2.1, -1.0], p=0.003, n=3) at 1.02 x the energy'."""
+    metric = summary.metric
+    d = c.differences["final"]
+    energy = verdict.ratio_text(c.ratios["energy_j"], "energy", "estimate" if is_estimate(summary.energy_source)
+                                else "")
+    energy = energy if energy.endswith(verdict.NOT_MEASURED) else f"at {energy}"
+    detail = verdict.difference_text(d, metric).removeprefix(f"{metric.label} ")
+    return (f"{c.variant} {phrase(c.verdict)} {c.baseline} in final {metric.label} "
+            f"({detail}, {verdict.reason(d).strip('()')}), {energy}")
+
+
+def abstract(results: Results, summary: Summary) -> str:
+    seeds = results.scenario.get("scenario", {}).get("seeds", [])
+    devices = ", ".join(str(d) for d in results.manifest.get("devices", [])) or "unrecorded devices"
+    task = results.scenario.get("task", {}).get("name", "the task")
+    variants = ", ".join(summary.variants)
+    first = (f"We trained {len(summary.variants)} variants ({variants}) on {task} with {len(seeds) or 'several'} "
+             f"seeds each on {devices}, and compared each with {summary.baseline} in final "
+             f"{summary.metric.label}, wall time and energy.")
+    if not summary.comparisons:
+        return first + f" There was nothing to compare: the baseline '{summary.baseline}' has no runs."
+    return first + " " + "; ".join(short_verdict(c, summary) for c in summary.comparisons.values()) + "."
+
+
+def procedure(results: Results) -> list[Block]:
+    m, sc = results.manifest, results.scenario
+    head = sc.get("scenario", {})
+    gpus = ", ".join(str(g.get("name", g)) if isinstance(g, dict) else str(g) for g in m.get("gpus", [])) or "none"
+    commit = m.get("code_commit")
+    code = f"{commit[:12]}{' (modified)' if m.get('code_dirty') else ''}" if commit else "not from a git checkout"
+    blocks: list[Block] = [
+        Paragraph(head.get("description", "") or f"Scenario '{results.name}'."),
+        Bullets([
+            f"Scenario: {results.name}; seeds {head.get('seeds', [])}; baseline {results.baseline}; "
+            f"target {results.metric.value(results.target) if results.target is not None else 'none'}.",
+            f"Hardware: host {m.get('host', '?')}, CPU {m.get('cpu', '?')} ({m.get('cpu_count', '?')} cores), "
+            f"GPUs {gpus}; devices used: {', '.join(map(str, m.get('devices', []))) or '?'}.",
+            f"Software: bnbench {m.get('bnbench', '?')} (code {code}), Python {m.get('python', '?')}, "
+            f"torch {m.get('torch', '?')}, CUDA {m.get('cuda') or 'none'}, numpy {m.get('numpy', '?')}.",
+            f"Started {m.get('started_at', '?')}, ended {m.get('ended_at') or 'not recorded (cut short?)'}; "
+            f"command: `{' '.join(map(str, m.get('command', []))) or '?'}`.",
+        ]),
+    ]
+    rows = [[section, key, str(value)] for section in ("task", "model", "train", "energy")
+            for key, value in sc.get(section, {}).items()]
+    if rows:
+        blocks.append(TableBlock(["section", "key", "value"], rows, "Hyperparameters (the scenario as resolved)"))
+    variants = [[str(v.get("name")), ", ".join(f"{k} = {val}" for k, val in v.items() if k != "name") or "-"]
+                for v in sc.get("variant", [])]
+    if variants:
+        blocks.append(TableBlock(["variant", "overrides"], variants, "Variants"))
+    return blocks
+
+
+def variant_rows(summary: Summary) -> list[list[str]]:
+    metric = summary.metric
+    dec = metric.decimals
+    rows = []
+    for v in summary.variants.values():
+        f = v.figures
+        status = ", ".join(f"{n} {s}" for s, n in v.statuses.items())
+        rows.append([
+            v.variant, status, fmt.mean_sd(f["final"], dec), fmt.interval(f["final"], dec),
+            fmt.mean_sd(f["best"], dec), fmt.mean_sd(f["gap"], dec), fmt.mean_sd(f["loss_spikes"], 1),
+            fmt.mean_sd(f["wall_s"], 1), energy_cell(v),
+            f"{v.reached} of {v.completed}" if summary.target is not None else "no target",
+            fmt.mean_sd(f["steps_to_target"], 0), fmt.mean_sd(f["time_to_target_s"], 1),
+            fmt.seconds(v.olympic_time_to_target_s),
+            fmt.energy(f["energy_to_target_j"].mean, v.energy_source),
+        ])
+    return rows
+
+
+VARIANT_HEADERS = [
+    "variant", "runs", "final {m}", "95% CI", "best {m}", "final-vs-best gap", "loss spikes", "wall s",
+    "energy", "reached target", "steps to target", "s to target", "olympic time to target", "energy to target",
+]
+
+
+def energy_cell(v: VariantSummary) -> str:
+    d = v.figures["energy_j"]
+    if d.n == 0:
+        return fmt.NOT_MEASURED
+    text = fmt.energy(d.mean)
+    if d.n > 1:
+        text += f" ± {fmt.energy(d.sd)}"
+    return text + (" (estimate)" if is_estimate(v.energy_source) else f" ({v.energy_source})")
+
+
+def difference_cell(d: Difference, decimals: int) -> str:
+    if math.isnan(d.diff):
+        return "n/a"
+    text = f"{d.diff:+.{decimals}f}"
+    return text if math.isnan(d.ci_low) else f"{text} [{d.ci_low:+.{decimals}f}, {d.ci_high:+.{decimals}f}]"
+
+
+def ratio_cell(r: Ratio) -> str:
+    if math.isnan(r.ratio):
+        return "n/a"
+    return f"{r.ratio:.2f}" + ("" if math.isnan(r.ci_low) else f" [{r.ci_low:.2f}, {r.ci_high:.2f}]")
+
+
+def comparison_rows(summary: Summary) -> list[list[str]]:
+    rows = []
+    for c in summary.comparisons.values():
+        for figure in COMPARED:
+            d = c.differences[figure]
+            decimals = summary.metric.decimals if figure in ("final", "best") else 1
+            rows.append([c.variant, FIGURE_LABELS[figure].format(metric=summary.metric.label),
+                         difference_cell(d, decimals), ratio_cell(c.ratios[figure]),
+                         verdict.p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}", c.words[figure]])
+    return rows
+
+
+def pairing_blocks(summary: Summary) -> list[Block]:
+    blocks: list[Block] = []
+    metric = summary.metric
+    for c in summary.comparisons.values():
+        won, total = c.seeds_won
+        rows = [[str(r.seed), metric.value(r.baseline), metric.value(r.variant), metric.value(r.difference, True),
+                 c.variant if r.won else c.baseline] for r in c.pairs.itertuples()]
+        caption = f"{c.variant} beat {c.baseline} on {won} of {total} seeds (final {metric.label}, same seed)"
+        blocks.append(TableBlock(["seed", c.baseline, c.variant, "difference", "better"], rows, caption))
+    return blocks
+
+
+def run_rows(summary: Summary) -> list[list[str]]:
+    metric = summary.metric
+    rows = []
+    for r in summary.figures.itertuples():
+        rows.append([r.run_id, r.status, str(int(r.steps)) if pd.notna(r.steps) else "n/a", fmt.number(r.wall_s, 1),
+                     metric.value(r.final), metric.value(r.best), fmt.energy(r.energy_j, str(r.energy_source)),
+                     str(r.energy_source), "yes" if r.reached else "no",
+                     fmt.number(r.time_to_target_s, 1), fmt.energy(r.energy_to_target_j, str(r.energy_source)),
+                     "n/a" if pd.isna(r.loss_spikes) else str(int(r.loss_spikes))])
+    return rows
+
+
+def energy_blocks(results: Results, summary: Summary) -> list[Block]:
+    runs = results.runs
+    source = summary.energy_source
+
+    def total(column: str) -> float:
+        values = pd.to_numeric(runs[column], errors="coerce") if column in runs else pd.Series(dtype=float)
+        return float(values.sum()) if values.notna().any() else math.nan
+
+    energy_j = total("energy_j")
+    if math.isnan(energy_j):
+        return [Paragraph(
+            "Energy was not measured in this session (energy source 'none': no power sensor was readable and "
+            "estimation was off, or this folder predates energy measurement). Every energy figure in this report "
+            "says 'not measured'; none is zero.")]
+    label = "an ESTIMATE from a power model, not a measurement" if is_estimate(source) else f"measured by {source}"
+    kwh, tea, co2, cost = total("kwh"), total("tea_cups"), total("co2_g"), total("cost")
+    currency = results.scenario.get("energy", {}).get("currency", "")
+    parts = [f"All runs together used {fmt.energy(energy_j)} ({fmt.number(kwh, 4)} kWh), {label}."]
+    if not math.isnan(tea):
+        parts.append(f"That is {fmt.number(tea, 1)} cups of tea "
+                     f"({results.scenario.get('energy', {}).get('wh_per_cup', 33.3)} Wh per cup).")
+    if not math.isnan(co2):
+        parts.append(f"CO2: {fmt.number(co2, 1)} g.")
+    if not math.isnan(cost):
+        parts.append(f"Cost: {fmt.number(cost, 4)} {currency}.")
+    net = total("net_kwh")
+    if not math.isnan(net):
+        parts.append(f"Above the idle baseline: {fmt.number(net, 4)} kWh.")
+    return [Paragraph(" ".join(parts))]
+
+
+def conclusion(summary: Summary) -> list[Block]:
+    if not summary.comparisons:
+        return [Paragraph("No comparison could be made: the baseline has no runs in this folder.")]
+    metric = summary.metric
+    lines = []
+    for c in summary.comparisons.values():
+        d = c.differences["final"]
+        v = summary.variants[c.variant]
+        text = f"{c.variant} {phrase(c.verdict)} {c.baseline} in final {metric.label}"
+        if c.verdict == verdict.NO_DIFFERENCE and d.testable and not math.isnan(d.ci_low):
+            half = (d.ci_high - d.ci_low) / 2
+            text += (f": with {d.n_b} and {d.n_a} seeds, a difference smaller than about "
+                     f"{metric.value(half)} cannot be told from seed luck")
+        elif not d.testable:
+            text += ": more seeds are needed before any difference can be told from seed luck"
+        won, total = c.seeds_won
+        text += f". It beat {c.baseline} on {won} of {total} seeds"
+        if v.diverged:
+            text += f", and {v.diverged} of its {v.runs} runs diverged"
+        spikes, base_spikes = v.figures["loss_spikes"], summary.variants[c.baseline].figures["loss_spikes"]
+        if spikes.n and base_spikes.n:
+            text += (f"; its training loss spiked {fmt.number(spikes.mean, 1)} times per run against "
+                     f"{fmt.number(base_spikes.mean, 1)} for {c.baseline}")
+        energy_word = c.words["energy_j"]
+        text += f". Energy: {energy_word}" + (" (estimated)" if is_estimate(summary.energy_source) else "") + "."
+        lines.append(text)
+    return [Bullets(lines)]
+
+
+def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, list[Block]]:
+    """(title, blocks) of the lab report."""
+    m = summary.metric.label
+    title = f"{results.name}: {', '.join(summary.variants)} — a bnbench lab report"
+    blocks: list[Block] = [
+        Heading(2, "Abstract"), Paragraph(abstract(results, summary)),
+        Bullets(summary.verdicts) if summary.verdicts else Paragraph("No verdicts."),
+        Heading(2, "Experimental Procedure"), *procedure(results),
+        Heading(2, "Results"),
+        Paragraph("Statistics are over completed runs (one per seed). Intervals are 95%: Student-t for a mean, "
+                  "Welch for a difference (with Welch's t-test p-value), the delta method on the log scale for a "
+                  "ratio. A difference is called better or worse only when its interval excludes zero; otherwise "
+                  "it is 'no detectable difference'. Time and energy to target count from the first training step "
+                  "to the end of the first evaluation at or past the target (MLPerf's rule)."),
+        TableBlock([h.format(m=m) for h in VARIANT_HEADERS], variant_rows(summary), "Per variant (mean ± sd)"),
+    ]
+    if summary.comparisons:
+        blocks.append(TableBlock(["variant", "figure", f"difference vs {summary.baseline} [95% CI]",
+                                  "ratio [95% CI]", "Welch p", "n", "verdict"], comparison_rows(summary),
+                                 f"Against {summary.baseline}: variant minus {summary.baseline}, and variant / "
+                                 f"{summary.baseline}"))
+        blocks += pairing_blocks(summary)
+    blocks.append(TableBlock(["run", "status", "steps", "wall s", f"final {m}", f"best {m}", "energy", "source",
+                              "reached target", "s to target", "energy to target", "loss spikes"],
+                             run_rows(summary), "Per run"))
+    if plots:
+        blocks.append(Heading(3, "Figures"))
+    for plot in plots:
+        blocks.append(FigureBlock(plot))
+    blocks += [Heading(2, "Energy"), *energy_blocks(results, summary), Heading(2, "Conclusion"),
+               *conclusion(summary)]
+    return title, blocks
+
+
+def to_jsonable(value: Any) -> Any:
+    """NaN and inf become None (JSON has no NaN); numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,317 @@
+"""The report's figures, PNG and SVG, drawn with matplotlib's Agg backend (no display, no pyplot state).
+
+Each `plot_*` function takes frames and returns a matplotlib Figure, or None when the folder holds nothing to
+draw (no energy measured, no power samples); `write_figures` saves them and says what each one shows.
+Long series are reduced per pixel column before drawing (mean for lines; min, max and mean for the power trace),
+so a night of 10 Hz samples draws as fast as a minute of them and looks the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from bnbench.analysis.format import energy_scale, time_scale
+from bnbench.analysis.summary import Summary, is_estimate
+
+MAX_POINTS = 1500  # per line: about one per pixel column of a 10-inch figure at 150 dpi
+PHASE_COLORS = {"warmup": "#f2c14e", "eval": "#7fb3d5", "checkpoint": "#c39bd3", "idle": "#d5d8dc"}
+DPI = 110
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str  # files figures/<name>.png and figures/<name>.svg
+    title: str
+    caption: str  # what the figure shows and how to read it
+
+
+def colors(variants: list[str]) -> dict[str, str]:
+    palette = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
+    return {v: palette[i % len(palette)] for i, v in enumerate(variants)}
+
+
+def bin_mean(x: np.ndarray, y: np.ndarray, bins: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) reduced to at most `bins` points by averaging consecutive groups; unchanged when short enough."""
+    if len(x) <= bins:
+        return x, y
+    edges = np.linspace(0, len(x), bins + 1).astype(int)
+    starts = edges[:-1][np.diff(edges) > 0]
+    counts = np.diff(np.append(starts, len(x)))
+    return np.add.reduceat(x, starts) / counts, np.add.reduceat(y, starts) / counts
+
+
+def in_run_order(summary: Summary, rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by the summary's run order (variant order, then seed), then step."""
+    order = {r: i for i, r in enumerate(summary.figures["run_id"])}
+    key = rows["run_id"].map(order).fillna(len(order))
+    return rows.assign(_order=key).sort_values(["_order", "step"], kind="stable").drop(columns="_order")
+
+
+def evals(summary: Summary, curves: pd.DataFrame) -> pd.DataFrame:
+    if curves.empty or "kind" not in curves:
+        return pd.DataFrame(columns=["run_id", "variant", "seed", "step", "t_s", summary.metric.name, "energy_j"])
+    return in_run_order(summary, curves[curves["kind"] == "eval"])
+
+
+def reference_lines(ax, summary: Summary, curves: pd.DataFrame) -> None:  # noqa: ANN001
+    """The target (dashed) and each non-learned reference such as bicubic (dotted), as horizontal lines."""
+    if summary.target is not None:
+        ax.axhline(summary.target, color="black", linestyle="--", linewidth=1,
+                   label=f"target {summary.metric.value(summary.target)}")
+    suffix = f"_{summary.metric.name}"
+    for column in [c for c in curves.columns if c.endswith(suffix) and c != summary.metric.name]:
+        value = curves[column].dropna()
+        if len(value):
+            ax.axhline(float(value.mean()), color="grey", linestyle=":", linewidth=1.2,
+                       label=f"{column.removesuffix(suffix)} {summary.metric.value(float(value.mean()))}")
+
+
+def plot_metric_vs_step(summary: Summary, curves: pd.DataFrame, order: list[str]) -> Figure | None:
+    data = evals(summary, curves)
+    if data.empty:
+        return None
+    metric = summary.metric
+    fig = Figure(figsize=(8, 4.5), dpi=DPI)
+    ax = fig.subplots()
+    palette = colors(order)
+    for variant in order:
+        table = data[data["variant"] == variant].pivot_table(index="step", columns="seed", values=metric.name)
+        if table.empty:
+            continue
+        steps = table.index.to_numpy(dtype=float)
+        ax.fill_between(steps, table.min(axis=1), table.max(axis=1), color=palette[variant], alpha=0.2, linewidth=0)
+        ax.plot(steps, table.mean(axis=1), color=palette[variant], linewidth=1.8,
+                label=f"{variant} (mean of {table.shape[1]} seeds)")
+    reference_lines(ax, summary, data)
+    ax.set_xlabel("training step")
+    ax.set_ylabel(metric.axis_label)
+    ax.set_title(f"{metric.label} vs step: line = mean over seeds, band = min to max")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_metric_vs(summary: Summary, curves: pd.DataFrame, order: list[str], column: str) -> Figure | None:
+    """Metric against wall time (`column` 't_s') or cumulative energy ('energy_j'), one line per run."""
+    data = evals(summary, curves)
+    if data.empty or column not in data or data[column].notna().sum() == 0:
+        return None
+    metric = summary.metric
+    values = data[column].to_numpy(dtype=float)
+    if column == "t_s":
+        divisor, unit = time_scale(np.nanmax(values))
+        xlabel, what = f"wall time ({unit})", "wall time"
+    else:
+        divisor, unit = energy_scale(np.nanmax(values))
+        estimate = " (ESTIMATE, not measured)" if is_estimate(summary.energy_source) else ""
+        xlabel, what = f"energy ({unit}){estimate}", "energy"
+    fig = Figure(figsize=(8, 4.5), dpi=DPI)
+    ax = fig.subplots()
+    palette = colors(order)
+    labelled: set[str] = set()
+    for _, run in data.groupby("run_id", sort=False):
+        variant = str(run["variant"].iloc[0])
+        x = run[column].to_numpy(dtype=float) / divisor
+        ax.plot(x, run[metric.name], color=palette.get(variant, "black"), linewidth=1.2, alpha=0.85,
+                marker="." if len(run) <= 30 else None, label=None if variant in labelled else variant)
+        labelled.add(variant)
+    reference_lines(ax, summary, data)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(metric.axis_label)
+    ax.set_title(f"{metric.label} vs {what}, one line per run")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_loss(summary: Summary, curves: pd.DataFrame, order: list[str]) -> Figure | None:
+    """Training loss per run on a log scale; an x marks where a run diverged, a dot each loss spike."""
+    from bnbench.analysis.metrics import spike_mask
+
+    if curves.empty or "kind" not in curves:
+        return None
+    train = in_run_order(summary, curves[curves["kind"] == "train"])
+    if train.empty:
+        return None
+    statuses = summary.figures.set_index("run_id")["status"]
+    fig = Figure(figsize=(8, 4.5), dpi=DPI)
+    ax = fig.subplots()
+    palette = colors(order)
+    labelled: set[str] = set()
+    marked_divergence = marked_spike = False
+    for run_id, run in train.groupby("run_id", sort=False):
+        variant = str(run["variant"].iloc[0])
+        color = palette.get(variant, "black")
+        ok = np.isfinite(run["loss"].to_numpy(dtype=float)) & (run["loss"].to_numpy(dtype=float) > 0)
+        steps, loss = bin_mean(run["step"].to_numpy(dtype=float)[ok], run["loss"].to_numpy(dtype=float)[ok])
+        ax.plot(steps, loss, color=color, linewidth=1, alpha=0.8, label=None if variant in labelled else variant)
+        labelled.add(variant)
+        spikes = run[spike_mask(run["loss"], run["loss_max"]).to_numpy()]
+        if len(spikes):
+            ax.scatter(spikes["step"], spikes["loss_max"], s=12, color=color, edgecolor="black", linewidth=0.4,
+                       zorder=3, label=None if marked_spike else "loss spike (window max)")
+            marked_spike = True
+        if statuses.get(run_id) == "diverged" and len(steps):
+            ax.scatter([run["step"].iloc[-1]], [loss[-1]], marker="x", s=80, color="black", zorder=4,
+                       label=None if marked_divergence else "diverged")
+            marked_divergence = True
+    ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss (mean per log window, log scale)")
+    ax.set_title("Training loss per run")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def device_timeline(power: pd.DataFrame, device: str, run_order: list[str]) -> pd.DataFrame:
+    """One device's samples on one time axis (t_s, power_w, phase), sorted.
+
+    Runs whose clocks overlap on a device (each run's t_s counting from its own start) are laid end to end in
+    `run_order`; runs on one shared clock keep their times, shifted so the device's first sample is at 0.
+    """
+    rows = power[power["device"] == device]
+    spans = rows.groupby("run_id", observed=True)["t_s"].agg(["min", "max"])
+    ordered = [r for r in run_order if r in spans.index] + [r for r in spans.index if r not in set(run_order)]
+    spans = spans.loc[ordered]
+    overlapping = bool((spans["min"].to_numpy()[1:] < spans["max"].to_numpy()[:-1]).any())
+    if overlapping:
+        offsets = (spans["max"] - spans["min"]).cumsum().shift(1, fill_value=0.0) - spans["min"]
+    else:
+        offsets = pd.Series(-float(spans["min"].min()), index=spans.index)
+    t = rows["t_s"].to_numpy(dtype=float) + rows["run_id"].map(offsets).to_numpy(dtype=float)
+    out = pd.DataFrame({"t_s": t, "power_w": rows["power_w"].to_numpy(dtype=float),
+                        "phase": rows["phase"].astype(str).to_numpy()})
+    if not (np.diff(t) >= 0).all():
+        out = out.sort_values("t_s", kind="stable")
+    return out
+
+
+def envelope(t: np.ndarray, p: np.ndarray, bins: int = MAX_POINTS) -> tuple[np.ndarray, ...]:
+    """Per time bin: centre, min, max and mean power (NaN samples ignored; empty bins dropped)."""
+    ok = np.isfinite(p)
+    t, p = t[ok], p[ok]
+    if not len(t):
+        return (np.array([]),) * 4
+    span = max(float(t[-1] - t[0]), 1e-9)
+    index = np.minimum(((t - t[0]) / span * bins).astype(np.int64), bins - 1)
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    counts = np.diff(np.r_[starts, len(t)])
+    centre = t[0] + (index[starts] + 0.5) * span / bins
+    return (centre, np.minimum.reduceat(p, starts), np.maximum.reduceat(p, starts),
+            np.add.reduceat(p, starts) / counts)
+
+
+def phase_spans(t: np.ndarray, phase: np.ndarray, max_spans: int = MAX_POINTS) -> list[tuple[str, float, float]]:
+    """Contiguous (phase, start, end) runs of samples. When there are more than `max_spans`, each time bin takes
+    its majority phase, so phases shorter than a bin show only in the power envelope."""
+    if not len(t):
+        return []
+    change = np.flatnonzero(phase[1:] != phase[:-1]) + 1
+    if len(change) > max_spans:
+        span = max(float(t[-1] - t[0]), 1e-9)
+        index = np.minimum(((t - t[0]) / span * max_spans).astype(np.int64), max_spans - 1)
+        codes, uniques = pd.factorize(phase)
+        counts = np.zeros((max_spans, len(uniques)), dtype=np.int64)
+        np.add.at(counts, (index, codes), 1)
+        majority = counts.argmax(axis=1)
+        filled = counts.sum(axis=1) > 0
+        edges = t[0] + np.arange(max_spans + 1) * span / max_spans
+        out, current, start = [], None, 0.0
+        for b in np.flatnonzero(filled):
+            name = str(uniques[majority[b]])
+            if name != current:
+                if current is not None:
+                    out.append((current, start, float(edges[b])))
+                current, start = name, float(edges[b])
+        out.append((str(current), start, float(edges[-1])))
+        return out
+    starts = np.r_[0, change]
+    ends = np.r_[change, len(t) - 1]
+    return [(str(phase[s]), float(t[s]), float(t[e])) for s, e in zip(starts, ends, strict=True)]
+
+
+def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure | None:
+    """Power per device: the min-max envelope and mean per time bin, phases other than 'train' shaded."""
+    if power.empty or power["power_w"].notna().sum() == 0:
+        return None
+    devices = [str(d) for d in pd.unique(power["device"].astype(str))]
+    fig = Figure(figsize=(9, 1.0 + 1.8 * len(devices)), dpi=DPI)
+    axes = np.atleast_1d(fig.subplots(len(devices), 1, sharex=True, squeeze=False)[:, 0])
+    timeline = {d: device_timeline(power, d, run_order) for d in devices}
+    last = max(float(tl["t_s"].max()) for tl in timeline.values())
+    divisor, unit = time_scale(last)
+    shown: set[str] = set()
+    for ax, device in zip(axes, devices, strict=True):
+        tl = timeline[device]
+        t = tl["t_s"].to_numpy()
+        centre, low, high, mean = envelope(t, tl["power_w"].to_numpy())
+        top = float(np.nanmax(high)) * 1.08 if len(high) else 1.0
+        for name in sorted(PHASE_COLORS):
+            bars = [(s / divisor, (e - s) / divisor) for p, s, e in phase_spans(t, tl["phase"].to_numpy())
+                    if p == name]
+            if bars:
+                ax.broken_barh(bars, (0, top), facecolors=PHASE_COLORS[name], alpha=0.5, linewidth=0,
+                               label=None if name in shown else f"{name} phase")
+                shown.add(name)
+        ax.fill_between(centre / divisor, low, high, color="#555555", alpha=0.35, linewidth=0)
+        ax.plot(centre / divisor, mean, color="black", linewidth=0.8)
+        ax.set_ylim(0, top)
+        ax.set_ylabel(f"{device}\npower (W)")
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel(f"time ({unit})")
+    note = " (ESTIMATE)" if is_estimate(source) else ""
+    axes[0].set_title(f"Power per device{note}: black = mean, grey = min to max per time bin")
+    if shown:
+        axes[0].legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+def write_figures(
+    summary: Summary, curves: pd.DataFrame, power_loader: Callable[[], pd.DataFrame], folder: Path,
+    order: list[str],
+) -> list[Plot]:
+    """Draw every figure the data allows into `folder` (PNG and SVG); returns what was drawn, in report order."""
+    folder.mkdir(parents=True, exist_ok=True)
+    metric = summary.metric
+    estimate = " The energy is an ESTIMATE from a power model, not a measurement." if is_estimate(
+        summary.energy_source) else ""
+    run_order = summary.figures["run_id"].tolist()
+    plans: list[tuple[Plot, Callable[[], Figure | None]]] = [
+        (Plot("metric_vs_step", f"{metric.label} vs training step",
+              "Convergence per variant: the line is the mean over seeds at each evaluation, the band spans the "
+              "lowest to the highest seed. Where bands overlap, seed luck can explain the difference."),
+         lambda: plot_metric_vs_step(summary, curves, order)),
+        (Plot("metric_vs_time", f"{metric.label} vs wall time",
+              "Each run's evaluations against the wall-clock time since its first step (evaluation time counts). "
+              "A line further left reached the same quality sooner."),
+         lambda: plot_metric_vs(summary, curves, order, "t_s")),
+        (Plot("metric_vs_energy", f"{metric.label} vs energy",
+              "Each run's evaluations against the energy it had used by then: energy-to-quality. A line further "
+              "left reached the same quality for fewer joules." + estimate),
+         lambda: plot_metric_vs(summary, curves, order, "energy_j")),
+        (Plot("loss", "Training loss",
+              "Mean training loss per log window on a log scale. Dots mark loss spikes (a window whose largest step "
+              "loss is over 3 times the median of the previous 10 windows' largest); an x marks a divergence."),
+         lambda: plot_loss(summary, curves, order)),
+        (Plot("power", "Power trace per device",
+              "Power drawn by each device over the whole session; shaded spans are warm-up, evaluation and "
+              "checkpoint phases (unshaded is training)." + estimate),
+         lambda: plot_power(power_loader(), run_order, summary.energy_source)),
+    ]
+    drawn = []
+    for plot, draw in plans:
+        fig = draw()
+        if fig is None:
+            continue
+        fig.savefig(folder / f"{plot.name}.png", bbox_inches="tight")
+        fig.savefig(folder / f"{plot.name}.svg", bbox_inches="tight")
+        drawn.append(plot)
+    return drawn

@@ -1,0 +1,154 @@
+"""The lab report on disk: report.md, a self-contained report.html (figures embedded) and report.json.
+
+Rendering only serializes what `summary.py` computed and `document.py` worded; files are replaced atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+from bnbench.analysis.document import Block, Bullets, FigureBlock, Heading, Paragraph, TableBlock, build, to_jsonable
+from bnbench.analysis.plots import Plot, write_figures
+from bnbench.analysis.results import Results
+from bnbench.analysis.summary import Summary
+from bnbench.errors import UserError
+from bnbench.results.atomic import atomic_write_text
+
+FIGURES_DIR = "figures"
+
+
+def md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(title: str, blocks: list[Block]) -> str:
+    out = [f"# {title}", ""]
+    for block in blocks:
+        if isinstance(block, Heading):
+            out += [f"{'#' * block.level} {block.text}", ""]
+        elif isinstance(block, Paragraph):
+            out += [block.text, ""]
+        elif isinstance(block, Bullets):
+            out += [f"- {item}" for item in block.items] + [""]
+        elif isinstance(block, TableBlock):
+            if block.caption:
+                out += [f"**{block.caption}**", ""]
+            out.append("| " + " | ".join(md_cell(h) for h in block.headers) + " |")
+            out.append("|" + "---|" * len(block.headers))
+            out += ["| " + " | ".join(md_cell(c) for c in row) + " |" for row in block.rows]
+            out.append("")
+        elif isinstance(block, FigureBlock):
+            p = block.plot
+            out += [f"![{p.title}]({FIGURES_DIR}/{p.name}.png)", "", f"*{p.title}.* {p.caption} "
+                    f"([SVG]({FIGURES_DIR}/{p.name}.svg))", ""]
+    return "\n".join(out)
+
+
+CSS = """
+body { font-family: Georgia, 'Times New Roman', serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+       line-height: 1.5; color: #222; }
+h1 { font-size: 1.7rem; } h2 { border-bottom: 1px solid #ccc; margin-top: 2rem; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-family: system-ui, sans-serif; font-size: 0.8rem; }
+th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; } caption { caption-side: top; font-weight: bold; text-align: left; padding: 0.3rem 0; }
+figure { margin: 1.5rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.9rem; color: #444; } code { font-size: 0.85rem; }
+.table-wrap { overflow-x: auto; }
+"""
+
+
+def to_html(title: str, blocks: list[Block], figures: Path) -> str:
+    """One HTML file with every figure embedded as a base64 PNG: it can be mailed or opened anywhere."""
+    esc = html.escape
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           f"<title>{esc(title)}</title><style>{CSS}</style></head><body>", f"<h1>{esc(title)}</h1>"]
+    for block in blocks:
+        if isinstance(block, Heading):
+            out.append(f"<h{block.level}>{esc(block.text)}</h{block.level}>")
+        elif isinstance(block, Paragraph):
+            out.append(f"<p>{esc(block.text)}</p>")
+        elif isinstance(block, Bullets):
+            out.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in block.items) + "</ul>")
+        elif isinstance(block, TableBlock):
+            caption = f"<caption>{esc(block.caption)}</caption>" if block.caption else ""
+            head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
+            body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+            out.append(f'<div class="table-wrap"><table>{caption}<thead><tr>{head}</tr></thead>'
+                       f"<tbody>{body}</tbody></table></div>")
+        elif isinstance(block, FigureBlock):
+            p = block.plot
+            data = base64.b64encode((figures / f"{p.name}.png").read_bytes()).decode("ascii")
+            out.append(f'<figure id="{esc(p.name)}"><img alt="{esc(p.title)}" src="data:image/png;base64,{data}">'
+                       f"<figcaption><b>{esc(p.title)}.</b> {esc(p.caption)}</figcaption></figure>")
+    out.append("</body></html>")
+    return "\n".join(out)
+
+
+def summary_json(results: Results, summary: Summary, plots: list[Plot]) -> dict[str, Any]:
+    """Everything the report says, as data: per-run figures, per-variant statistics, comparisons, verdicts."""
+    comparisons = {}
+    for name, c in summary.comparisons.items():
+        comparisons[name] = {
+            "baseline": c.baseline,
+            "verdict": c.verdict,
+            "sentence": c.sentence,
+            "words": c.words,
+            "differences": {k: dataclasses.asdict(v) for k, v in c.differences.items()},
+            "ratios": {k: dataclasses.asdict(v) for k, v in c.ratios.items()},
+            "seeds": c.pairs.to_dict(orient="records"),
+        }
+    variants = {
+        name: {**{k: v for k, v in dataclasses.asdict(s).items() if k != "figures"},
+               "figures": {k: dataclasses.asdict(d) for k, d in s.figures.items()}}
+        for name, s in summary.variants.items()
+    }
+    return to_jsonable({
+        "scenario": summary.name,
+        "folder": str(results.root),
+        "metric": dataclasses.asdict(summary.metric),
+        "target": summary.target,
+        "baseline": summary.baseline,
+        "energy_source": summary.energy_source,
+        "energy_is_estimate": "estimate" in summary.energy_source,
+        "verdicts": summary.verdicts,
+        "variants": variants,
+        "comparisons": comparisons,
+        "runs": summary.figures.to_dict(orient="records"),
+        "figures": [f"{FIGURES_DIR}/{p.name}.{ext}" for p in plots for ext in ("png", "svg")],
+    })
+
+
+@dataclasses.dataclass(frozen=True)
+class Rendered:
+    markdown: str
+    html: str
+    json: str
+    plots: list[Plot]
+
+
+def write_reports(results: Results) -> Rendered:
+    """Draw the figures and write report.md, report.html and report.json into the results folder.
+
+    Raises UserError when the folder cannot be written.
+    """
+    summary = results.summary
+    figures = results.root / FIGURES_DIR
+    try:
+        plots = write_figures(summary, results.curves, lambda: results.power, figures, results.variants)
+        title, blocks = build(results, summary, plots)
+        rendered = Rendered(
+            to_markdown(title, blocks), to_html(title, blocks, figures),
+            json.dumps(summary_json(results, summary, plots), indent=2, allow_nan=False) + "\n", plots,
+        )
+        for name, text in (("report.md", rendered.markdown), ("report.html", rendered.html),
+                           ("report.json", rendered.json)):
+            atomic_write_text(results.root / name, text)
+    except OSError as exc:
+        raise UserError(f"{results.root}: cannot write the report ({exc.strerror or exc})") from None
+    return rendered

@@ -1,0 +1,133 @@
+"""A results folder read back for analysis: frames, scenario, manifest, and what the metric means.
+
+Everything a report shows comes from here, so `bnbench report DIR` needs nothing but the folder. A run that was
+killed before its runs.csv row was written still has curve chunks; it appears as an 'interrupted' run.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bnbench.analysis.metric import MetricInfo, resolve
+from bnbench.errors import UserError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from bnbench.analysis.summary import Summary
+
+
+@dataclass
+class Results:
+    """One results folder. `runs`, `curves` are pandas DataFrames; `power` loads on first use (it can be large)."""
+
+    root: Path
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    scenario: dict[str, Any]
+    manifest: dict[str, Any]
+    metric: MetricInfo
+    _power: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return str(self.scenario.get("scenario", {}).get("name", self.root.name))
+
+    @property
+    def baseline(self) -> str:
+        """The variant the others are compared with: `[scenario] baseline`, default 'control'."""
+        return str(self.scenario.get("scenario", {}).get("baseline", "control"))
+
+    @property
+    def target(self) -> float | None:
+        """`[train] target` (the metric value for time- and energy-to-target), None when the scenario has none."""
+        value = self.scenario.get("train", {}).get("target")
+        return None if value is None else float(value)
+
+    @property
+    def variants(self) -> list[str]:
+        """Variant names in scenario order, then any others found in the runs."""
+        declared = [str(v["name"]) for v in self.scenario.get("variant", []) if "name" in v]
+        seen = [v for v in self.runs["variant"].drop_duplicates().tolist() if v not in declared]
+        return [v for v in declared if v in set(self.runs["variant"])] + seen
+
+    @property
+    def power(self) -> pd.DataFrame:
+        if self._power is None:
+            self._power = load_power(self.root)
+        return self._power
+
+    @functools.cached_property
+    def summary(self) -> Summary:
+        from bnbench.analysis.summary import summarize
+
+        return summarize(self)
+
+
+def load_power(root: Path) -> pd.DataFrame:
+    """power.parquet plus unfolded chunks; strings read as categories (millions of rows share a few values)."""
+    import pandas as pd
+
+    from bnbench.results.load import load_table
+    from bnbench.results.schema import POWER_COLUMNS
+
+    power = load_table(root, "power")
+    if power.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in POWER_COLUMNS})
+    for column in ("run_id", "device", "phase"):
+        if column in power and power[column].dtype != "category":
+            power[column] = power[column].astype("category")
+    return power
+
+
+def metric_column(runs: pd.DataFrame) -> str:
+    names = [c.removeprefix("final_") for c in runs.columns if c.startswith("final_")]
+    if not names:
+        raise UserError("runs.csv has no final_<metric> column; was it written by bnbench?")
+    return names[0]
+
+
+def add_unfinished_runs(runs: pd.DataFrame, curves: pd.DataFrame, metric: MetricInfo) -> pd.DataFrame:
+    """Rows for runs that left curves but no runs.csv row (killed mid-run): status 'interrupted'."""
+    import numpy as np
+    import pandas as pd
+
+    if curves.empty:
+        return runs
+    missing = curves[~curves["run_id"].isin(set(runs["run_id"]))]
+    if missing.empty:
+        return runs
+    rows = []
+    for run_id, group in missing.groupby("run_id", sort=False):
+        evals = group[group["kind"] == "eval"].sort_values("step")
+        values = evals[metric.name].dropna()
+        best = (values.max() if metric.higher_is_better else values.min()) if len(values) else np.nan
+        rows.append({
+            "run_id": run_id, "variant": group["variant"].iloc[0], "seed": group["seed"].iloc[0],
+            "status": "interrupted", "steps": int(group["step"].max()), "wall_s": float(group["t_s"].max()),
+            f"final_{metric.name}": values.iloc[-1] if len(values) else np.nan, f"best_{metric.name}": best,
+            "energy_source": "none",
+        })
+    return pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)
+
+
+def load(root: Path | str, higher_is_better: bool | None = None) -> Results:
+    """Read a results folder. `higher_is_better` when the caller knows the metric's direction.
+
+    Raises UserError for a folder that is not a bnbench results folder.
+    """
+    from bnbench.results.load import load_manifest, load_runs, load_scenario_dict, load_table
+
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"{root}: no such results folder")
+    runs = load_runs(root)
+    metric = metric_column(runs)
+    curves = load_table(root, "curves")
+    scenario = load_scenario_dict(root)
+    info = resolve(metric, scenario.get("task", {}).get("name"), higher_is_better)
+    runs = add_unfinished_runs(runs, curves, info)
+    return Results(root, runs, curves, scenario, load_manifest(root), info)
