@@ -1,0 +1,141 @@
+"""Which sources each device gets, opening meters for a run, and what `bnbench devices` reports.
+
+Chains, best first:
+- a CUDA GPU: nvml-counter, nvml-power (nothing for a MIG slice or without a driver);
+- the host CPU (a CPU run's device, and the host's share of a GPU run): rapl, then estimate (unless
+  `[energy] estimate = false`).
+Everything here works in the process that calls it, so a worker process opens its own meters.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bnbench.energy import nvml, rapl
+from bnbench.energy.estimate import DEFAULT_W_PER_CORE, CpuEstimateSource
+from bnbench.energy.meter import Clock, DeviceMeter, SourceFactory, warn_once
+from bnbench.energy.run_meter import HOST, RunMeter
+from bnbench.energy.source import ESTIMATE, NONE, RAPL, SourceError
+
+if TYPE_CHECKING:
+    from bnbench.scenario import EnergyConfig
+
+
+def host_chain(
+    estimate_w_per_core: float | None = DEFAULT_W_PER_CORE, powercap: Path | None = None
+) -> list[tuple[str, SourceFactory]]:
+    """RAPL (under `powercap`, default /sys/class/powercap), then the CPU-time estimate (None: disabled)."""
+    root = powercap or rapl.POWERCAP
+    chain: list[tuple[str, SourceFactory]] = [(RAPL, lambda: rapl.RaplSource.open(root))]
+    if estimate_w_per_core is not None:
+        chain.append((ESTIMATE, lambda: CpuEstimateSource(estimate_w_per_core)))
+    return chain
+
+
+def cuda_uuid(index: int) -> str | None:
+    """The NVML UUID of CUDA device `index` from torch, when torch is loaded and can tell."""
+    torch = sys.modules.get("torch")
+    if torch is None or os.environ.get("CUDA_VISIBLE_DEVICES"):
+        return None
+    try:
+        return f"GPU-{torch.cuda.get_device_properties(index).uuid}"
+    except Exception:  # noqa: BLE001 - an old torch or no CUDA: fall back to NVML's index
+        return None
+
+
+def gpu_chain(cuda_index: int, api: Any = None) -> tuple[list[tuple[str, SourceFactory]], str]:
+    """The sources for CUDA device `cuda_index` and, when there are none, why."""
+    try:
+        api = api or nvml.load_nvml()
+        handle = nvml.nvml_handle(api, cuda_index, os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_uuid(cuda_index))
+    except SourceError as exc:
+        return [], str(exc)
+    chain = nvml.gpu_chain(api, handle)
+    return chain, "" if chain else "NVML cannot meter a MIG slice"
+
+
+def open_device_meter(
+    key: str, config: EnergyConfig | None = None, clock: Clock = time.perf_counter,
+    warn: Callable[[str], None] = warn_once, nvml_api: Any = None,
+) -> DeviceMeter:
+    """A meter for 'cpu', 'host' (both the host CPU) or 'cuda:N', with the chain its config allows."""
+    w_per_core = _w_per_core(config)
+    if key in ("cpu", HOST):
+        return DeviceMeter(key, host_chain(w_per_core), clock=clock, warn=warn)
+    if key.startswith("cuda"):
+        chain, why = gpu_chain(int(key.partition(":")[2] or 0), nvml_api)
+        if not chain:
+            warn(f"{key}: no energy source ({why}); its energy is unknown")
+        return DeviceMeter(key, chain, clock=clock, warn=warn, unavailable=why)
+    raise ValueError(f"no energy meter for device '{key}'")
+
+
+def _w_per_core(config: EnergyConfig | None) -> float | None:
+    if config is None:
+        return DEFAULT_W_PER_CORE
+    return config.estimate_w_per_core if config.estimate else None
+
+
+def run_parts(device: str) -> list[str]:
+    """The parts a run on `device` is charged for: the device itself, and for a GPU the host's share."""
+    return ["cpu"] if device == "cpu" else [device, HOST]
+
+
+def open_run_meter(
+    device: str,
+    config: EnergyConfig | None = None,
+    idle_w: Mapping[str, float | None] | None = None,
+    start_from: Mapping[str, Any] | None = None,
+    clock: Clock = time.perf_counter,
+    warn: Callable[[str], None] = warn_once,
+    nvml_api: Any = None,
+) -> RunMeter:
+    """The meter of one run on `device` ('cpu' or 'cuda:N'); see RunMeter for `start_from` (resuming).
+
+    A GPU run's host share is left out when no host source works (its energy is then the GPU's alone).
+    """
+    parts = [open_device_meter(k, config, clock, warn, nvml_api) for k in run_parts(device)]
+    parts = [p for p in parts if p.key != HOST or p.source is not None]
+    return RunMeter(parts, idle_w=idle_w, start_from=start_from, clock=clock)
+
+
+@dataclass(frozen=True)
+class HostReport:
+    zones: list[rapl.ZoneStatus]
+    source: str
+    note: str
+
+
+def host_report(config: EnergyConfig | None = None, powercap: Path | None = None) -> HostReport:
+    """The RAPL zones and the source the host CPU will use, with the reason when RAPL is not it."""
+    powercap = powercap or rapl.POWERCAP
+    zones = rapl.discover(powercap)
+    try:
+        rapl.counted_zones(powercap)
+        return HostReport(zones, RAPL, "")
+    except SourceError as exc:
+        w_per_core = _w_per_core(config)
+        if w_per_core is None:
+            return HostReport(zones, NONE, f"{exc}; estimation is disabled ([energy] estimate = false)")
+        return HostReport(zones, ESTIMATE, f"{exc}; estimating {w_per_core:g} W per busy core x process CPU time")
+
+
+def gpu_report(api: Any = None) -> tuple[list[nvml.GpuInfo], str]:
+    """Every GPU NVML sees, or an empty list and why (no driver, no library)."""
+    try:
+        api = api or nvml.load_nvml()
+        return nvml.inventory(api), ""
+    except SourceError as exc:
+        return [], str(exc)
+
+
+def gpu_manifest(api: Any = None) -> list[dict[str, Any]]:
+    """The GPUs for manifest.json: name, UUID, architecture, driver, power limit and energy source each."""
+    gpus, _ = gpu_report(api)
+    return [{**g.__dict__, "energy_source": g.source} for g in gpus]

@@ -1,0 +1,43 @@
+"""The idle baseline: what each device draws doing nothing, measured once before the first run.
+
+A run's net energy is its energy minus idle watts x its measured seconds: the part the training itself caused.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+
+from bnbench.energy.meter import Clock, DeviceMeter
+
+IDLE_SAMPLE_S = 0.1
+
+
+def measure_idle_w(
+    meters: Sequence[DeviceMeter],
+    idle_s: float,
+    clock: Clock = time.perf_counter,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, float | None]:
+    """Mean watts of each meter over `idle_s` seconds of sleep, by key; None where the energy is unknown.
+
+    Power-only sources are sampled every 0.1 s meanwhile (their integral needs samples; counters need two
+    reads). `idle_s` 0 returns {}: no baseline.
+    """
+    if idle_s <= 0:
+        return {}
+    for meter in meters:
+        meter.tick(sample=True)
+    start = clock()
+    origin = {m.key: m.total_j for m in meters}
+    while (left := idle_s - (clock() - start)) > 0:
+        sleep(min(IDLE_SAMPLE_S, left))
+        for meter in meters:
+            meter.tick(sample=True)
+    elapsed = clock() - start
+    idle: dict[str, float | None] = {}
+    for meter in meters:
+        watts = (meter.total_j - origin[meter.key]) / elapsed if elapsed > 0 else math.nan
+        idle[meter.key] = None if math.isnan(watts) else watts
+    return idle

@@ -1,0 +1,151 @@
+"""One device's running energy total, read from the best source that works, falling back when one fails.
+
+A `DeviceMeter` keeps `total_j`, the joules counted since it opened: counter differences when its source has a
+counter, the trapezoid of polled power otherwise. Windows (phases) are differences of `total_j` taken at their
+edges, so the meter itself knows nothing of phases. Alongside, sampled power is integrated on its own
+(`integral_j`) and compared with the counter over the same spans (`counter_span_j`): the cross-check the
+reports show. Once every source has failed, `total_j` is NaN: an unmeasured stretch is unknown, never 0.
+
+Not thread-safe on its own: `RunMeter` serializes the sampler thread and the window edges.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+from bnbench.energy.source import NONE, EnergySource, SourceError
+
+SourceFactory = Callable[[], EnergySource]
+Clock = Callable[[], float]
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """Print a one-line warning to stderr, once per process for the same text."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"bnbench: warning: {message}", file=sys.stderr, flush=True)
+
+
+def trapezoid_j(power0_w: float, power1_w: float, duration_s: float) -> float:
+    """Joules under a straight line from `power0_w` to `power1_w` over `duration_s`."""
+    return 0.5 * (power0_w + power1_w) * duration_s
+
+
+class DeviceMeter:
+    """The energy of one device (`key`: 'cpu', 'cuda:0', 'host') from a chain of (label, factory), best first.
+
+    Usable in any process: it holds only the sources it opened there. `warn` receives one-line messages when a
+    source is unavailable or fails (default: stderr, once per process per message).
+    """
+
+    def __init__(
+        self,
+        key: str,
+        chain: Sequence[tuple[str, SourceFactory]],
+        clock: Clock = time.perf_counter,
+        warn: Callable[[str], None] = warn_once,
+        unavailable: str = "",
+    ) -> None:
+        self.key, self.clock, self.warn = key, clock, warn
+        self.chain = list(chain)
+        self.total_j = 0.0
+        self.integral_j = 0.0
+        self.counter_span_j = 0.0
+        self.sources_used: list[str] = []
+        self.source: EnergySource | None = None
+        self.last_power_w: float | None = None
+        self._why = unavailable
+        self._last_counter: float | None = None
+        self._last_power: float | None = None
+        self._last_t = 0.0
+        self._sample: tuple[float, float | None, float | None] | None = None
+        self._open_next(self.clock(), bridge=False)
+
+    @property
+    def label(self) -> str:
+        """The weakest source this meter has used ('none' once all failed): what its figure is worth."""
+        if self.source is None:
+            return NONE
+        return self.sources_used[-1]
+
+    def _open_next(self, t: float, bridge: bool) -> None:
+        self.source = None
+        while self.chain:
+            name, factory = self.chain.pop(0)
+            try:
+                source = factory()
+                counter = source.energy_j()
+                power = source.power_w() if counter is None else None
+                if counter is None and power is None:
+                    raise SourceError(f"{name}: gave neither energy nor power")
+            except SourceError as exc:
+                self._why = str(exc)
+                following = self.chain[0][0] if self.chain else NONE
+                self.warn(f"{self.key}: {name} unavailable ({exc}); using {following}")
+                continue
+            if bridge and self.last_power_w is not None:
+                self.total_j += self.last_power_w * (t - self._last_t)  # the gap, at the last power seen
+            self.source = source
+            self.sources_used.append(name)
+            self._last_counter, self._last_power, self._last_t = counter, power, t
+            self._sample = None
+            return
+        if bridge or not self.sources_used:
+            self.total_j = math.nan
+        if not self.sources_used and not self._why:
+            self.warn(f"{self.key}: no energy source; its energy is unknown")
+
+    @property
+    def why_unavailable(self) -> str:
+        """The last reason a source could not be used ('' when none failed)."""
+        return self._why
+
+    def tick(self, sample: bool = False) -> float | None:
+        """Read the source and advance `total_j`. With `sample`, also return watts now (None if unknown)."""
+        source = self.source
+        if source is None:
+            return None
+        t = self.clock()
+        try:
+            counter = source.energy_j()
+            power = source.power_w() if sample or counter is None else None
+            if counter is None and power is None:
+                raise SourceError(f"{source.name}: no reading")
+        except SourceError as exc:
+            self.warn(f"{self.key}: {source.name} failed mid-run ({exc}); falling back")
+            source.close()
+            self._open_next(t, bridge=True)
+            return None
+        if counter is not None:
+            if self._last_counter is not None:
+                self.total_j += counter - self._last_counter
+            self._last_counter = counter
+        elif power is not None:
+            if self._last_power is not None:
+                self.total_j += trapezoid_j(self._last_power, power, t - self._last_t)
+            self._last_power = power
+        self._last_t = t
+        return self._take_sample(t, counter, power) if sample else None
+
+    def _take_sample(self, t: float, counter: float | None, power: float | None) -> float | None:
+        previous = self._sample
+        derive = power is None and counter is not None and previous is not None and previous[1] is not None
+        if derive and t > previous[0]:  # type: ignore[index]
+            power = (counter - previous[1]) / (t - previous[0])  # type: ignore[index,operator]  # from the counter
+        if previous is not None and power is not None and previous[2] is not None:
+            self.integral_j += trapezoid_j(previous[2], power, t - previous[0])
+            if counter is not None and previous[1] is not None:
+                self.counter_span_j += counter - previous[1]
+        self._sample = (t, counter, power)
+        if power is not None:
+            self.last_power_w = power
+        return power
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()

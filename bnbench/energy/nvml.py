@@ -1,0 +1,252 @@
+"""NVIDIA GPUs through NVML (the official `nvidia-ml-py` binding, module `pynvml`), imported lazily.
+
+Two sources per GPU, best first:
+- `nvml-counter`: `nvmlDeviceGetTotalEnergyConsumption`, millijoules since the driver loaded (Volta and newer).
+  Differences between window edges are the exact energy. It updates every 20-100 ms.
+- `nvml-power`: polled power, integrated by the meter (trapezoid). The instantaneous field
+  `NVML_FI_DEV_POWER_INSTANT` where supported; otherwise `nvmlDeviceGetPowerUsage`, which on Ampere (but GA100)
+  and newer is a 1 s average.
+NVML cannot meter MIG slices: a MIG device gets no source. Every NVML call goes through `api`, the pynvml
+module or a fake with the same names, so the logic is tested without a GPU. Milliwatts and millijoules become
+watts and joules here, at the edge.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bnbench.energy.source import NVML_COUNTER, NVML_POWER, EnergySource, SourceError
+
+ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing", 7: "Ampere", 8: "Ada",
+                 9: "Hopper", 10: "Blackwell", 13: "Rubin"}
+
+_api: tuple[int, Any] | None = None
+
+
+def load_nvml() -> Any:
+    """The initialized pynvml module, once per process (a forked or spawned worker initializes its own).
+
+    SourceError when the binding, the library or the driver is missing.
+    """
+    global _api
+    if _api is not None and _api[0] == os.getpid():
+        return _api[1]
+    try:
+        import pynvml
+    except ImportError:
+        raise SourceError("NVML: the nvidia-ml-py package is not installed") from None
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError as exc:
+        raise SourceError(f"NVML: {exc}") from None
+    _api = (os.getpid(), pynvml)
+    return pynvml
+
+
+def call(api: Any, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)`, with an NVML error turned into a one-line SourceError naming `what`."""
+    try:
+        return fn(*args)
+    except api.NVMLError as exc:
+        raise SourceError(f"NVML: {what}: {exc}") from None
+
+
+def nvml_handle(api: Any, cuda_index: int, visible: str | None = None, uuid: str | None = None) -> Any:
+    """The NVML handle of CUDA device `cuda_index`.
+
+    NVML numbers all GPUs of the host; CUDA numbers those in CUDA_VISIBLE_DEVICES (`visible`). A UUID (from
+    torch) is the surest link; otherwise the CUDA_VISIBLE_DEVICES entry (an index or a GPU-/MIG- UUID).
+    """
+    if uuid:
+        try:
+            return api.nvmlDeviceGetHandleByUUID(uuid)
+        except api.NVMLError:
+            pass
+    entries = [e.strip() for e in visible.split(",") if e.strip()] if visible else []
+    if entries:
+        if cuda_index >= len(entries):
+            raise SourceError(f"NVML: cuda:{cuda_index} is not in CUDA_VISIBLE_DEVICES={visible}")
+        entry = entries[cuda_index]
+        if entry.isdigit():
+            return call(api, f"GPU {entry}", api.nvmlDeviceGetHandleByIndex, int(entry))
+        return call(api, f"GPU {entry}", api.nvmlDeviceGetHandleByUUID, entry)
+    return call(api, f"GPU {cuda_index}", api.nvmlDeviceGetHandleByIndex, cuda_index)
+
+
+def is_mig(api: Any, handle: Any) -> bool:
+    """True for a MIG slice, or a GPU with MIG enabled: NVML cannot meter what one slice draws."""
+    try:
+        flag = api.nvmlDeviceIsMigDeviceHandle(handle)
+        if bool(getattr(flag, "value", flag)):  # pynvml returns a ctypes c_uint
+            return True
+    except api.NVMLError:
+        pass
+    try:
+        current, _pending = api.nvmlDeviceGetMigMode(handle)
+        return bool(current == api.NVML_DEVICE_MIG_ENABLE)
+    except api.NVMLError:
+        return False
+
+
+def _field_value(api: Any, field: Any) -> float:
+    kind = field.valueType
+    names = {api.NVML_VALUE_TYPE_DOUBLE: "dVal", api.NVML_VALUE_TYPE_UNSIGNED_INT: "uiVal",
+             api.NVML_VALUE_TYPE_UNSIGNED_LONG: "ulVal", api.NVML_VALUE_TYPE_UNSIGNED_LONG_LONG: "ullVal",
+             api.NVML_VALUE_TYPE_SIGNED_LONG_LONG: "sllVal", api.NVML_VALUE_TYPE_SIGNED_INT: "siVal",
+             api.NVML_VALUE_TYPE_UNSIGNED_SHORT: "usVal"}
+    return float(getattr(field.value, names.get(kind, "uiVal")))
+
+
+def instant_power_w(api: Any, handle: Any) -> float:
+    """Instantaneous power (NVML_FI_DEV_POWER_INSTANT, milliwatts) in watts. SourceError if unsupported."""
+    fields = call(api, "field values", api.nvmlDeviceGetFieldValues, handle, [api.NVML_FI_DEV_POWER_INSTANT])
+    field = fields[0]
+    if field.nvmlReturn != api.NVML_SUCCESS:
+        raise SourceError(f"NVML: instantaneous power field: {api.NVMLError(field.nvmlReturn)}")
+    return _field_value(api, field) / 1000.0
+
+
+def usage_power_w(api: Any, handle: Any) -> float:
+    """nvmlDeviceGetPowerUsage (milliwatts; a 1 s average on Ampere and newer) in watts."""
+    return call(api, "power usage", api.nvmlDeviceGetPowerUsage, handle) / 1000.0
+
+
+def counter_j(api: Any, handle: Any) -> float:
+    """nvmlDeviceGetTotalEnergyConsumption (millijoules since the driver loaded) in joules."""
+    return call(api, "total energy", api.nvmlDeviceGetTotalEnergyConsumption, handle) / 1000.0
+
+
+def _works(read: Callable[[], Any]) -> bool:
+    try:
+        read()
+        return True
+    except SourceError:
+        return False
+
+
+def power_reader(api: Any, handle: Any) -> Callable[[], float] | None:
+    """The best power reading this GPU supports (instantaneous, else averaged), or None."""
+    if _works(lambda: instant_power_w(api, handle)):
+        return lambda: instant_power_w(api, handle)
+    if _works(lambda: usage_power_w(api, handle)):
+        return lambda: usage_power_w(api, handle)
+    return None
+
+
+class NvmlCounterSource:
+    """The energy counter; power for the trace from the best power reading (None when it has none)."""
+
+    name = NVML_COUNTER
+
+    def __init__(self, api: Any, handle: Any) -> None:
+        self.api, self.handle = api, handle
+        counter_j(api, handle)  # raises SourceError where the counter does not exist
+        self.power = power_reader(api, handle)
+
+    def energy_j(self) -> float:
+        return counter_j(self.api, self.handle)
+
+    def power_w(self) -> float | None:
+        if self.power is None:
+            return None
+        try:
+            return self.power()
+        except SourceError:
+            self.power = None  # the counter still counts; the trace derives power from it from now on
+            return None
+
+    def close(self) -> None:
+        pass
+
+
+class NvmlPowerSource:
+    """Polled power only; the meter integrates it."""
+
+    name = NVML_POWER
+
+    def __init__(self, api: Any, handle: Any) -> None:
+        self.api, self.handle = api, handle
+        power = power_reader(api, handle)
+        if power is None:
+            raise SourceError("NVML: this GPU reports no power reading")
+        self.power = power
+
+    def energy_j(self) -> None:
+        return None
+
+    def power_w(self) -> float:
+        return self.power()
+
+    def close(self) -> None:
+        pass
+
+
+SourceFactory = Callable[[], EnergySource]
+
+
+def gpu_chain(api: Any, handle: Any) -> list[tuple[str, SourceFactory]]:
+    """The sources to try for one GPU, best first; empty for a MIG device."""
+    if is_mig(api, handle):
+        return []
+    return [(NVML_COUNTER, lambda: NvmlCounterSource(api, handle)), (NVML_POWER, lambda: NvmlPowerSource(api, handle))]
+
+
+@dataclass(frozen=True)
+class GpuInfo:
+    """A GPU as NVML describes it. Fields NVML could not give are None."""
+
+    index: int
+    name: str | None
+    uuid: str | None
+    architecture: str | None
+    driver: str | None
+    power_limit_w: float | None
+    mig: bool
+    counter: bool
+    instant_power: bool
+    average_power: bool
+
+    @property
+    def source(self) -> str:
+        """The source a run on this GPU starts with."""
+        if self.mig:
+            return "none"
+        if self.counter:
+            return NVML_COUNTER
+        return NVML_POWER if self.instant_power or self.average_power else "none"
+
+
+def _maybe(api: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    try:
+        value = fn(*args)
+    except api.NVMLError:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def probe(api: Any, index: int) -> GpuInfo:
+    """What NVML can tell and read about GPU `index` (NVML's numbering)."""
+    handle = call(api, f"GPU {index}", api.nvmlDeviceGetHandleByIndex, index)
+    arch = _maybe(api, api.nvmlDeviceGetArchitecture, handle)
+    limit_mw = _maybe(api, api.nvmlDeviceGetEnforcedPowerLimit, handle)
+    return GpuInfo(
+        index=index,
+        name=_maybe(api, api.nvmlDeviceGetName, handle),
+        uuid=_maybe(api, api.nvmlDeviceGetUUID, handle),
+        architecture=None if arch is None else ARCHITECTURES.get(int(arch), f"arch {arch}"),
+        driver=_maybe(api, api.nvmlSystemGetDriverVersion),
+        power_limit_w=None if limit_mw is None else limit_mw / 1000.0,
+        mig=is_mig(api, handle),
+        counter=_works(lambda: counter_j(api, handle)),
+        instant_power=_works(lambda: instant_power_w(api, handle)),
+        average_power=_works(lambda: usage_power_w(api, handle)),
+    )
+
+
+def inventory(api: Any) -> list[GpuInfo]:
+    """Every GPU NVML sees, in NVML's order."""
+    count = call(api, "device count", api.nvmlDeviceGetCount)
+    return [probe(api, i) for i in range(count)]

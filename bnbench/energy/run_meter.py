@@ -1,0 +1,228 @@
+"""A run's energy: the devices it used plus the host's share, split into phase windows.
+
+The run driver opens a window around each phase of the train loop ('warmup', 'train', 'eval', 'checkpoint';
+the device is synchronized at both edges). At every edge each device meter is read; the joules since the
+previous edge go to the phase on top of the window stack, so a window nested inside another (a checkpoint
+during training) is charged to itself, not twice. Warm-up is measured and reported but left out of the run's
+energy. The sampler thread calls `sample()`; both paths hold one lock.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bnbench.energy.meter import Clock, DeviceMeter
+
+PHASES = ("warmup", "train", "eval", "checkpoint")
+EXCLUDED_PHASES = ("warmup",)
+HOST = "host"
+
+
+@dataclass(frozen=True)
+class PowerSample:
+    """One row of power.parquet: `t_s` seconds since the run's meter started; `power_w` None when unknown."""
+
+    device: str
+    t_s: float
+    power_w: float | None
+    phase: str | None
+
+
+@dataclass(frozen=True)
+class RunEnergy:
+    """A run's energy figures in joules. Anything unknown is NaN, never 0.
+
+    `energy_j`: all parts, warm-up excluded. `phase_j`: per phase, all parts. `host_j`: the host CPU's part
+    (for a CPU run, the whole run). `measured_s`: seconds inside non-warm-up windows. `idle_w`: the parts'
+    summed idle power. `integral_j` and `counter_span_j`: sampled power integrated, and the counters over the
+    same spans (NaN without a counter).
+    """
+
+    energy_j: float
+    energy_source: str
+    phase_j: dict[str, float]
+    host_j: float
+    measured_s: float
+    idle_w: float
+    integral_j: float
+    counter_span_j: float
+
+    @property
+    def net_j(self) -> float:
+        """Energy above the idle baseline: energy_j - idle_w x measured_s (NaN without a baseline)."""
+        return self.energy_j - self.idle_w * self.measured_s
+
+    @property
+    def discrepancy(self) -> float:
+        """(integrated power - counter) / counter over the same spans: the sampler's error; NaN if no counter."""
+        if not self.counter_span_j or math.isnan(self.counter_span_j):
+            return math.nan
+        return self.integral_j / self.counter_span_j - 1.0
+
+
+def _sum(values: Sequence[float]) -> float:
+    return math.fsum(values) if values else math.nan
+
+
+class RunMeter:
+    """The energy of one run, by part (device key) and phase.
+
+    `parts` are the run's device meters (the host's share last, keyed 'host', for a GPU run). `idle_w` maps a
+    part's key to its idle watts (missing or None: unknown, so net energy is NaN).
+
+    Resuming a run: save `snapshot()` (a JSON-ready dict) with the checkpoint, and pass it back as
+    `start_from=` when the run restarts. The joules already counted (per part and phase), the measured seconds
+    and the sources used then start from those values, and what the restarted run measures is added to them;
+    the time the run was down is not counted. A minimal offset is `{"phase_j": {"cpu": {"train": 1234.5}}}`:
+    1234.5 J of training on the CPU part.
+    """
+
+    def __init__(
+        self,
+        parts: Sequence[DeviceMeter],
+        idle_w: Mapping[str, float | None] | None = None,
+        start_from: Mapping[str, Any] | None = None,
+        clock: Clock = time.perf_counter,
+    ) -> None:
+        self.parts = list(parts)
+        self.idle_w = dict(idle_w or {})
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.stack: list[str] = []
+        self.phase_j = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
+        self.phase_s = dict.fromkeys(PHASES, 0.0)
+        self.earlier_sources: dict[str, list[str]] = {}
+        self.offset_integral_j: dict[str, float] = {}
+        self.offset_counter_span_j: dict[str, float] = {}
+        if start_from:
+            self._restore(start_from)
+        self.t0 = clock()
+        self._edge_t = self.t0
+        self._edge_j = {p.key: p.total_j for p in self.parts}
+
+    def _restore(self, state: Mapping[str, Any]) -> None:
+        for key, phases in state.get("phase_j", {}).items():
+            for phase, joules in phases.items():
+                self.phase_j.setdefault(key, dict.fromkeys(PHASES, 0.0))[phase] = float(joules)
+        for phase, seconds in state.get("phase_s", {}).items():
+            self.phase_s[phase] = float(seconds)
+        self.earlier_sources = {k: list(v) for k, v in state.get("sources", {}).items()}
+        self.offset_integral_j = {k: float(v) for k, v in state.get("integral_j", {}).items()}
+        self.offset_counter_span_j = {k: float(v) for k, v in state.get("counter_span_j", {}).items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything counted so far, to save with a checkpoint and pass back as `start_from`."""
+        with self.lock:
+            self._edge()
+            return {
+                "phase_j": {k: dict(v) for k, v in self.phase_j.items()},
+                "phase_s": dict(self.phase_s),
+                "sources": {p.key: self._sources(p) for p in self.parts},
+                "integral_j": {p.key: self.offset_integral_j.get(p.key, 0.0) + p.integral_j for p in self.parts},
+                "counter_span_j": {
+                    p.key: self.offset_counter_span_j.get(p.key, 0.0) + p.counter_span_j for p in self.parts
+                },
+            }
+
+    def _sources(self, part: DeviceMeter) -> list[str]:
+        used = [*self.earlier_sources.get(part.key, []), *part.sources_used]
+        return [*used, "none"] if part.source is None else used
+
+    def _edge(self) -> None:
+        """Read every part now and charge what was used since the last edge to the phase on top of the stack."""
+        for part in self.parts:
+            part.tick()
+        t = self.clock()
+        if self.stack:
+            phase = self.stack[-1]
+            for part in self.parts:
+                self.phase_j[part.key][phase] += part.total_j - self._edge_j[part.key]
+            self.phase_s[phase] += t - self._edge_t
+        self._edge_t = t
+        self._edge_j = {p.key: p.total_j for p in self.parts}
+
+    def open(self, phase: str) -> None:
+        """Open a window; call after the device is synchronized. ValueError for an unknown phase."""
+        if phase not in PHASES:
+            raise ValueError(f"unknown energy phase '{phase}' (phases: {', '.join(PHASES)})")
+        with self.lock:
+            self._edge()
+            self.stack.append(phase)
+
+    def close(self, phase: str) -> None:
+        """Close the innermost window, which must be `phase`; call after the device is synchronized."""
+        with self.lock:
+            if not self.stack or self.stack[-1] != phase:
+                raise ValueError(f"closing energy window '{phase}' but the open one is {self.stack[-1:] or 'none'}")
+            self._edge()
+            self.stack.pop()
+
+    @property
+    def phase(self) -> str | None:
+        return self.stack[-1] if self.stack else None
+
+    def sample(self) -> list[PowerSample]:
+        """Read every part and return its power now (the sampler thread calls this at sample_hz)."""
+        with self.lock:
+            powers = [(p.key, p.tick(sample=True)) for p in self.parts]
+            t_s = self.clock() - self.t0
+            return [PowerSample(key, t_s, power, self.phase) for key, power in powers]
+
+    def power_w(self) -> float | None:
+        """The run's watts at the last sample, all parts; None when a part's power is unknown."""
+        powers = [p.last_power_w for p in self.parts]
+        return None if not powers or any(p is None for p in powers) else math.fsum(powers)  # type: ignore[arg-type]
+
+    def energy_j(self) -> float:
+        """Joules so far, warm-up excluded, the open window counted up to the last reading. NaN when unknown."""
+        with self.lock:
+            total = 0.0
+            for part in self.parts:
+                total += sum(j for phase, j in self.phase_j[part.key].items() if phase not in EXCLUDED_PHASES)
+                if self.stack and self.stack[-1] not in EXCLUDED_PHASES:
+                    total += part.total_j - self._edge_j[part.key]
+            return total if self.parts else math.nan
+
+    @property
+    def energy_source(self) -> str:
+        """Each part's weakest source, joined by '+': 'nvml-counter+rapl', 'estimate', 'none'."""
+        labels = []
+        for part in self.parts:
+            sources = self._sources(part) or ["none"]
+            label = sources[-1]
+            if label not in labels:
+                labels.append(label)
+        return "+".join(labels) or "none"
+
+    def result(self) -> RunEnergy:
+        """The run's figures so far (call after the last window closed)."""
+        with self.lock:
+            self._edge()
+            keys = [p.key for p in self.parts]
+            counted = [ph for ph in PHASES if ph not in EXCLUDED_PHASES]
+            phase_j = {ph: _sum([self.phase_j[k][ph] for k in keys]) for ph in PHASES}
+            host_key = HOST if HOST in keys else ("cpu" if keys == ["cpu"] else None)
+            idle = [self.idle_w.get(k) for k in keys]
+            spans = [self.offset_counter_span_j.get(p.key, 0.0) + p.counter_span_j for p in self.parts
+                     if p.counter_span_j or self.offset_counter_span_j.get(p.key)]
+            integrals = [self.offset_integral_j.get(p.key, 0.0) + p.integral_j for p in self.parts
+                         if p.counter_span_j or self.offset_counter_span_j.get(p.key)]
+        return RunEnergy(
+            energy_j=_sum([phase_j[ph] for ph in counted]),
+            energy_source=self.energy_source,
+            phase_j=phase_j,
+            host_j=_sum([self.phase_j[host_key][ph] for ph in counted]) if host_key else math.nan,
+            measured_s=math.fsum(self.phase_s[ph] for ph in counted),
+            idle_w=math.nan if not idle or any(w is None for w in idle) else math.fsum(idle),  # type: ignore[arg-type]
+            integral_j=_sum(integrals),
+            counter_span_j=_sum(spans),
+        )
+
+    def close_parts(self) -> None:
+        for part in self.parts:
+            part.close()

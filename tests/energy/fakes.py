@@ -1,0 +1,170 @@
+"""Fakes for the hardware: an NVML with scripted readings, scripted sources, a clock that moves when told."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+import pynvml
+
+from bnbench.energy.source import SourceError
+
+
+class FakeClock:
+    """Monotonic seconds that advance only through `advance` (or `sleep`)."""
+
+    def __init__(self, t: float = 100.0) -> None:
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    sleep = advance
+
+
+class NVMLError(Exception):
+    """Same shape as pynvml's: `value` is the NVML return code."""
+
+    def __init__(self, value: int) -> None:
+        super().__init__(value)
+        self.value = value
+
+    def __str__(self) -> str:
+        return {pynvml.NVML_ERROR_NOT_SUPPORTED: "Not Supported", pynvml.NVML_ERROR_GPU_IS_LOST: "GPU is lost",
+                pynvml.NVML_ERROR_LIBRARY_NOT_FOUND: "NVML Shared Library Not Found"}.get(self.value, str(self.value))
+
+
+Script = list[Any]
+"""Readings handed out in order (the last one repeats); an int error code in the list is raised as NVMLError."""
+
+
+@dataclass
+class FakeGpu:
+    name: str = "NVIDIA A100-SXM4-40GB"
+    uuid: str = "GPU-aaaa"
+    arch: int = pynvml.NVML_DEVICE_ARCH_AMPERE
+    limit_mw: int = 400_000
+    energy_mj: Script | None = None  # None: no counter (pre-Volta)
+    instant_mw: Script | None = None  # None: the instantaneous field is not supported
+    usage_mw: Script | None = None  # None: no power reading at all
+    mig_slice: bool = False
+    mig_enabled: bool = False
+    reads: dict[str, int] = field(default_factory=dict)
+
+    def next(self, what: str, script: Script | None) -> Any:
+        if script is None:
+            raise NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        i = self.reads.get(what, 0)
+        self.reads[what] = i + 1
+        value = script[min(i, len(script) - 1)]
+        if isinstance(value, Error):
+            raise NVMLError(value.code)
+        return value
+
+
+@dataclass(frozen=True)
+class Error:
+    """A scripted NVML error: `Error(pynvml.NVML_ERROR_GPU_IS_LOST)`."""
+
+    code: int
+
+
+class FakeNvml:
+    """The parts of the pynvml module bnbench uses, over a list of fake GPUs (NVML's index order)."""
+
+    NVMLError = NVMLError
+
+    def __init__(self, gpus: list[FakeGpu], driver: str = "550.54.15") -> None:
+        self.gpus, self.driver = gpus, driver
+        for name in dir(pynvml):
+            if name.startswith(("NVML_FI_", "NVML_VALUE_TYPE_", "NVML_DEVICE_MIG_", "NVML_SUCCESS",
+                                "NVML_ERROR_")):
+                setattr(self, name, getattr(pynvml, name))
+
+    def nvmlDeviceGetCount(self) -> int:
+        return len(self.gpus)
+
+    def nvmlDeviceGetHandleByIndex(self, index: int) -> FakeGpu:
+        if index >= len(self.gpus):
+            raise NVMLError(pynvml.NVML_ERROR_INVALID_ARGUMENT)
+        return self.gpus[index]
+
+    def nvmlDeviceGetHandleByUUID(self, uuid: str) -> FakeGpu:
+        for gpu in self.gpus:
+            if gpu.uuid == uuid:
+                return gpu
+        raise NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
+
+    def nvmlDeviceGetName(self, gpu: FakeGpu) -> str:
+        return gpu.name
+
+    def nvmlDeviceGetUUID(self, gpu: FakeGpu) -> str:
+        return gpu.uuid
+
+    def nvmlDeviceGetArchitecture(self, gpu: FakeGpu) -> int:
+        return gpu.arch
+
+    def nvmlSystemGetDriverVersion(self) -> str:
+        return self.driver
+
+    def nvmlDeviceGetEnforcedPowerLimit(self, gpu: FakeGpu) -> int:
+        return gpu.limit_mw
+
+    def nvmlDeviceIsMigDeviceHandle(self, gpu: FakeGpu) -> int:
+        return int(gpu.mig_slice)
+
+    def nvmlDeviceGetMigMode(self, gpu: FakeGpu) -> list[int]:
+        if not gpu.mig_enabled:
+            raise NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return [pynvml.NVML_DEVICE_MIG_ENABLE, pynvml.NVML_DEVICE_MIG_ENABLE]
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, gpu: FakeGpu) -> int:
+        return gpu.next("energy", gpu.energy_mj)
+
+    def nvmlDeviceGetPowerUsage(self, gpu: FakeGpu) -> int:
+        return gpu.next("usage", gpu.usage_mw)
+
+    def nvmlDeviceGetFieldValues(self, gpu: FakeGpu, ids: list[int]) -> list[SimpleNamespace]:
+        assert ids == [pynvml.NVML_FI_DEV_POWER_INSTANT]
+        if gpu.instant_mw is None:
+            return [SimpleNamespace(nvmlReturn=pynvml.NVML_ERROR_NOT_SUPPORTED, valueType=0, value=None)]
+        value = gpu.next("instant", gpu.instant_mw)
+        return [SimpleNamespace(nvmlReturn=pynvml.NVML_SUCCESS, valueType=pynvml.NVML_VALUE_TYPE_UNSIGNED_INT,
+                                value=SimpleNamespace(uiVal=value))]
+
+
+class ScriptedSource:
+    """A source that replays energy (J) and power (W) readings; a SourceError in a script is raised."""
+
+    def __init__(self, name: str, energy_j: list[Any] | None = None, power_w: list[Any] | None = None) -> None:
+        self.name = name
+        self.energy = list(energy_j) if energy_j is not None else None
+        self.power = list(power_w) if power_w is not None else None
+        self.closed = False
+
+    @staticmethod
+    def _next(script: list[Any] | None) -> Any:
+        if script is None:
+            return None
+        value = script.pop(0) if len(script) > 1 else script[0]
+        if isinstance(value, SourceError):
+            raise value
+        return value
+
+    def energy_j(self) -> float | None:
+        return self._next(self.energy)
+
+    def power_w(self) -> float | None:
+        return self._next(self.power)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def chain(*sources: ScriptedSource) -> list[tuple[str, Callable[[], ScriptedSource]]]:
+    return [(s.name, (lambda s=s: s)) for s in sources]

@@ -1,0 +1,127 @@
+"""The NVML path against a fake NVML: counter, power fields, MIG, no driver, errors mid-run."""
+
+from __future__ import annotations
+
+import math
+
+import pynvml
+import pytest
+
+from bnbench.energy import devices, nvml
+from bnbench.energy.meter import DeviceMeter
+from bnbench.energy.source import SourceError
+
+from .fakes import Error, FakeClock, FakeGpu, FakeNvml
+
+LOST = Error(pynvml.NVML_ERROR_GPU_IS_LOST)
+
+
+def test_counter_is_converted_from_millijoules() -> None:
+    api = FakeNvml([FakeGpu(energy_mj=[5_000_000, 5_250_500], instant_mw=[250_000])])
+    source = nvml.NvmlCounterSource(api, api.gpus[0])
+    # The constructor read 5,000,000 mJ once to check the counter; the next reading is 5,250,500 mJ = 5250.5 J.
+    assert source.energy_j() == pytest.approx(5250.5)
+    # 250,000 mW from the instantaneous field = 250 W.
+    assert source.power_w() == pytest.approx(250.0)
+
+
+def test_power_prefers_the_instant_field_and_falls_back_to_usage() -> None:
+    instant = FakeNvml([FakeGpu(instant_mw=[123_000], usage_mw=[999_000])])
+    assert nvml.NvmlPowerSource(instant, instant.gpus[0]).power_w() == pytest.approx(123.0)
+    averaged = FakeNvml([FakeGpu(usage_mw=[80_000])])
+    assert nvml.NvmlPowerSource(averaged, averaged.gpus[0]).power_w() == pytest.approx(80.0)
+    silent = FakeNvml([FakeGpu()])
+    with pytest.raises(SourceError, match="no power reading"):
+        nvml.NvmlPowerSource(silent, silent.gpus[0])
+
+
+def test_window_on_the_counter_is_the_difference() -> None:
+    # Readings: open 1,000,000 mJ (prime), window edge 1,000,000, edge 1,360,000: 360 J over the window.
+    api = FakeNvml([FakeGpu(energy_mj=[1_000_000, 1_000_000, 1_000_000, 1_360_000], usage_mw=[300_000])])
+    clock = FakeClock()
+    meter = devices.open_run_meter("cuda:0", idle_w={"cuda:0": 50.0}, clock=clock, nvml_api=api)
+    meter.parts = [p for p in meter.parts if p.key == "cuda:0"]  # the GPU alone: no host in this test
+    meter.open("train")
+    clock.advance(1.2)
+    meter.close("train")
+    result = meter.result()
+    assert result.energy_source == "nvml-counter"
+    assert result.energy_j == pytest.approx(360.0)
+    # Net: 360 J - 50 W x 1.2 s = 300 J.
+    assert result.net_j == pytest.approx(300.0)
+
+
+def test_counter_lost_mid_run_falls_back_to_power_then_nothing() -> None:
+    # Power readings 1 and 2 are the sources' checks when they open, 3 primes nvml-power, 4 is the next tick.
+    gpu = FakeGpu(energy_mj=[0, 0, 100_000, LOST], usage_mw=[200_000] * 4 + [LOST])
+    api = FakeNvml([gpu])
+    clock = FakeClock()
+    warnings: list[str] = []
+    chain, _ = devices.gpu_chain(0, api)
+    meter = DeviceMeter("cuda:0", chain, clock=clock, warn=warnings.append)  # counter opened: 0 mJ
+    clock.advance(0.5)
+    meter.tick()  # 100,000 mJ: 100 J
+    assert meter.total_j == pytest.approx(100.0)
+    clock.advance(0.5)
+    meter.tick()  # the GPU is lost: fall back to nvml-power, whose first reading is 200 W
+    assert meter.label == "nvml-power"
+    assert "failed mid-run" in warnings[0] and "GPU is lost" in warnings[0]
+    # The 0.5 s gap is bridged at the last power seen: none was sampled yet, so it is not counted.
+    assert meter.total_j == pytest.approx(100.0)
+    clock.advance(1.0)
+    meter.tick()  # 200 W -> 200 W over 1 s: +200 J by the trapezoid
+    assert meter.total_j == pytest.approx(300.0)
+    clock.advance(1.0)
+    meter.tick()  # the power reading is lost too: nothing is left, the total is unknown from now on
+    assert meter.label == "none"
+    assert math.isnan(meter.total_j)
+
+
+def test_mig_has_no_source() -> None:
+    for gpu in (FakeGpu(energy_mj=[1], mig_slice=True), FakeGpu(energy_mj=[1], mig_enabled=True)):
+        api = FakeNvml([gpu])
+        chain, why = devices.gpu_chain(0, api)
+        assert chain == [] and "MIG" in why
+        warnings: list[str] = []
+        meter = devices.open_device_meter("cuda:0", nvml_api=api, warn=warnings.append)
+        assert meter.label == "none" and math.isnan(meter.total_j)
+        assert warnings == ["cuda:0: no energy source (NVML cannot meter a MIG slice); its energy is unknown"]
+
+
+def test_no_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing() -> None:
+        raise SourceError("NVML: NVML Shared Library Not Found")
+
+    monkeypatch.setattr(nvml, "load_nvml", missing)
+    warnings: list[str] = []
+    meter = devices.open_device_meter("cuda:0", warn=warnings.append)
+    assert meter.label == "none" and math.isnan(meter.total_j)
+    assert "Shared Library Not Found" in warnings[0]
+    assert devices.gpu_report() == ([], "NVML: NVML Shared Library Not Found")
+    assert devices.gpu_manifest() == []
+
+
+def test_cuda_visible_devices_maps_to_nvml_indices() -> None:
+    api = FakeNvml([FakeGpu(uuid="GPU-0"), FakeGpu(uuid="GPU-1"), FakeGpu(uuid="GPU-2")])
+    # CUDA numbers the visible GPUs 0, 1, ...: cuda:1 under "2,0" is NVML's GPU 0.
+    assert nvml.nvml_handle(api, 1, visible="2,0") is api.gpus[0]
+    assert nvml.nvml_handle(api, 0, visible="GPU-2") is api.gpus[2]
+    assert nvml.nvml_handle(api, 1, visible=None, uuid="GPU-2") is api.gpus[2]
+    assert nvml.nvml_handle(api, 1, visible=None, uuid="GPU-unknown") is api.gpus[1]
+    with pytest.raises(SourceError, match="not in CUDA_VISIBLE_DEVICES"):
+        nvml.nvml_handle(api, 2, visible="2,0")
+
+
+def test_inventory_describes_each_gpu() -> None:
+    api = FakeNvml([
+        FakeGpu(energy_mj=[1], instant_mw=[1], usage_mw=[1]),
+        FakeGpu(name="Tesla P100", arch=pynvml.NVML_DEVICE_ARCH_PASCAL, uuid="GPU-b", limit_mw=250_000,
+                usage_mw=[1]),
+    ])
+    a100, p100 = nvml.inventory(api)
+    assert (a100.name, a100.architecture, a100.driver, a100.power_limit_w) == (
+        "NVIDIA A100-SXM4-40GB", "Ampere", "550.54.15", 400.0)
+    assert (a100.counter, a100.instant_power, a100.source) == (True, True, "nvml-counter")
+    # Pascal has no energy counter: the averaged power is integrated.
+    assert (p100.architecture, p100.counter, p100.instant_power, p100.source) == ("Pascal", False, False, "nvml-power")
+    assert devices.gpu_manifest(api)[1]["energy_source"] == "nvml-power"

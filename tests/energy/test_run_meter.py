@@ -1,0 +1,154 @@
+"""Phase windows, warm-up exclusion, idle baseline, resuming from an offset, and the runs.csv columns."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bnbench.energy.columns import energy_columns
+from bnbench.energy.estimate import CpuEstimateSource
+from bnbench.energy.meter import DeviceMeter
+from bnbench.energy.run_meter import RunMeter
+from bnbench.scenario import EnergyConfig
+
+from .fakes import FakeClock, ScriptedSource, chain
+
+
+class Counter:
+    """A counter source whose value the test sets (joules)."""
+
+    def __init__(self, name: str = "rapl") -> None:
+        self.name, self.value = name, 0.0
+
+    def energy_j(self) -> float:
+        return self.value
+
+    def power_w(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def run_meter(clock: FakeClock, *keys: str, **kwargs: object) -> tuple[RunMeter, dict[str, Counter]]:
+    counters = {k: Counter() for k in keys}
+    parts = [DeviceMeter(k, [("rapl", lambda c=c: c)], clock=clock) for k, c in counters.items()]
+    return RunMeter(parts, clock=clock, **kwargs), counters  # type: ignore[arg-type]
+
+
+def test_phases_and_warmup_exclusion() -> None:
+    clock = FakeClock()
+    meter, c = run_meter(clock, "cpu", idle_w={"cpu": 10.0})
+    meter.open("warmup")
+    c["cpu"].value, _ = 30.0, clock.advance(2.0)
+    meter.close("warmup")
+    meter.open("train")
+    c["cpu"].value, _ = 130.0, clock.advance(4.0)
+    meter.close("train")
+    c["cpu"].value = 140.0  # between windows: not charged to any phase
+    meter.open("eval")
+    c["cpu"].value, _ = 165.0, clock.advance(1.0)
+    meter.close("eval")
+    result = meter.result()
+    assert result.phase_j == {"warmup": 30.0, "train": 100.0, "eval": 25.0, "checkpoint": 0.0}
+    # Warm-up excluded: 100 + 25 = 125 J over 5 measured seconds; net = 125 - 10 W x 5 s = 75 J.
+    assert result.energy_j == 125.0 and result.measured_s == 5.0
+    assert result.net_j == pytest.approx(75.0)
+    assert result.host_j == 125.0  # a CPU run: the host is the device
+    assert meter.energy_j() == 125.0
+
+
+def test_nested_window_is_charged_once() -> None:
+    clock = FakeClock()
+    meter, c = run_meter(clock, "cpu")
+    meter.open("train")
+    c["cpu"].value = 10.0
+    meter.open("checkpoint")
+    c["cpu"].value = 14.0
+    meter.close("checkpoint")
+    c["cpu"].value = 20.0
+    meter.close("train")
+    # Train: 10 before the checkpoint + 6 after it; checkpoint: 4. In all 20, not 24.
+    assert meter.result().phase_j["train"] == 16.0
+    assert meter.result().phase_j["checkpoint"] == 4.0
+    assert meter.result().energy_j == 20.0
+
+
+def test_window_misuse_is_an_error() -> None:
+    meter, _ = run_meter(FakeClock(), "cpu")
+    with pytest.raises(ValueError, match="unknown energy phase 'trian'"):
+        meter.open("trian")
+    meter.open("train")
+    with pytest.raises(ValueError, match="closing energy window 'eval'"):
+        meter.close("eval")
+
+
+def test_energy_so_far_counts_the_open_window_up_to_the_last_reading() -> None:
+    clock = FakeClock()
+    meter, c = run_meter(clock, "cpu")
+    meter.open("train")
+    c["cpu"].value = 7.0
+    meter.sample()  # the sampler's reading
+    assert meter.energy_j() == 7.0
+
+
+def test_gpu_run_sums_device_and_host_and_labels_both() -> None:
+    clock = FakeClock()
+    gpu = DeviceMeter("cuda:0", chain(ScriptedSource("nvml-counter", energy_j=[0.0, 0.0, 300.0])), clock=clock)
+    cpu = {"s": 40.0}  # the process's CPU seconds
+    host = DeviceMeter("host", [("estimate", lambda: CpuEstimateSource(10.0, cpu_s=lambda: cpu["s"]))], clock=clock)
+    meter = RunMeter([gpu, host], idle_w={"cuda:0": 50.0}, clock=clock)
+    meter.open("train")
+    clock.advance(1.0)
+    cpu["s"] = 42.0
+    meter.close("train")
+    result = meter.result()
+    # GPU 300 J + host 2 CPU-seconds x 10 W = 20 J.
+    assert result.energy_j == pytest.approx(320.0) and result.host_j == pytest.approx(20.0)
+    assert result.energy_source == "nvml-counter+estimate"
+    assert math.isnan(result.idle_w) and math.isnan(result.net_j)  # the host's idle power is unknown
+
+
+def test_resume_from_a_snapshot() -> None:
+    clock = FakeClock()
+    first, c = run_meter(clock, "cpu")
+    first.open("train")
+    c["cpu"].value, _ = 1000.0, clock.advance(10.0)
+    first.close("train")
+    saved = json.loads(json.dumps(first.snapshot()))  # as a checkpoint would store it
+    resumed, c2 = run_meter(clock, "cpu", start_from=saved)
+    resumed.open("train")
+    c2["cpu"].value, _ = 234.5, clock.advance(2.0)
+    resumed.close("train")
+    # 1000 J before the restart + 234.5 J after it, over 12 measured seconds.
+    assert resumed.result().energy_j == pytest.approx(1234.5)
+    assert resumed.result().measured_s == pytest.approx(12.0)
+    # The documented minimal offset: joules of one phase of one part.
+    offset, c3 = run_meter(clock, "cpu", start_from={"phase_j": {"cpu": {"train": 1234.5}}})
+    assert offset.energy_j() == 1234.5
+
+
+def test_columns() -> None:
+    clock = FakeClock()
+    meter, c = run_meter(clock, "cpu", idle_w={"cpu": 0.0})
+    meter.open("train")
+    c["cpu"].value, _ = 3.6e6, clock.advance(3600.0)  # 1 kWh in an hour
+    meter.close("train")
+    row = energy_columns(meter.result(), EnergyConfig(co2_g_per_kwh=400.0, price_per_kwh=0.25, pue=1.2))
+    assert row["energy_j"] == 3.6e6 and row["kwh"] == pytest.approx(1.0) and row["net_kwh"] == pytest.approx(1.0)
+    assert row["tea_cups"] == pytest.approx(30.0)  # 1000 Wh / 33.33 Wh
+    assert row["co2_g"] == pytest.approx(480.0)  # 1 kWh x 1.2 x 400 g
+    assert row["cost"] == pytest.approx(0.30)  # 1 kWh x 1.2 x 0.25
+    assert row["energy_source"] == "rapl" and row["energy_train_j"] == 3.6e6 and row["energy_warmup_j"] == 0.0
+
+
+def test_unmeasured_run_has_nan_columns() -> None:
+    meter = RunMeter([DeviceMeter("cpu", [], warn=lambda _: None)])
+    meter.open("train")
+    meter.close("train")
+    row = energy_columns(meter.result(), EnergyConfig(estimate=False))
+    assert row["energy_source"] == "none"
+    for column in ("energy_j", "kwh", "net_kwh", "tea_cups", "co2_g", "cost", "energy_train_j"):
+        assert math.isnan(row[column]), column
