@@ -84,12 +84,100 @@ def run(
         list[str] | None, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N (repeatable).")
     ] = None,
     set_: SetOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option("--resume", help="Continue this results folder: skip finished runs, resume the others."),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Resume even though the scenario changed since the folder was started.")
+    ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", "-w", min=1, help="Runs at once (default: one per GPU; 1 on the CPU, which "
+                     "N workers split into N shares of cores)."),
+    ] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local (this host's devices) or ray.")] = "local",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")
+    ] = None,
 ) -> None:
     """Train every variant x seed of SCENARIO, measure it, and write the results folder."""
     from bnbench.commands.run import run_scenario
 
-    code = run_scenario(scenario, out=out, devices=device, overrides=set_ or [], argv=sys.argv)
+    code = run_scenario(scenario, out=out, devices=device, overrides=set_ or [], argv=sys.argv, resume=resume,
+                        force=force, workers=workers, executor=executor, address=address)
     raise typer.Exit(code)
+
+
+@app.command()
+@friendly
+def tea(
+    energy: Annotated[str, typer.Argument(help="An energy: 18kWh, 500Wh, 64.8MJ, or power x time: 1.5kW*12h.")],
+    wh_per_cup: Annotated[
+        float | None,
+        typer.Option(help="Watt-hours to make a cup of tea. [default: 33.3, the paper's 18 kWh / 540 cups]"),
+    ] = None,
+    co2: Annotated[float, typer.Option("--co2", help="Grams of CO2 per kWh of electricity.")] = 475.0,
+    price: Annotated[float, typer.Option("--price", help="Price of a kWh.")] = 0.30,
+    currency: Annotated[str, typer.Option(help="Currency of the price.")] = "USD",
+    pue: Annotated[float, typer.Option(help="Data-centre PUE: facility energy / device energy.")] = 1.0,
+) -> None:
+    """Say what ENERGY means: kWh, cups of tea, CO2 and cost (`bnbench tea 18kWh`: 540 cups)."""
+    from bnbench.commands.energy import tea_lines
+    from bnbench.energy.units import WH_PER_CUP
+
+    for line in tea_lines(energy, WH_PER_CUP if wh_per_cup is None else wh_per_cup, co2, price, currency, pue):
+        typer.echo(line)
+
+
+@app.command()
+@friendly
+def devices() -> None:
+    """List GPUs and RAPL zones, what can be read on each, and the energy source runs will use."""
+    from bnbench.commands.energy import print_devices
+
+    print_devices()
+
+
+ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False)]
+
+
+@app.command()
+@friendly
+def report(
+    folder: ResultsArg,
+    format_: Annotated[str, typer.Option("--format", "-f", help="What to print: table, md, html or json.")] = "table",
+) -> None:
+    """Rebuild every table, figure and report (md, html, json) of a results folder from its files alone."""
+    from bnbench.commands.report import report as write_report
+
+    write_report(folder, format_)
+
+
+@app.command()
+@friendly
+def compare(
+    folder_a: ResultsArg,
+    folder_b: ResultsArg,
+    format_: Annotated[str, typer.Option("--format", "-f", help="What to print: table or json.")] = "table",
+) -> None:
+    """Compare the variants two results folders share: B's runs against A's, with intervals and verdicts."""
+    from bnbench.commands.report import compare as compare_folders
+
+    compare_folders(folder_a, folder_b, format_)
+
+
+@app.command("eval")
+@friendly
+def eval_(
+    folder: ResultsArg,
+    run_id: Annotated[str, typer.Option("--run", "-r", help="The run to evaluate, e.g. bn-s0.", show_default=False)],
+    device: Annotated[str, typer.Option("--device", "-d", help="cpu, cuda or cuda:N.")] = "cpu",
+) -> None:
+    """Reload a run's final checkpoint and recompute its metric; it must equal the one recorded."""
+    from bnbench.commands.eval import evaluate_run
+
+    raise typer.Exit(evaluate_run(folder, run_id, device))
 
 
 def main() -> None:

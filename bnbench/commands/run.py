@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 from bnbench.checks import check_scenario
-from bnbench.scenario import Scenario, expand, load
+from bnbench.errors import UserError
+from bnbench.scenario import RunSpec, Scenario, expand, load
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -59,14 +63,78 @@ def stop_on_signals(stop: threading.Event) -> Iterator[dict[str, int]]:
             signal.signal(s, h)
 
 
+def resume_folder(out: Path | None, resume: Path | None) -> Path | None:
+    """The results folder to continue: `--resume DIR`, or an `--out DIR` that already holds results."""
+    from bnbench.errors import UserError
+
+    if resume is not None and out is not None and resume.resolve() != out.resolve():
+        raise UserError(f"--resume {resume} and --out {out} name different folders; give one of them")
+    if resume is not None:
+        return resume
+    return out if out is not None and (out / "runs.csv").exists() else None
+
+
+def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+    """The manifest of a resumed folder: the first start's stamps, plus one entry per resume (when, where, the
+    command, what changed). A forced change also replaces scenario.toml, so the folder describes what runs now."""
+    import tomli_w
+
+    from bnbench.errors import UserError
+    from bnbench.results.atomic import atomic_write_text
+    from bnbench.results.load import load_manifest
+    from bnbench.results.store import RunStore
+
+    earlier = load_manifest(root) or dict(info)
+    entry = {k: info.get(k) for k in ("started_at", "host", "command", "bnbench", "code_commit", "code_dirty")}
+    merged = {**earlier, "ended_at": None, "resumes": [*earlier.get("resumes", []), {**entry, "changes": changes}]}
+    try:
+        if changes:
+            atomic_write_text(root / "scenario.toml", tomli_w.dumps(scenario.to_dict()))
+            merged["scenario_fingerprint"] = scenario.fingerprint()
+        RunStore(root).write_manifest(merged)
+    except OSError as exc:
+        raise UserError(f"{root}: cannot write results ({exc.strerror or exc})") from None
+    return merged
+
+
+def plan_executor(
+    scenario: Scenario, specs: list[RunSpec], devices: list[str], workers: int | None, executor: str,
+    address: str | None,
+) -> Callable[..., list[dict[str, Any]]]:
+    """The executor that will train the matrix, checked before any folder is written (UserError if it cannot):
+    the local pool's slots, or a connection to a Ray cluster."""
+    from bnbench.execute import ddp, pool
+    from bnbench.execute.local import run_matrix
+
+    gpus_per_run = scenario.scenario.gpus_per_run
+    ddp.check_divisible(specs, gpus_per_run)
+    workers = workers or scenario.scenario.workers
+    if executor == "ray":
+        from bnbench.execute.ray_executor import RayExecutor
+
+        return RayExecutor.connect(address, devices, gpus_per_run).run_matrix
+    if executor != "local":
+        raise UserError(f"unknown executor '{executor}'; use local or ray")
+    if address:
+        raise UserError("--address is for --executor ray")
+    slots = pool.plan_slots(devices, workers, gpus_per_run, pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    return functools.partial(run_matrix, slots=slots)
+
+
 def run_scenario(
-    path: Path, out: Path | None, devices: Sequence[str] | None, overrides: Sequence[str], argv: list[str]
+    path: Path, out: Path | None, devices: Sequence[str] | None, overrides: Sequence[str], argv: list[str],
+    resume: Path | None = None, force: bool = False,
+    workers: int | None = None, executor: str = "local", address: str | None = None,
 ) -> int:
-    """Validate everything, then train the matrix. Returns the process exit code."""
-    from bnbench.analysis.table import print_summary
+    """Validate everything, then train the matrix (or what a results folder still lacks of it). Returns the
+    process exit code."""
+    from bnbench.commands.energy import idle_baseline
+    from bnbench.commands.report import report_after_run
     from bnbench.data import check_runs, task_metadata
     from bnbench.display import make_progress
-    from bnbench.execute.local import resolve_devices, run_matrix
+    from bnbench.energy.devices import gpu_manifest
+    from bnbench.execute.local import resolve_devices
+    from bnbench.execute.resume import check_resumable, plan_runs
     from bnbench.results import manifest
     from bnbench.results.schema import run_columns
     from bnbench.results.store import RunStore
@@ -77,24 +145,46 @@ def run_scenario(
     check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
     metric, _, _, references = task_metadata(scenario.task)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
-    out = out or default_out(scenario)
-    info = manifest.collect(argv, device_list, gpus=[])
+    run_on = plan_executor(scenario, specs, device_list, workers, executor, address)
+    resuming = resume_folder(out, resume)
+    out = resuming or out or default_out(scenario)
+    changes = check_resumable(out, scenario, force) if resuming else []
+    info = manifest.collect(argv, device_list, gpus=gpu_manifest())
     info["scenario_fingerprint"] = scenario.fingerprint()
-    store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
+    if resuming:
+        info = reopen(out, scenario, info, changes)
+        store = RunStore(out)
+    else:
+        store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
 
     console = Console()
     console.print(f"bnbench {info['bnbench']}: {len(specs)} runs of '{scenario.name}' on {', '.join(device_list)} "
                   f"-> {out}")
+    if resuming:
+        plans = plan_runs(out, specs)
+        counts = {a: sum(p.action == a for p in plans) for a in ("skip", "resume", "start")}
+        console.print(f"resuming: {counts['skip']} finished, {counts['resume']} continue from a checkpoint, "
+                      f"{counts['start']} start from step 0" + "".join(f"\n  changed: {c}" for c in changes))
+    info.update(idle_baseline(device_list, scenario.energy, console))  # before the first run; runs read it back
+    store.write_manifest(info)
     stop = threading.Event()
     progress = make_progress(specs, metric, console)
     with stop_on_signals(stop) as received:
         try:
-            rows = run_matrix(specs, device_list, store, progress, stop)
+            rows = run_on(specs, device_list, store, progress, stop)
+        except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
+            console.print(f"interrupted twice: stopped at once; resume with --resume {out}")
+            return EXIT_SIGINT
         finally:
             progress.close()
             info["ended_at"] = manifest.now_iso()
-            store.write_manifest(info)
-    print_summary(out, console)
+            if info.get("resumes"):
+                info["resumes"][-1]["ended_at"] = info["ended_at"]
+            try:
+                store.write_manifest(info)
+            except OSError as exc:  # the error that stopped the runs says more; the old manifest is intact
+                console.print(f"could not update {out / 'manifest.json'}: {exc.strerror or exc}")
+    report_after_run(out, console)
     console.print(f"results: {out}")
     if "signal" in received:
         return EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import contextlib
+import gc
+import math
 import threading
 import time
-import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 
+from bnbench import checkpoint
 from bnbench.data import task_metadata
 from bnbench.display import Progress
+from bnbench.energy.columns import energy_columns
+from bnbench.energy.devices import open_run_meter
+from bnbench.energy.meter import warn_once
+from bnbench.energy.run_meter import PowerSample, RunMeter
+from bnbench.energy.sampler import Sampler
+from bnbench.errors import StorageError
+from bnbench.execute.resume import RunPlan, checkpoint_dir
+from bnbench.execute.runlog import RunLog, describe_error, is_out_of_memory
+from bnbench.results.load import load_manifest
 from bnbench.results.manifest import now_iso
-from bnbench.results.schema import curve_columns
+from bnbench.results.schema import POWER_COLUMNS, curve_columns
 from bnbench.results.store import ChunkWriter, RunStore, run_dir
 from bnbench.scenario import RunSpec
 from bnbench.train import EvalLog, StepLog, synchronize, train
@@ -24,19 +36,37 @@ class RunHooks:
     """The train loop's hooks for one run: phase windows, curve rows, progress, the stop flag."""
 
     def __init__(
-        self, spec: RunSpec, device: torch.device, curves: ChunkWriter, progress: Progress, stop: threading.Event
+        self, spec: RunSpec, device: torch.device, curves: ChunkWriter, progress: Progress, stop: threading.Event,
+        meter: RunMeter | None = None,
     ) -> None:
         self.spec, self.device, self.curves, self.progress, self.stop = spec, device, curves, progress, stop
+        self.meter = meter
         self.metric, _, _, self.references = task_metadata(spec.task)
+        # Checkpointing: the results folder, the power writer, this run's log, what an earlier attempt carried
+        # over (wall time, first start), when this attempt started, and the last step known to be done.
+        self.root = curves.folder.parents[1]
+        self.power: ChunkWriter | None = None
+        self.log = RunLog(curves.folder)
+        self.carried: dict[str, Any] = {}
+        self.wall_start = time.perf_counter()
+        self.step: int | None = None
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
         # Synchronize at both edges, or a window measures kernel launches instead of the work.
         synchronize(self.device)
+        if self.meter:
+            self.meter.open(name)
         try:
             yield
         finally:
             synchronize(self.device)
+            if self.meter:
+                self.meter.close(name)
+
+    def energy_j(self) -> float:
+        """The run's measured energy so far, warm-up excluded; NaN when unknown."""
+        return self.meter.energy_j() if self.meter else math.nan
 
     def _row(self, kind: str, step: int, t_s: float) -> dict[str, Any]:
         return {"run_id": self.spec.run_id, "variant": self.spec.variant, "seed": self.spec.seed,
@@ -44,30 +74,90 @@ class RunHooks:
 
     def on_log(self, log: StepLog) -> None:
         self.curves.append({**self._row("train", log.step, log.t_s), "loss": log.loss, "loss_max": log.loss_max})
-        self.progress.logged(self.spec, log, None, None)
+        energy_j = self.energy_j()
+        energy_wh = None if math.isnan(energy_j) else energy_j / 3600.0
+        self.progress.logged(self.spec, log, self.meter.power_w() if self.meter else None, energy_wh)
 
     def on_eval(self, log: EvalLog) -> None:
-        self.curves.append({**self._row("eval", log.step, log.t_s), **log.metrics})
+        self.curves.append({**self._row("eval", log.step, log.t_s), **log.metrics, "energy_j": self.energy_j()})
         self.curves.flush()
         self.progress.evaluated(self.spec, log)
 
     def should_stop(self) -> bool:
         return self.stop.is_set()
 
+    def on_checkpoint(self, step: int, state: dict[str, Any]) -> None:
+        """Flush the rows up to `step`, then save the checkpoint with what the driver itself must carry over:
+        the rows written per table (where a resumed run cuts them), the energy counted and the wall time."""
+        folder = checkpoint_dir(self.root, self.spec.run_id)
+        t0 = time.perf_counter()
+        with storage_errors(f"checkpoint of {self.spec.run_id} at step {step}", folder):
+            self.curves.flush()
+            if self.power is not None:
+                self.power.flush()
+            carried = {
+                **self.carried,
+                "wall_s": self.carried.get("wall_s", 0.0) + time.perf_counter() - self.wall_start,
+                "rows": {"curves": self.curves.written, "power": self.power.written if self.power else 0},
+                "energy": self.meter.snapshot() if self.meter else None,
+                "power_t_s": self.carried.get("power_t_s", 0.0) + (
+                    self.meter.clock() - self.meter.t0 if self.meter else 0.0),
+            }
+            path = checkpoint.save(folder, step, {**state, "run": carried}, keep=self.spec.train.keep_checkpoints)
+        self.step = step
+        self.log.event(f"checkpoint at step {step}: {path.name} ({time.perf_counter() - t0:.2f} s)")
+
+
+@contextlib.contextmanager
+def storage_errors(what: str, folder: Path) -> Iterator[None]:
+    """An OSError writing results (disk full, permissions) becomes one StorageError line that names the last
+    good checkpoint: the results folder cannot take more, so no later run could be saved either."""
+    try:
+        yield
+    except OSError as exc:
+        found, _ = checkpoint.latest_valid(folder) if folder.name == "checkpoints" else (None, [])
+        kept = f"the last good checkpoint is {found.path}" if found else "no checkpoint of this run was lost"
+        root = folder.parents[2] if folder.name == "checkpoints" else folder
+        raise StorageError(
+            f"cannot write the {what} in {folder}: {exc.strerror or exc}; {kept}. "
+            f"Free space or fix permissions, then resume with --resume {root}"
+        ) from exc
+
 
 def execute_run(
-    spec: RunSpec, device: torch.device, store: RunStore, progress: Progress, stop: threading.Event
+    spec: RunSpec, device: torch.device, store: RunStore, progress: Progress, stop: threading.Event,
+    plan: RunPlan | None = None,
 ) -> dict[str, Any]:
-    """Train one run, stream its curves, append its row to runs.csv. An exception fails this run only."""
+    """Train one run, stream its curves, append its row to runs.csv. An exception fails this run only.
+
+    With a `plan` from `resume.plan_runs`, a run attempted before continues from its newest intact checkpoint:
+    its curve and power rows written after that checkpoint are dropped first, and its energy, wall time and
+    start time carry over. StorageError when the results folder cannot be written.
+    """
     metric, _, higher_is_better, references = task_metadata(spec.task)
-    curves = store.writer("curves", spec.run_id, curve_columns(metric, references))
-    hooks = RunHooks(spec, device, curves, progress, stop)
-    row: dict[str, Any] = {"run_id": spec.run_id, "variant": spec.variant, "seed": spec.seed,
-                           "device": str(device), "started_at": now_iso(), "energy_source": "none"}
-    progress.started(spec, str(device))
-    start = time.perf_counter()
+    log = RunLog(run_dir(store.root, spec.run_id))
+    with storage_errors(f"results of {spec.run_id}", store.root):
+        state = _resume_state(spec, store, plan, log)
+        curves = store.writer("curves", spec.run_id, curve_columns(metric, references))
+        power = store.writer("power", spec.run_id, POWER_COLUMNS)
+    carried: dict[str, Any] = dict(state["run"]) if state else {}
+    meter = open_run_meter(str(device), spec.energy, idle_w=load_manifest(store.root).get("idle_w"),
+                           start_from=carried.get("energy"))
+    # A resumed run's power samples continue the time axis where its checkpoint left it (downtime not counted).
+    power_offset_s = float(carried.get("power_t_s", 0.0))
+    sampler = Sampler(meter, spec.energy.sample_hz, lambda samples: _power_rows(spec, samples, power, power_offset_s),
+                      power.flush)
+    hooks = RunHooks(spec, device, curves, progress, stop, meter)
+    carried.setdefault("started_at", now_iso())
+    hooks.power, hooks.carried, hooks.log, hooks.step = power, carried, log, state["step"] if state else None
+    row: dict[str, Any] = {"run_id": spec.run_id, "variant": spec.variant, "seed": spec.seed, "device": str(device),
+                           "started_at": carried["started_at"], "energy_source": meter.energy_source}
+    progress.started(spec, f"{device} ({meter.energy_source})")
+    sampler.start()
+    start = hooks.wall_start = time.perf_counter()
+    out_of_memory = False
     try:
-        outcome, _ = train(spec, device, hooks)
+        outcome, _ = train(spec, device, hooks, resume=state)
         row.update(status=outcome.status, steps=outcome.steps, train_s=outcome.train_s)
         if outcome.evals:
             values = [e.metrics[metric] for e in outcome.evals]
@@ -76,13 +166,52 @@ def execute_run(
             row.update({r: outcome.evals[-1].metrics.get(r) for r in references})
         if outcome.status == "diverged":
             row["error"] = outcome.stop_reason
-    except Exception as exc:  # noqa: BLE001 - one run's crash must not stop the others
-        row.update(status="failed", error=f"{type(exc).__name__}: {exc}".splitlines()[0][:500])
-        (run_dir(store.root, spec.run_id) / "error.log").write_text(traceback.format_exc(), encoding="utf-8")
+    except StorageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one run's crash (an OOM included) must not stop the others
+        row.update(status="failed", error=describe_error(exc))
+        log.failure(exc, spec.run_id, str(device), hooks.step)
+        out_of_memory = is_out_of_memory(exc)
     finally:
-        curves.flush()
-    row.update(wall_s=time.perf_counter() - start, ended_at=now_iso())
-    store.consolidate("curves", spec.run_id)
-    store.append_run(row)
+        sampler.stop()
+        meter.close_parts()
+        with storage_errors(f"curves and power of {spec.run_id}", store.root):
+            curves.flush()
+            power.flush()
+    if row["status"] == "failed" and out_of_memory and device.type == "cuda":
+        gc.collect()  # the exception's frames are gone: give their tensors back so the next run has the memory
+        torch.cuda.empty_cache()
+    if sampler.error is not None:
+        warn_once(f"{spec.run_id}: the power sampler stopped early ({sampler.error}); energy still counted")
+    row.update(energy_columns(meter.result(), spec.energy))
+    row.update(wall_s=carried.get("wall_s", 0.0) + time.perf_counter() - start, ended_at=now_iso())
+    with storage_errors(f"results of {spec.run_id}", store.root):
+        store.consolidate("curves", spec.run_id)
+        store.consolidate("power", spec.run_id)
+        store.append_run(row)
+    log.event(f"{row['status']} after {row.get('steps')} steps, {row['wall_s']:.1f} s")
     progress.finished(spec, row)
     return row
+
+
+def _resume_state(spec: RunSpec, store: RunStore, plan: RunPlan | None, log: RunLog) -> dict[str, Any] | None:
+    """The newest checkpoint's state of a run attempted before (None: start from step 0), with the run's rows
+    cut back to what that checkpoint counted. A damaged newer checkpoint is passed over with a warning."""
+    if plan is None or not run_dir(store.root, spec.run_id).exists():
+        log.event("started")
+        return None
+    found, state, skipped = checkpoint.load_latest(checkpoint_dir(store.root, spec.run_id))
+    for line in skipped:
+        log.event(f"skipped a damaged checkpoint: {line}")
+        warn_once(line)
+    rows = state["run"]["rows"] if state else {}
+    for table in ("curves", "power"):
+        store.rewind(table, spec.run_id, int(rows.get(table, 0)))
+    log.event(f"resumed from {found.path.name} at step {found.step}" if found else "started over (no checkpoint)")
+    return state
+
+
+def _power_rows(spec: RunSpec, samples: list[PowerSample], power: ChunkWriter, offset_s: float = 0.0) -> None:
+    for sample in samples:
+        power.append({"run_id": spec.run_id, "device": sample.device, "t_s": offset_s + sample.t_s,
+                      "power_w": math.nan if sample.power_w is None else sample.power_w, "phase": sample.phase})

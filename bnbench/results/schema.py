@@ -13,6 +13,10 @@ ENERGY_COLUMNS = [
     "co2_g",
     "cost",
     *(f"energy_{phase}_j" for phase in ENERGY_PHASES),
+    "energy_host_j",  # the host CPU's part (a CPU run: all of it)
+    "idle_w",  # the run's devices at idle, summed: net = energy - idle_w x measured seconds
+    "energy_integral_j",  # sampled power integrated, over the spans the counters also covered
+    "energy_discrepancy",  # (integral - counter) / counter: the sampler's error against the counter
 ]
 
 

@@ -1,0 +1,105 @@
+"""`bnbench tea`, `bnbench devices`, and the idle baseline `bnbench run` takes before its first run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bnbench.energy import units
+from bnbench.errors import UserError
+
+if TYPE_CHECKING:
+    from bnbench.scenario import EnergyConfig
+
+
+def tea_lines(
+    text: str,
+    wh_per_cup: float = units.WH_PER_CUP,
+    co2_g_per_kwh: float = units.DEFAULT_CO2_G_PER_KWH,
+    price_per_kwh: float = units.DEFAULT_PRICE_PER_KWH,
+    currency: str = units.DEFAULT_CURRENCY,
+    pue: float = 1.0,
+) -> list[str]:
+    """What an energy means, one fact a line: kWh and MJ, cups of tea, CO2, cost. UserError for bad input."""
+    try:
+        energy_j = units.parse_energy_j(text)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    for name, value in (("--wh-per-cup", wh_per_cup), ("--pue", pue)):
+        if value <= 0:
+            raise UserError(f"{name} must be > 0 (got {value:g})")
+    cups = units.tea_cups(energy_j, wh_per_cup)
+    pue_note = f", PUE {pue:g}" if pue != 1.0 else ""
+    return [
+        f"{text.strip()} = {units.j_to_kwh(energy_j):.4g} kWh = {energy_j / 1e6:.4g} MJ",
+        f"= {units.format_count(cups)} cups of tea ({wh_per_cup:.3g} Wh a cup; a perfect kettle needs "
+        f"{units.j_to_wh(units.kettle_energy_j()):.3g} Wh to heat 250 ml by 80 K)",
+        f"= {units.co2_g(energy_j, co2_g_per_kwh, pue) / 1000:.4g} kg CO2 at {co2_g_per_kwh:g} g/kWh{pue_note}",
+        f"= {units.cost(energy_j, price_per_kwh, pue):,.2f} {currency} at {price_per_kwh:g} {currency}/kWh{pue_note}",
+    ]
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "no"
+
+
+def print_devices(console: Console | None = None, config: EnergyConfig | None = None) -> None:
+    """GPUs (what NVML reads on each), RAPL zones, and the energy source every kind of run will use."""
+    from bnbench.energy.devices import gpu_report, host_report
+
+    console = console or Console()
+    gpus, why = gpu_report()
+    if gpus:
+        table = Table(title="GPUs (NVML)")
+        for column in ("index", "name", "architecture", "driver", "power limit W", "energy counter",
+                       "instant power", "MIG", "energy source"):
+            table.add_column(column)
+        for g in gpus:
+            limit = "-" if g.power_limit_w is None else f"{g.power_limit_w:.0f}"
+            table.add_row(str(g.index), g.name or "?", g.architecture or "?", g.driver or "?", limit,
+                          _yes(g.counter), _yes(g.instant_power), _yes(g.mig), g.source)
+        console.print(table)
+    else:
+        console.print(f"GPUs: none seen by NVML ({why})")
+    host = host_report(config)
+    if host.zones:
+        table = Table(title="RAPL zones (powercap)")
+        for column in ("zone", "name", "counted", "readable"):
+            table.add_column(column)
+        for zone in host.zones:
+            readable = "yes" if zone.readable else f"no: {zone.reason}"
+            table.add_row(zone.path.name, zone.name, _yes(zone.counted), readable)
+        console.print(table)
+    else:
+        console.print("RAPL: no powercap zones on this machine")
+    note = f" ({host.note})" if host.note else ""
+    console.print(f"CPU runs and the host's share of GPU runs: energy source {host.source}{note}")
+    if host.source == "estimate":
+        console.print("Estimated energy is a model, not a measurement: it is labelled 'estimate' in every file.")
+
+
+def idle_baseline(devices: list[str], config: EnergyConfig, console: Console) -> dict[str, Any]:
+    """Measure every metered part of `devices` at idle for `config.idle_s` seconds (0: skip).
+
+    Returns manifest entries: `idle_w` {part: watts or None}, `idle_sources` {part: source}, `idle_s`.
+    """
+    from bnbench.energy.devices import open_device_meter, run_parts
+    from bnbench.energy.idle import measure_idle_w
+
+    if config.idle_s <= 0:
+        return {"idle_w": {}, "idle_sources": {}, "idle_s": 0.0}
+    keys = list(dict.fromkeys(k for d in devices for k in run_parts(d)))
+    meters = [open_device_meter(k, config) for k in keys]
+    meters = [m for m in meters if m.source is not None]
+    console.print(f"idle baseline: {config.idle_s:g} s with nothing running ...")
+    idle = measure_idle_w(meters, config.idle_s)
+    for meter in meters:
+        meter.close()
+    sources = {m.key: m.label for m in meters}
+    shown = ", ".join(
+        f"{k} {'unknown' if w is None else f'{w:.1f} W'} ({sources[k]})" for k, w in idle.items()
+    )
+    console.print(f"idle baseline: {shown or 'no device can be metered'}")
+    return {"idle_w": idle, "idle_sources": sources, "idle_s": config.idle_s}

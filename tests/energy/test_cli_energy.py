@@ -1,0 +1,111 @@
+"""`bnbench tea`, `bnbench devices`, and a run's energy end to end on the CPU."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bnbench.cli import app
+from bnbench.energy import nvml, rapl
+from bnbench.energy.source import SourceError
+
+from .fakes import FakeGpu, FakeNvml
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def no_sensors(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A machine without NVML and without RAPL, whatever machine runs the tests."""
+
+    def missing() -> None:
+        raise SourceError("NVML: NVML Shared Library Not Found")
+
+    monkeypatch.setattr(nvml, "load_nvml", missing)
+    monkeypatch.setattr(rapl, "POWERCAP", tmp_path / "no-powercap")
+
+
+def test_tea_says_540_cups_for_18_kwh() -> None:
+    result = runner.invoke(app, ["tea", "18kWh"])
+    assert result.exit_code == 0
+    assert "540 cups of tea" in result.output
+    assert "8.55 kg CO2" in result.output  # 18 kWh x 475 g/kWh
+    result = runner.invoke(app, ["tea", "1.5kW*12h", "--price", "0.2", "--currency", "EUR"])
+    assert "= 18 kWh" in result.output and "3.60 EUR" in result.output  # 18 kWh x 0.2
+
+
+def test_tea_bad_input_is_one_line_exit_2() -> None:
+    result = runner.invoke(app, ["tea", "18 parsecs"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "bnbench: error: '18 parsecs' is not an energy; write e.g. 18kWh, 500Wh, 64.8MJ, 3600J or a power times "
+        "a time: 1.5kW*12h"]
+
+
+def test_devices_without_sensors_names_the_fallback() -> None:
+    result = runner.invoke(app, ["devices"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "GPUs: none seen by NVML (NVML: NVML Shared Library Not Found)" in text
+    assert "RAPL: no powercap zones" in text
+    assert "energy source estimate" in text and "10 W per busy core" in text
+
+
+def test_devices_lists_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = FakeNvml([FakeGpu(energy_mj=[1], instant_mw=[1], usage_mw=[1])])
+    monkeypatch.setattr(nvml, "load_nvml", lambda: api)
+    result = runner.invoke(app, ["devices"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    row = next(line for line in result.output.splitlines() if "A100" in line)
+    assert "Ampere" in row and "550.54.15" in row and "400" in row and "nvml-counter" in row
+
+
+def run_tiny(tmp_path: Path, *sets: str) -> tuple[pd.DataFrame, Path]:
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(
+        '[scenario]\nname = "tiny"\nseeds = [0]\ndevice = "cpu"\n[task]\nbatch_size = 8\n'
+        "[train]\nmax_steps = 4\neval_every = 2\nlog_every = 2\nthreads = 1\n"
+        "[energy]\nidle_s = 0.2\nsample_hz = 50\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(scenario), "--out", str(out), *[a for s in sets for a in ("--set", s)]])
+    assert result.exit_code == 0, result.output
+    return pd.read_csv(out / "runs.csv"), out
+
+
+def test_cpu_run_without_sensors_is_an_estimate(tmp_path: Path) -> None:
+    runs, out = run_tiny(tmp_path)
+    run = runs.iloc[0]
+    assert run["energy_source"] == "estimate"
+    # Warm-up is left out: the run's energy is its train and eval windows.
+    assert run["energy_j"] > 0
+    assert run["energy_j"] == pytest.approx(run["energy_train_j"] + run["energy_eval_j"] + run["energy_checkpoint_j"])
+    assert run["kwh"] == pytest.approx(run["energy_j"] / 3.6e6)
+    assert run["tea_cups"] == pytest.approx(run["energy_j"] / (3600 * 18_000 / 540))
+    assert run["co2_g"] == pytest.approx(run["kwh"] * 475)
+    assert not math.isnan(run["idle_w"]) and not math.isnan(run["net_kwh"])
+    assert run["net_kwh"] <= run["kwh"]
+    power = pd.read_parquet(out / "power.parquet")
+    assert set(power["device"]) == {"cpu"} and len(power) >= 2
+    assert set(power["phase"].dropna()) <= {"warmup", "train", "eval", "checkpoint"}
+    assert power["t_s"].is_monotonic_increasing
+    evals = pd.read_parquet(out / "curves.parquet").query("kind == 'eval'")
+    # Cumulative at each evaluation; after the last one only the final checkpoint's window is counted.
+    assert evals["energy_j"].is_monotonic_increasing
+    last = evals["energy_j"].iloc[-1]
+    assert run["energy_j"] - run["energy_checkpoint_j"] - 1e-9 <= last <= run["energy_j"] + 1e-9
+    manifest = (out / "manifest.json").read_text()
+    assert '"idle_w"' in manifest and '"gpus": []' in manifest
+
+
+def test_nothing_to_read_and_no_estimate_leaves_energy_empty(tmp_path: Path) -> None:
+    runs, _ = run_tiny(tmp_path, "energy.estimate=false")
+    run = runs.iloc[0]
+    assert run["energy_source"] == "none"
+    for column in ("energy_j", "kwh", "net_kwh", "tea_cups", "co2_g", "cost", "energy_train_j"):
+        assert math.isnan(run[column]), column  # an empty cell, never 0
