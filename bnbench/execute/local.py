@@ -10,6 +10,8 @@ import torch
 from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.driver import execute_run
+from bnbench.execute.pool import Slot, run_pool
+from bnbench.execute.resume import plan_runs
 from bnbench.results.store import RunStore
 from bnbench.scenario import RunSpec
 
@@ -39,13 +41,27 @@ def resolve_devices(request: str | list[str]) -> list[str]:
 
 
 def run_matrix(
-    specs: list[RunSpec], devices: list[str], store: RunStore, progress: Progress, stop: threading.Event
+    specs: list[RunSpec], devices: list[str], store: RunStore, progress: Progress, stop: threading.Event,
+    slots: list[Slot] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every spec in matrix order on the first device, until done or `stop` is set."""
+    """Run every spec in matrix order on the first device, until done or `stop` is set. Runs the results folder
+    already holds as finished are skipped (their recorded rows are returned); the others continue from their
+    checkpoints (see `resume.plan_runs`). With more than one worker process in `slots` (several devices, CPU
+    workers, DDP runs), the runs go to a pool of them (bnbench.execute.pool)."""
     device = torch.device(devices[0])
-    rows = []
-    for spec in specs:
+    rows: list[dict[str, Any]] = []
+    plans = plan_runs(store.root, specs)
+    for plan in plans:
+        if plan.action == "skip" and plan.recorded is not None:
+            rows.append(dict(plan.recorded))
+            progress.finished(plan.spec, plan.recorded)
+    todo = [plan for plan in plans if plan.action != "skip"]
+    if slots and (len(slots) > 1 or slots[0].ranks > 1):
+        by_id = {plan.spec.run_id: plan for plan in todo}
+        return rows + run_pool([p.spec for p in todo], slots, store, progress, stop,
+                               lambda spec: {"plan": by_id[spec.run_id]})
+    for plan in todo:
         if stop.is_set():
             break
-        rows.append(execute_run(spec, device, store, progress, stop))
+        rows.append(execute_run(plan.spec, device, store, progress, stop, plan=plan))
     return rows

@@ -1,0 +1,286 @@
+"""The local executor: one worker process per device, runs handed out in matrix order as devices free up.
+
+`plan_slots` (pure) turns the device request into slots: every visible GPU for 'auto', the GPUs listed, or
+the CPU split into `workers` slots of cores/workers threads, each pinned to its own cores. A slot has one
+process per device of a run (`gpus_per_run`, see bnbench.execute.ddp), pinned by CUDA_VISIBLE_DEVICES, so the
+run's meter opens its own devices alone. Workers report through events (bnbench.execute.events); only this
+process writes the results folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import queue
+import signal
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bnbench.display import Progress
+from bnbench.errors import UserError
+from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore, Where, failed_row
+from bnbench.results.manifest import now_iso
+from bnbench.results.store import TABLES, RunStore
+from bnbench.scenario import RunSpec
+
+_POLL_S = 0.2
+_SHUTDOWN_S = 30.0
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where one run at a time trains: `devices` (one per rank), each rank's process environment and cores.
+
+    `label` names the slot in runs.csv and on screen: 'cuda:3', 'cuda:2+cuda:3', 'cpu[0]', 'cpu[2-3]'.
+    """
+
+    index: int
+    label: str
+    devices: tuple[str, ...]  # what each rank's process calls its device: 'cuda:R' (pinned) or 'cpu'
+    env: dict[str, str]
+    cores: tuple[tuple[int, ...], ...] | None  # per rank, on the CPU; None: not pinned
+    threads: int | None  # torch threads per rank on the CPU
+
+    names: dict[str, str] = field(default_factory=dict)  # device seen by a rank -> its real name
+
+    @property
+    def ranks(self) -> int:
+        return len(self.devices)
+
+    @property
+    def where(self) -> Where:
+        return Where(self.label, self.devices[0], self.names or {self.devices[0]: self.label})
+
+
+def _span(cores: Sequence[int]) -> str:
+    return str(cores[0]) if len(cores) == 1 else f"{cores[0]}-{cores[-1]}"
+
+
+def plan_slots(
+    devices: Sequence[str],
+    workers: int | None = None,
+    gpus_per_run: int = 1,
+    cores: Sequence[int] = (0,),
+    visible: str | None = None,
+) -> list[Slot]:
+    """Slots for resolved `devices` ('cpu' or 'cuda:N', from resolve_devices). UserError when they do not fit.
+
+    GPUs: consecutive groups of `gpus_per_run`, at most `workers` groups (default: as many as fit). The CPU:
+    `workers` slots (default 1) of `gpus_per_run` processes, the `cores` shared out evenly, each process pinned
+    to its own. `visible` is this process's CUDA_VISIBLE_DEVICES, so 'cuda:1' maps to the GPU it names.
+    """
+    gpus = [d for d in devices if d.startswith("cuda")]
+    if gpus and len(gpus) != len(devices):
+        raise UserError(f"devices {', '.join(devices)}: use either GPUs or the CPU, not both")
+    if gpus:
+        return _gpu_slots(gpus, workers, gpus_per_run, visible)
+    n = workers or 1
+    per_process = len(cores) // (n * gpus_per_run)
+    if per_process < 1:
+        raise UserError(f"{n} worker(s) x {gpus_per_run} process(es) per run need {n * gpus_per_run} CPU cores; "
+                        f"this machine lets bnbench use {len(cores)}")
+    slots = []
+    for i in range(n):
+        mine = [tuple(cores[(i * gpus_per_run + r) * per_process:][:per_process]) for r in range(gpus_per_run)]
+        every = [c for rank_cores in mine for c in rank_cores]
+        env = {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": str(per_process)}
+        slots.append(Slot(i, f"cpu[{_span(every)}]", ("cpu",) * gpus_per_run, env, tuple(mine), per_process))
+    return slots
+
+
+def _gpu_slots(gpus: list[str], workers: int | None, gpus_per_run: int, visible: str | None) -> list[Slot]:
+    names = [v.strip() for v in visible.split(",")] if visible else None
+    indices = [int(g.partition(":")[2]) for g in gpus]
+    groups = len(indices) // gpus_per_run
+    if groups == 0:
+        raise UserError(f"gpus_per_run = {gpus_per_run} but only {len(indices)} GPU(s): {', '.join(gpus)}")
+    slots = []
+    for i in range(min(groups, workers or groups)):
+        mine = indices[i * gpus_per_run:(i + 1) * gpus_per_run]
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(names[g] if names else str(g) for g in mine)}
+        devices = tuple(f"cuda:{r}" for r in range(gpus_per_run))
+        names = {seen: f"cuda:{g}" for seen, g in zip(devices, mine, strict=True)}
+        slots.append(Slot(i, "+".join(f"cuda:{g}" for g in mine), devices, env, None, None, names))
+    return slots
+
+
+def usable_cores() -> tuple[int, ...]:
+    """The CPU cores this process may run on (its affinity mask; a container's limit, say)."""
+    try:
+        return tuple(sorted(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return tuple(range(os.cpu_count() or 1))
+
+
+def free_address() -> str:
+    """A 'tcp://127.0.0.1:PORT' nobody listens on now, for a slot's process group."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"tcp://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def with_threads(spec: RunSpec, threads: int | None) -> RunSpec:
+    """`spec` with its torch threads capped to the slot's share of the cores (None: left as it is)."""
+    if threads is None:
+        return spec
+    import dataclasses
+
+    mine = threads if spec.train.threads is None else min(spec.train.threads, threads)
+    return dataclasses.replace(spec, train=spec.train.model_copy(update={"threads": mine}))
+
+
+def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: Any, root: str,
+            columns: list[str]) -> None:
+    """A worker process: pin itself, join the slot's group, then train what its inbox hands it until None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops runs cleanly
+    os.environ.update(slot.env)  # before torch touches CUDA
+    if slot.cores is not None:
+        os.sched_setaffinity(0, slot.cores[rank])
+    import torch
+
+    from bnbench.execute import ddp
+    from bnbench.execute.driver import execute_run
+
+    if slot.threads is not None:
+        torch.set_num_threads(slot.threads)
+    device = torch.device(slot.devices[rank])
+
+    def send(event: tuple[Any, ...]) -> None:
+        outbox.put((slot.index, *event))
+
+    store, progress = ShippingStore(Path(root), send, columns), ShippingProgress(send)
+    if slot.ranks > 1:
+        ddp.join_group(rank, slot.ranks, address, device)
+    try:
+        while (item := inbox.get()) is not None:
+            spec, options = item
+            spec = ddp.rank_spec(with_threads(spec, slot.threads), slot.ranks)
+            if rank:
+                ddp.follow(spec, device, stop, ddp.resume_state(options.get("plan"), Path(root), spec.run_id))
+                continue
+            try:
+                execute_run(spec, device, store, progress, stop, **options)
+            except Exception as exc:  # noqa: BLE001 - the driver failed outside the run; report, go on
+                send(("row", failed_row(spec, f"{type(exc).__name__}: {exc}"[:500], None, now_iso())))
+            send(("idle",))
+    finally:
+        ddp.leave_group()
+
+
+@dataclass
+class _Running:
+    slot: Slot
+    processes: list[Any]
+    inboxes: list[Any]
+    spec: RunSpec | None = None
+    started_at: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def dead(self) -> list[int]:
+        return [p.exitcode for p in self.processes if p.exitcode is not None]
+
+
+def run_pool(
+    specs: Sequence[RunSpec],
+    slots: Sequence[Slot],
+    store: RunStore,
+    progress: Progress,
+    stop: Any,
+    options_of: Callable[[RunSpec], dict[str, Any]] = lambda spec: {},
+) -> list[dict[str, Any]]:
+    """Train `specs` on `slots`, each run on the next free slot in matrix order; returns their rows.
+
+    `stop` (an Event) stops handing out runs and asks the running ones to stop after their current step.
+    `options_of(spec)` gives extra keyword arguments of `execute_run` for that run (where to resume from).
+    A worker that dies fails its run; its slot takes no more runs.
+    """
+    ctx = mp.get_context("spawn")  # a forked child would inherit torch's threads and locks mid-use
+    outbox, stop_flag = ctx.Queue(), ctx.Event()
+    replay = EventReplay(store, progress)
+    running: dict[int, _Running] = {}
+    for slot in slots:
+        address = free_address() if slot.ranks > 1 else ""
+        inboxes = [ctx.Queue() for _ in range(slot.ranks)]
+        processes = [
+            ctx.Process(target=_worker, name=f"bnbench-{slot.label}-rank{rank}",
+                        args=(slot, rank, address, inboxes[rank], outbox, stop_flag, str(store.root), store.columns))
+            for rank in range(slot.ranks)
+        ]
+        for process in processes:
+            process.start()
+        running[slot.index] = _Running(slot, processes, inboxes)
+    todo = deque(specs)
+    try:
+        while todo or any(r.spec for r in running.values()):
+            if stop.is_set():
+                stop_flag.set()
+                todo.clear()
+            for r in running.values():
+                if r.spec is None and todo and not r.dead():
+                    r.spec, r.started_at = todo.popleft(), now_iso()
+                    r.options = options_of(r.spec)
+                    for inbox in r.inboxes:
+                        inbox.put((r.spec, r.options))
+            if todo and all(r.dead() for r in running.values()):
+                break  # no worker left: the remaining runs stay undone (resume picks them up)
+            try:
+                index, *event = outbox.get(timeout=_POLL_S)
+            except queue.Empty:
+                _fail_dead(running, replay, outbox)
+                continue
+            _apply(running[index], event, replay)
+    finally:
+        _shut_down(running, stop_flag)
+    return replay.rows
+
+
+def _apply(r: _Running, event: list[Any], replay: EventReplay) -> None:
+    if event[0] == "idle":
+        r.spec = None
+    else:
+        replay.apply(tuple(event), r.slot.where)
+
+
+def _fail_dead(running: dict[int, _Running], replay: EventReplay, outbox: Any) -> None:
+    """Fail the run of every busy slot whose process died, after applying what it sent before dying."""
+    busy_dead = [r for r in running.values() if r.spec is not None and r.dead()]
+    if not busy_dead:
+        return
+    with contextlib.suppress(queue.Empty):
+        while True:
+            index, *event = outbox.get(timeout=_POLL_S)
+            _apply(running[index], event, replay)
+    for r in busy_dead:
+        if r.spec is None:
+            continue
+        spec, r.spec = r.spec, None
+        codes = ", ".join(str(c) for c in r.dead())
+        row = failed_row(spec, f"worker process died (exit code {codes})", r.started_at, now_iso())
+        for table in TABLES:
+            replay.apply(("consolidate", table, spec.run_id), r.slot.where)
+        replay.apply(("row", row), r.slot.where)
+        replay.apply(("progress", "finished", spec, {**row, "steps": 0, "wall_s": None}), r.slot.where)
+        for process in r.processes:
+            if process.exitcode is None:
+                process.terminate()
+
+
+def _shut_down(running: dict[int, _Running], stop_flag: Any) -> None:
+    stop_flag.set()
+    for r in running.values():
+        for inbox in r.inboxes:
+            with contextlib.suppress(Exception):
+                inbox.put(None)
+    deadline = time.monotonic() + _SHUTDOWN_S
+    for r in running.values():
+        for process in r.processes:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.exitcode is None:
+                process.terminate()
+                process.join(5)
