@@ -12,13 +12,15 @@ import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
+from bnbench.checkpoint import capture_training, restore_training
 from bnbench.data import build_task
 from bnbench.models import build_model
+from bnbench.replicas import Replicas
 from bnbench.scenario import RunSpec
 
 Status = Literal["completed", "diverged", "failed", "interrupted"]
@@ -60,6 +62,10 @@ class Hooks(Protocol):
 
     def on_eval(self, log: EvalLog) -> None: ...
 
+    def on_checkpoint(self, step: int, state: dict[str, Any]) -> None:
+        """Persist `state` (see bnbench.checkpoint), taken after `step` steps; curve rows up to `step` are final."""
+        ...
+
     def should_stop(self) -> bool: ...
 
 
@@ -74,6 +80,9 @@ class NullHooks:
         pass
 
     def on_eval(self, log: EvalLog) -> None:
+        pass
+
+    def on_checkpoint(self, step: int, state: dict[str, Any]) -> None:
         pass
 
     def should_stop(self) -> bool:
@@ -105,8 +114,15 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def train(spec: RunSpec, device: torch.device, hooks: Hooks | None = None) -> tuple[Outcome, torch.nn.Module]:
-    """Train one run to its step or wall-clock budget. A non-finite loss ends it as `diverged`."""
+def train(
+    spec: RunSpec, device: torch.device, hooks: Hooks | None = None, resume: dict[str, Any] | None = None
+) -> tuple[Outcome, torch.nn.Module]:
+    """Train one run to its step or wall-clock budget. A non-finite loss ends it as `diverged`.
+
+    Checkpoints go to `hooks.on_checkpoint` every `checkpoint_every` steps (default: at every evaluation), at
+    least every `checkpoint_every_s` seconds, and at the end. `resume` is such a checkpoint's state: the run
+    continues from it as if it had never stopped (on the CPU, to the same weights bit for bit).
+    """
     hooks = hooks or NullHooks()
     t = spec.train
     if t.threads is not None:
@@ -117,19 +133,48 @@ def train(spec: RunSpec, device: torch.device, hooks: Hooks | None = None) -> tu
         model = build_model(spec.model, task.io).to(device)
         optimizer = make_optimizer(spec, model)
         schedule = make_schedule(spec, optimizer)
-        forward = torch.compile(model) if t.compile else model
-        generator = torch.Generator(device=device).manual_seed(spec.seed)
+        replicas = Replicas.current()  # one process, or one of a DDP run's (bnbench.execute.ddp)
+        forward = replicas.wrap(model, device)
+        forward = torch.compile(forward) if t.compile else forward
+        generator = torch.Generator(device=device).manual_seed(replicas.seed(spec.seed))
     autocast = (
         (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
         if t.precision == "bf16"
         else contextlib.nullcontext
     )
     outcome = Outcome(status="completed", steps=0, train_s=0.0)
-    start = time.perf_counter()
     pending: list[torch.Tensor] = []
-    step = 0
+    step, elapsed_s = 0, 0.0
+    if resume is not None:
+        pending = restore_training(resume, model, optimizer, schedule, generator)
+        step, elapsed_s = int(resume["step"]), float(resume["elapsed_s"])
+        outcome.steps = step
+        outcome.evals = [EvalLog(e["step"], e["t_s"], e["metrics"]) for e in resume["evals"]]
+        if resume["stop_reason"] != INTERRUPTED:  # a finished run stays finished
+            outcome.status, outcome.stop_reason = resume["status"], resume["stop_reason"]
+        if replicas.rank:  # the checkpoint holds replica 0's patch stream; the others need streams of their own
+            generator.manual_seed(replicas.seed(spec.seed) + step)
+    start = time.perf_counter() - elapsed_s
+    every = t.checkpoint_every or t.eval_every
+    last_checkpoint = time.perf_counter()
+
+    def checkpoint() -> None:
+        nonlocal last_checkpoint
+        state = capture_training(
+            model=model, optimizer=optimizer, schedule=schedule, generator=generator, step=step,
+            elapsed_s=time.perf_counter() - start, pending_losses=pending,
+            evals=[{"step": e.step, "t_s": e.t_s, "metrics": e.metrics} for e in outcome.evals],
+            status=outcome.status, stop_reason=outcome.stop_reason,
+        )
+        with hooks.phase("checkpoint"):
+            hooks.on_checkpoint(step, state)
+        last_checkpoint = time.perf_counter()
+
+    def checkpoint_due_by_time() -> bool:
+        return t.checkpoint_every_s is not None and time.perf_counter() - last_checkpoint >= t.checkpoint_every_s
+
     while step < t.max_steps and not outcome.stop_reason:
-        block_end = min(t.max_steps, (step // t.eval_every + 1) * t.eval_every)
+        block_end = min(t.max_steps, (step // t.eval_every + 1) * t.eval_every, (step // every + 1) * every)
         model.train()
         with hooks.phase("train"):
             while step < block_end:
@@ -140,10 +185,10 @@ def train(spec: RunSpec, device: torch.device, hooks: Hooks | None = None) -> tu
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-                pending.append(loss.detach())
+                pending.append(replicas.mean(loss.detach()))
                 step += 1
-                stop = _stop_reason(hooks, start, t.max_wall_s)
-                if step % t.log_every == 0 or step == block_end or stop:
+                stop = replicas.agree(_stop_reason(hooks, start, t.max_wall_s), INTERRUPTED)
+                if step % t.log_every == 0 or step % t.eval_every == 0 or step == t.max_steps or stop:
                     losses = torch.stack(pending).float().cpu()
                     pending.clear()
                     hooks.on_log(
@@ -154,19 +199,25 @@ def train(spec: RunSpec, device: torch.device, hooks: Hooks | None = None) -> tu
                 if stop:
                     outcome.stop_reason = stop
                     break
+                if checkpoint_due_by_time():
+                    break
         outcome.steps = step
         if outcome.stop_reason == INTERRUPTED:
             outcome.status = "interrupted"
         if outcome.status != "completed":
             break
-        with hooks.phase("eval"):
-            model.eval()
-            with autocast():
-                metrics = task.evaluate(forward)
-        log = EvalLog(step, time.perf_counter() - start, metrics)
-        outcome.evals.append(log)
-        hooks.on_eval(log)
+        if step % t.eval_every == 0 or step == t.max_steps or outcome.stop_reason:
+            with hooks.phase("eval"):
+                model.eval()
+                with autocast():
+                    metrics = task.evaluate(forward)
+            log = EvalLog(step, time.perf_counter() - start, metrics)
+            outcome.evals.append(log)
+            hooks.on_eval(log)
+        if step < t.max_steps and not outcome.stop_reason and (step % every == 0 or checkpoint_due_by_time()):
+            checkpoint()
     outcome.train_s = time.perf_counter() - start
+    checkpoint()  # the final state: what `bnbench eval` reloads, and where an interrupted run resumes
     return outcome, model
 
 
