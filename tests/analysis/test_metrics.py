@@ -1,0 +1,60 @@
+"""Per-run figures: MLPerf's to-target rule, loss spikes, the final-vs-best gap."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from bnbench.analysis.metric import MetricInfo, resolve
+from bnbench.analysis.metrics import run_figures, spike_mask
+
+PSNR = MetricInfo("psnr_db", "PSNR", "dB", True)
+
+
+def frames(values, energies, higher=True):
+    runs = pd.DataFrame([{"run_id": "r", "variant": "v", "seed": 0, "status": "completed", "steps": 40,
+                          "wall_s": 50.0, "final_m": values[-1], "best_m": max(values) if higher else min(values),
+                          "energy_j": 400.0, "energy_source": "estimate"}])
+    evals = pd.DataFrame({"run_id": "r", "variant": "v", "seed": 0, "kind": "eval", "step": [10, 20, 30, 40],
+                          "t_s": [12.0, 24.0, 36.0, 48.0], "m": values, "energy_j": energies})
+    return runs, evals
+
+
+def test_time_and_energy_to_target_take_the_first_evaluation_at_or_past_it():
+    # Evaluations 28, 30, 31, 29.5 against target 30: the first at or past it is step 20 (30 == target counts),
+    # at t = 24 s (evaluation time included) with 200 J recorded then. Final 29.5, best 31 -> gap 1.5.
+    runs, evals = frames([28.0, 30.0, 31.0, 29.5], [100.0, 200.0, 300.0, 400.0])
+    f = run_figures(runs, evals, MetricInfo("m", "m", "", True), 30.0).iloc[0]
+    assert bool(f.reached) and f.steps_to_target == 20 and f.time_to_target_s == 24.0
+    assert f.energy_to_target_j == 200.0 and f.gap == 1.5
+
+
+def test_lower_is_better_and_unmeasured_energy_stays_nan():
+    # A loss target of 0.5 is reached at the first evaluation at or below it (step 30); energy was not measured.
+    runs, evals = frames([0.9, 0.6, 0.5, 0.4], [np.nan] * 4, higher=False)
+    f = run_figures(runs, evals, MetricInfo("m", "m", "", False), 0.5).iloc[0]
+    assert f.steps_to_target == 30 and math.isnan(f.energy_to_target_j)
+    assert f.gap == 0.0
+
+
+def test_not_reached_is_nan_not_zero():
+    runs, evals = frames([28.0, 29.0, 29.5, 29.9], [1.0, 2.0, 3.0, 4.0])
+    f = run_figures(runs, evals, MetricInfo("m", "m", "", True), 30.0).iloc[0]
+    assert not f.reached and math.isnan(f.time_to_target_s) and math.isnan(f.steps_to_target)
+
+
+def test_spike_is_a_window_max_three_times_the_recent_median():
+    # Window maxima 1,1,1 (history median 1), then 2.9 (not > 3), then 3.5 (> 3 x median(1,1,1,2.9) = 3):
+    # one spike. The first three windows have too little history to judge; a non-finite window is a divergence.
+    loss_max = pd.Series([1.0, 1.0, 1.0, 2.9, 3.5, np.inf])
+    mask = spike_mask(loss_max / 2, loss_max)
+    assert mask.tolist() == [False, False, False, False, True, False]
+
+
+def test_metric_direction_from_its_name():
+    assert resolve("psnr_db", None).higher_is_better and resolve("psnr_db", None).unit == "dB"
+    assert resolve("accuracy", None).higher_is_better and resolve("accuracy", None).label == "accuracy"
+    assert not resolve("val_loss", None).higher_is_better
+    assert not resolve("accuracy", None, higher_is_better=False).higher_is_better
