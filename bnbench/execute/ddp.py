@@ -56,12 +56,16 @@ def rank_spec(spec: RunSpec, ranks: int) -> RunSpec:
     return dataclasses.replace(spec, task=task)
 
 
-def join_group(rank: int, ranks: int, address: str, device: torch.device) -> None:
-    """Join the slot's process group at `address` ('tcp://host:port'). Every rank calls it once."""
+def join_group(rank: int, ranks: int, address: str, device: torch.device) -> tuple[int, ...]:
+    """Join the slot's process group at `address` ('tcp://host:port'); every rank calls it once. Returns every
+    rank's process id, in rank order (rank 0's meter counts their CPU time)."""
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(backend_for(device), init_method=address, rank=rank, world_size=ranks,
                             timeout=_TIMEOUT)
+    pids: list[Any] = [None] * ranks
+    dist.all_gather_object(pids, os.getpid())
+    return tuple(int(p) for p in pids)
 
 
 def leave_group() -> None:

@@ -7,7 +7,7 @@ import gc
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ def storage_errors(what: str, folder: Path) -> Iterator[None]:
 
 def execute_run(
     spec: RunSpec, device: torch.device, store: RunStore, progress: Progress, stop: threading.Event,
-    plan: RunPlan | None = None,
+    plan: RunPlan | None = None, open_meter: Callable[..., RunMeter] = open_run_meter,
 ) -> dict[str, Any]:
     """Train one run, stream its curves, append its row to runs.csv. An exception fails this run only.
 
@@ -141,8 +141,9 @@ def execute_run(
         curves = store.writer("curves", spec.run_id, curve_columns(metric, references))
         power = store.writer("power", spec.run_id, POWER_COLUMNS)
     carried: dict[str, Any] = dict(state["run"]) if state else {}
-    meter = open_run_meter(str(device), spec.energy, idle_w=load_manifest(store.root).get("idle_w"),
-                           start_from=carried.get("energy"))
+    # `open_meter`: a DDP run's rank 0 meters every device of the run once (bnbench.execute.ddp.group_meter).
+    meter = open_meter(str(device), spec.energy, idle_w=load_manifest(store.root).get("idle_w"),
+                       start_from=carried.get("energy"))
     # A resumed run's power samples continue the time axis where its checkpoint left it (downtime not counted).
     power_offset_s = float(carried.get("power_t_s", 0.0))
     sampler = Sampler(meter, spec.energy.sample_hz, lambda samples: _power_rows(spec, samples, power, power_offset_s),

@@ -25,6 +25,7 @@ from typing import Any
 from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore, Where, failed_row
+from bnbench.execute.slot_meter import SlotMeter
 from bnbench.results.manifest import now_iso
 from bnbench.results.store import TABLES, RunStore
 from bnbench.scenario import RunSpec
@@ -155,8 +156,10 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
         outbox.put((slot.index, *event))
 
     store, progress = ShippingStore(Path(root), send, columns), ShippingProgress(send)
+    pids = (os.getpid(),)
     if slot.ranks > 1:
-        ddp.join_group(rank, slot.ranks, address, device)
+        pids = ddp.join_group(rank, slot.ranks, address, device)
+    meter = SlotMeter(slot.devices, slot.where.names, pids)
     try:
         while (item := inbox.get()) is not None:
             spec, options = item
@@ -165,7 +168,7 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
                 ddp.follow(spec, device, stop, ddp.resume_state(options.get("plan"), Path(root), spec.run_id))
                 continue
             try:
-                execute_run(spec, device, store, progress, stop, **options)
+                execute_run(spec, device, store, progress, stop, open_meter=meter, **options)
             except Exception as exc:  # noqa: BLE001 - the driver failed outside the run; report, go on
                 send(("row", failed_row(spec, f"{type(exc).__name__}: {exc}"[:500], None, now_iso())))
             send(("idle",))
