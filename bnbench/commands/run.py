@@ -184,8 +184,10 @@ def run_scenario(
                 store.write_manifest(info)
             except OSError as exc:  # the error that stopped the runs says more; the old manifest is intact
                 console.print(f"could not update {out / 'manifest.json'}: {exc.strerror or exc}")
+    if "signal" in received:  # exit within seconds (a scheduler's grace period); the report can wait
+        console.print(f"interrupted: state saved; resume with --resume {out}, or `bnbench report {out}` for what "
+                      "is done")
+        return EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT
     report_after_run(out, console)
     console.print(f"results: {out}")
-    if "signal" in received:
-        return EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT
     return EXIT_RUN_FAILED if any(r["status"] == "failed" for r in rows) else EXIT_OK
