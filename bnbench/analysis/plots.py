@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from bnbench.analysis.format import energy_scale, time_scale
 from bnbench.analysis.summary import Summary, is_estimate
 
-MAX_POINTS = 1500  # per line: about one per pixel column of a 10-inch figure at 150 dpi
+MAX_POINTS = 800  # per line: about one per pixel column of an 8-inch figure at 110 dpi
 PHASE_COLORS = {"warmup": "#f2c14e", "eval": "#7fb3d5", "checkpoint": "#c39bd3", "idle": "#d5d8dc"}
 DPI = 110
 
@@ -77,7 +77,7 @@ def plot_metric_vs_step(summary: Summary, curves: pd.DataFrame, order: list[str]
     if data.empty:
         return None
     metric = summary.metric
-    fig = Figure(figsize=(8, 4.5), dpi=DPI)
+    fig = Figure(figsize=(8, 4.5), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     palette = colors(order)
     for variant in order:
@@ -111,7 +111,7 @@ def plot_metric_vs(summary: Summary, curves: pd.DataFrame, order: list[str], col
         divisor, unit = energy_scale(np.nanmax(values))
         estimate = " (ESTIMATE, not measured)" if is_estimate(summary.energy_source) else ""
         xlabel, what = f"energy ({unit}){estimate}", "energy"
-    fig = Figure(figsize=(8, 4.5), dpi=DPI)
+    fig = Figure(figsize=(8, 4.5), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     palette = colors(order)
     labelled: set[str] = set()
@@ -140,7 +140,7 @@ def plot_loss(summary: Summary, curves: pd.DataFrame, order: list[str]) -> Figur
     if train.empty:
         return None
     statuses = summary.figures.set_index("run_id")["status"]
-    fig = Figure(figsize=(8, 4.5), dpi=DPI)
+    fig = Figure(figsize=(8, 4.5), dpi=DPI, layout="constrained")
     ax = fig.subplots()
     palette = colors(order)
     labelled: set[str] = set()
@@ -170,27 +170,61 @@ def plot_loss(summary: Summary, curves: pd.DataFrame, order: list[str]) -> Figur
     return fig
 
 
-def device_timeline(power: pd.DataFrame, device: str, run_order: list[str]) -> pd.DataFrame:
-    """One device's samples on one time axis (t_s, power_w, phase), sorted.
+@dataclass(frozen=True)
+class Timeline:
+    """One device's samples on one time axis, sorted: seconds, watts, and phase codes into `phases`."""
+
+    t_s: np.ndarray
+    power_w: np.ndarray
+    phase: np.ndarray
+    phases: list[str]
+
+
+def categorical(series: pd.Series) -> pd.Series:
+    return series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
+
+
+def device_timeline(power: pd.DataFrame, device: str, run_order: list[str]) -> Timeline:
+    """One device's samples on one time axis.
 
     Runs whose clocks overlap on a device (each run's t_s counting from its own start) are laid end to end in
     `run_order`; runs on one shared clock keep their times, shifted so the device's first sample is at 0.
     """
-    rows = power[power["device"] == device]
-    spans = rows.groupby("run_id", observed=True)["t_s"].agg(["min", "max"])
-    ordered = [r for r in run_order if r in spans.index] + [r for r in spans.index if r not in set(run_order)]
-    spans = spans.loc[ordered]
-    overlapping = bool((spans["min"].to_numpy()[1:] < spans["max"].to_numpy()[:-1]).any())
-    if overlapping:
-        offsets = (spans["max"] - spans["min"]).cumsum().shift(1, fill_value=0.0) - spans["min"]
+    rows = power[(categorical(power["device"]) == device).to_numpy()]
+    run = categorical(rows["run_id"])
+    codes = run.cat.codes.to_numpy()
+    names = [str(c) for c in run.cat.categories]
+    t = rows["t_s"].to_numpy(dtype=float)
+    present = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+    lo = np.full(len(names), np.inf)
+    hi = np.full(len(names), -np.inf)
+    _group_extremes(codes, t, lo, hi)
+    rank = {r: i for i, r in enumerate(run_order)}
+    ordered = sorted(present, key=lambda c: (rank.get(names[c], len(rank)), lo[c]))
+    starts, ends = lo[ordered], hi[ordered]
+    offsets = np.zeros(len(names))
+    if bool((starts[1:] < ends[:-1]).any()):
+        durations = ends - starts
+        offsets[ordered] = np.concatenate([[0.0], np.cumsum(durations)[:-1]]) - starts
     else:
-        offsets = pd.Series(-float(spans["min"].min()), index=spans.index)
-    t = rows["t_s"].to_numpy(dtype=float) + rows["run_id"].map(offsets).to_numpy(dtype=float)
-    out = pd.DataFrame({"t_s": t, "power_w": rows["power_w"].to_numpy(dtype=float),
-                        "phase": rows["phase"].astype(str).to_numpy()})
-    if not (np.diff(t) >= 0).all():
-        out = out.sort_values("t_s", kind="stable")
-    return out
+        offsets[ordered] = -float(starts.min())
+    t = t + offsets[codes]
+    phase = categorical(rows["phase"])
+    phase_codes = phase.cat.codes.to_numpy()
+    watts = rows["power_w"].to_numpy(dtype=float)
+    if not bool((np.diff(t) >= 0).all()):
+        order = np.argsort(t, kind="stable")
+        t, watts, phase_codes = t[order], watts[order], phase_codes[order]
+    return Timeline(t, watts, phase_codes, [str(c) for c in phase.cat.categories])
+
+
+def _group_extremes(codes: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
+    """Per code: min into `lo`, max into `hi` (sorting once beats ufunc.at on millions of samples)."""
+    order = np.argsort(codes, kind="stable")
+    sorted_codes, sorted_t = codes[order], t[order]
+    bounds = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+    lo[sorted_codes[bounds]] = np.minimum.reduceat(sorted_t, bounds)
+    hi[sorted_codes[bounds]] = np.maximum.reduceat(sorted_t, bounds)
 
 
 def envelope(t: np.ndarray, p: np.ndarray, bins: int = MAX_POINTS) -> tuple[np.ndarray, ...]:
@@ -208,54 +242,47 @@ def envelope(t: np.ndarray, p: np.ndarray, bins: int = MAX_POINTS) -> tuple[np.n
             np.add.reduceat(p, starts) / counts)
 
 
-def phase_spans(t: np.ndarray, phase: np.ndarray, max_spans: int = MAX_POINTS) -> list[tuple[str, float, float]]:
-    """Contiguous (phase, start, end) runs of samples. When there are more than `max_spans`, each time bin takes
-    its majority phase, so phases shorter than a bin show only in the power envelope."""
+def phase_spans(t: np.ndarray, codes: np.ndarray, max_spans: int = MAX_POINTS) -> list[tuple[int, float, float]]:
+    """Contiguous (phase code, start, end) runs of samples. When there are more than `max_spans`, each time bin
+    takes its majority phase, so phases shorter than a bin show only in the power envelope."""
     if not len(t):
         return []
-    change = np.flatnonzero(phase[1:] != phase[:-1]) + 1
-    if len(change) > max_spans:
-        span = max(float(t[-1] - t[0]), 1e-9)
-        index = np.minimum(((t - t[0]) / span * max_spans).astype(np.int64), max_spans - 1)
-        codes, uniques = pd.factorize(phase)
-        counts = np.zeros((max_spans, len(uniques)), dtype=np.int64)
-        np.add.at(counts, (index, codes), 1)
-        majority = counts.argmax(axis=1)
-        filled = counts.sum(axis=1) > 0
-        edges = t[0] + np.arange(max_spans + 1) * span / max_spans
-        out, current, start = [], None, 0.0
-        for b in np.flatnonzero(filled):
-            name = str(uniques[majority[b]])
-            if name != current:
-                if current is not None:
-                    out.append((current, start, float(edges[b])))
-                current, start = name, float(edges[b])
-        out.append((str(current), start, float(edges[-1])))
-        return out
-    starts = np.r_[0, change]
-    ends = np.r_[change, len(t) - 1]
-    return [(str(phase[s]), float(t[s]), float(t[e])) for s, e in zip(starts, ends, strict=True)]
+    change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    if len(change) <= max_spans:
+        starts = np.r_[0, change]
+        ends = np.r_[change, len(t) - 1]
+        return [(int(codes[s]), float(t[s]), float(t[e])) for s, e in zip(starts, ends, strict=True)]
+    span = max(float(t[-1] - t[0]), 1e-9)
+    index = np.minimum(((t - t[0]) / span * max_spans).astype(np.int64), max_spans - 1)
+    kinds = int(codes.max()) + 1
+    counts = np.bincount(index * kinds + codes, minlength=max_spans * kinds).reshape(max_spans, kinds)
+    filled = np.flatnonzero(counts.sum(axis=1) > 0)
+    majority = counts.argmax(axis=1)[filled]
+    edges = t[0] + np.arange(max_spans + 1) * span / max_spans
+    breaks = np.flatnonzero(np.r_[True, majority[1:] != majority[:-1]])
+    ends = np.r_[filled[breaks[1:]], max_spans]
+    return [(int(majority[b]), float(edges[filled[b]]), float(edges[e])) for b, e in zip(breaks, ends, strict=True)]
 
 
 def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure | None:
     """Power per device: the min-max envelope and mean per time bin, phases other than 'train' shaded."""
     if power.empty or power["power_w"].notna().sum() == 0:
         return None
-    devices = [str(d) for d in pd.unique(power["device"].astype(str))]
-    fig = Figure(figsize=(9, 1.0 + 1.8 * len(devices)), dpi=DPI)
+    device_column = categorical(power["device"])
+    devices = [str(d) for d in device_column.cat.categories if (device_column == d).any()]
+    fig = Figure(figsize=(9, 1.0 + 1.8 * len(devices)), dpi=DPI, layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(devices), 1, sharex=True, squeeze=False)[:, 0])
     timeline = {d: device_timeline(power, d, run_order) for d in devices}
-    last = max(float(tl["t_s"].max()) for tl in timeline.values())
+    last = max((float(tl.t_s.max()) for tl in timeline.values() if len(tl.t_s)), default=0.0)
     divisor, unit = time_scale(last)
     shown: set[str] = set()
     for ax, device in zip(axes, devices, strict=True):
         tl = timeline[device]
-        t = tl["t_s"].to_numpy()
-        centre, low, high, mean = envelope(t, tl["power_w"].to_numpy())
+        centre, low, high, mean = envelope(tl.t_s, tl.power_w)
         top = float(np.nanmax(high)) * 1.08 if len(high) else 1.0
+        spans = phase_spans(tl.t_s, tl.phase)
         for name in sorted(PHASE_COLORS):
-            bars = [(s / divisor, (e - s) / divisor) for p, s, e in phase_spans(t, tl["phase"].to_numpy())
-                    if p == name]
+            bars = [(s / divisor, (e - s) / divisor) for p, s, e in spans if tl.phases[p] == name]
             if bars:
                 ax.broken_barh(bars, (0, top), facecolors=PHASE_COLORS[name], alpha=0.5, linewidth=0,
                                label=None if name in shown else f"{name} phase")
@@ -270,7 +297,6 @@ def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure
     axes[0].set_title(f"Power per device{note}: black = mean, grey = min to max per time bin")
     if shown:
         axes[0].legend(fontsize=7, loc="upper right")
-    fig.tight_layout()
     return fig
 
 
@@ -311,7 +337,7 @@ def write_figures(
         fig = draw()
         if fig is None:
             continue
-        fig.savefig(folder / f"{plot.name}.png", bbox_inches="tight")
-        fig.savefig(folder / f"{plot.name}.svg", bbox_inches="tight")
+        fig.savefig(folder / f"{plot.name}.png")
+        fig.savefig(folder / f"{plot.name}.svg")
         drawn.append(plot)
     return drawn

@@ -1,0 +1,112 @@
+"""How long `bnbench report` takes on a results folder the size of the paper's night, and its peak memory.
+
+The folder: 8 GPUs x 12 h of power samples at 10 Hz (3,456,000 samples), 24 runs (3 variants x 8 seeds, three
+4-hour runs after one another on each GPU), 100,000 steps per run with an evaluation every 100 steps (1,000
+evaluations per run) and a logged loss every 50 steps. The numbers are synthetic but shaped like a real night.
+
+Usage: python benchmarks/report_scale.py [--repeat 3] [--keep DIR]
+Prints the wall time of each `bnbench report` (a fresh process each time, imports included) and the peak resident
+memory of the child processes. Targets: under 5 s and under 1 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import tomli_w
+
+GPUS, RUNS_PER_GPU, RUN_S, HZ = 8, 3, 4 * 3600, 10
+VARIANTS = ("control", "bn", "bn-debiased")
+STEPS, EVAL_EVERY, LOG_EVERY = 100_000, 100, 50
+METRIC = "psnr_db"
+
+
+def write_folder(root: Path) -> int:
+    """Write the synthetic folder; returns the number of power samples."""
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    seeds = list(range(GPUS * RUNS_PER_GPU // len(VARIANTS)))
+    scenario = {"scenario": {"name": "overnight-synthetic", "seeds": seeds, "baseline": "control"},
+                "task": {"name": "super-resolution"},
+                "train": {"max_steps": STEPS, "eval_every": EVAL_EVERY, "log_every": LOG_EVERY, "target": 32.0},
+                "energy": {"sample_hz": HZ}, "variant": [{"name": v} for v in VARIANTS]}
+    (root / "scenario.toml").write_text(tomli_w.dumps(scenario), encoding="utf-8")
+    (root / "manifest.json").write_text('{"bnbench": "0.1.0", "devices": ["cuda:0"]}', encoding="utf-8")
+    runs, curves, power = [], [], []
+    n = RUN_S * HZ
+    t = np.arange(n) / HZ
+    steps_per_s = STEPS / RUN_S
+    eval_steps = np.arange(EVAL_EVERY, STEPS + 1, EVAL_EVERY)
+    log_steps = np.arange(LOG_EVERY, STEPS + 1, LOG_EVERY)
+    for index, (variant, seed) in enumerate((v, s) for s in seeds for v in VARIANTS):
+        run_id, device = f"{variant}-s{seed}", f"cuda:{index % GPUS}"
+        ceiling = 32.5 - 0.6 * VARIANTS.index(variant) + rng.normal(0, 0.1)
+        psnr = ceiling - 3.0 * np.exp(-eval_steps / 15_000) + rng.normal(0, 0.02, len(eval_steps))
+        watts = 180 + 20 * np.sin(t / 600) + rng.normal(0, 5, n)
+        energy_cum = np.cumsum(watts) / HZ
+        eval_t = eval_steps / steps_per_s
+        eval_energy = energy_cum[np.minimum((eval_t * HZ).astype(int), n - 1)]
+        curves.append(pd.DataFrame({"run_id": run_id, "variant": variant, "seed": seed, "kind": "eval",
+                                    "step": eval_steps, "t_s": eval_t, METRIC: psnr, "bicubic_psnr_db": 30.39,
+                                    "val_loss": 10 ** (-psnr / 10), "energy_j": eval_energy}))
+        loss = 0.002 * (1 + np.exp(-log_steps / 10_000)) * rng.lognormal(0, 0.2, len(log_steps))
+        curves.append(pd.DataFrame({"run_id": run_id, "variant": variant, "seed": seed, "kind": "train",
+                                    "step": log_steps, "t_s": log_steps / steps_per_s, "loss": loss,
+                                    "loss_max": loss * 1.8}))
+        # Each evaluation takes about 1 s of the 14.4 s between them.
+        phase = np.where((t * steps_per_s) % EVAL_EVERY < steps_per_s, "eval", "train")
+        phase[: 30 * HZ] = "warmup"
+        power.append(pd.DataFrame({"run_id": run_id, "device": device, "t_s": t, "power_w": watts,
+                                   "phase": phase}))
+        runs.append({"run_id": run_id, "variant": variant, "seed": seed, "device": device, "status": "completed",
+                     "steps": STEPS, "wall_s": RUN_S, "train_s": RUN_S, f"final_{METRIC}": psnr[-1],
+                     f"best_{METRIC}": psnr.max(), "bicubic_psnr_db": 30.39, "energy_j": energy_cum[-1],
+                     "energy_source": "nvml-counter", "kwh": energy_cum[-1] / 3.6e6,
+                     "tea_cups": energy_cum[-1] / 3.6e6 * 1000 / 33.3})
+    pd.DataFrame(runs).to_csv(root / "runs.csv", index=False)
+    pd.concat(curves, ignore_index=True).to_parquet(root / "curves.parquet", index=False)
+    samples = pd.concat(power, ignore_index=True)
+    samples.to_parquet(root / "power.parquet", index=False)
+    return len(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--keep", type=Path, help="write the folder here and keep it")
+    args = parser.parse_args()
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bnbench-report-scale-")) / "night"
+    try:
+        start = time.perf_counter()
+        samples = write_folder(root)
+        print(f"wrote {root}: {samples:,} power samples, {GPUS * RUNS_PER_GPU} runs "
+              f"({time.perf_counter() - start:.1f} s)")
+        command = [sys.executable, "-m", "bnbench", "report", str(root)]
+        times = []
+        for _ in range(args.repeat):
+            start = time.perf_counter()
+            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+            times.append(time.perf_counter() - start)
+        peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: kilobytes
+        print(f"bnbench report: median {statistics.median(times):.2f} s over {args.repeat} runs "
+              f"(min {min(times):.2f}, max {max(times):.2f}); target < 5 s -> {statistics.median(times) / 5:.2f} "
+              f"of the budget")
+        print(f"peak RSS of the report process: {peak_mib:.0f} MiB; target < 1024 MiB -> "
+              f"{peak_mib / 1024:.2f} of the budget")
+    finally:
+        if args.keep is None:
+            shutil.rmtree(root.parent, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
