@@ -96,7 +96,7 @@ def plan_slots(
 
 
 def _gpu_slots(gpus: list[str], workers: int | None, gpus_per_run: int, visible: str | None) -> list[Slot]:
-    names = [v.strip() for v in visible.split(",")] if visible else None
+    listed = [v.strip() for v in visible.split(",")] if visible else None
     indices = [int(g.partition(":")[2]) for g in gpus]
     groups = len(indices) // gpus_per_run
     if groups == 0:
@@ -104,7 +104,7 @@ def _gpu_slots(gpus: list[str], workers: int | None, gpus_per_run: int, visible:
     slots = []
     for i in range(min(groups, workers or groups)):
         mine = indices[i * gpus_per_run:(i + 1) * gpus_per_run]
-        env = {"CUDA_VISIBLE_DEVICES": ",".join(names[g] if names else str(g) for g in mine)}
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(listed[g] if listed else str(g) for g in mine)}
         devices = tuple(f"cuda:{r}" for r in range(gpus_per_run))
         names = {seen: f"cuda:{g}" for seen, g in zip(devices, mine, strict=True)}
         slots.append(Slot(i, "+".join(f"cuda:{g}" for g in mine), devices, env, None, None, names))

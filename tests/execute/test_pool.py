@@ -1,0 +1,108 @@
+"""The local pool: slot planning (pure) and a 4-run matrix on 2 CPU workers, end to end through the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import read_rows
+from typer.testing import CliRunner
+
+from bnbench.cli import app
+from bnbench.errors import UserError
+from bnbench.execute.events import EventReplay, Where
+from bnbench.execute.pool import plan_slots
+
+
+def test_two_cpu_workers_on_two_cores_get_one_core_each() -> None:
+    slots = plan_slots(["cpu"], workers=2, cores=(0, 1))
+    assert [s.label for s in slots] == ["cpu[0]", "cpu[1]"]
+    assert [s.cores for s in slots] == [((0,),), ((1,),)]
+    assert [s.threads for s in slots] == [1, 1]
+    assert all(s.env["CUDA_VISIBLE_DEVICES"] == "" for s in slots)
+
+
+def test_cpu_cores_are_shared_out_evenly() -> None:
+    # 8 cores, 2 workers of 2-process DDP runs: 8 / (2 x 2) = 2 cores per process.
+    slots = plan_slots(["cpu"], workers=2, gpus_per_run=2, cores=tuple(range(8)))
+    assert [s.label for s in slots] == ["cpu[0-3]", "cpu[4-7]"]
+    assert slots[1].cores == ((4, 5), (6, 7))
+    assert slots[1].threads == 2 and slots[1].ranks == 2
+
+
+def test_every_gpu_gets_a_worker_pinned_to_it() -> None:
+    slots = plan_slots([f"cuda:{i}" for i in range(4)])
+    assert [s.label for s in slots] == ["cuda:0", "cuda:1", "cuda:2", "cuda:3"]
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["0", "1", "2", "3"]
+    # A pinned worker sees its GPU as cuda:0; its power samples are renamed to the real one.
+    assert slots[3].devices == ("cuda:0",) and slots[3].where.names == {"cuda:0": "cuda:3"}
+
+
+def test_ddp_slots_group_consecutive_gpus_and_follow_cuda_visible_devices() -> None:
+    # This process sees GPUs 4-7 of the host as cuda:0-3: cuda:2 and cuda:3 are the host's 6 and 7.
+    slots = plan_slots([f"cuda:{i}" for i in range(4)], gpus_per_run=2, visible="4,5,6,7")
+    assert [s.label for s in slots] == ["cuda:0+cuda:1", "cuda:2+cuda:3"]
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["4,5", "6,7"]
+    assert slots[1].devices == ("cuda:0", "cuda:1")
+    assert slots[1].where.names == {"cuda:0": "cuda:2", "cuda:1": "cuda:3"}
+
+
+def test_workers_cap_the_gpu_slots() -> None:
+    assert len(plan_slots([f"cuda:{i}" for i in range(8)], workers=3)) == 3
+
+
+@pytest.mark.parametrize(
+    ("devices", "workers", "per_run", "message"),
+    [
+        (["cpu"], 2, 2, "need 4 CPU cores"),
+        (["cuda:0", "cuda:1"], None, 3, "only 2 GPU"),
+        (["cpu", "cuda:0"], None, 1, "not both"),
+    ],
+)
+def test_impossible_plans_are_user_errors(devices: list[str], workers: int | None, per_run: int, message: str) -> None:
+    with pytest.raises(UserError, match=message):
+        plan_slots(devices, workers, per_run, cores=(0, 1))
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, object]] = []
+
+    def started(self, spec: object, device: str) -> None:
+        self.calls.append(("started", device))
+
+
+def test_replay_names_the_real_device() -> None:
+    # A worker pinned to the host's cuda:3 says it started on 'cuda:0 (nvml-counter)'.
+    recorder = _Recorder()
+    replay = EventReplay(store=None, progress=recorder)  # type: ignore[arg-type]
+    replay.apply(("progress", "started", None, "cuda:0 (nvml-counter)"), Where("cuda:3", "cuda:0", {}))
+    assert recorder.calls == [("started", "cuda:3 (nvml-counter)")]
+
+
+def test_two_workers_run_a_four_run_matrix(digits_scenario: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(digits_scenario), "--out", str(out), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+
+    rows = read_rows(out)
+    # Each of the 4 runs written once, completed, by one of the two workers.
+    assert sorted(r["run_id"] for r in rows) == ["bn-s0", "bn-s1", "control-s0", "control-s1"]
+    assert {r["status"] for r in rows} == {"completed"}
+    assert {r["device"] for r in rows} <= {"cpu[0]", "cpu[1]"}
+    # The first two runs go out at once, one to each idle worker, so both workers are used.
+    assert {r["device"] for r in rows} == {"cpu[0]", "cpu[1]"}
+
+    # Curves: 4 steps, eval every 2, log every 2 -> train rows at 2 and 4, eval rows at 2 and 4: 4 per run,
+    # none duplicated by the replay.
+    curves = pd.read_parquet(out / "curves.parquet")
+    assert curves.groupby("run_id").size().to_dict() == {r: 4 for r in ["bn-s0", "bn-s1", "control-s0", "control-s1"]}
+    assert not curves.duplicated(["run_id", "kind", "step"]).any()
+
+    # The power trace of each run is attributed to its worker's device, not to the 'cpu' the worker saw.
+    power = pd.read_parquet(out / "power.parquet")
+    device_of = {r["run_id"]: r["device"] for r in rows}
+    assert len(power) > 0
+    assert (power["device"] == power["run_id"].map(device_of)).all()
+    assert not list((out / "runs").glob("*/*.parquet"))  # every chunk folded in
