@@ -64,7 +64,7 @@ def write_folder(root: Path) -> int:
                                     "step": log_steps, "t_s": log_steps / steps_per_s, "loss": loss,
                                     "loss_max": loss * 1.8}))
         # Each evaluation takes about 1 s of the 14.4 s between them.
-        phase = np.where((t * steps_per_s) % EVAL_EVERY < steps_per_s, "eval", "train")
+        phase = np.where((t * steps_per_s) % EVAL_EVERY < steps_per_s, "eval", "train").astype("<U16")
         phase[: 30 * HZ] = "warmup"
         power.append(pd.DataFrame({"run_id": run_id, "device": device, "t_s": t, "power_w": watts,
                                    "phase": phase}))

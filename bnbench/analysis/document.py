@@ -13,7 +13,7 @@ import pandas as pd
 
 from bnbench.analysis import format as fmt
 from bnbench.analysis import verdict
-from bnbench.analysis.plots import Plot
+from bnbench.analysis.figures import Plot
 from bnbench.analysis.results import Results
 from bnbench.analysis.stats import Difference, Ratio
 from bnbench.analysis.summary import COMPARED, Comparison, Summary, VariantSummary, is_estimate

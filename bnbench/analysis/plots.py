@@ -1,19 +1,18 @@
-"""The report's figures, PNG and SVG, drawn with matplotlib's Agg backend (no display, no pyplot state).
+"""The report's figures, drawn with matplotlib's Agg backend (no display, no pyplot state).
 
 Each `plot_*` function takes frames and returns a matplotlib Figure, or None when the folder holds nothing to
-draw (no energy measured, no power samples); `write_figures` saves them and says what each one shows.
+draw (no energy measured, no power samples); `figures.py` saves them and says what each one shows.
 Long series are reduced per pixel column before drawing (mean for lines; min, max and mean for the power trace),
 so a night of 10 Hz samples draws as fast as a minute of them and looks the same.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
 from bnbench.analysis.format import energy_scale, time_scale
@@ -22,13 +21,6 @@ from bnbench.analysis.summary import Summary, is_estimate
 MAX_POINTS = 800  # per line: about one per pixel column of an 8-inch figure at 110 dpi
 PHASE_COLORS = {"warmup": "#f2c14e", "eval": "#7fb3d5", "checkpoint": "#c39bd3", "idle": "#d5d8dc"}
 DPI = 110
-
-
-@dataclass(frozen=True)
-class Plot:
-    name: str  # files figures/<name>.png and figures/<name>.svg
-    title: str
-    caption: str  # what the figure shows and how to read it
 
 
 def colors(variants: list[str]) -> dict[str, str]:
@@ -242,26 +234,39 @@ def envelope(t: np.ndarray, p: np.ndarray, bins: int = MAX_POINTS) -> tuple[np.n
             np.add.reduceat(p, starts) / counts)
 
 
-def phase_spans(t: np.ndarray, codes: np.ndarray, max_spans: int = MAX_POINTS) -> list[tuple[int, float, float]]:
-    """Contiguous (phase code, start, end) runs of samples. When there are more than `max_spans`, each time bin
-    takes its majority phase, so phases shorter than a bin show only in the power envelope."""
+def phase_spans(
+    t: np.ndarray, codes: np.ndarray, max_spans: int = MAX_POINTS
+) -> list[tuple[int, float, float, float]]:
+    """(phase code, start, end, share) to shade. Contiguous runs of samples (share 1) when there are at most
+    `max_spans`; otherwise one entry per time bin and phase present in it, `share` being the fraction of the bin's
+    samples in that phase, so a one-second evaluation every few seconds shows as a light tint across the night
+    rather than vanishing or painting everything."""
     if not len(t):
         return []
     change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     if len(change) <= max_spans:
         starts = np.r_[0, change]
         ends = np.r_[change, len(t) - 1]
-        return [(int(codes[s]), float(t[s]), float(t[e])) for s, e in zip(starts, ends, strict=True)]
+        return [(int(codes[s]), float(t[s]), float(t[e]), 1.0) for s, e in zip(starts, ends, strict=True)]
     span = max(float(t[-1] - t[0]), 1e-9)
     index = np.minimum(((t - t[0]) / span * max_spans).astype(np.int64), max_spans - 1)
     kinds = int(codes.max()) + 1
     counts = np.bincount(index * kinds + codes, minlength=max_spans * kinds).reshape(max_spans, kinds)
-    filled = np.flatnonzero(counts.sum(axis=1) > 0)
-    majority = counts.argmax(axis=1)[filled]
+    totals = counts.sum(axis=1)
     edges = t[0] + np.arange(max_spans + 1) * span / max_spans
-    breaks = np.flatnonzero(np.r_[True, majority[1:] != majority[:-1]])
-    ends = np.r_[filled[breaks[1:]], max_spans]
-    return [(int(majority[b]), float(edges[filled[b]]), float(edges[e])) for b, e in zip(breaks, ends, strict=True)]
+    # Shares rounded to 5% so that neighbouring bins with the same tint merge into one rectangle.
+    shares = np.round(counts / np.maximum(totals, 1)[:, None] * 20) / 20
+    out = []
+    for code in range(kinds):
+        present = np.flatnonzero(counts[:, code])
+        if not len(present):
+            continue
+        level = shares[present, code]
+        breaks = np.flatnonzero(np.r_[True, (np.diff(present) != 1) | (np.diff(level) != 0)])
+        ends = np.r_[breaks[1:], len(present)] - 1
+        out += [(code, float(edges[present[b]]), float(edges[present[e] + 1]), float(max(level[b], 0.05)))
+                for b, e in zip(breaks, ends, strict=True)]
+    return out
 
 
 def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure | None:
@@ -282,9 +287,10 @@ def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure
         top = float(np.nanmax(high)) * 1.08 if len(high) else 1.0
         spans = phase_spans(tl.t_s, tl.phase)
         for name in sorted(PHASE_COLORS):
-            bars = [(s / divisor, (e - s) / divisor) for p, s, e in spans if tl.phases[p] == name]
-            if bars:
-                ax.broken_barh(bars, (0, top), facecolors=PHASE_COLORS[name], alpha=0.5, linewidth=0,
+            mine = [(s, e, share) for p, s, e, share in spans if tl.phases[p] == name]
+            if mine:
+                ax.broken_barh([(s / divisor, (e - s) / divisor) for s, e, _ in mine], (0, top), linewidth=0,
+                               facecolors=[to_rgba(PHASE_COLORS[name], 0.1 + 0.5 * share) for _, _, share in mine],
                                label=None if name in shown else f"{name} phase")
                 shown.add(name)
         ax.fill_between(centre / divisor, low, high, color="#555555", alpha=0.35, linewidth=0)
@@ -298,46 +304,3 @@ def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure
     if shown:
         axes[0].legend(fontsize=7, loc="upper right")
     return fig
-
-
-def write_figures(
-    summary: Summary, curves: pd.DataFrame, power_loader: Callable[[], pd.DataFrame], folder: Path,
-    order: list[str],
-) -> list[Plot]:
-    """Draw every figure the data allows into `folder` (PNG and SVG); returns what was drawn, in report order."""
-    folder.mkdir(parents=True, exist_ok=True)
-    metric = summary.metric
-    estimate = " The energy is an ESTIMATE from a power model, not a measurement." if is_estimate(
-        summary.energy_source) else ""
-    run_order = summary.figures["run_id"].tolist()
-    plans: list[tuple[Plot, Callable[[], Figure | None]]] = [
-        (Plot("metric_vs_step", f"{metric.label} vs training step",
-              "Convergence per variant: the line is the mean over seeds at each evaluation, the band spans the "
-              "lowest to the highest seed. Where bands overlap, seed luck can explain the difference."),
-         lambda: plot_metric_vs_step(summary, curves, order)),
-        (Plot("metric_vs_time", f"{metric.label} vs wall time",
-              "Each run's evaluations against the wall-clock time since its first step (evaluation time counts). "
-              "A line further left reached the same quality sooner."),
-         lambda: plot_metric_vs(summary, curves, order, "t_s")),
-        (Plot("metric_vs_energy", f"{metric.label} vs energy",
-              "Each run's evaluations against the energy it had used by then: energy-to-quality. A line further "
-              "left reached the same quality for fewer joules." + estimate),
-         lambda: plot_metric_vs(summary, curves, order, "energy_j")),
-        (Plot("loss", "Training loss",
-              "Mean training loss per log window on a log scale. Dots mark loss spikes (a window whose largest step "
-              "loss is over 3 times the median of the previous 10 windows' largest); an x marks a divergence."),
-         lambda: plot_loss(summary, curves, order)),
-        (Plot("power", "Power trace per device",
-              "Power drawn by each device over the whole session; shaded spans are warm-up, evaluation and "
-              "checkpoint phases (unshaded is training)." + estimate),
-         lambda: plot_power(power_loader(), run_order, summary.energy_source)),
-    ]
-    drawn = []
-    for plot, draw in plans:
-        fig = draw()
-        if fig is None:
-            continue
-        fig.savefig(folder / f"{plot.name}.png")
-        fig.savefig(folder / f"{plot.name}.svg")
-        drawn.append(plot)
-    return drawn

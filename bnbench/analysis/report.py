@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bnbench.analysis.document import Block, Bullets, FigureBlock, Heading, Paragraph, TableBlock, build, to_jsonable
-from bnbench.analysis.plots import Plot, write_figures
+from bnbench.analysis.figures import Plot, write_figures
 from bnbench.analysis.results import Results
 from bnbench.analysis.summary import Summary
 from bnbench.errors import UserError
@@ -140,7 +140,7 @@ def write_reports(results: Results) -> Rendered:
     summary = results.summary
     figures = results.root / FIGURES_DIR
     try:
-        plots = write_figures(summary, results.curves, lambda: results.power, figures, results.variants)
+        plots = write_figures(summary, results.curves, results.root, figures, results.variants)
         title, blocks = build(results, summary, plots)
         rendered = Rendered(
             to_markdown(title, blocks), to_html(title, blocks, figures),
