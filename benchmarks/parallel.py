@@ -1,0 +1,92 @@
+"""What the local pool buys on a 2-core CPU: the same matrix with 1 worker, then with 2 workers of 1 thread each.
+
+The matrix: SRCNN on the bundled photos, `--runs` runs (2 variants x seeds) of `--steps` steps, batch 32, one
+evaluation at the end, torch threads 1 per run. 1 worker trains them one after another in this process (the
+executor `bnbench run` uses for one worker); 2 workers are the pool: two spawned processes, each pinned to its
+own core. Wall time covers the whole matrix, the pool's process start-up included, not the report. Rounds
+alternate the two (the order flips each round), so drift on a shared machine hits both; the load average
+before and after each measurement says how shared the machine was.
+
+    python benchmarks/parallel.py [--runs 4] [--steps 300] [--rounds 1]
+
+Prints each measurement and the speed-up (1-worker wall / 2-worker wall; the median over rounds). Target: >= 1.8x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bnbench.execute.local import run_matrix
+from bnbench.execute.pool import plan_slots
+from bnbench.results.schema import run_columns
+from bnbench.results.store import RunStore
+from bnbench.scenario import expand, from_dict
+
+
+class NoProgress:
+    def started(self, *args: object) -> None: ...
+    def logged(self, *args: object) -> None: ...
+    def evaluated(self, *args: object) -> None: ...
+    def finished(self, *args: object) -> None: ...
+    def close(self) -> None: ...
+
+
+def scenario(runs: int, steps: int) -> dict:
+    return {
+        "scenario": {"name": "parallel", "seeds": list(range(runs // 2)), "device": "cpu"},
+        "task": {"batch_size": 32},
+        "train": {"max_steps": steps, "eval_every": steps, "log_every": 50, "threads": 1},
+        "energy": {"idle_s": 0},
+        "variant": [{"name": "control"}, {"name": "bn", "norm": "batch", "decay": 0.9}],
+    }
+
+
+def measure(workers: int, runs: int, steps: int) -> tuple[float, float, float]:
+    """(wall seconds of the matrix, 1-minute load average before, after)."""
+    parsed = from_dict(scenario(runs, steps))
+    specs = expand(parsed)
+    slots = plan_slots(["cpu"], workers=workers, cores=(0, 1))
+    with tempfile.TemporaryDirectory() as folder:
+        columns = run_columns("psnr_db", ("bicubic_psnr_db",))
+        store = RunStore.create(Path(folder) / "out", parsed.to_dict(), {}, columns)
+        load_before = os.getloadavg()[0]
+        start = time.perf_counter()
+        rows = run_matrix(specs, ["cpu"], store, NoProgress(), threading.Event(), slots=slots)
+        wall = time.perf_counter() - start
+        load_after = os.getloadavg()[0]
+    failed = [r["run_id"] for r in rows if r["status"] != "completed"]
+    if failed or len(rows) != len(specs):
+        raise SystemExit(f"runs did not complete: {failed or rows}")
+    return wall, load_before, load_after
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=4, help="runs in the matrix (even: 2 variants x runs/2 seeds)")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    if len(os.sched_getaffinity(0)) < 2:
+        raise SystemExit("needs 2 CPU cores")
+    ratios = []
+    for round_ in range(args.rounds):
+        walls = {}
+        for workers in ((1, 2) if round_ % 2 == 0 else (2, 1)):
+            wall, before, after = measure(workers, args.runs, args.steps)
+            walls[workers] = wall
+            print(f"round {round_ + 1}: {workers} worker(s): {args.runs} runs x {args.steps} steps in {wall:.1f} s "
+                  f"(load average {before:.1f} -> {after:.1f} on {os.cpu_count()} cores)", flush=True)
+        ratios.append(walls[1] / walls[2])
+        print(f"round {round_ + 1}: speed-up {ratios[-1]:.2f}x", flush=True)
+    print(f"2 workers of 1 thread finished the matrix {statistics.median(ratios):.2f}x as fast as 1 worker "
+          f"(median of {len(ratios)} round(s); target >= 1.8x)")
+
+
+if __name__ == "__main__":
+    main()
