@@ -15,6 +15,7 @@ import os
 import queue
 import signal
 import socket
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -136,10 +137,27 @@ def with_threads(spec: RunSpec, threads: int | None) -> RunSpec:
     return dataclasses.replace(spec, train=spec.train.model_copy(update={"threads": mine}))
 
 
+def _exit_with_parent() -> None:
+    """End this worker when its parent is gone (killed with SIGKILL, say): nobody would record its results, and
+    its run resumes from its last checkpoint."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="bnbench-parent-watch", daemon=True).start()
+
+
 def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: Any, root: str,
             columns: list[str]) -> None:
     """A worker process: pin itself, join the slot's group, then train what its inbox hands it until None."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent, which stops runs cleanly
+    # Ctrl-C (the whole terminal group) and a SIGTERM to every process of a job (Slurm, systemd) are the
+    # parent's to handle: it asks the runs to stop after their step, so they checkpoint and end 'interrupted'.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _exit_with_parent()
     os.environ.update(slot.env)  # before torch touches CUDA
     if slot.cores is not None:
         os.sched_setaffinity(0, slot.cores[rank])
