@@ -248,7 +248,8 @@ def run_pool(
                     r.options = options_of(r.spec)
                     for inbox in r.inboxes:
                         inbox.put((r.spec, r.options))
-            if todo and all(r.dead() for r in running.values()):
+            if all(r.dead() for r in running.values()):
+                _fail_dead(running, replay, outbox)
                 break  # no worker left: the remaining runs stay undone (resume picks them up)
             try:
                 index, *event = outbox.get(timeout=_POLL_S)
