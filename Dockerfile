@@ -1,5 +1,5 @@
 # bnbench on an official CUDA-enabled PyTorch image. Build: docker build -t bnbench .
-# Run:   docker run --gpus all -v "$PWD/results:/results" bnbench run /opt/bnbench/scenarios/quick.toml
+# Run:   docker run --gpus all -v "$PWD/results:/results" bnbench run /opt/bnbench/scenarios/quick.toml --device auto
 # The image's torch (CUDA build) satisfies bnbench's torch requirement, so pip keeps it.
 ARG BASE_IMAGE=pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime
 FROM ${BASE_IMAGE}

@@ -99,10 +99,11 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
 
 def plan_executor(
     scenario: Scenario, specs: list[RunSpec], devices: list[str], workers: int | None, executor: str,
-    address: str | None,
+    address: str | None, requested: list[str] | None = None,
 ) -> Callable[..., list[dict[str, Any]]]:
     """The executor that will train the matrix, checked before any folder is written (UserError if it cannot):
-    the local pool's slots, or a connection to a Ray cluster."""
+    the local pool's slots, or a connection to a Ray cluster (whose GPUs `requested` devices, or the scenario's,
+    may use even when this host has none)."""
     from bnbench.execute import ddp, pool
     from bnbench.execute.local import run_matrix
 
@@ -112,7 +113,7 @@ def plan_executor(
     if executor == "ray":
         from bnbench.execute.ray_executor import RayExecutor
 
-        return RayExecutor.connect(address, devices, gpus_per_run).run_matrix
+        return RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run).run_matrix
     if executor != "local":
         raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
@@ -145,7 +146,7 @@ def run_scenario(
     check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
     metric, _, _, references = task_metadata(scenario.task)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
-    run_on = plan_executor(scenario, specs, device_list, workers, executor, address)
+    run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []))
     resuming = resume_folder(out, resume)
     out = resuming or out or default_out(scenario)
     changes = check_resumable(out, scenario, force) if resuming else []
