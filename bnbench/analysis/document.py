@@ -16,7 +16,7 @@ from bnbench.analysis import verdict
 from bnbench.analysis.figures import Plot
 from bnbench.analysis.results import Results
 from bnbench.analysis.stats import Difference, Ratio
-from bnbench.analysis.summary import COMPARED, Comparison, Summary, VariantSummary, is_estimate
+from bnbench.analysis.summary import COMPARED, ENERGY_FIGURES, Comparison, Summary, VariantSummary, is_estimate
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,9 @@ class FigureBlock:
 Block = Heading | Paragraph | Bullets | TableBlock | FigureBlock
 
 FIGURE_LABELS = {
-    "final": "final {metric}", "best": "best {metric}", "wall_s": "wall time", "energy_j": "energy",
-    "steps_to_target": "steps to target", "time_to_target_s": "time to target",
-    "energy_to_target_j": "energy to target",
+    "final": "final {metric}", "best": "best {metric}", "wall_s": "wall time (s)", "energy_j": "energy (J)",
+    "steps_to_target": "steps to target", "time_to_target_s": "time to target (s)",
+    "energy_to_target_j": "energy to target (J)",
 }
 
 
@@ -142,12 +142,12 @@ VARIANT_HEADERS = [
 
 
 def energy_cell(v: VariantSummary) -> str:
+    """'3.50 ± 0.20 J (estimate)', '1.21 ± 0.03 kWh (nvml-counter)', or 'not measured'."""
     d = v.figures["energy_j"]
     if d.n == 0:
         return fmt.NOT_MEASURED
-    text = fmt.energy(d.mean)
-    if d.n > 1:
-        text += f" ± {fmt.energy(d.sd)}"
+    divisor, unit = fmt.energy_scale(d.mean)
+    text = f"{d.mean / divisor:.3g}" + (f" ± {d.sd / divisor:.2g}" if d.n > 1 else "") + f" {unit}"
     return text + (" (estimate)" if is_estimate(v.energy_source) else f" ({v.energy_source})")
 
 
@@ -170,7 +170,10 @@ def comparison_rows(summary: Summary) -> list[list[str]]:
         for figure in COMPARED:
             d = c.differences[figure]
             decimals = summary.metric.decimals if figure in ("final", "best") else 1
-            rows.append([c.variant, FIGURE_LABELS[figure].format(metric=summary.metric.label),
+            label = FIGURE_LABELS[figure].format(metric=summary.metric.label)
+            if figure in ENERGY_FIGURES and is_estimate(summary.energy_source):
+                label += " (estimate)"
+            rows.append([c.variant, label,
                          difference_cell(d, decimals), ratio_cell(c.ratios[figure]),
                          verdict.p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}", c.words[figure]])
     return rows
@@ -195,7 +198,8 @@ def run_rows(summary: Summary) -> list[list[str]]:
         rows.append([r.run_id, r.status, str(int(r.steps)) if pd.notna(r.steps) else "n/a", fmt.number(r.wall_s, 1),
                      metric.value(r.final), metric.value(r.best), fmt.energy(r.energy_j, str(r.energy_source)),
                      str(r.energy_source), "yes" if r.reached else "no",
-                     fmt.number(r.time_to_target_s, 1), fmt.energy(r.energy_to_target_j, str(r.energy_source)),
+                     fmt.number(r.time_to_target_s, 1),
+                     fmt.energy(r.energy_to_target_j, str(r.energy_source)) if r.reached else "n/a",
                      "n/a" if pd.isna(r.loss_spikes) else str(int(r.loss_spikes))])
     return rows
 
@@ -217,17 +221,21 @@ def energy_blocks(results: Results, summary: Summary) -> list[Block]:
     label = "an ESTIMATE from a power model, not a measurement" if is_estimate(source) else f"measured by {source}"
     kwh, tea, co2, cost = total("kwh"), total("tea_cups"), total("co2_g"), total("cost")
     currency = results.scenario.get("energy", {}).get("currency", "")
-    parts = [f"All runs together used {fmt.energy(energy_j)} ({fmt.number(kwh, 4)} kWh), {label}."]
+    wh_per_cup = float(results.scenario.get("energy", {}).get("wh_per_cup", 33.3))
+    parts = [f"All runs together used {fmt.energy(energy_j)} ({kwh:.3g} kWh), {label}."]
     if not math.isnan(tea):
-        parts.append(f"That is {fmt.number(tea, 1)} cups of tea "
-                     f"({results.scenario.get('energy', {}).get('wh_per_cup', 33.3)} Wh per cup).")
+        parts.append(f"That is {tea:.3g} cups of tea ({wh_per_cup:.1f} Wh per cup).")
     if not math.isnan(co2):
-        parts.append(f"CO2: {fmt.number(co2, 1)} g.")
+        parts.append(f"CO2: {co2:.3g} g.")
     if not math.isnan(cost):
-        parts.append(f"Cost: {fmt.number(cost, 4)} {currency}.")
+        parts.append(f"Cost: {cost:.3g} {currency}.")
     net = total("net_kwh")
     if not math.isnan(net):
-        parts.append(f"Above the idle baseline: {fmt.number(net, 4)} kWh.")
+        parts.append(f"Above the idle baseline: {net:.3g} kWh.")
+    discrepancy = pd.to_numeric(runs.get("energy_discrepancy", pd.Series(dtype=float)), errors="coerce").dropna()
+    if len(discrepancy):
+        parts.append(f"Cross-check: the sampled power, integrated, differs from each run's energy figure by "
+                     f"{discrepancy.abs().max() * 100:.1f}% at most (median {discrepancy.median() * 100:+.1f}%).")
     return [Paragraph(" ".join(parts))]
 
 
