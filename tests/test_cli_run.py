@@ -113,6 +113,6 @@ def test_existing_results_folder_is_not_overwritten(tiny_scenario, tmp_path):
     args = ["run", str(tiny_scenario), "--out", str(out), "--set", "scenario.seeds=[0]", "--set", "train.max_steps=2"]
     assert runner.invoke(app, args).exit_code == 0
     before = (out / "runs.csv").read_text()
-    result = runner.invoke(app, args)
-    assert result.exit_code == 2 and "already holds results" in result.output
+    result = runner.invoke(app, args)  # the same --out again resumes the folder: both runs are finished
+    assert result.exit_code == 0 and "resuming: 2 finished, 0 continue" in result.output
     assert (out / "runs.csv").read_text() == before
