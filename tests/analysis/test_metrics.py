@@ -58,3 +58,10 @@ def test_metric_direction_from_its_name():
     assert resolve("accuracy", None).higher_is_better and resolve("accuracy", None).label == "accuracy"
     assert not resolve("val_loss", None).higher_is_better
     assert not resolve("accuracy", None, higher_is_better=False).higher_is_better
+
+
+def test_classification_accuracy_in_percent():
+    # The digits task's metric column is accuracy_pct: higher is better, unit '%'.
+    info = resolve("accuracy_pct", "digits")
+    assert info.higher_is_better and info.label == "accuracy" and info.unit == "%"
+    assert info.value(96.9) == "96.90 %"

@@ -122,3 +122,16 @@ def test_report_is_rebuilt_after_files_are_removed(folder):
     (root / "report.html").unlink()
     assert runner.invoke(app, ["report", str(root)]).exit_code == 0
     assert (root / "report.html").exists() and (root / "figures" / "loss.png").exists()
+
+
+def test_power_figure_drawn_in_a_worker_process_is_the_same_figure(folder, monkeypatch):
+    # Above PARALLEL_POWER_BYTES the power figure is drawn in a forked worker; force that path on a small folder.
+    from bnbench.analysis import figures
+
+    root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, power=True)
+    monkeypatch.setattr(figures, "PARALLEL_POWER_BYTES", 0)
+    assert figures.power_in_parallel(root) == ((__import__("os").cpu_count() or 1) > 1)
+    result = runner.invoke(app, ["report", str(root), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "figures/power.png" in json.loads(result.output)["figures"]
+    assert (root / "figures" / "power.svg").stat().st_size > 0
