@@ -53,7 +53,9 @@ def test_blocks_logs_and_evals(tiny_scenario):
     # Logs every 2 steps and at each block end; evals every 2 steps and at the last step.
     assert [l.step for l in hooks.logs] == [2, 4, 5]
     assert [e.step for e in hooks.evals] == [2, 4, 5]
-    assert hooks.phases == ["warmup", "train", "eval", "train", "eval", "train", "eval"]
+    # A checkpoint after every evaluation (checkpoint_every defaults to eval_every) and one at the end.
+    assert hooks.phases == ["warmup", "train", "eval", "checkpoint", "train", "eval", "checkpoint", "train", "eval",
+                            "checkpoint"]
     assert set(hooks.evals[-1].metrics) == {"psnr_db", "bicubic_psnr_db", "val_loss"}
 
 
