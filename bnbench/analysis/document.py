@@ -86,6 +86,15 @@ def abstract(results: Results, summary: Summary) -> str:
     return first + " " + "; ".join(short_verdict(c, summary) for c in summary.comparisons.values()) + "."
 
 
+def setting(value: Any) -> str:
+    """A scenario value as written in TOML, floats without binary noise (33.333333333333336 -> 33.3333)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
 def procedure(results: Results) -> list[Block]:
     m, sc = results.manifest, results.scenario
     head = sc.get("scenario", {})
@@ -105,11 +114,11 @@ def procedure(results: Results) -> list[Block]:
             f"command: `{' '.join(map(str, m.get('command', []))) or '?'}`.",
         ]),
     ]
-    rows = [[section, key, str(value)] for section in ("task", "model", "train", "energy")
-            for key, value in sc.get(section, {}).items()]
+    rows = [[section, ", ".join(f"{key} = {setting(value)}" for key, value in sc[section].items())]
+            for section in ("task", "model", "train", "energy") if sc.get(section)]
     if rows:
-        blocks.append(TableBlock(["section", "key", "value"], rows, "Hyperparameters (the scenario as resolved)"))
-    variants = [[str(v.get("name")), ", ".join(f"{k} = {val}" for k, val in v.items() if k != "name") or "-"]
+        blocks.append(TableBlock(["section", "settings"], rows, "Hyperparameters (the scenario as resolved)"))
+    variants = [[str(v.get("name")), ", ".join(f"{k} = {setting(val)}" for k, val in v.items() if k != "name") or "-"]
                 for v in sc.get("variant", [])]
     if variants:
         blocks.append(TableBlock(["variant", "overrides"], variants, "Variants"))
