@@ -102,7 +102,7 @@ def open_run_meter(
     """
     parts = [open_device_meter(k, config, clock, warn, nvml_api) for k in run_parts(device)]
     parts = [p for p in parts if p.key != HOST or p.source is not None]
-    return RunMeter(parts, idle_w=idle_w, start_from=start_from, clock=clock)
+    return RunMeter(parts, idle_w=idle_w, start_from=start_from, clock=clock, warn=warn)
 
 
 @dataclass(frozen=True)

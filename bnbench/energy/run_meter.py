@@ -12,15 +12,17 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bnbench.energy.meter import Clock, DeviceMeter
+from bnbench.energy.meter import Clock, DeviceMeter, warn_once
+from bnbench.energy.source import NVML_COUNTER
 
 PHASES = ("warmup", "train", "eval", "checkpoint")
 EXCLUDED_PHASES = ("warmup",)
 HOST = "host"
+COUNTER_UPDATE_S = 0.1  # NVML's energy counter moves every 20-100 ms: a shorter window can read 0 J
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,11 @@ class RunMeter:
         idle_w: Mapping[str, float | None] | None = None,
         start_from: Mapping[str, Any] | None = None,
         clock: Clock = time.perf_counter,
+        warn: Callable[[str], None] = warn_once,
     ) -> None:
         self.parts = list(parts)
+        self.warn = warn
+        self._opened: list[tuple[float, dict[str, float]]] = []
         self.idle_w = dict(idle_w or {})
         self.clock = clock
         self.lock = threading.Lock()
@@ -153,6 +158,7 @@ class RunMeter:
         with self.lock:
             self._edge()
             self.stack.append(phase)
+            self._opened.append((self._edge_t, dict(self._edge_j)))
 
     def close(self, phase: str) -> None:
         """Close the innermost window, which must be `phase`; call after the device is synchronized."""
@@ -161,6 +167,16 @@ class RunMeter:
                 raise ValueError(f"closing energy window '{phase}' but the open one is {self.stack[-1:] or 'none'}")
             self._edge()
             self.stack.pop()
+            self._check_short(phase, *self._opened.pop())
+
+    def _check_short(self, phase: str, opened_t: float, opened_j: dict[str, float]) -> None:
+        if self._edge_t - opened_t >= COUNTER_UPDATE_S:
+            return
+        for part in self.parts:
+            if part.label == NVML_COUNTER and part.total_j == opened_j[part.key]:
+                self.warn(f"{part.key}: a '{phase}' window shorter than the energy counter's update period "
+                          f"({COUNTER_UPDATE_S * 1000:.0f} ms) read 0 J; its energy lands in the next window. "
+                          f"Lengthen eval_every for a per-phase split")
 
     @property
     def phase(self) -> str | None:

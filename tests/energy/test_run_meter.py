@@ -152,3 +152,19 @@ def test_unmeasured_run_has_nan_columns() -> None:
     assert row["energy_source"] == "none"
     for column in ("energy_j", "kwh", "net_kwh", "tea_cups", "co2_g", "cost", "energy_train_j"):
         assert math.isnan(row[column]), column
+
+
+def test_a_window_shorter_than_the_counter_update_warns() -> None:
+    clock = FakeClock()
+    warnings: list[str] = []
+    gpu = DeviceMeter("cuda:0", chain(ScriptedSource("nvml-counter", energy_j=[500.0])), clock=clock)
+    meter = RunMeter([gpu], clock=clock, warn=warnings.append)
+    meter.open("eval")
+    clock.advance(0.05)  # 50 ms, and the counter has not moved
+    meter.close("eval")
+    assert warnings == ["cuda:0: a 'eval' window shorter than the energy counter's update period (100 ms) read 0 J; "
+                        "its energy lands in the next window. Lengthen eval_every for a per-phase split"]
+    meter.open("train")
+    clock.advance(0.5)  # long enough: no warning, even at 0 J
+    meter.close("train")
+    assert len(warnings) == 1
