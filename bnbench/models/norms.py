@@ -157,21 +157,20 @@ class BatchRenorm2d(nn.BatchNorm2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps)
-        dims = (0, 2, 3)
-        mean = x.mean(dim=dims)
-        sigma_batch = torch.sqrt(x.var(dim=dims, unbiased=False) + self.eps)
         with torch.no_grad():
+            var, mean = torch.var_mean(x.detach().float(), dim=(0, 2, 3), unbiased=False)
+            sigma_batch = torch.sqrt(var + self.eps)
             sigma = torch.sqrt(self.running_var + self.eps)
             rmax, dmax = renorm_limits(self.num_batches_tracked, self.rmax, self.dmax, self.warmup_steps,
                                        self.ramp_steps)
-            rmax, dmax = rmax.to(sigma.dtype), dmax.to(sigma.dtype)
-            r = torch.clamp(sigma_batch.detach() / sigma, 1.0 / rmax, rmax)
-            d = torch.clamp((mean.detach() - self.running_mean) / sigma, -dmax, dmax)
+            r = torch.clamp(sigma_batch / sigma, 1.0 / rmax.to(sigma.dtype), rmax.to(sigma.dtype))
+            d = torch.clamp((mean - self.running_mean) / sigma, -dmax.to(sigma.dtype), dmax.to(sigma.dtype))
             count = x.numel() // x.shape[1]
-            unbiased_var = x.detach().var(dim=dims, unbiased=count > 1)
-            self.running_mean.add_(mean.detach() - self.running_mean, alpha=self.momentum)
+            unbiased_var = var * count / (count - 1) if count > 1 else var
+            self.running_mean.add_(mean - self.running_mean, alpha=self.momentum)
             self.running_var.add_(unbiased_var - self.running_var, alpha=self.momentum)
             self.num_batches_tracked.add_(1)
+        # r and d carry no gradient, so (x - m_B) / sigma_B * r + d is r * BN(x) + d: the fused kernel does the rest.
         shape = (1, -1, 1, 1)
-        normalized = (x - mean.view(shape)) / sigma_batch.view(shape) * r.view(shape) + d.view(shape)
+        normalized = F.batch_norm(x, None, None, None, None, True, 0.0, self.eps) * r.view(shape) + d.view(shape)
         return normalized * self.weight.view(shape) + self.bias.view(shape)
