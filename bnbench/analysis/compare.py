@@ -49,7 +49,7 @@ def compare_folders(a: Results, b: Results) -> FolderComparison:
         # Rename A's runs of the variant to the reference name, so the in-folder comparison applies unchanged.
         both = pd.concat([fa[fa["variant"] == variant].assign(variant=label_a),
                           fb[fb["variant"] == variant].assign(variant=label_b)], ignore_index=True)
-        c = compare(both, label_b, label_a, a.metric)
+        c = compare(both, label_b, label_a, a.metric, a.target is not None and a.target == b.target)
         comparisons[variant] = Comparison(variant, label_a, c.differences, c.ratios, c.words,
                                           f"{variant} in " + c.sentence, c.pairs)
     return FolderComparison(label_a, label_b, comparisons, [v for v in a.variants if v not in set(b.variants)],

@@ -139,7 +139,7 @@ def variant_rows(summary: Summary) -> list[list[str]]:
             f"{v.reached} of {v.completed}" if summary.target is not None else "no target",
             fmt.mean_sd(f["steps_to_target"], 0), fmt.mean_sd(f["time_to_target_s"], 1),
             fmt.seconds(v.olympic_time_to_target_s),
-            fmt.energy(f["energy_to_target_j"].mean, v.energy_source),
+            fmt.energy(f["energy_to_target_j"].mean, v.energy_source) if v.reached else "n/a",
         ])
     return rows
 
@@ -156,7 +156,8 @@ def energy_cell(v: VariantSummary) -> str:
     if d.n == 0:
         return fmt.NOT_MEASURED
     divisor, unit = fmt.energy_scale(d.mean)
-    text = f"{d.mean / divisor:.3g}" + (f" ± {d.sd / divisor:.2g}" if d.n > 1 else "") + f" {unit}"
+    text = fmt.significant(d.mean / divisor) + (f" ± {fmt.significant(d.sd / divisor, 2)}" if d.n > 1 else "")
+    text += f" {unit}"
     return text + (" (estimate)" if is_estimate(v.energy_source) else f" ({v.energy_source})")
 
 

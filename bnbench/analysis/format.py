@@ -43,9 +43,18 @@ def energy(joules: float | None, source: str = "") -> str:
     if joules is None or not math.isfinite(joules):
         return NOT_MEASURED
     divisor, unit = energy_scale(joules)
-    value = joules / divisor
-    text = f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    text = f"{significant(joules / divisor)} {unit}"
     return f"{text} (estimate)" if "estimate" in source else text
+
+
+def significant(x: float, digits: int = 3) -> str:
+    """About `digits` significant digits without scientific notation: 0.00123, 1.23, 123, 1234."""
+    if not math.isfinite(x):
+        return "n/a"
+    if x == 0 or abs(x) >= 10 ** (digits - 1):
+        return f"{x:.0f}"
+    decimals = digits - 1 - math.floor(math.log10(abs(x)))
+    return f"{x:.{decimals}f}"
 
 
 def seconds(s: float | None) -> str:

@@ -135,7 +135,9 @@ def pairs(figures: pd.DataFrame, variant: str, baseline: str, metric: MetricInfo
     return table.rename_axis("seed").reset_index()
 
 
-def compare(figures: pd.DataFrame, variant: str, baseline: str, metric: MetricInfo) -> Comparison:
+def compare(
+    figures: pd.DataFrame, variant: str, baseline: str, metric: MetricInfo, has_target: bool = True
+) -> Comparison:
     differences, ratios, words = {}, {}, {}
     for column in COMPARED:
         a = figure_values(figures, baseline, column).to_numpy(dtype=float)
@@ -143,10 +145,13 @@ def compare(figures: pd.DataFrame, variant: str, baseline: str, metric: MetricIn
         differences[column] = stats.welch(a, b)
         ratios[column] = stats.ratio(a, b)
         higher = metric.higher_is_better if column in QUALITY_FIGURES else FIGURES[column][1]
-        if column in ENERGY_FIGURES and not (len(stats.finite(a)) and len(stats.finite(b))):
+        unreached = [v for v in (variant, baseline) if not figure_values(figures, v, "reached").any()]
+        if column in TARGET_FIGURES and not has_target:
+            words[column] = verdict.NO_TARGET
+        elif column in TARGET_FIGURES and unreached:
+            words[column] = f"{verdict.NOT_REACHED} by {' and '.join(unreached)}"
+        elif column in ENERGY_FIGURES and not (len(stats.finite(a)) and len(stats.finite(b))):
             words[column] = verdict.NOT_MEASURED
-        elif column in TARGET_FIGURES and not (len(stats.finite(a)) and len(stats.finite(b))):
-            words[column] = verdict.NOT_REACHED
         else:
             words[column] = verdict.word(differences[column], bool(higher))
     done = figures[figures["variant"].isin([variant, baseline]) & (figures["status"] == "completed")]
@@ -171,7 +176,7 @@ def summarize(results: Results) -> Summary:
     variants = {v: summarize_variant(figures, v) for v in names}
     baseline = results.baseline
     comparisons = (
-        {v: compare(figures, v, baseline, results.metric) for v in names if v != baseline}
+        {v: compare(figures, v, baseline, results.metric, results.target is not None) for v in names if v != baseline}
         if baseline in variants else {}
     )
     done = figures[figures["status"] == "completed"]

@@ -14,7 +14,8 @@ from bnbench.analysis.stats import Difference, Ratio
 
 BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no detectable difference"
 NOT_MEASURED = "not measured"
-NOT_REACHED = "target not reached by both"
+NOT_REACHED = "target not reached"
+NO_TARGET = "no target set"
 
 
 def word(diff: Difference, higher_is_better: bool) -> str:
