@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pytest
@@ -44,8 +43,3 @@ def digits_scenario(tmp_path: Path) -> Path:
     path = tmp_path / "digits.toml"
     path.write_text(DIGITS_SCENARIO, encoding="utf-8")
     return path
-
-
-def read_rows(folder: Path) -> list[dict[str, str]]:
-    with open(folder / "runs.csv", encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle))

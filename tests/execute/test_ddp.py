@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import read_rows
 from typer.testing import CliRunner
 
 from bnbench.cli import app
 from bnbench.execute.ddp import rank_spec
 from bnbench.replicas import Replicas
 from bnbench.scenario import expand, load
+
+from .helpers import read_rows
 
 DDP_SCENARIO = """
 [scenario]

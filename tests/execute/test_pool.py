@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import read_rows
 from typer.testing import CliRunner
 
 from bnbench.cli import app
 from bnbench.errors import UserError
 from bnbench.execute.events import EventReplay, Where
 from bnbench.execute.pool import plan_slots
+
+from .helpers import read_rows
 
 
 def test_two_cpu_workers_on_two_cores_get_one_core_each() -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import read_rows
 from typer.testing import CliRunner
 
 from bnbench.cli import app
+
+from .helpers import read_rows
 
 ray = pytest.importorskip("ray")
 
