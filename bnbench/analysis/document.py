@@ -16,7 +16,15 @@ from bnbench.analysis import verdict
 from bnbench.analysis.figures import Plot
 from bnbench.analysis.results import Results
 from bnbench.analysis.stats import Difference, Ratio
-from bnbench.analysis.summary import COMPARED, ENERGY_FIGURES, Comparison, Summary, VariantSummary, is_estimate
+from bnbench.analysis.summary import (
+    COMPARED,
+    ENERGY_FIGURES,
+    FIGURES,
+    Comparison,
+    Summary,
+    VariantSummary,
+    is_estimate,
+)
 
 
 @dataclass(frozen=True)
@@ -161,6 +169,25 @@ def energy_cell(v: VariantSummary) -> str:
     return text + (" (estimate)" if is_estimate(v.energy_source) else f" ({v.energy_source})")
 
 
+def spread_rows(summary: Summary) -> list[list[str]]:
+    """n, mean, sd, median, min-max and the 95% t interval of every per-run figure, per variant."""
+    rows = []
+    for v in summary.variants.values():
+        for figure, (label, _) in FIGURES.items():
+            d = v.figures[figure]
+            if d.n == 0:
+                continue
+            dec = summary.metric.decimals if figure in ("final", "best", "gap") else 0 if figure.startswith(
+                "steps") else 1
+            name = f"{label} {summary.metric.label}" if figure in ("final", "best") else label
+            if figure in ENERGY_FIGURES and is_estimate(v.energy_source):
+                name += " (estimate)"
+            rows.append([v.variant, name, str(d.n), fmt.number(d.mean, dec), fmt.number(d.sd, dec),
+                         fmt.number(d.median, dec), f"{fmt.number(d.min, dec)} - {fmt.number(d.max, dec)}",
+                         fmt.interval(d, dec)])
+    return rows
+
+
 def difference_cell(d: Difference, decimals: int) -> str:
     if math.isnan(d.diff):
         return "n/a"
@@ -293,6 +320,8 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
                   "it is 'no detectable difference'. Time and energy to target count from the first training step "
                   "to the end of the first evaluation at or past the target (MLPerf's rule)."),
         TableBlock([h.format(m=m) for h in VARIANT_HEADERS], variant_rows(summary), "Per variant (mean ± sd)"),
+        TableBlock(["variant", "figure", "n", "mean", "sd", "median", "min-max", "95% CI"], spread_rows(summary),
+                   "Spread over seeds (completed runs; to-target figures over the runs that reached the target)"),
     ]
     if summary.comparisons:
         blocks.append(TableBlock(["variant", "figure", f"difference vs {summary.baseline} [95% CI]",
