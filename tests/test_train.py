@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import torch
+
 from bnbench.scenario import expand, load
 from bnbench.train import NullHooks, train
-
-import torch
 
 
 class Recorder(NullHooks):
@@ -33,7 +33,7 @@ def test_same_seed_same_curve_on_cpu(tiny_scenario):
     spec = expand(load(tiny_scenario, ["variant.bn.zero_debias=true"]))[2]  # bn, seed 0
     first, model_a, hooks_a = run(spec)
     second, model_b, hooks_b = run(spec)
-    assert [l.loss for l in hooks_a.logs] == [l.loss for l in hooks_b.logs]
+    assert [log.loss for log in hooks_a.logs] == [log.loss for log in hooks_b.logs]
     assert [e.metrics for e in hooks_a.evals] == [e.metrics for e in hooks_b.evals]
     for (name, a), (_, b) in zip(model_a.state_dict().items(), model_b.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
@@ -51,7 +51,7 @@ def test_blocks_logs_and_evals(tiny_scenario):
     outcome, _, hooks = run(spec)
     assert outcome.status == "completed" and outcome.steps == 5
     # Logs every 2 steps and at each block end; evals every 2 steps and at the last step.
-    assert [l.step for l in hooks.logs] == [2, 4, 5]
+    assert [log.step for log in hooks.logs] == [2, 4, 5]
     assert [e.step for e in hooks.evals] == [2, 4, 5]
     # A checkpoint after every evaluation (checkpoint_every defaults to eval_every) and one at the end.
     assert hooks.phases == ["warmup", "train", "eval", "checkpoint", "train", "eval", "checkpoint", "train", "eval",
