@@ -161,7 +161,8 @@ def test_durations(text, seconds):
 
 
 def test_bad_duration_is_a_field_error(write_scenario):
-    assert "[train] max_wall_s: 'soon' is not a duration" in error_of(write_scenario, HEAD + '[train]\nmax_wall_s = "soon"\n')
+    message = error_of(write_scenario, HEAD + '[train]\nmax_wall_s = "soon"\n')
+    assert "[train] max_wall_s: 'soon' is not a duration" in message
 
 
 def test_resolved_dict_round_trips(tiny_scenario):
