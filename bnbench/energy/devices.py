@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bnbench.energy import nvml, rapl
+from bnbench.energy import nvml, rapl, shared_host
 from bnbench.energy.estimate import DEFAULT_W_PER_CORE, CpuEstimateSource
 from bnbench.energy.meter import Clock, DeviceMeter, SourceFactory, warn_once
 from bnbench.energy.run_meter import HOST, RunMeter
-from bnbench.energy.source import ESTIMATE, NONE, RAPL, SourceError
+from bnbench.energy.source import ESTIMATE, NONE, RAPL, EnergySource, SourceError
 
 if TYPE_CHECKING:
     from bnbench.scenario import EnergyConfig
@@ -32,10 +32,17 @@ def host_chain(
 ) -> list[tuple[str, SourceFactory]]:
     """RAPL (under `powercap`, default /sys/class/powercap), then the CPU-time estimate (None: disabled)."""
     root = powercap or rapl.POWERCAP
-    chain: list[tuple[str, SourceFactory]] = [(RAPL, lambda: rapl.RaplSource.open(root))]
+    chain: list[tuple[str, SourceFactory]] = [(RAPL, lambda: _host_rapl(root))]
     if estimate_w_per_core is not None:
         chain.append((ESTIMATE, lambda: CpuEstimateSource(estimate_w_per_core)))
     return chain
+
+
+def _host_rapl(root: Path) -> EnergySource:
+    """RAPL for this run: the whole package, or its CPU-time share when a pool shares the host."""
+    source = rapl.RaplSource.open(root)
+    peers = shared_host.current_peers()
+    return source if peers is None else shared_host.SharedHostSource(source, peers)
 
 
 def cuda_uuid(index: int) -> str | None:

@@ -151,7 +151,7 @@ def _exit_with_parent() -> None:
 
 
 def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: Any, root: str,
-            columns: list[str]) -> None:
+            columns: list[str], shared_host: bool = False) -> None:
     """A worker process: pin itself, join the slot's group, then train what its inbox hands it until None."""
     # Ctrl-C (the whole terminal group) and a SIGTERM to every process of a job (Slurm, systemd) are the
     # parent's to handle: it asks the runs to stop after their step, so they checkpoint and end 'interrupted'.
@@ -178,6 +178,11 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
     if slot.ranks > 1:
         pids = ddp.join_group(rank, slot.ranks, address, device)
     meter = SlotMeter(slot.devices, slot.where.names, pids)
+    if shared_host:  # other slots train at the same time: RAPL's package is split by CPU time, not repeated
+        from bnbench.energy.shared_host import Peers, pool_cpu_s, share_host_with
+        from bnbench.execute.slot_meter import cpu_seconds_of
+
+        share_host_with(Peers(own_cpu_s=cpu_seconds_of(pids), all_cpu_s=pool_cpu_s()))
     try:
         while (item := inbox.get()) is not None:
             spec, options = item
@@ -230,7 +235,8 @@ def run_pool(
         inboxes = [ctx.Queue() for _ in range(slot.ranks)]
         processes = [
             ctx.Process(target=_worker, name=f"bnbench-{slot.label}-rank{rank}",
-                        args=(slot, rank, address, inboxes[rank], outbox, stop_flag, str(store.root), store.columns))
+                        args=(slot, rank, address, inboxes[rank], outbox, stop_flag, str(store.root), store.columns,
+                              len(slots) > 1))
             for rank in range(slot.ranks)
         ]
         for process in processes:
