@@ -11,7 +11,7 @@ from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.driver import execute_run
 from bnbench.execute.pool import Slot, run_pool
-from bnbench.execute.resume import plan_runs
+from bnbench.execute.resume import finished_rows, plan_runs
 from bnbench.results.store import RunStore
 from bnbench.scenario import RunSpec
 
@@ -51,10 +51,9 @@ def run_matrix(
     device = torch.device(devices[0])
     rows: list[dict[str, Any]] = []
     plans = plan_runs(store.root, specs)
-    for plan in plans:
-        if plan.action == "skip" and plan.recorded is not None:
-            rows.append(dict(plan.recorded))
-            progress.finished(plan.spec, plan.recorded)
+    for spec, row in finished_rows(plans):
+        rows.append(row)
+        progress.finished(spec, row)
     todo = [plan for plan in plans if plan.action != "skip"]
     if slots and (len(slots) > 1 or slots[0].ranks > 1):
         by_id = {plan.spec.run_id: plan for plan in todo}

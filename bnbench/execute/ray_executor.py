@@ -22,7 +22,7 @@ from typing import Any
 from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore, Where, failed_row
-from bnbench.execute.resume import RunPlan, plan_runs
+from bnbench.execute.resume import RunPlan, finished_rows, plan_runs
 from bnbench.results.manifest import now_iso
 from bnbench.results.store import TABLES, RunStore, run_dir
 from bnbench.scenario import RunSpec
@@ -141,10 +141,9 @@ class RayExecutor:
         ray = self.ray
         rows: list[dict[str, Any]] = []
         plans = plan_runs(store.root, specs)
-        for plan in plans:
-            if plan.action == "skip" and plan.recorded is not None:
-                rows.append(dict(plan.recorded))
-                progress.finished(plan.spec, plan.recorded)
+        for spec, row in finished_rows(plans):
+            rows.append(row)
+            progress.finished(spec, row)
         events = Queue(actor_options={"num_cpus": 0})
         flag = ray.remote(num_cpus=0)(_Flag).remote()
         manifest = (store.root / "manifest.json").read_text(encoding="utf-8")

@@ -69,6 +69,11 @@ def plan_runs(root: Path, specs: list[RunSpec]) -> list[RunPlan]:
     return plans
 
 
+def finished_rows(plans: list[RunPlan]) -> list[tuple[RunSpec, dict[str, Any]]]:
+    """(spec, recorded row) of every run the plans skip because the results folder holds it as finished."""
+    return [(p.spec, dict(p.recorded)) for p in plans if p.action == "skip" and p.recorded is not None]
+
+
 def _normalize(scenario: dict[str, Any]) -> dict[str, Any]:
     """A resolved scenario as it reads back from scenario.toml (TOML types: tuples become lists)."""
     import tomli_w
