@@ -28,7 +28,7 @@ from bnbench.errors import UserError
 from bnbench.execute.resume import checkpoint_dir
 from bnbench.results.store import run_dir
 from bnbench.scenario import RunSpec
-from bnbench.train import EvalLog, StepLog, synchronize, train
+from bnbench.train import NullHooks, synchronize, train
 
 # A collective that waits longer than this means a rank is gone: fail the run instead of hanging the night.
 _TIMEOUT = dt.timedelta(minutes=10)
@@ -73,7 +73,7 @@ def leave_group() -> None:
         dist.destroy_process_group()
 
 
-class FollowerHooks:
+class FollowerHooks(NullHooks):
     """Hooks of a rank other than 0: synchronized phase edges, the shared stop flag, nothing recorded."""
 
     def __init__(self, device: torch.device, stop: Any) -> None:
@@ -86,15 +86,6 @@ class FollowerHooks:
             yield
         finally:
             synchronize(self.device)
-
-    def on_log(self, log: StepLog) -> None:
-        pass
-
-    def on_eval(self, log: EvalLog) -> None:
-        pass
-
-    def on_checkpoint(self, step: int, state: dict[str, Any]) -> None:
-        pass
 
     def should_stop(self) -> bool:
         return bool(self.stop.is_set())
