@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from bnbench.data import build_task, task_metadata
+from bnbench.display import SilentProgress
 from bnbench.energy.devices import open_run_meter
 from bnbench.energy.sampler import Sampler
 from bnbench.execute.driver import RunHooks, _power_rows
@@ -31,14 +32,6 @@ from bnbench.scenario import RunSpec, expand, from_dict
 from bnbench.train import make_optimizer, make_schedule, seed_everything, train
 
 DEVICE = torch.device("cpu")
-
-
-class NoProgress:
-    def started(self, *args: object) -> None: ...
-    def logged(self, *args: object) -> None: ...
-    def evaluated(self, *args: object) -> None: ...
-    def finished(self, *args: object) -> None: ...
-    def close(self) -> None: ...
 
 
 def make_spec(steps: int, threads: int, batch_size: int, hz: float) -> RunSpec:
@@ -85,7 +78,7 @@ def bnbench_steps_per_s(spec: RunSpec, root: Path) -> float:
     power = store.writer("power", spec.run_id, POWER_COLUMNS)
     meter = open_run_meter("cpu", spec.energy, warn=lambda _: None)
     sampler = Sampler(meter, spec.energy.sample_hz, lambda s: _power_rows(spec, s, power), power.flush).start()
-    hooks = RunHooks(spec, DEVICE, curves, NoProgress(), threading.Event(), meter)  # type: ignore[arg-type]
+    hooks = RunHooks(spec, DEVICE, curves, SilentProgress(), threading.Event(), meter)  # type: ignore[arg-type]
     hooks.power = power
     try:
         outcome, _ = train(spec, DEVICE, hooks)

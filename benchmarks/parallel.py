@@ -25,19 +25,12 @@ import threading
 import time
 from pathlib import Path
 
+from bnbench.display import SilentProgress
 from bnbench.execute.local import run_matrix
 from bnbench.execute.pool import plan_slots
 from bnbench.results.schema import run_columns
 from bnbench.results.store import RunStore
 from bnbench.scenario import expand, from_dict
-
-
-class NoProgress:
-    def started(self, *args: object) -> None: ...
-    def logged(self, *args: object) -> None: ...
-    def evaluated(self, *args: object) -> None: ...
-    def finished(self, *args: object) -> None: ...
-    def close(self) -> None: ...
 
 
 def scenario(runs: int, steps: int) -> dict:
@@ -60,7 +53,7 @@ def measure(workers: int, runs: int, steps: int) -> tuple[float, float, float]:
         store = RunStore.create(Path(folder) / "out", parsed.to_dict(), {}, columns)
         load_before = os.getloadavg()[0]
         start = time.perf_counter()
-        rows = run_matrix(specs, ["cpu"], store, NoProgress(), threading.Event(), slots=slots)
+        rows = run_matrix(specs, ["cpu"], store, SilentProgress(), threading.Event(), slots=slots)
         wall = time.perf_counter() - start
         load_after = os.getloadavg()[0]
     failed = [r["run_id"] for r in rows if r["status"] != "completed"]

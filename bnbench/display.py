@@ -38,12 +38,17 @@ class _RunState:
     power_w: float | None = None
     energy_wh: float | None = None
     started: float | None = None
-    elapsed_s: float = 0.0
+    elapsed_s: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None or value != value else format(value, fmt)
+
+
+def _float(value: Any) -> float | None:
+    """A row's number, or None when it was not recorded (never 0)."""
+    return None if value in (None, "") else float(value)
 
 
 class RichProgress:
@@ -71,7 +76,7 @@ class RichProgress:
                 _num(r.metric, ".3f"),
                 _num(r.power_w, ".1f"),
                 _num(r.energy_wh, ".3f"),
-                f"{elapsed:.1f}s" if r.started else "-",
+                f"{elapsed:.1f}s" if r.started and elapsed is not None else "-",
             )
         return table
 
@@ -95,7 +100,7 @@ class RichProgress:
     def finished(self, spec: RunSpec, row: dict[str, Any]) -> None:
         r = self.runs[spec.run_id]
         r.status, r.step = str(row.get("status")), int(row.get("steps") or r.step)
-        r.elapsed_s = float(row.get("wall_s") or 0.0)
+        r.elapsed_s = _float(row.get("wall_s"))
         if row.get("energy_j") not in (None, ""):
             r.energy_wh = float(row["energy_j"]) / 3600.0
         self._refresh()
@@ -127,8 +132,28 @@ class PlainProgress:
 
     def finished(self, spec: RunSpec, row: dict[str, Any]) -> None:
         error = f": {row['error']}" if row.get("error") else ""
-        self._say(f"[{spec.run_id}] {row.get('status')} after {row.get('steps')} steps, "
-                  f"{float(row.get('wall_s') or 0):.1f}s{error}")
+        wall_s = _float(row.get("wall_s"))
+        wall = "wall time not recorded" if wall_s is None else f"{wall_s:.1f}s"
+        self._say(f"[{spec.run_id}] {row.get('status')} after {row.get('steps')} steps, {wall}{error}")
+
+    def close(self) -> None:
+        pass
+
+
+class SilentProgress:
+    """Shows nothing: for benchmarks and library use."""
+
+    def started(self, spec: RunSpec, device: str) -> None:
+        pass
+
+    def logged(self, spec: RunSpec, log: StepLog, power_w: float | None, energy_wh: float | None) -> None:
+        pass
+
+    def evaluated(self, spec: RunSpec, log: EvalLog) -> None:
+        pass
+
+    def finished(self, spec: RunSpec, row: dict[str, Any]) -> None:
+        pass
 
     def close(self) -> None:
         pass
