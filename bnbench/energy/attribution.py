@@ -26,6 +26,14 @@ def split_shared_energy_j(total_j: float, weights: Mapping[str, float | None]) -
     return {run: total_j * w / total_weight for run, w in weights.items()}  # type: ignore[operator]
 
 
+def cpu_share(own_s: float, others_s: float, runs: int) -> float:
+    """This run's fraction of a shared host over one stretch: its CPU seconds over everyone's (`own_s` and
+    `others_s`, both >= 0), or 1/`runs` (the runs sharing the host, this one included) when nobody used any."""
+    if own_s + others_s > 0:
+        return own_s / (own_s + others_s)
+    return 1.0 / max(runs, 1)
+
+
 def sum_devices_once_j(per_rank: Iterable[Mapping[str, float]]) -> float:
     """A DDP run's energy from every rank's {device key: joules}: each device counted once (the first report).
 

@@ -2,7 +2,9 @@
 
 A `DeviceMeter` keeps `total_j`, the joules counted since it opened: counter differences when its source has a
 counter, the trapezoid of polled power otherwise. Windows (phases) are differences of `total_j` taken at their
-edges, so the meter itself knows nothing of phases. Alongside, sampled power is integrated on its own
+edges, so the meter itself knows nothing of phases. `held_s` counts the seconds the device was charged to
+the run: every second, or only this run's share of each stretch when its source is shared with other runs
+(the idle baseline is charged on those seconds). Alongside, sampled power is integrated on its own
 (`integral_j`) and compared with the counter over the same spans (`counter_span_j`): the cross-check the
 reports show. Once every source has failed, `total_j` is NaN: an unmeasured stretch is unknown, never 0.
 
@@ -56,6 +58,8 @@ class DeviceMeter:
         self.total_j = 0.0
         self.integral_j = 0.0
         self.counter_span_j = 0.0
+        self.held_s = 0.0
+        self._last_held: float | None = None
         self.sources_used: list[str] = []
         self.source: EnergySource | None = None
         self.last_power_w: float | None = None
@@ -90,6 +94,9 @@ class DeviceMeter:
                 continue
             if bridge and self.last_power_w is not None:
                 self.total_j += self.last_power_w * (t - self._last_t)  # the gap, at the last power seen
+            if bridge:
+                self.held_s += t - self._last_t
+            self._last_held = getattr(source, "held_s", None)
             self.source = source
             self.sources_used.append(name)
             self._last_counter, self._last_power, self._last_t = counter, power, t
@@ -129,6 +136,12 @@ class DeviceMeter:
             if self._last_power is not None:
                 self.total_j += trapezoid_j(self._last_power, power, t - self._last_t)
             self._last_power = power
+        held = getattr(source, "held_s", None)
+        if held is not None and self._last_held is not None:
+            self.held_s += held - self._last_held
+        else:
+            self.held_s += t - self._last_t
+        self._last_held = held
         self._last_t = t
         return self._take_sample(t, counter, power) if sample else None
 

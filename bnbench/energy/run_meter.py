@@ -5,6 +5,13 @@ the device is synchronized at both edges). At every edge each device meter is re
 previous edge go to the phase on top of the window stack, so a window nested inside another (a checkpoint
 during training) is charged to itself, not twice. Warm-up is measured and reported but left out of the run's
 energy. The sampler thread calls `sample()`; both paths hold one lock.
+
+NVML's energy counter moves only every 20-100 ms, so a window shorter than that (an evaluation of a few ms)
+often reads 0 J and its energy shows up in the next window's difference, or reads a whole step that mostly
+belongs to the window before. For such a counter, power is also read at every edge (after the synchronize, so
+it is the power of the work just done), and a window shorter than `COUNTER_UPDATE_S` is charged its sampled
+power x seconds; the joules it was charged are taken out of the next longer window's counter difference, so
+the counter's total is kept and only its split between phases comes from the power samples.
 """
 
 from __future__ import annotations
@@ -41,8 +48,10 @@ class RunEnergy:
 
     `energy_j`: all parts, warm-up excluded. `phase_j`: per phase, all parts. `host_j`: the host CPU's part
     (for a CPU run, the whole run). `measured_s`: seconds inside non-warm-up windows. `idle_w`: the parts'
-    summed idle power. `integral_j` and `counter_span_j`: sampled power integrated, and the counters over the
-    same spans (NaN without a counter).
+    summed idle power. `idle_j`: the idle baseline charged to the run: each part's idle watts x the seconds it
+    held that part (all of `measured_s`, or its CPU-time share of them on a host shared with other runs).
+    `integral_j` and `counter_span_j`: sampled power integrated, and the counters over the same spans (NaN
+    without a counter).
     """
 
     energy_j: float
@@ -51,13 +60,14 @@ class RunEnergy:
     host_j: float
     measured_s: float
     idle_w: float
+    idle_j: float
     integral_j: float
     counter_span_j: float
 
     @property
     def net_j(self) -> float:
-        """Energy above the idle baseline: energy_j - idle_w x measured_s (NaN without a baseline)."""
-        return self.energy_j - self.idle_w * self.measured_s
+        """Energy above the idle baseline: energy_j - idle_j (NaN without a baseline)."""
+        return self.energy_j - self.idle_j
 
     @property
     def discrepancy(self) -> float:
@@ -94,21 +104,30 @@ class RunMeter:
     ) -> None:
         self.parts = list(parts)
         self.warn = warn
-        self._opened: list[tuple[float, dict[str, float]]] = []
         self.idle_w = dict(idle_w or {})
         self.clock = clock
         self.lock = threading.Lock()
         self.stack: list[str] = []
         self.phase_j = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
         self.phase_s = dict.fromkeys(PHASES, 0.0)
+        self.held_s: dict[str, dict[str, float]] | None = None
         self.earlier_sources: dict[str, list[str]] = {}
         self.offset_integral_j: dict[str, float] = {}
         self.offset_counter_span_j: dict[str, float] = {}
         if start_from:
             self._restore(start_from)
+        if self.held_s is None:  # a fresh run, or a snapshot from before held seconds were saved: every second
+            self.held_s = {p.key: dict(self.phase_s) for p in self.parts}
         self.t0 = clock()
         self._edge_t = self.t0
         self._edge_j = {p.key: p.total_j for p in self.parts}
+        self._edge_held = {p.key: p.held_s for p in self.parts}
+        # Per part: sampled watts x seconds so far (right Riemann sum: each reading stands for the seconds
+        # before it), and the joules short windows were charged that its counter has not counted yet.
+        self._power_j = dict.fromkeys(self._edge_j, 0.0)
+        self._power_t = dict.fromkeys(self._edge_j, self.t0)
+        self._edge_power_j = dict(self._power_j)
+        self._ahead_j = dict.fromkeys(self._edge_j, 0.0)
 
     def _restore(self, state: Mapping[str, Any]) -> None:
         for key, phases in state.get("phase_j", {}).items():
@@ -116,6 +135,11 @@ class RunMeter:
                 self.phase_j.setdefault(key, dict.fromkeys(PHASES, 0.0))[phase] = float(joules)
         for phase, seconds in state.get("phase_s", {}).items():
             self.phase_s[phase] = float(seconds)
+        if "held_s" in state:
+            self.held_s = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
+            for key, phases in state["held_s"].items():
+                for phase, seconds in phases.items():
+                    self.held_s.setdefault(key, dict.fromkeys(PHASES, 0.0))[phase] = float(seconds)
         self.earlier_sources = {k: list(v) for k, v in state.get("sources", {}).items()}
         self.offset_integral_j = {k: float(v) for k, v in state.get("integral_j", {}).items()}
         self.offset_counter_span_j = {k: float(v) for k, v in state.get("counter_span_j", {}).items()}
@@ -127,6 +151,7 @@ class RunMeter:
             return {
                 "phase_j": {k: dict(v) for k, v in self.phase_j.items()},
                 "phase_s": dict(self.phase_s),
+                "held_s": {k: dict(v) for k, v in self.held_s.items()},  # type: ignore[union-attr]
                 "sources": {p.key: self._sources(p) for p in self.parts},
                 "integral_j": {p.key: self.offset_integral_j.get(p.key, 0.0) + p.integral_j for p in self.parts},
                 "counter_span_j": {
@@ -139,17 +164,46 @@ class RunMeter:
         return [*used, "none"] if part.source is None else used
 
     def _edge(self) -> None:
-        """Read every part now and charge what was used since the last edge to the phase on top of the stack."""
-        for part in self.parts:
-            part.tick()
+        """Read every part now and charge what was used since the last edge to the phase on top of the stack;
+        a short window on a coarse counter is charged its sampled power instead (see the module's docstring)."""
+        coarse = {p.key: p.label == NVML_COUNTER for p in self.parts}
+        powers = {p.key: p.tick(sample=coarse[p.key]) for p in self.parts}
         t = self.clock()
-        if self.stack:
-            phase = self.stack[-1]
-            for part in self.parts:
-                self.phase_j[part.key][phase] += part.total_j - self._edge_j[part.key]
-            self.phase_s[phase] += t - self._edge_t
+        span_s, phase = t - self._edge_t, self.phase
+        if phase:
+            self.phase_s[phase] += span_s
+        for part in self.parts:
+            key = part.key
+            joules = part.total_j - self._edge_j[key]
+            if coarse[key]:
+                self._weigh(part, powers[key], t)
+            if phase:
+                self.held_s[key][phase] += part.held_s - self._edge_held[key]  # type: ignore[index]
+            sampled_j = self._power_j[key] - self._edge_power_j[key]
+            if coarse[key] and phase and span_s < COUNTER_UPDATE_S and sampled_j > 0:
+                self.phase_j[key][phase] += sampled_j
+                self._ahead_j[key] += sampled_j - joules  # charged before the counter counted it
+                continue
+            if coarse[key] and phase and span_s < COUNTER_UPDATE_S and joules == 0:
+                self.warn(f"{key}: a '{phase}' window shorter than the energy counter's update period "
+                          f"({COUNTER_UPDATE_S * 1000:.0f} ms) read 0 J and no power reading can split it; its "
+                          f"energy lands in the next window. Lengthen eval_every for a per-phase split")
+            if joules == 0:
+                continue  # nothing counted since: what short windows were charged ahead waits for the counter
+            if phase:
+                self.phase_j[key][phase] += joules - self._ahead_j[key]
+            self._ahead_j[key] = 0.0
         self._edge_t = t
         self._edge_j = {p.key: p.total_j for p in self.parts}
+        self._edge_held = {p.key: p.held_s for p in self.parts}
+        self._edge_power_j = dict(self._power_j)
+
+    def _weigh(self, part: DeviceMeter, power_w: float | None, t: float) -> None:
+        """Add the watts read at `t` (else the last seen; nothing when none is known) over the seconds since
+        the last reading."""
+        power_w = part.last_power_w if power_w is None else power_w
+        self._power_j[part.key] += (power_w or 0.0) * (t - self._power_t[part.key])
+        self._power_t[part.key] = t
 
     def open(self, phase: str) -> None:
         """Open a window; call after the device is synchronized. ValueError for an unknown phase."""
@@ -158,7 +212,6 @@ class RunMeter:
         with self.lock:
             self._edge()
             self.stack.append(phase)
-            self._opened.append((self._edge_t, dict(self._edge_j)))
 
     def close(self, phase: str) -> None:
         """Close the innermost window, which must be `phase`; call after the device is synchronized."""
@@ -167,16 +220,6 @@ class RunMeter:
                 raise ValueError(f"closing energy window '{phase}' but the open one is {self.stack[-1:] or 'none'}")
             self._edge()
             self.stack.pop()
-            self._check_short(phase, *self._opened.pop())
-
-    def _check_short(self, phase: str, opened_t: float, opened_j: dict[str, float]) -> None:
-        if self._edge_t - opened_t >= COUNTER_UPDATE_S:
-            return
-        for part in self.parts:
-            if part.label == NVML_COUNTER and part.total_j == opened_j[part.key]:
-                self.warn(f"{part.key}: a '{phase}' window shorter than the energy counter's update period "
-                          f"({COUNTER_UPDATE_S * 1000:.0f} ms) read 0 J; its energy lands in the next window. "
-                          f"Lengthen eval_every for a per-phase split")
 
     @property
     def phase(self) -> str | None:
@@ -185,9 +228,11 @@ class RunMeter:
     def sample(self) -> list[PowerSample]:
         """Read every part and return its power now (the sampler thread calls this at sample_hz)."""
         with self.lock:
-            powers = [(p.key, p.tick(sample=True)) for p in self.parts]
-            t_s = self.clock() - self.t0
-            return [PowerSample(key, t_s, power, self.phase) for key, power in powers]
+            powers = [(p, p.tick(sample=True)) for p in self.parts]
+            t = self.clock()
+            for part, power in powers:
+                self._weigh(part, power, t)
+            return [PowerSample(part.key, t - self.t0, power, self.phase) for part, power in powers]
 
     def power_w(self) -> float | None:
         """The run's watts at the last sample, all parts; None when a part's power is unknown."""
@@ -224,6 +269,7 @@ class RunMeter:
             phase_j = {ph: _sum([self.phase_j[k][ph] for k in keys]) for ph in PHASES}
             host_key = HOST if HOST in keys else ("cpu" if keys == ["cpu"] else None)
             idle = [self.idle_w.get(k) for k in keys]
+            held = [math.fsum(self.held_s[k][ph] for ph in counted) for k in keys]  # type: ignore[index]
             spans = [self.offset_counter_span_j.get(p.key, 0.0) + p.counter_span_j for p in self.parts
                      if p.counter_span_j or self.offset_counter_span_j.get(p.key)]
             integrals = [self.offset_integral_j.get(p.key, 0.0) + p.integral_j for p in self.parts
@@ -235,6 +281,8 @@ class RunMeter:
             host_j=_sum([self.phase_j[host_key][ph] for ph in counted]) if host_key else math.nan,
             measured_s=math.fsum(self.phase_s[ph] for ph in counted),
             idle_w=math.nan if not idle or any(w is None for w in idle) else math.fsum(idle),  # type: ignore[arg-type]
+            idle_j=math.nan if not idle or any(w is None for w in idle)
+            else math.fsum(w * s for w, s in zip(idle, held, strict=True)),  # type: ignore[operator]
             integral_j=_sum(integrals),
             counter_span_j=_sum(spans),
         )

@@ -29,6 +29,9 @@ class EnergySource(Protocol):
     source's choosing (only differences mean anything), or None when the source has no counter.
     `power_w` returns watts now, or None when the source has no direct power reading (the meter then derives
     power from counter differences). Both raise SourceError when the sensor fails.
+
+    A source shared with other runs (`bnbench.energy.shared_host`) also has `held_s`: the seconds of its device
+    charged to this run so far, its share of each stretch; a source without it holds its device whole.
     """
 
     name: str

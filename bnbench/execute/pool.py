@@ -152,7 +152,10 @@ def _exit_with_parent() -> None:
 
 def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: Any, root: str,
             columns: list[str], shared_host: bool = False) -> None:
-    """A worker process: pin itself, join the slot's group, then train what its inbox hands it until None."""
+    """A worker process: pin itself, join the slot's group, then train what its inbox hands it until None.
+
+    With `shared_host`, the inbox's first item is every worker process of the pool (pids) and the number of
+    slots: the runs this one shares the host package with."""
     # Ctrl-C (the whole terminal group) and a SIGTERM to every process of a job (Slurm, systemd) are the
     # parent's to handle: it asks the runs to stop after their step, so they checkpoint and end 'interrupted'.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -182,7 +185,9 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
         from bnbench.energy.shared_host import Peers, pool_cpu_s, share_host_with
         from bnbench.execute.slot_meter import cpu_seconds_of
 
-        share_host_with(Peers(own_cpu_s=cpu_seconds_of(pids), all_cpu_s=pool_cpu_s()))
+        pool_pids, slots = inbox.get()
+        share_host_with(Peers(own_cpu_s=cpu_seconds_of(pids), all_cpu_s=pool_cpu_s(lambda: pool_pids),
+                              runs=lambda: slots))
     try:
         while (item := inbox.get()) is not None:
             spec, options = item
@@ -242,6 +247,11 @@ def run_pool(
         for process in processes:
             process.start()
         running[slot.index] = _Running(slot, processes, inboxes)
+    if len(slots) > 1:  # each worker reads the CPU time of the pool's own processes, never the host's table
+        pool_pids = tuple(p.pid for r in running.values() for p in r.processes)
+        for r in running.values():
+            for inbox in r.inboxes:
+                inbox.put((pool_pids, len(slots)))
     todo = deque(specs)
     try:
         while todo or any(r.spec for r in running.values()):

@@ -3,7 +3,9 @@
 A worker pinned by CUDA_VISIBLE_DEVICES sees its GPUs as cuda:0, cuda:1, ...; the idle baseline in the
 manifest was measured by the parent under their real names, so it is looked up under those. A DDP run's rank 0
 meters every GPU of the run (and the host once); on the CPU the host is one meter for all ranks, and its
-CPU-time estimate counts the CPU time of every rank's process, not rank 0's alone.
+CPU-time estimate counts the CPU time of every rank's process, not rank 0's alone. The host's idle watts
+are the whole package's: where the pool shares the package, the run's meter charges them only on its share of
+each stretch (`DeviceMeter.held_s`), as it charges the package's joules.
 """
 
 from __future__ import annotations

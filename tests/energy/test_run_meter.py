@@ -154,16 +154,85 @@ def test_unmeasured_run_has_nan_columns() -> None:
         assert math.isnan(row[column]), column
 
 
-def test_a_window_shorter_than_the_counter_update_warns() -> None:
+class SteppingGpu:
+    """A GPU drawing `watts` by phase, whose energy counter (like NVML's) moves only every 1/16 s = 62.5 ms.
+
+    Power is piecewise constant over half-open stretches (start, end]: a reading at a window's closing edge is
+    the power of the work just done, as a reading after the device's synchronize is.
+    """
+
+    name = "nvml-counter"
+    step_s = 1 / 16
+
+    def __init__(self, clock: FakeClock, stretches: list[tuple[float, float]]) -> None:
+        self.clock, self.stretches = clock, stretches  # (end_s, watts), in order
+
+    def watts(self, t: float) -> float:
+        return next(w for end, w in self.stretches if t <= end)
+
+    def true_j(self, t: float) -> float:
+        joules, start = 0.0, 0.0
+        for end, w in self.stretches:
+            joules += w * max(0.0, min(t, end) - start)
+            start = end
+        return joules
+
+    def energy_j(self) -> float:
+        return self.true_j(math.floor(self.clock() / self.step_s) * self.step_s)
+
+    def power_w(self) -> float:
+        return self.watts(self.clock())
+
+    def close(self) -> None:
+        pass
+
+
+def test_short_windows_get_the_energy_their_power_says() -> None:
+    # Windows of 1/128 s (7.8 ms) between 0.5 s trainings, on a counter that moves every 62.5 ms; times are
+    # multiples of 1/128 so every figure below is exact in binary.
+    tick = 1 / 128
+    clock = FakeClock(0.0)
+    plan = [("train", 0.5, 200.0), ("eval", tick, 300.0), ("train", 0.5, 200.0), ("eval", tick, 300.0),
+            ("checkpoint", tick, 250.0), ("train", 0.25, 200.0)]
+    ends, t = [], 0.0
+    for _, seconds, watts in plan:
+        t += seconds
+        ends.append((t, watts))
+    gpu = SteppingGpu(clock, [*ends, (math.inf, 60.0)])
+    meter = RunMeter([DeviceMeter("cuda:0", [("nvml-counter", lambda: gpu)], clock=clock)], clock=clock)
+    for phase, seconds, _ in plan:
+        meter.open(phase)
+        while seconds > 0:  # the sampler, every 1/8 s
+            step = min(seconds, 1 / 8)
+            clock.advance(step)
+            seconds -= step
+            if seconds > 0:
+                meter.sample()
+        meter.close(phase)
+    phases = meter.result().phase_j
+    # What the GPU drew in each phase: train 200 W x 1.25 s = 250 J; eval 300 W x 2/128 s = 4.6875 J;
+    # checkpoint 250 W x 1/128 s = 1.953125 J. The counter alone gave both evals and the checkpoint 0 J
+    # (it did not move inside them) and their joules to the next training.
+    assert phases["eval"] == pytest.approx(4.6875)
+    assert phases["checkpoint"] == pytest.approx(1.953125)
+    # Training: the counter's difference minus what the short windows were charged ahead of it. The counter
+    # last moved at 1.25 s, 3/128 s before the run ended: the last 200 W x 3/128 s = 4.6875 J of training are
+    # not counted yet.
+    assert phases["train"] == pytest.approx(250.0 - 4.6875)
+    assert sum(phases.values()) == pytest.approx(gpu.energy_j())  # the counter's total is kept
+
+
+def test_a_short_window_without_power_readings_warns() -> None:
     clock = FakeClock()
     warnings: list[str] = []
     gpu = DeviceMeter("cuda:0", chain(ScriptedSource("nvml-counter", energy_j=[500.0])), clock=clock)
     meter = RunMeter([gpu], clock=clock, warn=warnings.append)
     meter.open("eval")
-    clock.advance(0.05)  # 50 ms, and the counter has not moved
+    clock.advance(0.05)  # 50 ms, the counter has not moved, and this GPU reads no power
     meter.close("eval")
-    assert warnings == ["cuda:0: a 'eval' window shorter than the energy counter's update period (100 ms) read 0 J; "
-                        "its energy lands in the next window. Lengthen eval_every for a per-phase split"]
+    assert warnings == ["cuda:0: a 'eval' window shorter than the energy counter's update period (100 ms) read 0 J "
+                        "and no power reading can split it; its energy lands in the next window. Lengthen "
+                        "eval_every for a per-phase split"]
     meter.open("train")
     clock.advance(0.5)  # long enough: no warning, even at 0 J
     meter.close("train")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
+import psutil
 import pytest
 
 from bnbench.energy import devices, shared_host
+from bnbench.energy.meter import DeviceMeter
+from bnbench.energy.run_meter import RunMeter
 from bnbench.energy.shared_host import Peers, SharedHostSource
 
+from .fakes import FakeClock
 from .test_rapl import powercap  # noqa: F401  (fixture)
 
 
@@ -38,7 +44,7 @@ class Counter:
 def test_package_split_by_cpu_seconds() -> None:
     source = SharedHostSource(
         Counter(0.0, 100.0, 160.0, 170.0, 190.0),
-        Peers(own_cpu_s=Script(0.0, 3.0, 3.0, 3.0, 5.0), all_cpu_s=Script(0.0, 4.0, 6.0, 6.0, 6.5)),
+        Peers(own_cpu_s=Script(0.0, 3.0, 3.0, 3.0, 5.0), all_cpu_s=Script(0.0, 4.0, 6.0, 6.0, 6.5), runs=lambda: 2),
     )
     # 100 J while this run used 3 of the pool's 4 CPU seconds: 75 J.
     assert source.energy_j() == pytest.approx(75.0)
@@ -53,8 +59,8 @@ def test_package_split_by_cpu_seconds() -> None:
 
 def test_two_runs_shares_add_up_to_the_package() -> None:
     package = [0.0, 50.0, 130.0]
-    a = SharedHostSource(Counter(*package), Peers(Script(0.0, 1.0, 4.0), Script(0.0, 2.0, 6.0)))
-    b = SharedHostSource(Counter(*package), Peers(Script(0.0, 1.0, 2.0), Script(0.0, 2.0, 6.0)))
+    a = SharedHostSource(Counter(*package), Peers(Script(0.0, 1.0, 4.0), Script(0.0, 2.0, 6.0), lambda: 2))
+    b = SharedHostSource(Counter(*package), Peers(Script(0.0, 1.0, 2.0), Script(0.0, 2.0, 6.0), lambda: 2))
     for _ in range(2):
         a_j, b_j = a.energy_j(), b.energy_j()
     # 50 J split 1:1, then 80 J split 3:1: a = 25 + 60, b = 25 + 20; together the whole 130 J.
@@ -64,8 +70,89 @@ def test_two_runs_shares_add_up_to_the_package() -> None:
 def test_host_chain_wraps_rapl_only_in_a_shared_pool(powercap: Path) -> None:  # noqa: F811
     factory = dict(devices.host_chain(None, powercap))["rapl"]
     assert type(factory()).__name__ == "RaplSource"
-    shared_host.share_host_with(Peers(own_cpu_s=lambda: 0.0, all_cpu_s=lambda: 0.0))
+    shared_host.share_host_with(Peers(own_cpu_s=lambda: 0.0, all_cpu_s=lambda: 0.0, runs=lambda: 2))
     try:
         assert isinstance(factory(), SharedHostSource)
     finally:
         shared_host.share_host_with(None)
+
+
+def test_eight_workers_net_host_energies_add_up_to_the_package_net() -> None:
+    clock = FakeClock(0.0)
+
+    class Package:
+        name = "rapl"
+
+        def energy_j(self) -> float:
+            return 120.0 * clock()  # the package draws a steady 120 W
+
+        def power_w(self) -> None:
+            return None
+
+        def close(self) -> None:
+            pass
+
+    # Eight workers train at once; four use 2 CPU seconds per second, four use 4: 24 CPU seconds per second.
+    rates = [2.0] * 4 + [4.0] * 4
+    meters = []
+    for rate in rates:
+        peers = Peers(own_cpu_s=lambda r=rate: r * clock(), all_cpu_s=lambda: 24.0 * clock(), runs=lambda: 8)
+        host = DeviceMeter("cpu", [("rapl", lambda p=peers: SharedHostSource(Package(), p, clock))], clock=clock)
+        meters.append(RunMeter([host], idle_w={"cpu": 60.0}, clock=clock))  # the package idles at 60 W
+    for meter in meters:
+        meter.open("train")
+    clock.advance(10.0)
+    for meter in meters:
+        meter.close("train")
+    results = [meter.result() for meter in meters]
+    # 10 s: the package drew 1200 J, 600 J of it idle, so its net is 600 J. A 2-CPU-second worker holds 2/24 of
+    # the package: 100 J, and 1/12 of the idle 600 J (50 J): net 50 J. A 4-CPU-second worker: 200 - 100 = 100 J.
+    assert [r.energy_j for r in results] == pytest.approx([100.0] * 4 + [200.0] * 4)
+    assert [r.net_j for r in results] == pytest.approx([50.0] * 4 + [100.0] * 4)
+    assert sum(r.net_j for r in results) == pytest.approx(1200.0 - 60.0 * 10.0)
+    assert sum(r.energy_j for r in results) == pytest.approx(1200.0)
+
+
+def test_a_stretch_without_cpu_time_is_split_between_all_the_runs() -> None:
+    clock = FakeClock(0.0)
+    source = SharedHostSource(Counter(0.0, 80.0), Peers(lambda: 5.0, lambda: 9.0, runs=lambda: 8), clock)
+    clock.advance(2.0)
+    # Nobody used CPU time: 1/8 of the 80 J and of the 2 s, not half as between this run and "the others".
+    assert source.energy_j() == pytest.approx(10.0)
+    assert source.held_s == pytest.approx(0.25)
+
+
+class FakeProcess:
+    """psutil.Process over a fake host of 2,000 processes; `reads` counts every process it reads."""
+
+    host: ClassVar[dict[int, float]] = {}  # pid -> CPU seconds
+    reads = 0
+
+    def __init__(self, pid: int) -> None:
+        if pid not in self.host:
+            raise psutil.NoSuchProcess(pid)
+        self.pid = pid
+
+    def cpu_times(self) -> SimpleNamespace:
+        FakeProcess.reads += 1
+        if self.pid not in self.host:
+            raise psutil.NoSuchProcess(self.pid)
+        return SimpleNamespace(user=self.host[self.pid], system=0.0, children_user=0.0, children_system=0.0)
+
+    def children(self, recursive: bool = False) -> list[FakeProcess]:
+        FakeProcess.reads += len(self.host)  # psutil reads every process's parent to find them
+        return [FakeProcess(pid) for pid in self.host if 1000 <= pid < 1008]
+
+
+def test_a_pool_reading_costs_one_read_per_worker_on_a_crowded_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    FakeProcess.host = {pid: 1.0 for pid in range(1, 2001)}  # 2,000 processes, the pool's 8 workers among them
+    workers = list(range(1000, 1008))
+    monkeypatch.setattr(psutil, "Process", FakeProcess)
+    read = shared_host.pool_cpu_s(lambda: workers)
+    FakeProcess.reads = 0
+    assert read() == pytest.approx(8.0)
+    assert FakeProcess.reads == 8  # the pool's own pids, never the host's 2,000
+    FakeProcess.host[1003] = 3.0
+    del FakeProcess.host[1007]  # a worker ended: it keeps the CPU seconds it had
+    assert read() == pytest.approx(10.0)
+    assert FakeProcess.reads == 16
