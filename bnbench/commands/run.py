@@ -113,7 +113,7 @@ def plan_executor(
     if executor == "ray":
         from bnbench.execute.ray_executor import RayExecutor
 
-        return RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run).run_matrix
+        return RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run)
     if executor != "local":
         raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
@@ -166,7 +166,9 @@ def run_scenario(
         counts = {a: sum(p.action == a for p in plans) for a in ("skip", "resume", "start")}
         console.print(f"resuming: {counts['skip']} finished, {counts['resume']} continue from a checkpoint, "
                       f"{counts['start']} start from step 0" + "".join(f"\n  changed: {c}" for c in changes))
-    info.update(idle_baseline(device_list, scenario.energy, console))  # before the first run; runs read it back
+    # Before the first run; runs read it back. A Ray cluster meters each node's own.
+    measure_idle = getattr(run_on, "idle_baseline", functools.partial(idle_baseline, device_list))
+    info.update(measure_idle(scenario.energy, console))
     store.write_manifest(info)
     stop = threading.Event()
     progress = make_progress(specs, metric, console)

@@ -7,17 +7,26 @@ checkpoints) follow. Only the driver process writes the results folder, so resum
 local executor: the same plan (`resume.plan_runs`) from the same folder, a resumed run's checkpoints shipped to
 whichever node takes it.
 
+Energy on a node: before the first run, one task per node meters that node's idle baseline (its host and
+every GPU), so each run's net energy is taken against its own node. The tasks running at once on a node share
+its host package as the local pool's workers do: each registers its pid in a node-local folder for the session,
+and its RAPL reading is its CPU-time share among the registered tasks (`bnbench.energy.shared_host`).
+
 Ray is optional: `pip install 'bnbench[ray]'`. Every node needs bnbench installed (or a Ray runtime_env).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bnbench.display import Progress
 from bnbench.errors import UserError
@@ -25,7 +34,10 @@ from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore,
 from bnbench.execute.resume import RunPlan, finished_rows, plan_runs
 from bnbench.results.manifest import now_iso
 from bnbench.results.store import TABLES, RunStore, run_dir
-from bnbench.scenario import RunSpec
+from bnbench.scenario import EnergyConfig, RunSpec
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _POLL_S = 0.2
 _FLAG_EVERY_S = 1.0
@@ -64,8 +76,56 @@ class _RemoteFlag:
         return self.value
 
 
+@contextlib.contextmanager
+def share_node_host(session: str) -> Iterator[None]:
+    """While it is open, this process's host energy is its CPU-time share among the session's tasks running on
+    this node: each registers its pid as a file in a node-local folder named after the session."""
+    from bnbench.energy.shared_host import Peers, pool_cpu_s, share_host_with
+    from bnbench.execute.slot_meter import cpu_seconds_of
+
+    folder = Path(tempfile.gettempdir()) / f"bnbench-{session}"
+    folder.mkdir(exist_ok=True)
+    mine = folder / str(os.getpid())
+    mine.touch()
+
+    def pids() -> list[int]:
+        return [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
+
+    share_host_with(Peers(own_cpu_s=cpu_seconds_of((os.getpid(),)), all_cpu_s=pool_cpu_s(pids),
+                          runs=lambda: max(len(pids()), 1)))
+    try:
+        yield
+    finally:
+        share_host_with(None)  # Ray may reuse this worker process for a task of another session
+        mine.unlink(missing_ok=True)
+
+
+def _node_idle(config: EnergyConfig, gpu: bool) -> dict[str, Any]:
+    """On a node, with nothing running: the idle watts of its host and, for GPU runs, of every GPU (by NVML
+    index), with their sources."""
+    from bnbench.energy.devices import gpu_report, open_device_meter
+    from bnbench.energy.idle import measure_idle_w
+    from bnbench.energy.run_meter import HOST
+
+    keys = [HOST, *(f"cuda:{g.index}" for g in gpu_report()[0])] if gpu else ["cpu"]
+    meters = [m for m in (open_device_meter(k, config) for k in keys) if m.source is not None]
+    idle = measure_idle_w(meters, config.idle_s)
+    for meter in meters:
+        meter.close()
+    return {"idle_w": idle, "idle_sources": {m.key: m.label for m in meters}}
+
+
+def node_idle_w(manifest: dict[str, Any], node: str, gpu_ids: list[str]) -> dict[str, float | None]:
+    """The idle watts a run on `node` reads, named as the task sees its devices (its GPU is cuda:0): from the
+    node's own baseline; empty (net energy unknown) when the node has none."""
+    idle = manifest.get("idle_nodes", {}).get(node, {}).get("idle_w", {})
+    mine = {k: w for k, w in idle.items() if k in ("cpu", "host")}
+    mine.update({f"cuda:{seen}": idle.get(f"cuda:{real}") for seen, real in enumerate(gpu_ids)})
+    return mine
+
+
 def _task(spec: RunSpec, plan: RunPlan, files: dict[str, bytes], manifest: str, columns: list[str], gpu: bool,
-          threads: int, events: Any, flag: Any) -> str:
+          threads: int, events: Any, flag: Any, session: str = "") -> str:
     """One run on a Ray worker: a node-local results folder seeded with the run's files, the driver, then the
     run's files shipped back. Returns 'done', or 'skipped' when the driver stopped before this task began."""
     import ray
@@ -88,9 +148,11 @@ def _task(spec: RunSpec, plan: RunPlan, files: dict[str, bytes], manifest: str, 
 
     send(("where", where))
     torch.set_num_threads(threads)
-    with tempfile.TemporaryDirectory(prefix="bnbench-") as folder:
+    info = json.loads(manifest)
+    info["idle_w"] = node_idle_w(info, node, ids)
+    with tempfile.TemporaryDirectory(prefix="bnbench-") as folder, share_node_host(session):
         root = Path(folder)
-        (root / "manifest.json").write_text(manifest, encoding="utf-8")
+        (root / "manifest.json").write_text(json.dumps(info), encoding="utf-8")
         for relative, data in files.items():
             (root / relative).parent.mkdir(parents=True, exist_ok=True)
             (root / relative).write_bytes(data)
@@ -109,6 +171,33 @@ class RayExecutor:
 
     def __init__(self, ray: Any, gpu: bool) -> None:
         self.ray, self.gpu = ray, gpu
+        self.session = uuid.uuid4().hex[:12]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        return self.run_matrix(*args, **kwargs)
+
+    def idle_baseline(self, config: EnergyConfig, console: Console) -> dict[str, Any]:
+        """Meter every live node at idle for `config.idle_s` seconds (0: skip), all at once, before any run.
+
+        Returns manifest entries: `idle_nodes` {node address: {idle_w, idle_sources}}, `idle_s`, and an empty
+        `idle_w` (the driver's host trains nothing). A node that joins later has no baseline.
+        """
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        if config.idle_s <= 0:
+            return {"idle_w": {}, "idle_sources": {}, "idle_nodes": {}, "idle_s": 0.0}
+        nodes = [n for n in self.ray.nodes() if n.get("Alive")]
+        console.print(f"idle baseline: {config.idle_s:g} s with nothing running, on {len(nodes)} Ray node(s) ...")
+        measure = self.ray.remote(_node_idle)
+        refs = {n["NodeManagerAddress"]: measure.options(
+            num_cpus=0, scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False)
+        ).remote(config, self.gpu) for n in nodes}
+        found = {node: self.ray.get(ref) for node, ref in refs.items()}
+        for node, baseline in found.items():
+            shown = ", ".join(f"{k} {'unknown' if w is None else f'{w:.1f} W'} ({baseline['idle_sources'][k]})"
+                              for k, w in baseline["idle_w"].items())
+            console.print(f"idle baseline on {node}: {shown or 'no device can be metered'}")
+        return {"idle_w": {}, "idle_sources": {}, "idle_nodes": found, "idle_s": config.idle_s}
 
     @classmethod
     def connect(cls, address: str | None, request: str | Sequence[str], gpus_per_run: int) -> RayExecutor:
@@ -146,7 +235,7 @@ class RayExecutor:
             progress.finished(spec, row)
         events = Queue(actor_options={"num_cpus": 0})
         flag = ray.remote(num_cpus=0)(_Flag).remote()
-        manifest = (store.root / "manifest.json").read_text(encoding="utf-8")
+        manifest = (store.root / "manifest.json").read_text(encoding="utf-8")  # with each node's idle baseline
         remote = ray.remote(_task)
         replay = EventReplay(store, progress)
         wheres: dict[str, Where] = {}
@@ -157,8 +246,8 @@ class RayExecutor:
             threads = plan.spec.train.threads or 1
             options = {"num_gpus": 1, "num_cpus": 1} if self.gpu else {"num_cpus": threads}
             ref = remote.options(**options, max_retries=0).remote(
-                plan.spec, plan, run_files(store.root, plan.spec.run_id), _node_manifest(manifest),
-                store.columns, self.gpu, threads, events, flag)
+                plan.spec, plan, run_files(store.root, plan.spec.run_id), manifest,
+                store.columns, self.gpu, threads, events, flag, self.session)
             pending[ref] = plan
         stop_sent = False
         try:
@@ -194,16 +283,6 @@ class _Flag:
 
     def is_set(self) -> bool:
         return self.value
-
-
-def _node_manifest(manifest: str) -> str:
-    """The manifest a node sees: the idle baseline was measured on the driver's host, not on the node, so a
-    run there has none (its net energy is unknown rather than wrong)."""
-    import json
-
-    info = json.loads(manifest)
-    info.pop("idle_w", None)
-    return json.dumps(info)
 
 
 def _drain(events: Any, replay: EventReplay, wheres: dict[str, Where]) -> None:

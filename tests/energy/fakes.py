@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
+import psutil
 import pynvml
 
 from bnbench.energy.source import SourceError
@@ -168,3 +169,25 @@ class ScriptedSource:
 
 def chain(*sources: ScriptedSource) -> list[tuple[str, Callable[[], ScriptedSource]]]:
     return [(s.name, (lambda s=s: s)) for s in sources]
+
+
+class FakeProcess:
+    """psutil.Process over a fake host (`host`: pid -> CPU seconds); `reads` counts every process it reads."""
+
+    host: ClassVar[dict[int, float]] = {}  # pid -> CPU seconds
+    reads = 0
+
+    def __init__(self, pid: int) -> None:
+        if pid not in self.host:
+            raise psutil.NoSuchProcess(pid)
+        self.pid = pid
+
+    def cpu_times(self) -> SimpleNamespace:
+        FakeProcess.reads += 1
+        if self.pid not in self.host:
+            raise psutil.NoSuchProcess(self.pid)
+        return SimpleNamespace(user=self.host[self.pid], system=0.0, children_user=0.0, children_system=0.0)
+
+    def children(self, recursive: bool = False) -> list[FakeProcess]:
+        FakeProcess.reads += len(self.host)  # psutil reads every process's parent to find them
+        return [FakeProcess(pid) for pid in self.host if pid != self.pid]

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from types import SimpleNamespace
-from typing import ClassVar
 
 import psutil
 import pytest
@@ -14,7 +13,7 @@ from bnbench.energy.meter import DeviceMeter
 from bnbench.energy.run_meter import RunMeter
 from bnbench.energy.shared_host import Peers, SharedHostSource
 
-from .fakes import FakeClock
+from .fakes import FakeClock, FakeProcess
 from .test_rapl import powercap  # noqa: F401  (fixture)
 
 
@@ -122,28 +121,6 @@ def test_a_stretch_without_cpu_time_is_split_between_all_the_runs() -> None:
     assert source.held_s == pytest.approx(0.25)
 
 
-class FakeProcess:
-    """psutil.Process over a fake host of 2,000 processes; `reads` counts every process it reads."""
-
-    host: ClassVar[dict[int, float]] = {}  # pid -> CPU seconds
-    reads = 0
-
-    def __init__(self, pid: int) -> None:
-        if pid not in self.host:
-            raise psutil.NoSuchProcess(pid)
-        self.pid = pid
-
-    def cpu_times(self) -> SimpleNamespace:
-        FakeProcess.reads += 1
-        if self.pid not in self.host:
-            raise psutil.NoSuchProcess(self.pid)
-        return SimpleNamespace(user=self.host[self.pid], system=0.0, children_user=0.0, children_system=0.0)
-
-    def children(self, recursive: bool = False) -> list[FakeProcess]:
-        FakeProcess.reads += len(self.host)  # psutil reads every process's parent to find them
-        return [FakeProcess(pid) for pid in self.host if 1000 <= pid < 1008]
-
-
 def test_a_pool_reading_costs_one_read_per_worker_on_a_crowded_host(monkeypatch: pytest.MonkeyPatch) -> None:
     FakeProcess.host = {pid: 1.0 for pid in range(1, 2001)}  # 2,000 processes, the pool's 8 workers among them
     workers = list(range(1000, 1008))
@@ -156,3 +133,26 @@ def test_a_pool_reading_costs_one_read_per_worker_on_a_crowded_host(monkeypatch:
     del FakeProcess.host[1007]  # a worker ended: it keeps the CPU seconds it had
     assert read() == pytest.approx(10.0)
     assert FakeProcess.reads == 16
+
+
+def test_ray_tasks_on_one_node_share_its_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              powercap: Path) -> None:  # noqa: F811
+    import tempfile
+
+    from bnbench.execute.ray_executor import share_node_host
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(psutil, "Process", FakeProcess)
+    me = os.getpid()
+    FakeProcess.host = {me: 3.0, 4242: 5.0}
+    registry = tmp_path / "bnbench-session1"
+    registry.mkdir()
+    (registry / "4242").touch()  # another task of this session runs on this node
+    with share_node_host("session1"):
+        peers = shared_host.current_peers()
+        assert peers is not None and peers.runs() == 2
+        # This task's 3 CPU seconds of the node's 3 + 5.
+        assert (peers.own_cpu_s(), peers.all_cpu_s()) == (3.0, 8.0)
+        assert isinstance(dict(devices.host_chain(None, powercap))["rapl"](), SharedHostSource)
+    assert shared_host.current_peers() is None  # the worker process may run another session's task next
+    assert [p.name for p in registry.iterdir()] == ["4242"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,3 +73,20 @@ def test_ray_refuses_ddp_runs(local_ray: None, digits_scenario: Path, tmp_path: 
     assert result.exit_code == 2
     assert "gpus_per_run > 1" in result.output
     assert not out.exists()
+
+
+def test_each_ray_node_takes_its_own_idle_baseline(local_ray: None, digits_scenario: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(digits_scenario), "--out", str(out), "--executor", "ray",
+                                      "--set", "energy.idle_s=0.3", "--set", "scenario.seeds=[0]"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    # One node here (the local Ray): its CPU metered at idle on the node itself, before any run.
+    [(node, baseline)] = manifest["idle_nodes"].items()
+    assert list(baseline["idle_w"]) == ["cpu"] and baseline["idle_w"]["cpu"] is not None
+    assert f"idle baseline on {node}:" in result.output
+    rows = read_rows(out)
+    assert [r["device"] for r in rows] == [f"{node}/cpu"] * 2
+    # Each run's net energy is taken against its node's baseline: present, and at most the gross.
+    assert all(r["net_kwh"] != "" and float(r["net_kwh"]) <= float(r["kwh"]) for r in rows)
+    assert all(float(r["idle_w"]) == baseline["idle_w"]["cpu"] for r in rows)
