@@ -14,7 +14,7 @@ ENERGY_COLUMNS = [
     "cost",
     *(f"energy_{phase}_j" for phase in ENERGY_PHASES),
     "energy_host_j",  # the host CPU's part (a CPU run: all of it)
-    "idle_w",  # the run's devices at idle, summed: net = energy - idle_w x measured seconds
+    "idle_w",  # the run's devices at idle, summed: net = energy - each part's idle watts x the seconds it held it
     "energy_integral_j",  # sampled power integrated, over the spans the counters also covered
     "energy_discrepancy",  # (integral - counter) / counter: the sampler's error against the counter
 ]
