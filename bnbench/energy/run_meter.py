@@ -110,14 +110,12 @@ class RunMeter:
         self.stack: list[str] = []
         self.phase_j = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
         self.phase_s = dict.fromkeys(PHASES, 0.0)
-        self.held_s: dict[str, dict[str, float]] | None = None
+        self.held_s = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
         self.earlier_sources: dict[str, list[str]] = {}
         self.offset_integral_j: dict[str, float] = {}
         self.offset_counter_span_j: dict[str, float] = {}
         if start_from:
             self._restore(start_from)
-        if self.held_s is None:  # a fresh run, or a snapshot from before held seconds were saved: every second
-            self.held_s = {p.key: dict(self.phase_s) for p in self.parts}
         self.t0 = clock()
         self._edge_t = self.t0
         self._edge_j = {p.key: p.total_j for p in self.parts}
@@ -135,11 +133,11 @@ class RunMeter:
                 self.phase_j.setdefault(key, dict.fromkeys(PHASES, 0.0))[phase] = float(joules)
         for phase, seconds in state.get("phase_s", {}).items():
             self.phase_s[phase] = float(seconds)
-        if "held_s" in state:
-            self.held_s = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
-            for key, phases in state["held_s"].items():
-                for phase, seconds in phases.items():
-                    self.held_s.setdefault(key, dict.fromkeys(PHASES, 0.0))[phase] = float(seconds)
+        # A snapshot from before held seconds were saved: every part held for every measured second.
+        held = state.get("held_s", {p.key: self.phase_s for p in self.parts})
+        for key, phases in held.items():
+            for phase, seconds in phases.items():
+                self.held_s.setdefault(key, dict.fromkeys(PHASES, 0.0))[phase] = float(seconds)
         self.earlier_sources = {k: list(v) for k, v in state.get("sources", {}).items()}
         self.offset_integral_j = {k: float(v) for k, v in state.get("integral_j", {}).items()}
         self.offset_counter_span_j = {k: float(v) for k, v in state.get("counter_span_j", {}).items()}
@@ -151,7 +149,7 @@ class RunMeter:
             return {
                 "phase_j": {k: dict(v) for k, v in self.phase_j.items()},
                 "phase_s": dict(self.phase_s),
-                "held_s": {k: dict(v) for k, v in self.held_s.items()},  # type: ignore[union-attr]
+                "held_s": {k: dict(v) for k, v in self.held_s.items()},
                 "sources": {p.key: self._sources(p) for p in self.parts},
                 "integral_j": {p.key: self.offset_integral_j.get(p.key, 0.0) + p.integral_j for p in self.parts},
                 "counter_span_j": {
@@ -178,7 +176,7 @@ class RunMeter:
             if coarse[key]:
                 self._weigh(part, powers[key], t)
             if phase:
-                self.held_s[key][phase] += part.held_s - self._edge_held[key]  # type: ignore[index]
+                self.held_s[key][phase] += part.held_s - self._edge_held[key]
             sampled_j = self._power_j[key] - self._edge_power_j[key]
             if coarse[key] and phase and span_s < COUNTER_UPDATE_S and sampled_j > 0:
                 self.phase_j[key][phase] += sampled_j
@@ -269,7 +267,7 @@ class RunMeter:
             phase_j = {ph: _sum([self.phase_j[k][ph] for k in keys]) for ph in PHASES}
             host_key = HOST if HOST in keys else ("cpu" if keys == ["cpu"] else None)
             idle = [self.idle_w.get(k) for k in keys]
-            held = [math.fsum(self.held_s[k][ph] for ph in counted) for k in keys]  # type: ignore[index]
+            held = [math.fsum(self.held_s[k][ph] for ph in counted) for k in keys]
             spans = [self.offset_counter_span_j.get(p.key, 0.0) + p.counter_span_j for p in self.parts
                      if p.counter_span_j or self.offset_counter_span_j.get(p.key)]
             integrals = [self.offset_integral_j.get(p.key, 0.0) + p.integral_j for p in self.parts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -32,6 +33,24 @@ class Counter:
 
     def __init__(self, *joules: float) -> None:
         self.energy_j = Script(*joules)
+
+    def power_w(self) -> None:
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+class SteadyPackage:
+    """A RAPL package drawing a steady `watts`."""
+
+    name = "rapl"
+
+    def __init__(self, clock: FakeClock, watts: float) -> None:
+        self.clock, self.watts = clock, watts
+
+    def energy_j(self) -> float:
+        return self.watts * self.clock()
 
     def power_w(self) -> None:
         return None
@@ -78,25 +97,13 @@ def test_host_chain_wraps_rapl_only_in_a_shared_pool(powercap: Path) -> None:  #
 
 def test_eight_workers_net_host_energies_add_up_to_the_package_net() -> None:
     clock = FakeClock(0.0)
-
-    class Package:
-        name = "rapl"
-
-        def energy_j(self) -> float:
-            return 120.0 * clock()  # the package draws a steady 120 W
-
-        def power_w(self) -> None:
-            return None
-
-        def close(self) -> None:
-            pass
-
     # Eight workers train at once; four use 2 CPU seconds per second, four use 4: 24 CPU seconds per second.
     rates = [2.0] * 4 + [4.0] * 4
+    package = SteadyPackage(clock, 120.0)  # one package for all
     meters = []
     for rate in rates:
         peers = Peers(own_cpu_s=lambda r=rate: r * clock(), all_cpu_s=lambda: 24.0 * clock(), runs=lambda: 8)
-        host = DeviceMeter("cpu", [("rapl", lambda p=peers: SharedHostSource(Package(), p, clock))], clock=clock)
+        host = DeviceMeter("cpu", [("rapl", lambda p=peers: SharedHostSource(package, p, clock))], clock=clock)
         meters.append(RunMeter([host], idle_w={"cpu": 60.0}, clock=clock))  # the package idles at 60 W
     for meter in meters:
         meter.open("train")
@@ -105,7 +112,7 @@ def test_eight_workers_net_host_energies_add_up_to_the_package_net() -> None:
         meter.close("train")
     results = [meter.result() for meter in meters]
     # 10 s: the package drew 1200 J, 600 J of it idle, so its net is 600 J. A 2-CPU-second worker holds 2/24 of
-    # the package: 100 J, and 1/12 of the idle 600 J (50 J): net 50 J. A 4-CPU-second worker: 200 - 100 = 100 J.
+    # the package: 100 J, and 1/12 of the idle 600 J (50 J): net 50 J. A 4-CPU-second one: 200 - 100 = 100 J.
     assert [r.energy_j for r in results] == pytest.approx([100.0] * 4 + [200.0] * 4)
     assert [r.net_j for r in results] == pytest.approx([50.0] * 4 + [100.0] * 4)
     assert sum(r.net_j for r in results) == pytest.approx(1200.0 - 60.0 * 10.0)
@@ -156,3 +163,28 @@ def test_ray_tasks_on_one_node_share_its_host(tmp_path: Path, monkeypatch: pytes
         assert isinstance(dict(devices.host_chain(None, powercap))["rapl"](), SharedHostSource)
     assert shared_host.current_peers() is None  # the worker process may run another session's task next
     assert [p.name for p in registry.iterdir()] == ["4242"]
+
+
+def test_held_seconds_survive_a_resume() -> None:
+    clock = FakeClock(0.0)
+
+    def meter(start_from: dict | None = None) -> RunMeter:
+        # The package at 100 W; this run uses 1 of the host's 4 CPU seconds per second.
+        peers = Peers(own_cpu_s=lambda: clock(), all_cpu_s=lambda: 4.0 * clock(), runs=lambda: 4)
+        host = DeviceMeter("cpu", [("rapl", lambda: SharedHostSource(SteadyPackage(clock, 100.0), peers, clock))],
+                           clock=clock)
+        return RunMeter([host], idle_w={"cpu": 40.0}, start_from=start_from, clock=clock)
+
+    first = meter()
+    first.open("train")
+    clock.advance(10.0)
+    first.close("train")
+    saved = json.loads(json.dumps(first.snapshot()))
+    resumed = meter(saved)
+    resumed.open("train")
+    clock.advance(2.0)
+    resumed.close("train")
+    result = resumed.result()
+    # 12 s at a quarter of the package: 1200 J / 4 = 300 J, idle 40 W x 12 s / 4 = 120 J; net 180 J.
+    assert result.energy_j == pytest.approx(300.0)
+    assert result.net_j == pytest.approx(180.0)
