@@ -1,6 +1,6 @@
 """Scenario files: TOML in, frozen typed objects out, validated once at the edge.
 
-A scenario has five sections (`[scenario]`, `[task]`, `[model]`, `[train]`, `[energy]`) and any number of
+A scenario has six sections (`[scenario]`, `[task]`, `[model]`, `[train]`, `[energy]`, `[stats]`) and any number of
 `[[variant]]` tables. A variant's keys override fields of `[model]`, `[train]` and `[task]`. Expansion gives
 one `RunSpec` per variant x seed. Nothing deeper than this module reads TOML or raw dicts.
 """
@@ -29,23 +29,73 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SeedRange(_Section):
+    """Adaptive seeds: rounds of one run per variant (seeds 0, 1, ...), from `min` rounds up to `max`, until every
+    comparison is decided or the next round would break a budget."""
+
+    min: int = Field(default=3, ge=2)
+    max: int = Field(default=20, ge=2)
+    budget_kwh: float | None = Field(default=None, gt=0)  # energy of all runs together
+    budget_s: float | None = Field(default=None, gt=0)  # run time of all runs added up (seconds or '12h')
+
+    @field_validator("budget_s", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration_s(value) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeedRange:
+        if self.max < self.min:
+            raise ValueError(f"max ({self.max}) must be at least min ({self.min})")
+        return self
+
+
 class ScenarioSection(_Section):
     name: str = Field(pattern=_SLUG)
     description: str = ""
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[int] | SeedRange = Field(default=[0])
     device: str | list[str] = "auto"
     baseline: str = "control"
     workers: int | None = Field(default=None, ge=1)  # runs at once: default one per GPU, or 1 on the CPU
     gpus_per_run: int = Field(default=1, ge=1)  # >1: each run is DDP over this many GPUs (processes on the CPU)
 
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_range(cls, seeds: Any) -> Any:
+        if not isinstance(seeds, dict):
+            return seeds
+        try:
+            return SeedRange.model_validate(seeds)
+        except ValidationError as exc:  # said here, or the message would name 'seeds' and not the key inside it
+            err = exc.errors()[0]
+            key = str(err["loc"][0]) if err["loc"] else ""
+            if err["type"] == "extra_forbidden":
+                raise ValueError(f"unknown key '{key}' in seeds{did_you_mean(key, SeedRange.model_fields)}; "
+                                 "adaptive seeds are { min = 3, max = 20 } (optional budget_kwh, budget_s)") from None
+            message = err["msg"].removeprefix("Value error, ")
+            raise ValueError(f"{key}: {message}" if key else message) from None
+
     @field_validator("seeds")
     @classmethod
-    def _unique_seeds(cls, seeds: list[int]) -> list[int]:
+    def _unique_seeds(cls, seeds: list[int] | SeedRange) -> list[int] | SeedRange:
+        if isinstance(seeds, SeedRange):
+            return seeds
+        if not seeds:
+            raise ValueError("give at least one seed")
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct (got {seeds})")
         if any(s < 0 for s in seeds):
             raise ValueError(f"seeds must be >= 0 (got {seeds})")
         return seeds
+
+    @property
+    def adaptive(self) -> SeedRange | None:
+        return self.seeds if isinstance(self.seeds, SeedRange) else None
+
+    @property
+    def seed_list(self) -> list[int]:
+        """Every seed that may run, in round order: the list, or 0 .. max-1 for adaptive seeds."""
+        return list(range(self.seeds.max)) if isinstance(self.seeds, SeedRange) else list(self.seeds)
 
 
 class TaskConfig(_Section):
@@ -133,6 +183,17 @@ class TrainConfig(_Section):
         return parse_duration_s(value) if isinstance(value, str) else value
 
 
+class StatsConfig(_Section):
+    """How comparisons are decided (README: How a verdict is decided)."""
+
+    alpha: float = Field(default=0.05, gt=0, lt=0.5)  # two-sided, for the family of variants against the baseline
+    power: float = Field(default=0.8, gt=0, lt=1)  # for `bnbench plan` and the seeds an undecided comparison needs
+    min_effect: float | None = Field(default=None, gt=0)  # in the metric's units: smaller differences do not matter
+    energy_ratio: float | None = Field(default=None, gt=0, lt=1)  # e.g. 0.05: energy within +-5% is the same
+    wall_ratio: float | None = Field(default=None, gt=0, lt=1)  # the same for wall time
+    spending: Literal["obrien-fleming", "pocock"] = "obrien-fleming"  # adaptive seeds: the alpha-spending function
+
+
 class EnergyConfig(_Section):
     sample_hz: float = Field(default=10.0, gt=0, le=100)
     idle_s: float = Field(default=5.0, ge=0)
@@ -196,6 +257,7 @@ class Scenario:
     energy: EnergyConfig
     variants: tuple[Variant, ...]
     source: str = "<scenario>"
+    stats: StatsConfig = StatsConfig()
 
     @property
     def name(self) -> str:
@@ -209,7 +271,7 @@ class Scenario:
         """The resolved scenario (defaults filled in), ready for TOML: None values are left out."""
         out: dict[str, Any] = {
             section: _drop_none(getattr(self, section).model_dump())
-            for section in ("scenario", "task", "model", "train", "energy")
+            for section in ("scenario", "task", "model", "train", "energy", "stats")
         }
         out["variant"] = [{"name": v.name, **dict(v.overrides)} for v in self.variants]
         return out
@@ -220,7 +282,7 @@ class Scenario:
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v is not None}
+    return {k: _drop_none(v) if isinstance(v, dict) else v for k, v in d.items() if v is not None}
 
 
 _SECTIONS: dict[str, type[_Section]] = {
@@ -229,6 +291,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "model": ModelConfig,
     "train": TrainConfig,
     "energy": EnergyConfig,
+    "stats": StatsConfig,
 }
 
 
@@ -414,7 +477,7 @@ def expand(scenario: Scenario) -> list[RunSpec]:
     """One RunSpec per variant x seed, variants in file order, seeds in the order given."""
     specs: list[RunSpec] = []
     for variant in scenario.variants:
-        for seed in scenario.scenario.seeds:
+        for seed in scenario.scenario.seed_list:
             specs.append(
                 RunSpec(
                     run_id=f"{variant.name}-s{seed}",

@@ -50,7 +50,7 @@ def compare_folders(a: Results, b: Results) -> FolderComparison:
         both = pd.concat([fa[fa["variant"] == variant].assign(variant=label_a),
                           fb[fb["variant"] == variant].assign(variant=label_b)], ignore_index=True)
         c = compare(both, label_b, label_a, a.metric, a.target is not None and a.target == b.target)
-        comparisons[variant] = Comparison(variant, label_a, c.differences, c.ratios, c.words,
+        comparisons[variant] = Comparison(variant, label_a, c.differences, c.ratios, c.verdicts,
                                           f"{variant} in " + c.sentence, c.pairs)
     return FolderComparison(label_a, label_b, comparisons, [v for v in a.variants if v not in set(b.variants)],
                             [v for v in b.variants if v not in set(a.variants)])

@@ -65,8 +65,8 @@ FIGURE_LABELS = {
 
 
 def phrase(word: str) -> str:
-    return {verdict.BETTER: "is better than", verdict.WORSE: "is worse than"}.get(
-        word, "shows no detectable difference from")
+    return {verdict.BETTER: "is better than", verdict.WORSE: "is worse than",
+            verdict.EQUIVALENT: "is equivalent to"}.get(word, "is undecided against")
 
 
 def short_verdict(c: Comparison, summary: Summary) -> str:
@@ -78,7 +78,7 @@ def short_verdict(c: Comparison, summary: Summary) -> str:
     energy = energy if energy.endswith(verdict.NOT_MEASURED) else f"at {energy}"
     detail = verdict.difference_text(d, metric).removeprefix(f"{metric.label} ")
     return (f"{c.variant} {phrase(c.verdict)} {c.baseline} in final {metric.label} "
-            f"({detail}, {verdict.reason(d).strip('()')}), {energy}")
+            f"({detail}; {c.decision.reason}), {energy}")
 
 
 def abstract(results: Results, summary: Summary) -> str:
@@ -285,10 +285,16 @@ def conclusion(summary: Summary) -> list[Block]:
         d = c.differences["final"]
         v = summary.variants[c.variant]
         text = f"{c.variant} {phrase(c.verdict)} {c.baseline} in final {metric.label}"
-        if c.verdict == verdict.NO_DIFFERENCE and d.testable and not math.isnan(d.ci_low):
+        if c.verdict == verdict.UNDECIDED and d.testable and not math.isnan(d.ci_low):
             half = (d.ci_high - d.ci_low) / 2
             text += (f": with {d.n_b} and {d.n_a} seeds, a difference smaller than about "
                      f"{metric.value(half)} cannot be told from seed luck")
+            more = c.decision.more_seeds
+            if more:
+                text += (f", and telling {metric.value(summary.margin)} apart needs about {more} more seeds per "
+                         f"variant ({summary.design.power:.0%} power)")
+            elif summary.margin is None:
+                text += "; set [stats] min_effect to tell 'the same' from 'not enough seeds'"
         elif not d.testable:
             text += ": more seeds are needed before any difference can be told from seed luck"
         won, total = c.seeds_won
@@ -305,6 +311,57 @@ def conclusion(summary: Summary) -> list[Block]:
     return [Bullets(lines)]
 
 
+def decision_rules(summary: Summary) -> str:
+    """How the verdict words were decided for this folder: alpha, margin, Holm, sequential looks."""
+    design, metric = summary.design, summary.metric
+    m = len(summary.comparisons)
+    text = (f"A difference is called better or worse when Welch's p is at most alpha = {design.alpha:g} (its "
+            f"interval excludes zero), equivalent when the interval at twice that level (two one-sided tests) lies "
+            f"inside +-min_effect, and otherwise undecided, with the reason.")
+    text += (f" min_effect is {metric.value(summary.margin)}." if summary.margin is not None else
+             " No [stats] min_effect is set, so no comparison can be called equivalent.")
+    if m > 1:
+        text += (f" The {m} variants against {summary.baseline} are one family: Holm's step-down correction keeps "
+                 f"the chance of any false verdict at {design.alpha:g} (the smallest p is tested at alpha / {m}, "
+                 "the next at alpha / " + (f"{m - 1}" if m > 2 else "1") + ", and so on).")
+    if design.sequential:
+        text += (f" Seeds were adaptive: after each round from {design.n_min} to {design.n_max}, the final "
+                 f"{metric.label} was tested at the {design.spending} alpha-spending boundary of that round "
+                 "(Lan-DeMets), so looking after every round keeps the stated error rates; a decision stands once "
+                 "reached.")
+    return text
+
+
+def rounds_blocks(results: Results, summary: Summary) -> list[Block]:
+    """Adaptive seeds: how far the session went, why it stopped, and what it did not spend."""
+    r = summary.rounds
+    if r is None:
+        return []
+    return [Paragraph(rounds_text(r, results.scenario.get("energy", {})))]
+
+
+def rounds_text(r: Any, energy: dict[str, Any]) -> str:
+    """'decided after 5 of at most 20 seeds; 15 rounds not run: about 4.1 kWh (123 cups of tea) not spent'."""
+    from bnbench.energy.units import WH_PER_CUP, j_to_kwh, tea_cups
+
+    why = {"decided": f"decided after {r.run} of at most {r.n_max} seeds",
+           "max": f"stopped at the maximum of {r.n_max} seeds",
+           "budget_kwh": f"stopped after {r.run} of at most {r.n_max} seeds: the next round would pass the "
+                         f"budget of {r.budget_kwh:g} kWh",
+           "budget_s": f"stopped after {r.run} of at most {r.n_max} seeds: the next round would pass the budget "
+                       f"of {fmt.seconds(r.budget_s)} of run time"}.get(
+        r.stop, f"{r.run} of at most {r.n_max} rounds run so far (at least {r.n_min})")
+    if not r.not_run or r.stop is None:
+        return why[0].upper() + why[1:] + "."
+    saved = f"{r.not_run} round{'s' if r.not_run != 1 else ''} not run"
+    if math.isfinite(r.saved_energy_j):
+        cups = tea_cups(r.saved_energy_j, float(energy.get("wh_per_cup", WH_PER_CUP)))
+        saved += f": about {j_to_kwh(r.saved_energy_j):.3g} kWh ({cups:.3g} cups of tea) not spent"
+    else:
+        saved += f" (about {fmt.seconds(r.not_run * r.round_s)} of run time not spent; energy was not measured)"
+    return why[0].upper() + why[1:] + "; " + saved + "."
+
+
 def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, list[Block]]:
     """(title, blocks) of the lab report."""
     m = summary.metric.label
@@ -316,9 +373,10 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
         Heading(2, "Results"),
         Paragraph("Statistics are over completed runs (one per seed). Intervals are 95%: Student-t for a mean, "
                   "Welch for a difference (with Welch's t-test p-value), the delta method on the log scale for a "
-                  "ratio. A difference is called better or worse only when its interval excludes zero; otherwise "
-                  "it is 'no detectable difference'. Time and energy to target count from the first training step "
-                  "to the end of the first evaluation at or past the target (MLPerf's rule)."),
+                  "ratio. Time and energy to target count from the first training step to the end of the first "
+                  "evaluation at or past the target (MLPerf's rule)."),
+        Paragraph(decision_rules(summary)),
+        *rounds_blocks(results, summary),
         TableBlock([h.format(m=m) for h in VARIANT_HEADERS], variant_rows(summary), "Per variant (mean ± sd)"),
         TableBlock(["variant", "figure", "n", "mean", "sd", "median", "min-max", "95% CI"], spread_rows(summary),
                    "Spread over seeds (completed runs; to-target figures over the runs that reached the target)"),

@@ -12,7 +12,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bnbench.analysis.document import Block, Bullets, FigureBlock, Heading, Paragraph, TableBlock, build, to_jsonable
+from bnbench.analysis.document import (
+    Block,
+    Bullets,
+    FigureBlock,
+    Heading,
+    Paragraph,
+    TableBlock,
+    build,
+    rounds_text,
+    to_jsonable,
+)
 from bnbench.analysis.figures import Plot, write_figures
 from bnbench.analysis.results import Results
 from bnbench.analysis.summary import Summary
@@ -97,6 +107,7 @@ def summary_json(results: Results, summary: Summary, plots: list[Plot]) -> dict[
         comparisons[name] = {
             "baseline": c.baseline,
             "verdict": c.verdict,
+            "decision": dataclasses.asdict(c.decision),
             "sentence": c.sentence,
             "words": c.words,
             "differences": {k: dataclasses.asdict(v) for k, v in c.differences.items()},
@@ -117,6 +128,12 @@ def summary_json(results: Results, summary: Summary, plots: list[Plot]) -> dict[
         "energy_source": summary.energy_source,
         "energy_is_estimate": "estimate" in summary.energy_source,
         "verdicts": summary.verdicts,
+        "design": {**dataclasses.asdict(summary.design), "min_effect": summary.margin,
+                   "family": len(summary.comparisons), "correction": "holm"},
+        "rounds": None if summary.rounds is None else {
+            **dataclasses.asdict(summary.rounds), "not_run": summary.rounds.not_run,
+            "saved_energy_j": summary.rounds.saved_energy_j,
+            "text": rounds_text(summary.rounds, results.scenario.get("energy", {}))},
         "variants": variants,
         "comparisons": comparisons,
         "runs": summary.figures.to_dict(orient="records"),

@@ -48,6 +48,25 @@ class Results:
         return None if value is None else float(value)
 
     @property
+    def stats(self) -> dict[str, Any]:
+        """`[stats]` as resolved (empty for a folder written before it existed: alpha 0.05, no margins)."""
+        return dict(self.scenario.get("stats", {}))
+
+    @property
+    def seed_range(self) -> dict[str, Any] | None:
+        """`[scenario] seeds` when adaptive ({min, max, budget_kwh?, budget_s?}), else None."""
+        seeds = self.scenario.get("scenario", {}).get("seeds")
+        return dict(seeds) if isinstance(seeds, dict) else None
+
+    @property
+    def seeds(self) -> list[int]:
+        """Seeds in round order: the scenario's list (0 .. max-1 when adaptive), then any others in the runs."""
+        seeds = self.scenario.get("scenario", {}).get("seeds", [])
+        declared = list(range(int(seeds["max"]))) if isinstance(seeds, dict) else [int(s) for s in seeds]
+        found = sorted(int(s) for s in set(self.runs["seed"].dropna()) if int(s) not in set(declared))
+        return declared + found
+
+    @property
     def variants(self) -> list[str]:
         """Variant names in scenario order, then any others found in the runs."""
         declared = [str(v["name"]) for v in self.scenario.get("variant", []) if "name" in v]

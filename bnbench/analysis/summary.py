@@ -6,12 +6,15 @@ counted separately (a diverged run is itself a result, and the verdict says how 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from bnbench.analysis import stats, verdict
+from bnbench.analysis.decide import Design, Verdict, decide
 from bnbench.analysis.metric import MetricInfo
 from bnbench.analysis.metrics import run_figures
 
@@ -66,23 +69,62 @@ class VariantSummary:
 
 @dataclass(frozen=True)
 class Comparison:
-    """`variant` against `baseline`: per figure, the Welch difference and the ratio of means."""
+    """`variant` against `baseline`: per figure, the Welch difference, the ratio of means and the verdict."""
 
     variant: str
     baseline: str
     differences: dict[str, stats.Difference]
     ratios: dict[str, stats.Ratio]
-    words: dict[str, str]  # per figure: better | worse | no detectable difference | not measured
+    verdicts: dict[str, Verdict]  # per figure: better | worse | equivalent | undecided | not measured | ...
     sentence: str
     pairs: pd.DataFrame  # seed, baseline, variant, difference, won (final metric, seeds completed on both sides)
 
     @property
+    def words(self) -> dict[str, str]:
+        return {figure: v.word for figure, v in self.verdicts.items()}
+
+    @property
+    def decision(self) -> Verdict:
+        """The verdict on the final metric: the one adaptive seeds wait for."""
+        return self.verdicts["final"]
+
+    @property
     def verdict(self) -> str:
-        return self.words["final"]
+        return self.decision.word
 
     @property
     def seeds_won(self) -> tuple[int, int]:
         return int(self.pairs["won"].sum()), len(self.pairs)
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """Where a session with adaptive seeds stands: rounds of one run per variant, `n_min` to `n_max`.
+
+    `stop` says why no further round runs ('decided', 'max', 'budget_kwh', 'budget_s'), None while one should.
+    A round's projected energy and run time are the mean of the completed runs times the number of variants (NaN
+    when not measured); `spent_*` add up every run so far.
+    """
+
+    n_min: int
+    n_max: int
+    run: int
+    decided: bool
+    stop: str | None
+    round_energy_j: float
+    round_s: float
+    spent_energy_j: float
+    spent_s: float
+    budget_kwh: float | None
+    budget_s: float | None
+
+    @property
+    def not_run(self) -> int:
+        return max(self.n_max - self.run, 0)
+
+    @property
+    def saved_energy_j(self) -> float:
+        return self.not_run * self.round_energy_j
 
 
 @dataclass(frozen=True)
@@ -95,6 +137,14 @@ class Summary:
     variants: dict[str, VariantSummary]
     comparisons: dict[str, Comparison]  # per non-baseline variant; empty when the baseline has no runs
     energy_source: str  # for the whole folder
+    design: Design = Design()
+    margin: float | None = None  # [stats] min_effect, in the metric's units
+    rounds: Rounds | None = None  # adaptive seeds only
+
+    @property
+    def decided(self) -> bool:
+        """Every comparison decided (better, worse or equivalent) on the final metric."""
+        return bool(self.comparisons) and all(c.decision.decided for c in self.comparisons.values())
 
     @property
     def verdicts(self) -> list[str]:
@@ -135,50 +185,150 @@ def pairs(figures: pd.DataFrame, variant: str, baseline: str, metric: MetricInfo
     return table.rename_axis("seed").reset_index()
 
 
+def by_round(figures: pd.DataFrame, variant: str, column: str, seeds: list[int]) -> list[float]:
+    """The figure of `variant`'s completed run of each seed, in round order (NaN where there is none)."""
+    values = figure_values(figures, variant, column)
+    seed_of = figures.loc[values.index, "seed"]
+    found = dict(zip(seed_of.astype(int), values.astype(float), strict=True))
+    return [found.get(seed, math.nan) for seed in seeds]
+
+
+def margins(figures: pd.DataFrame, baseline: str, settings: dict[str, Any]) -> dict[str, float | None]:
+    """The difference that matters per compared figure: min_effect for the metric; energy_ratio and wall_ratio
+    times the baseline's mean for energy and wall time; none for the rest."""
+    def scaled(column: str, key: str) -> float | None:
+        ratio = settings.get(key)
+        mean = float(figure_values(figures, baseline, column).mean())
+        return float(ratio) * mean if ratio is not None and math.isfinite(mean) and mean > 0 else None
+
+    effect = settings.get("min_effect")
+    out: dict[str, float | None] = dict.fromkeys(COMPARED)
+    out["final"] = out["best"] = None if effect is None else float(effect)
+    out["energy_j"], out["wall_s"] = scaled("energy_j", "energy_ratio"), scaled("wall_s", "wall_ratio")
+    return out
+
+
+UNITS = {"energy_j": "J", "wall_s": "s", "time_to_target_s": "s", "energy_to_target_j": "J"}
+
+
+def family_verdicts(
+    figures: pd.DataFrame, names: list[str], baseline: str, metric: MetricInfo, design: Design,
+    settings: dict[str, Any], seeds: list[int], rounds: int,
+) -> dict[str, dict[str, Verdict]]:
+    """Per figure, the verdict of every variant against the baseline, decided as one family (decide.py): the
+    final metric at every look of the design, the other figures at the last look."""
+    margin = margins(figures, baseline, settings)
+    out: dict[str, dict[str, Verdict]] = {}
+    for column in COMPARED:
+        higher = metric.higher_is_better if column in QUALITY_FIGURES else bool(FIGURES[column][1])
+        unit = metric.unit if column in QUALITY_FIGURES else UNITS.get(column, "")
+        out[column] = decide(
+            by_round(figures, baseline, column, seeds[:rounds]),
+            {v: by_round(figures, v, column, seeds[:rounds]) for v in names}, design, margin[column], higher,
+            rounds=rounds, looks=None if column == "final" else [rounds], unit=unit,
+        )
+    return out
+
+
 def compare(
-    figures: pd.DataFrame, variant: str, baseline: str, metric: MetricInfo, has_target: bool = True
+    figures: pd.DataFrame, variant: str, baseline: str, metric: MetricInfo, has_target: bool = True,
+    decided: dict[str, Verdict] | None = None,
 ) -> Comparison:
-    differences, ratios, words = {}, {}, {}
+    """`decided`: this variant's verdict per figure from its family (family_verdicts); without it the comparison
+    is a family of one, looked at once at alpha = 0.05 (two results folders side by side)."""
+    if decided is None:
+        seeds = sorted(int(s) for s in figures["seed"].dropna().unique())
+        family = family_verdicts(figures, [variant], baseline, metric, Design(), {}, seeds, len(seeds))
+        decided = {column: family[column][variant] for column in COMPARED}
+    differences, ratios, verdicts = {}, {}, {}
     for column in COMPARED:
         a = figure_values(figures, baseline, column).to_numpy(dtype=float)
         b = figure_values(figures, variant, column).to_numpy(dtype=float)
         differences[column] = stats.welch(a, b)
         ratios[column] = stats.ratio(a, b)
-        higher = metric.higher_is_better if column in QUALITY_FIGURES else FIGURES[column][1]
         unreached = [v for v in (variant, baseline) if not figure_values(figures, v, "reached").any()]
         if column in TARGET_FIGURES and not has_target:
-            words[column] = verdict.NO_TARGET
+            verdicts[column] = Verdict(verdict.NO_TARGET, "no [train] target")
         elif column in TARGET_FIGURES and unreached:
-            words[column] = f"{verdict.NOT_REACHED} by {' and '.join(unreached)}"
+            verdicts[column] = Verdict(f"{verdict.NOT_REACHED} by {' and '.join(unreached)}", "")
         elif column in ENERGY_FIGURES and not (len(stats.finite(a)) and len(stats.finite(b))):
-            words[column] = verdict.NOT_MEASURED
+            verdicts[column] = Verdict(verdict.NOT_MEASURED, "")
         else:
-            words[column] = verdict.word(differences[column], bool(higher))
+            verdicts[column] = decided[column]
     done = figures[figures["variant"].isin([variant, baseline]) & (figures["status"] == "completed")]
     source = energy_source(done["energy_source"])
     rows = figures[figures["variant"] == variant]
     sentence = verdict.sentence(
-        variant, baseline, differences["final"], metric, ratios["energy_j"], ratios["wall_s"],
+        variant, baseline, differences["final"], metric, ratios["energy_j"], ratios["wall_s"], verdicts["final"],
         energy_note="estimate" if is_estimate(source) else "",
         diverged=int((rows["status"] == "diverged").sum()), runs=len(rows),
     )
     paired = pairs(figures, variant, baseline, metric)
-    return Comparison(variant, baseline, differences, ratios, words, sentence, paired)
+    return Comparison(variant, baseline, differences, ratios, verdicts, sentence, paired)
 
 
-def summarize(results: Results) -> Summary:
-    """Every statistic a report shows, from the loaded folder alone."""
+def design_of(settings: dict[str, Any], seed_range: dict[str, Any] | None, seeds: int) -> Design:
+    """The decision design of a folder: `[stats]` and, for adaptive seeds, looks from min to max rounds."""
+    n_min, n_max = (int(seed_range["min"]), int(seed_range["max"])) if seed_range else (seeds, seeds)
+    return Design(float(settings.get("alpha", 0.05)), n_min, n_max, str(settings.get("spending", "obrien-fleming")),
+                  float(settings.get("power", 0.8)))
+
+
+def rounds_status(
+    figures: pd.DataFrame, seed_range: dict[str, Any], rounds: int, decided: bool, variants: int
+) -> Rounds:
+    """Whether an adaptive session goes on: decided, at max, or the next round would break a budget."""
+    done = figures[figures["status"] == "completed"]
+    round_energy = float(pd.to_numeric(done["energy_j"], errors="coerce").mean()) * variants
+    round_s = float(pd.to_numeric(done["wall_s"], errors="coerce").mean()) * variants
+    energy = pd.to_numeric(figures["energy_j"], errors="coerce")
+    spent_energy = float(energy.sum()) if energy.notna().any() else math.nan
+    spent_s = float(pd.to_numeric(figures["wall_s"], errors="coerce").sum())
+    n_min, n_max = int(seed_range["min"]), int(seed_range["max"])
+    budget_kwh, budget_s = seed_range.get("budget_kwh"), seed_range.get("budget_s")
+    stop = None
+    if rounds >= n_min and decided:
+        stop = "decided"
+    elif rounds >= n_max:
+        stop = "max"
+    elif budget_kwh is not None and spent_energy + round_energy > float(budget_kwh) * 3.6e6:
+        stop = "budget_kwh"  # NaN (energy not measured) compares False: the energy budget cannot stop it
+    elif budget_s is not None and spent_s + round_s > float(budget_s):
+        stop = "budget_s"
+    return Rounds(n_min, n_max, rounds, decided, stop, round_energy, round_s, spent_energy, spent_s,
+                  None if budget_kwh is None else float(budget_kwh), None if budget_s is None else float(budget_s))
+
+
+def summarize(results: Results, rounds: int | None = None) -> Summary:
+    """Every statistic a report shows, from the loaded folder alone. `rounds`: only the first rounds of seeds
+    (what an adaptive session knew before starting round `rounds`); default all."""
     names = results.variants
     figures = run_figures(results.runs, results.curves, results.metric, results.target)
+    seeds = results.seeds
+    if rounds is not None:
+        figures = figures[figures["seed"].isin(seeds[:rounds])]
+    position = {seed: i for i, seed in enumerate(seeds)}
+    ran = int(max((position[int(s)] for s in figures["seed"].dropna()), default=-1)) + 1
+    rounds = ran if rounds is None else min(rounds, len(seeds))
     rank = figures["variant"].map({v: i for i, v in enumerate(names)})
     figures = figures.assign(_rank=rank).sort_values(["_rank", "seed"], kind="stable").drop(columns="_rank")
     figures = figures.reset_index(drop=True)
     variants = {v: summarize_variant(figures, v) for v in names}
     baseline = results.baseline
-    comparisons = (
-        {v: compare(figures, v, baseline, results.metric, results.target is not None) for v in names if v != baseline}
-        if baseline in variants else {}
-    )
+    settings, seed_range = results.stats, results.seed_range
+    design = design_of(settings, seed_range, rounds)
+    comparisons = {}
+    if baseline in variants:
+        others = [v for v in names if v != baseline]
+        family = family_verdicts(figures, others, baseline, results.metric, design, settings, seeds, rounds)
+        comparisons = {v: compare(figures, v, baseline, results.metric, results.target is not None,
+                                  {column: family[column][v] for column in COMPARED}) for v in others}
     done = figures[figures["status"] == "completed"]
-    return Summary(results.name, results.metric, results.target, baseline, figures, variants, comparisons,
-                   energy_source(done["energy_source"] if len(done) else figures["energy_source"]))
+    effect = settings.get("min_effect")
+    summary = Summary(results.name, results.metric, results.target, baseline, figures, variants, comparisons,
+                      energy_source(done["energy_source"] if len(done) else figures["energy_source"]), design,
+                      None if effect is None else float(effect))
+    if seed_range is None:
+        return summary
+    status = rounds_status(figures, seed_range, rounds, summary.decided, len(names))
+    return dataclasses.replace(summary, rounds=status)

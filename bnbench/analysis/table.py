@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bnbench.analysis import format as fmt
-from bnbench.analysis.document import comparison_rows, energy_cell
+from bnbench.analysis.document import comparison_rows, energy_cell, rounds_text
 from bnbench.analysis.summary import Summary
 
 
@@ -41,8 +41,10 @@ def comparison_table(summary: Summary) -> Table:
     return table
 
 
-def print_summary(summary: Summary, console: Console) -> None:
-    """The per-variant table, the comparison table and one verdict line per variant."""
+def print_summary(summary: Summary, console: Console, energy: dict | None = None) -> None:
+    """The per-variant table, the comparison table, one verdict line per variant, and for adaptive seeds what
+    was not spent (`energy`: the scenario's [energy] settings, for cups of tea)."""
+    energy = energy or {}
     if summary.figures.empty:
         console.print("no run finished")
         return
@@ -51,5 +53,10 @@ def print_summary(summary: Summary, console: Console) -> None:
         console.print(comparison_table(summary))
         for line in summary.verdicts:
             console.print(line, markup=False, highlight=False)
+        if len(summary.comparisons) > 1:
+            console.print(f"verdicts corrected for {len(summary.comparisons)} comparisons with {summary.baseline} "
+                          "(Holm)", markup=False, highlight=False)
     else:
         console.print(f"no comparison: the baseline '{summary.baseline}' has no runs", markup=False)
+    if summary.rounds is not None:
+        console.print(rounds_text(summary.rounds, energy), markup=False, highlight=False)

@@ -1,48 +1,23 @@
 """Verdict wording: a comparison named by its reference and direction, and never a winner below the noise.
 
-A difference is called better or worse only when both sides have at least two runs and the 95% Welch interval
-of the difference excludes zero (equivalently, Welch's two-sided p < 0.05). Otherwise it is "no detectable
-difference", with the reason (one seed, or an interval that crosses zero).
+The words come from `decide.py` (better, worse, equivalent, undecided, each with its reason); this module only
+phrases them. Figures that cannot be compared get a word of their own: not measured, target not reached, no
+target set.
 """
 
 from __future__ import annotations
 
 import math
 
+from bnbench.analysis.decide import BETTER, EQUIVALENT, UNDECIDED, WORSE, Verdict, p_text
 from bnbench.analysis.metric import MetricInfo
 from bnbench.analysis.stats import Difference, Ratio
 
-BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no detectable difference"
+__all__ = ["BETTER", "EQUIVALENT", "UNDECIDED", "WORSE", "Verdict", "p_text"]
+
 NOT_MEASURED = "not measured"
 NOT_REACHED = "target not reached"
 NO_TARGET = "no target set"
-
-
-def word(diff: Difference, higher_is_better: bool) -> str:
-    """'better', 'worse' or 'no detectable difference' for b against a (see module doc)."""
-    if not diff.testable or math.isnan(diff.diff) or diff.crosses_zero:
-        return NO_DIFFERENCE
-    return BETTER if (diff.diff > 0) == higher_is_better else WORSE
-
-
-def p_text(p: float) -> str:
-    """'p=0.003', 'p<0.001', or '' when there is no test."""
-    if math.isnan(p):
-        return ""
-    return "p<0.001" if p < 0.001 else f"p={p:.3f}" if p < 0.1 else f"p={p:.2f}"
-
-
-def n_text(diff: Difference) -> str:
-    return f"n={diff.n_b}" if diff.n_a == diff.n_b else f"n={diff.n_b} vs {diff.n_a}"
-
-
-def reason(diff: Difference) -> str:
-    """What the word rests on: '(p=0.003, n=3)' or why there is no test."""
-    if diff.n_a == 0 or diff.n_b == 0:
-        return "(no completed run to compare)"
-    if not diff.testable:
-        return f"({n_text(diff)}: one seed cannot tell a difference from seed luck)"
-    return f"({p_text(diff.p)}, {n_text(diff)})"
 
 
 def ratio_text(r: Ratio, what: str, source_note: str = "") -> str:
@@ -71,6 +46,7 @@ def sentence(
     metric: MetricInfo,
     energy: Ratio,
     wall: Ratio,
+    decision: Verdict,
     energy_note: str = "",
     diverged: int = 0,
     runs: int = 0,
@@ -81,7 +57,7 @@ def sentence(
     """
     text = (
         f"{variant}: {difference_text(quality, metric)} vs {baseline}, {ratio_text(energy, 'energy', energy_note)}, "
-        f"{ratio_text(wall, 'wall time')}; {word(quality, metric.higher_is_better)} {reason(quality)}"
+        f"{ratio_text(wall, 'wall time')}; {decision.word} ({decision.reason})"
     )
     if diverged:
         text += f"; {diverged} of {runs} runs diverged"

@@ -31,7 +31,7 @@ def report(root: Path, output: str = "table", console: Console | None = None,
     results = load(root, higher_is_better)
     rendered = write_reports(results)
     if output == "table":
-        print_summary(results.summary, console)
+        print_summary(results.summary, console, results.scenario.get("energy", {}))
         files = ", ".join(["report.md", "report.html", "report.json", f"{len(rendered.plots)} figures"])
         console.print(f"report: {root / 'report.html'} ({files})", markup=False, highlight=False)
     else:

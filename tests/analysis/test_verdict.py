@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bnbench.analysis import stats, verdict
+from bnbench.analysis.decide import Design, decide
 from bnbench.analysis.metric import MetricInfo
 
 PSNR = MetricInfo("psnr_db", "PSNR", "dB", True)
@@ -10,9 +11,10 @@ LOSS = MetricInfo("val_loss", "val loss", "", False)
 NO_ENERGY = stats.Ratio(float("nan"), float("nan"), float("nan"))
 
 
-def line(a, b, metric=PSNR, energy=NO_ENERGY, note=""):
+def line(a, b, metric=PSNR, energy=NO_ENERGY, note="", margin=None, **kwargs):
+    decision = decide(a, {"bn": b}, Design(), margin, metric.higher_is_better, unit=metric.unit)["bn"]
     return verdict.sentence("bn", "control", stats.welch(a, b), metric, energy, stats.ratio([10, 10.2], [10, 10.2]),
-                            energy_note=note)
+                            decision, energy_note=note, **kwargs)
 
 
 def test_clearly_worse():
@@ -29,19 +31,39 @@ def test_clearly_better_for_lower_is_better_metric():
     assert "val loss -0.500 [" in text and "; better (p<0.001, n=3)" in text
 
 
-def test_within_noise_says_no_detectable_difference():
+def test_within_noise_is_undecided_and_says_why():
     # diff +0.1 with sd 1 per side: se = sqrt(2/3) = 0.8165, t = 0.122, df = 4 -> p = 0.908;
-    # the interval 0.1 ± 2.7764 * 0.8165 = [-2.17, +2.37] crosses zero.
+    # the interval 0.1 ± 2.7764 * 0.8165 = [-2.17, +2.37] crosses zero. No min_effect: it cannot be 'the same'.
     text = line([29.0, 30.0, 31.0], [29.1, 30.1, 31.1])
     assert "+0.10 dB [-2.17, +2.37]" in text
-    assert "; no detectable difference (p=0.91, n=3)" in text
+    assert "; undecided (p=0.91, n=3: the interval holds zero and no min_effect says how small" in text
     assert "better" not in text and "worse" not in text
+
+
+def test_interval_wider_than_the_effect_that_matters_says_how_many_more_seeds():
+    # As above with min_effect 0.5 dB: the 90% interval 0.1 ± t(0.95, 4) * 0.8165 = 0.1 ± 2.1318 * 0.8165
+    # = [-1.64, +1.84] is wider than ±0.5. With sd 1 per side, 0.5 dB at 80% power and alpha 0.05 needs the
+    # textbook 64 seeds per variant (d = 0.5): 61 more than the 3 there are.
+    text = line([29.0, 30.0, 31.0], [29.1, 30.1, 31.1], margin=0.5)
+    assert ("undecided (p=0.91, n=3: the interval is wider than +-0.5 dB, the effect that matters; about 61 more "
+            "seeds per variant would decide it)") in text
+
+
+def test_narrow_interval_inside_the_margin_is_equivalent():
+    # diff +0.02, sd 0.1 per side: se = sqrt(2 * 0.01 / 3) = 0.08165, df = 4; 90% interval
+    # 0.02 ± 2.1318 * 0.08165 = [-0.154, +0.194], inside ±0.5 dB: the same, by two one-sided tests.
+    decision = decide([29.9, 30.0, 30.1], {"bn": [29.92, 30.02, 30.12]}, Design(), 0.5, True, unit="dB")["bn"]
+    assert decision.word == "equivalent"
+    assert decision.reason == "n=3: inside +-0.5 dB"
+    assert (round(decision.ci_low, 3), round(decision.ci_high, 3)) == (-0.154, 0.194)
+    # A margin of 0.15 dB is narrower than that interval: undecided, not equivalent.
+    assert decide([29.9, 30.0, 30.1], {"bn": [29.92, 30.02, 30.12]}, Design(), 0.15, True)["bn"].word == "undecided"
 
 
 def test_one_seed_never_names_a_winner():
     text = line([30.0], [25.0])
     assert text.startswith("bn: PSNR -5.00 dB vs control")  # no interval from one seed
-    assert "no detectable difference (n=1: one seed cannot tell a difference from seed luck)" in text
+    assert "undecided (too few seeds: n=1, one seed cannot tell a difference from seed luck)" in text
 
 
 def test_estimated_energy_is_labelled():
@@ -52,6 +74,5 @@ def test_estimated_energy_is_labelled():
 
 
 def test_diverged_runs_are_counted():
-    text = verdict.sentence("bn", "control", stats.welch([30, 30.1], [28.0]), PSNR, NO_ENERGY, NO_ENERGY,
-                            diverged=2, runs=3)
+    text = line([30, 30.1], [28.0], diverged=2, runs=3)
     assert text.endswith("; 2 of 3 runs diverged")
