@@ -111,6 +111,24 @@ def run(
 
 @app.command()
 @friendly
+def plan(
+    scenario: ScenarioArg,
+    pilot: Annotated[
+        Path | None, typer.Option("--pilot", help="A results folder of this scenario to estimate spread and cost.")
+    ] = None,
+    pilot_steps: Annotated[
+        int | None, typer.Option("--pilot-steps", min=1, help="Run a short pilot first: this many steps, 3 seeds.")
+    ] = None,
+    set_: SetOpt = None,
+) -> None:
+    """Say what SCENARIO's question costs: seeds per variant to tell [stats] min_effect apart, kWh, tea, CO2."""
+    from bnbench.commands.plan import plan_scenario
+
+    plan_scenario(scenario, set_ or [], pilot, pilot_steps, sys.argv)
+
+
+@app.command()
+@friendly
 def tea(
     energy: Annotated[str, typer.Argument(help="An energy: 18kWh, 500Wh, 64.8MJ, or power x time: 1.5kW*12h.")],
     wh_per_cup: Annotated[

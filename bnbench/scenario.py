@@ -271,8 +271,11 @@ class Scenario:
         """The resolved scenario (defaults filled in), ready for TOML: None values are left out."""
         out: dict[str, Any] = {
             section: _drop_none(getattr(self, section).model_dump())
-            for section in ("scenario", "task", "model", "train", "energy", "stats")
+            for section in ("scenario", "task", "model", "train", "energy")
         }
+        stats = self.stats.model_dump(exclude_defaults=True)  # left out when default: older folders still resume
+        if stats:
+            out["stats"] = stats
         out["variant"] = [{"name": v.name, **dict(v.overrides)} for v in self.variants]
         return out
 

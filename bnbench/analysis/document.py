@@ -342,21 +342,26 @@ def rounds_blocks(results: Results, summary: Summary) -> list[Block]:
 
 def rounds_text(r: Any, energy: dict[str, Any]) -> str:
     """'decided after 5 of at most 20 seeds; 15 rounds not run: about 4.1 kWh (123 cups of tea) not spent'."""
-    from bnbench.energy.units import WH_PER_CUP, j_to_kwh, tea_cups
+    from bnbench.energy.units import WH_PER_CUP, tea_cups
 
-    why = {"decided": f"decided after {r.run} of at most {r.n_max} seeds",
-           "max": f"stopped at the maximum of {r.n_max} seeds",
-           "budget_kwh": f"stopped after {r.run} of at most {r.n_max} seeds: the next round would pass the "
-                         f"budget of {r.budget_kwh:g} kWh",
-           "budget_s": f"stopped after {r.run} of at most {r.n_max} seeds: the next round would pass the budget "
-                       f"of {fmt.seconds(r.budget_s)} of run time"}.get(
-        r.stop, f"{r.run} of at most {r.n_max} rounds run so far (at least {r.n_min})")
+    if r.stop == "decided":
+        why = f"decided after {r.run} of at most {r.n_max} seeds"
+    elif r.stop == "max":
+        why = f"stopped at the maximum of {r.n_max} seeds"
+    elif r.stop == "budget_kwh":
+        why = (f"stopped after {r.run} of at most {r.n_max} seeds: the next round would pass the budget of "
+               f"{r.budget_kwh:g} kWh")
+    elif r.stop == "budget_s":
+        why = (f"stopped after {r.run} of at most {r.n_max} seeds: the next round would pass the budget of "
+               f"{fmt.seconds(r.budget_s)} of run time")
+    else:
+        why = f"{r.run} of at most {r.n_max} rounds run so far (at least {r.n_min})"
     if not r.not_run or r.stop is None:
         return why[0].upper() + why[1:] + "."
     saved = f"{r.not_run} round{'s' if r.not_run != 1 else ''} not run"
     if math.isfinite(r.saved_energy_j):
         cups = tea_cups(r.saved_energy_j, float(energy.get("wh_per_cup", WH_PER_CUP)))
-        saved += f": about {j_to_kwh(r.saved_energy_j):.3g} kWh ({cups:.3g} cups of tea) not spent"
+        saved += f": about {fmt.energy(r.saved_energy_j)} ({fmt.significant(cups)} cups of tea) not spent"
     else:
         saved += f" (about {fmt.seconds(r.not_run * r.round_s)} of run time not spent; energy was not measured)"
     return why[0].upper() + why[1:] + "; " + saved + "."

@@ -24,7 +24,11 @@ def welch_power(n: int, sd_a: float, sd_b: float, effect: float, alpha: float) -
     df = var**2 * (n - 1) / (sd_a**4 + sd_b**4)
     ncp = abs(effect) / math.sqrt(var / n)
     t = float(stdtrit(df, 1 - alpha / 2))
-    return float(1 - nctdtr(df, ncp, t) + nctdtr(df, ncp, -t))
+    upper = float(1 - nctdtr(df, ncp, t))
+    lower = float(nctdtr(df, ncp, -t))  # below Phi(-ncp): where scipy's series underflows to NaN, it is 0
+    if math.isnan(upper) and ncp > t:
+        upper = 1.0
+    return upper + (0.0 if math.isnan(lower) else lower)
 
 
 def seeds_needed(sd_a: float, sd_b: float, effect: float, alpha: float, power: float = 0.8) -> int | None:
@@ -54,4 +58,4 @@ def detectable_effect(n: int, sd_a: float, sd_b: float, alpha: float, power: flo
     if n < 2 or not (math.isfinite(sd_a) and math.isfinite(sd_b)) or sd_a**2 + sd_b**2 == 0:
         return math.nan
     scale = math.sqrt((sd_a**2 + sd_b**2) / n)
-    return float(brentq(lambda e: welch_power(n, sd_a, sd_b, e, alpha) - power, 1e-9 * scale, 1e4 * scale))
+    return float(brentq(lambda e: welch_power(n, sd_a, sd_b, e, alpha) - power, 1e-9 * scale, 1e3 * scale))

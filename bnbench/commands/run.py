@@ -159,7 +159,10 @@ def run_scenario(
         store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
 
     console = Console()
-    console.print(f"bnbench {info['bnbench']}: {len(specs)} runs of '{scenario.name}' on {', '.join(device_list)} "
+    adaptive = scenario.scenario.adaptive
+    runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {len(scenario.variants)} runs" if adaptive
+                 else f"{len(specs)} runs")
+    console.print(f"bnbench {info['bnbench']}: {runs_text} of '{scenario.name}' on {', '.join(device_list)} "
                   f"-> {out}")
     if resuming:
         plans = plan_runs(out, specs)
@@ -174,7 +177,13 @@ def run_scenario(
     progress = make_progress(specs, metric, console)
     with stop_on_signals(stop) as received:
         try:
-            rows = run_on(specs, device_list, store, progress, stop)
+            if scenario.scenario.adaptive:
+                from bnbench.execute.rounds import run_rounds
+
+                rows = run_rounds(scenario, specs, run_on, device_list, store, progress, stop,
+                                  lambda text: console.print(text, markup=False, highlight=False))
+            else:
+                rows = run_on(specs, device_list, store, progress, stop)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
             console.print(f"interrupted twice: stopped at once; resume with --resume {out}")
             return EXIT_SIGINT

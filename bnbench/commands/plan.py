@@ -1,0 +1,116 @@
+"""`bnbench plan SCENARIO`: before spending the night, say what the night buys."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from bnbench.errors import UserError
+from bnbench.scenario import Scenario, load
+
+if TYPE_CHECKING:
+    from bnbench.analysis.plan import Cost, Plan, Question
+    from bnbench.analysis.results import Results
+
+PILOT_SEEDS = 3
+
+
+def question(scenario: Scenario, pilot: Results) -> Question:
+    from bnbench.analysis.plan import Question
+
+    head, stats, energy = scenario.scenario, scenario.stats, scenario.energy
+    names = [v.name for v in scenario.variants]
+    missing = [v for v in names if v not in pilot.variants]
+    if missing:
+        raise UserError(f"{pilot.root}: the pilot has no runs of {', '.join(missing)}; run a pilot of this scenario "
+                        "(--pilot-steps N) or give its results folder")
+    on_gpu = any(str(d).startswith("cuda") for d in pilot.manifest.get("devices", []))
+    workers = head.workers or (len([d for d in pilot.manifest.get("devices", []) if str(d).startswith("cuda")])
+                               // head.gpus_per_run if on_gpu else 1) or 1
+    return Question(
+        baseline=scenario.baseline, variants=tuple(v for v in names if v != scenario.baseline),
+        steps={v.name: v.train.max_steps for v in scenario.variants}, alpha=stats.alpha, power=stats.power,
+        min_effect=stats.min_effect, seeds_now=len(head.seed_list), workers=workers,
+        gpus_per_run=head.gpus_per_run, on_gpu=on_gpu, wh_per_cup=energy.wh_per_cup,
+        co2_g_per_kwh=energy.co2_g_per_kwh, pue=energy.pue,
+    )
+
+
+def run_pilot(path: Path, overrides: list[str], steps: int, argv: list[str]) -> Path:
+    """A short pilot of the scenario itself: `steps` steps, seeds 0-2, in reports/<name>/pilot-<time>/."""
+    from bnbench.commands.run import EXIT_OK, run_scenario
+
+    name = load(path, overrides).name
+    out = Path("reports") / name / f"pilot-{dt.datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    pilot_overrides = [*overrides, f"train.max_steps={steps}", f"scenario.seeds={list(range(PILOT_SEEDS))}"]
+    code = run_scenario(path, out=out, devices=None, overrides=pilot_overrides, argv=argv)
+    if code != EXIT_OK:
+        raise UserError(f"the pilot did not finish (exit {code}); see {out}")
+    return out
+
+
+def cost_text(c: Cost, workers: int) -> str:
+    """'1.2 kWh (36 cups of tea, 0.57 kg CO2), 3.1 GPU-hours, about 2.5 h with 4 workers'."""
+    from bnbench.analysis import format as fmt
+
+    energy = (f"{fmt.energy(c.energy_j)} ({fmt.significant(c.tea_cups)} cups of tea, "
+              f"{fmt.significant(c.co2_g / 1000)} kg CO2)" if math.isfinite(c.energy_j)
+              else "energy not measured by the pilot")
+    gpu = "no GPU-hours (CPU)" if c.gpu_hours is None else f"{fmt.significant(c.gpu_hours)} GPU-hours"
+    return (f"{c.runs} runs, {energy}, {gpu}, about {fmt.seconds(c.wall_s)} with {workers} "
+            f"worker{'s' if workers != 1 else ''}")
+
+
+def plan_lines(plan: Plan, metric_value: Callable[[float], str], pilot: Path) -> list[str]:
+    """The plan, one fact a line: per comparison the spreads, the seeds it needs, their cost, and what the
+    scenario's seeds can detect; then the whole question."""
+    from bnbench.analysis import format as fmt
+
+    q = plan.question
+    effect = "not set" if q.min_effect is None else metric_value(q.min_effect)
+    family = f" (alpha {q.alpha:g} / {len(q.variants)} comparisons: Holm's first step)" if len(q.variants) > 1 else ""
+    lines = [f"plan from {plan.pilot_runs} completed pilot runs in {pilot}: min_effect {effect}, {q.power:.0%} "
+             f"power, Welch's test at {plan.level:.3g}{family}",
+             "per full run (" + ", ".join(f"{v}: {s} steps, {fmt.energy(plan.per_run_energy_j[v])}, "
+                                          f"{fmt.seconds(plan.per_run_s[v])}" for v, s in q.steps.items()) + ")"]
+    for row in plan.rows:
+        lines.append(f"{row.variant} vs {q.baseline}: seed-to-seed sd {metric_value(row.sd_variant)} "
+                     f"(vs {metric_value(row.sd_baseline)})")
+        if row.seeds is not None and row.cost is not None:
+            lines.append(f"  {row.seeds} seeds per variant tell {effect} apart: {cost_text(row.cost, q.workers)}")
+        lines.append(f"  with the scenario's {q.seeds_now} seeds, the smallest difference found with "
+                     f"{q.power:.0%} power is {metric_value(row.detectable)}")
+    if q.min_effect is None:
+        lines.append("set [stats] min_effect (the smallest difference that matters, in the metric's units) to see "
+                     "the seeds it needs")
+    elif plan.total is not None:
+        seeds = max(r.seeds for r in plan.rows if r.seeds is not None)
+        lines.append(f"the whole question: {seeds} seeds per variant, {cost_text(plan.total, q.workers)}")
+    return lines
+
+
+def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_steps: int | None,
+                  argv: list[str], console: Console | None = None) -> None:
+    from bnbench.analysis.plan import make_plan
+    from bnbench.analysis.results import load as load_results
+    from bnbench.checks import check_scenario
+
+    console = console or Console()
+    scenario = load(path, overrides)
+    check_scenario(scenario)
+    if pilot is not None and pilot_steps is not None:
+        raise UserError("give --pilot DIR or --pilot-steps N, not both")
+    if pilot is None and pilot_steps is None:
+        raise UserError("plan needs a pilot: --pilot DIR (a results folder of this scenario) or --pilot-steps N "
+                        "(a short pilot run now)")
+    if pilot is None:
+        pilot = run_pilot(path, overrides, int(pilot_steps), argv)
+    results = load_results(pilot)
+    plan = make_plan(results.summary, question(scenario, results))
+    for line in plan_lines(plan, results.metric.value, pilot):
+        console.print(line, markup=False, highlight=False)
