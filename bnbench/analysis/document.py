@@ -350,7 +350,7 @@ def rounds_text(r: Any, energy: dict[str, Any]) -> str:
         why = f"stopped at the maximum of {r.n_max} seeds"
     elif r.stop == "budget_kwh":
         why = (f"stopped after {r.run} of at most {r.n_max} seeds: the next round would pass the budget of "
-               f"{r.budget_kwh:g} kWh")
+               f"{r.budget_kwh:.3g} kWh")
     elif r.stop == "budget_s":
         why = (f"stopped after {r.run} of at most {r.n_max} seeds: the next round would pass the budget of "
                f"{fmt.seconds(r.budget_s)} of run time")

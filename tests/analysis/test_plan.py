@@ -1,0 +1,86 @@
+"""`bnbench plan` against hand-computed sample sizes and the pilot's own per-run energy and time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bnbench.cli import app
+
+runner = CliRunner()
+
+SCENARIO = """
+[scenario]
+name = "synthetic"
+seeds = [0, 1, 2]
+device = "cpu"
+workers = 2
+
+[train]
+max_steps = 60
+
+[stats]
+min_effect = 0.5
+
+[[variant]]
+name = "control"
+
+[[variant]]
+name = "bn"
+norm = "batch"
+"""
+
+
+def scenario_file(tmp_path: Path, text: str = SCENARIO) -> Path:
+    path = tmp_path / "plan.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def plan_output(tmp_path: Path, folder, *extra: str) -> str:
+    # Pilot: 3 seeds each, final PSNR sd 1.0 on both sides; 30 steps in 30 s per run; 100 J (control) and
+    # 120 J (bn) per run.
+    pilot = folder(finals={"control": [29.0, 30.0, 31.0], "bn": [29.5, 30.5, 31.5]},
+                   energy_j={"control": [100.0] * 3, "bn": [120.0] * 3}, source="rapl")
+    result = runner.invoke(app, ["plan", str(scenario_file(tmp_path)), "--pilot", str(pilot), *extra])
+    assert result.exit_code == 0, result.output
+    return " ".join(result.output.split())
+
+
+def test_plan_gives_the_textbook_seeds_and_the_pilots_costs(tmp_path, folder):
+    text = plan_output(tmp_path, folder)
+    # min_effect 0.5 dB with sd 1 on both sides: d = 0.5, the textbook 64 seeds per variant (alpha 0.05, 80%).
+    assert "64 seeds per variant tell 0.50 dB apart: 128 runs" in text
+    # A full run is 60 steps, twice the pilot's 30: control 200 J and 60 s, bn 240 J and 60 s.
+    assert "control: 60 steps, 200 J, 60.0 s" in text and "bn: 60 steps, 240 J, 60.0 s" in text
+    # 64 x (200 + 240) J = 28,160 J = 28.2 kJ = 28160 / (33.33 Wh x 3600) = 0.235 cups of tea;
+    # CO2 0.0078 kWh x 475 g/kWh = 3.72 g; run time 128 x 60 s = 7680 s over 2 workers = 3840 s = 64.0 min.
+    assert "28.2 kJ (0.235 cups of tea, 0.00372 kg CO2), no GPU-hours (CPU), about 64.0 min with 2 workers" in text
+    # The scenario's 3 seeds per variant: df 4, t_crit 2.776, and 80% power needs a noncentrality of 3.76, so
+    # the smallest difference found is 3.76 x sqrt(2/3) = 3.07 dB (sd 1).
+    assert "with the scenario's 3 seeds, the smallest difference found with 80% power is 3.07 dB" in text
+    assert "the whole question: 64 seeds per variant, 128 runs" in text
+
+
+def test_plan_without_min_effect_says_what_to_set(tmp_path, folder):
+    pilot = folder(finals={"control": [29.0, 30.0, 31.0], "bn": [29.5, 30.5, 31.5]})
+    text = SCENARIO.replace("min_effect = 0.5", "alpha = 0.05")
+    result = runner.invoke(app, ["plan", str(scenario_file(tmp_path, text)), "--pilot", str(pilot)])
+    assert result.exit_code == 0, result.output
+    assert "set [stats] min_effect" in result.output
+    assert "energy not measured" not in result.output  # no seeds planned, so no cost line at all
+
+
+def test_plan_needs_a_pilot_and_only_one(tmp_path, folder):
+    path = scenario_file(tmp_path)
+    result = runner.invoke(app, ["plan", str(path)])
+    assert result.exit_code == 2 and "plan needs a pilot: --pilot DIR" in result.output
+    result = runner.invoke(app, ["plan", str(path), "--pilot", str(tmp_path), "--pilot-steps", "5"])
+    assert result.exit_code == 2 and "not both" in result.output
+
+
+def test_plan_names_variants_the_pilot_lacks(tmp_path, folder):
+    pilot = folder(finals={"control": [29.0, 30.0, 31.0]})
+    result = runner.invoke(app, ["plan", str(scenario_file(tmp_path)), "--pilot", str(pilot)])
+    assert result.exit_code == 2 and "the pilot has no runs of bn" in result.output
