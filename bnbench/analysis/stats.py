@@ -89,7 +89,7 @@ class Difference:
 
     @property
     def crosses_zero(self) -> bool:
-        """True when the interval holds 0 (or there is no interval): no detectable difference."""
+        """True when the interval holds 0 (or there is no interval): no winner at this level."""
         return not (self.ci_low > 0 or self.ci_high < 0)
 
 

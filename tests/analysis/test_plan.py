@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from typer.testing import CliRunner
 
 from bnbench.cli import app
@@ -84,3 +85,18 @@ def test_plan_names_variants_the_pilot_lacks(tmp_path, folder):
     pilot = folder(finals={"control": [29.0, 30.0, 31.0]})
     result = runner.invoke(app, ["plan", str(scenario_file(tmp_path)), "--pilot", str(pilot)])
     assert result.exit_code == 2 and "the pilot has no runs of bn" in result.output
+
+
+def test_plan_runs_its_own_short_pilot(tiny_scenario, tmp_path, monkeypatch):
+    # --pilot-steps 2: three seeds of every variant, 2 steps each, in reports/tiny/pilot-<time>/ under the working
+    # folder; the plan then scales the pilot's per-step time to the scenario's 4 steps a run.
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["plan", str(tiny_scenario), "--pilot-steps", "2", "--set", "stats.min_effect=0.5"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    pilots = list((tmp_path / "reports" / "tiny").glob("pilot-*"))
+    assert len(pilots) == 1
+    runs = pd.read_csv(pilots[0] / "runs.csv")
+    assert sorted(runs["seed"].unique()) == [0, 1, 2] and set(runs["steps"]) == {2}
+    assert f"plan from 6 completed pilot runs in {Path('reports') / 'tiny' / pilots[0].name}" in text
+    assert "per full run (control: 4 steps," in text and "bn vs control: seed-to-seed sd" in text
