@@ -20,7 +20,7 @@ Pure functions of the values; `Verdict` objects carry the word and the reason fo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from scipy.special import stdtr, stdtrit
@@ -159,7 +159,9 @@ def n_text(x: Look) -> str:
     return f"n={x.n_b}" if x.n_a == x.n_b else f"n={x.n_b} vs {x.n_a}"
 
 
-def _holm(pvalues: dict[str, float], alphas: list[float], level_of: callable) -> tuple[set[str], dict[str, float]]:
+def _holm(
+    pvalues: dict[str, float], alphas: list[float], level_of: Callable[[float], float]
+) -> tuple[set[str], dict[str, float]]:
     """Holm's step-down over `pvalues` (NaN never rejects): the j-th smallest is tested at `level_of(alphas[j])`;
     the first that fails stops the rest. Returns (rejected, the level each was or would have been tested at)."""
     order = sorted((p, name) for name, p in pvalues.items() if not math.isnan(p))
