@@ -79,6 +79,15 @@ def test_the_next_round_stops_when_it_would_break_the_energy_budget(tmp_path):
     assert summarize(load(roomy)).rounds.stop is None
 
 
+def test_the_next_round_stops_when_it_would_break_the_time_budget(tmp_path):
+    # Six runs of 30 s = 180 s so far; a round is 2 x 30 s = 60 s more: 240 s passes a budget of 200 s, not 240 s
+    # (scenario.toml holds the budget resolved to seconds).
+    tight = adaptive_folder(tmp_path / "tight", {"min": 2, "max": 8, "budget_s": 200})
+    assert summarize(load(tight)).rounds.stop == "budget_s"
+    assert summarize(load(adaptive_folder(tmp_path / "exact", {"min": 2, "max": 8, "budget_s": 240}))).rounds.stop \
+        is None
+
+
 def test_the_decision_before_a_round_uses_only_the_rounds_before_it(tmp_path):
     # Before round 3 only seeds 0 and 1 count; before round 2 (< min) no look is taken at all.
     root = adaptive_folder(tmp_path / "f", {"min": 2, "max": 8})
