@@ -93,7 +93,9 @@ def test_the_decision_before_a_round_uses_only_the_rounds_before_it(tmp_path):
     root = adaptive_folder(tmp_path / "f", {"min": 2, "max": 8})
     assert summarize(load(root), rounds=2).rounds.run == 2
     assert summarize(load(root), rounds=2).comparisons["bn"].decision.n == 2
-    assert summarize(load(root), rounds=1).rounds.stop is None
+    early = summarize(load(root), rounds=1)
+    assert early.rounds.stop is None
+    assert early.comparisons["bn"].decision.reason == "too few seeds: 1 round so far, the first look is after 2"
 
 
 def test_seed_range_expands_to_seeds_zero_to_max():

@@ -237,8 +237,9 @@ def decide(
             out[name] = decided[name]
         elif name in last:
             out[name] = undecided(*last[name], margin, design, looks[-1], within)
-        else:
-            out[name] = Verdict(UNDECIDED, "too few seeds: no completed run to compare")
+        elif not looks:
+            out[name] = Verdict(UNDECIDED, f"too few seeds: {rounds} round{'s' if rounds != 1 else ''} so far, the "
+                                f"first look is after {design.n_min}", rounds)
     return out
 
 
