@@ -9,15 +9,13 @@ Everything here works in the process that calls it, so a worker process opens it
 
 from __future__ import annotations
 
-import os
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bnbench.energy import nvml, rapl, shared_host
+from bnbench.energy import identity, nvml, rapl, shared_host
 from bnbench.energy.estimate import DEFAULT_W_PER_CORE, CpuEstimateSource
 from bnbench.energy.meter import Clock, DeviceMeter, SourceFactory, warn_once
 from bnbench.energy.run_meter import HOST, RunMeter
@@ -45,26 +43,21 @@ def _host_rapl(root: Path) -> EnergySource:
     return source if peers is None else shared_host.SharedHostSource(source, peers)
 
 
-def cuda_uuid(index: int) -> str | None:
-    """The NVML UUID of CUDA device `index` from torch, when torch is loaded and can tell."""
-    torch = sys.modules.get("torch")
-    if torch is None or os.environ.get("CUDA_VISIBLE_DEVICES"):
-        return None
-    try:
-        return f"GPU-{torch.cuda.get_device_properties(index).uuid}"
-    except Exception:  # noqa: BLE001 - an old torch or no CUDA: fall back to NVML's index
-        return None
+def gpu_chain(
+    cuda_index: int, api: Any = None, cuda: Any = None,
+) -> tuple[list[tuple[str, SourceFactory]], str, identity.GpuIdentity | None]:
+    """The sources for CUDA device `cuda_index` of this process, why there are none, and which GPU it is.
 
-
-def gpu_chain(cuda_index: int, api: Any = None) -> tuple[list[tuple[str, SourceFactory]], str]:
-    """The sources for CUDA device `cuda_index` and, when there are none, why."""
+    The device is matched to its NVML handle by UUID (bnbench.energy.identity); `cuda` stands for torch.cuda.
+    GpuMismatch (a UserError) when torch's device is not the GPU CUDA_VISIBLE_DEVICES names.
+    """
     try:
         api = api or nvml.load_nvml()
-        handle = nvml.nvml_handle(api, cuda_index, os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_uuid(cuda_index))
+        gpu = identity.identify_here(api, cuda_index, cuda)
     except SourceError as exc:
-        return [], str(exc)
-    chain = nvml.gpu_chain(api, handle)
-    return chain, "" if chain else "NVML cannot meter a MIG slice"
+        return [], str(exc), None
+    chain = nvml.gpu_chain(api, gpu.handle)
+    return chain, "" if chain else "NVML cannot meter a MIG slice", gpu
 
 
 def open_device_meter(
@@ -76,10 +69,11 @@ def open_device_meter(
     if key in ("cpu", HOST):
         return DeviceMeter(key, host_chain(w_per_core), clock=clock, warn=warn)
     if key.startswith("cuda"):
-        chain, why = gpu_chain(int(key.partition(":")[2] or 0), nvml_api)
+        chain, why, gpu = gpu_chain(int(key.partition(":")[2] or 0), nvml_api)
         if not chain:
             warn(f"{key}: no energy source ({why}); its energy is unknown")
-        return DeviceMeter(key, chain, clock=clock, warn=warn, unavailable=why)
+        busy = nvml.busy_reader(nvml_api or nvml.load_nvml(), gpu.handle) if gpu is not None else None
+        return DeviceMeter(key, chain, clock=clock, warn=warn, unavailable=why, gpu=gpu, busy=busy)
     raise ValueError(f"no energy meter for device '{key}'")
 
 

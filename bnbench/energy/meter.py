@@ -17,6 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from bnbench.energy.source import NONE, EnergySource, SourceError
 
@@ -52,8 +53,12 @@ class DeviceMeter:
         clock: Clock = time.perf_counter,
         warn: Callable[[str], None] = warn_once,
         unavailable: str = "",
+        gpu: Any = None,
+        busy: Callable[[], float | None] | None = None,
     ) -> None:
         self.key, self.clock, self.warn = key, clock, warn
+        self.gpu = gpu  # a GPU's identity (bnbench.energy.identity.GpuIdentity); None for the host
+        self._busy = busy
         self.chain = list(chain)
         self.total_j = 0.0
         self.integral_j = 0.0
@@ -106,6 +111,10 @@ class DeviceMeter:
             self.total_j = math.nan
         if not self.sources_used and not self._why:
             self.warn(f"{self.key}: no energy source; its energy is unknown")
+
+    def busy_pct(self) -> float | None:
+        """The GPU's busy % now (NVML utilization), None for the host or when the GPU does not say."""
+        return self._busy() if self._busy is not None else None
 
     @property
     def why_unavailable(self) -> str:

@@ -54,28 +54,6 @@ def call(api: Any, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         raise SourceError(f"NVML: {what}: {exc}") from None
 
 
-def nvml_handle(api: Any, cuda_index: int, visible: str | None = None, uuid: str | None = None) -> Any:
-    """The NVML handle of CUDA device `cuda_index`.
-
-    NVML numbers all GPUs of the host; CUDA numbers those in CUDA_VISIBLE_DEVICES (`visible`). A UUID (from
-    torch) is the surest link; otherwise the CUDA_VISIBLE_DEVICES entry (an index or a GPU-/MIG- UUID).
-    """
-    if uuid:
-        try:
-            return api.nvmlDeviceGetHandleByUUID(uuid)
-        except api.NVMLError:
-            pass
-    entries = [e.strip() for e in visible.split(",") if e.strip()] if visible else []
-    if entries:
-        if cuda_index >= len(entries):
-            raise SourceError(f"NVML: cuda:{cuda_index} is not in CUDA_VISIBLE_DEVICES={visible}")
-        entry = entries[cuda_index]
-        if entry.isdigit():
-            return call(api, f"GPU {entry}", api.nvmlDeviceGetHandleByIndex, int(entry))
-        return call(api, f"GPU {entry}", api.nvmlDeviceGetHandleByUUID, entry)
-    return call(api, f"GPU {cuda_index}", api.nvmlDeviceGetHandleByIndex, cuda_index)
-
-
 def is_mig(api: Any, handle: Any) -> bool:
     """True for a MIG slice, or a GPU with MIG enabled: NVML cannot meter what one slice draws."""
     try:
@@ -117,6 +95,25 @@ def usage_power_w(api: Any, handle: Any) -> float:
 def counter_j(api: Any, handle: Any) -> float:
     """nvmlDeviceGetTotalEnergyConsumption (millijoules since the driver loaded) in joules."""
     return call(api, "total energy", api.nvmlDeviceGetTotalEnergyConsumption, handle) / 1000.0
+
+
+def busy_pct(api: Any, handle: Any) -> float:
+    """nvmlDeviceGetUtilizationRates' `gpu`: percent of the last sample period in which a kernel ran."""
+    return float(call(api, "utilization", api.nvmlDeviceGetUtilizationRates, handle).gpu)
+
+
+def busy_reader(api: Any, handle: Any) -> Callable[[], float | None] | None:
+    """A reader of GPU busy % that answers None once it fails, or None when this GPU does not report it."""
+    if not _works(lambda: busy_pct(api, handle)):
+        return None
+
+    def read() -> float | None:
+        try:
+            return busy_pct(api, handle)
+        except SourceError:
+            return None
+
+    return read
 
 
 def _works(read: Callable[[], Any]) -> bool:

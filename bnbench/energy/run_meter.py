@@ -34,12 +34,14 @@ COUNTER_UPDATE_S = 0.1  # NVML's energy counter moves every 20-100 ms: a shorter
 
 @dataclass(frozen=True)
 class PowerSample:
-    """One row of power.parquet: `t_s` seconds since the run's meter started; `power_w` None when unknown."""
+    """One row of power.parquet: `t_s` seconds since the run's meter started; `power_w` None when unknown;
+    `busy_pct` the GPU's utilization (None for the host, or a GPU that does not report it)."""
 
     device: str
     t_s: float
     power_w: float | None
     phase: str | None
+    busy_pct: float | None = None
 
 
 @dataclass(frozen=True)
@@ -226,11 +228,11 @@ class RunMeter:
     def sample(self) -> list[PowerSample]:
         """Read every part and return its power now (the sampler thread calls this at sample_hz)."""
         with self.lock:
-            powers = [(p, p.tick(sample=True)) for p in self.parts]
+            powers = [(p, p.tick(sample=True), p.busy_pct()) for p in self.parts]
             t = self.clock()
-            for part, power in powers:
+            for part, power, _ in powers:
                 self._weigh(part, power, t)
-            return [PowerSample(part.key, t - self.t0, power, self.phase) for part, power in powers]
+            return [PowerSample(part.key, t - self.t0, power, self.phase, busy) for part, power, busy in powers]
 
     def power_w(self) -> float | None:
         """The run's watts at the last sample, all parts; None when a part's power is unknown."""

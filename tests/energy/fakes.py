@@ -55,6 +55,10 @@ class FakeGpu:
     usage_mw: Script | None = None  # None: no power reading at all
     mig_slice: bool = False
     mig_enabled: bool = False
+    bus_id: str = "00000000:01:00.0"
+    busy_pct: Script | None = None  # None: utilization is not supported
+    persistence: int = 1
+    processes: list[int] = field(default_factory=list)  # pids of compute processes on it
     reads: dict[str, int] = field(default_factory=dict)
 
     def next(self, what: str, script: Script | None) -> Any:
@@ -123,6 +127,24 @@ class FakeNvml:
         if not gpu.mig_enabled:
             raise NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
         return [pynvml.NVML_DEVICE_MIG_ENABLE, pynvml.NVML_DEVICE_MIG_ENABLE]
+
+    def nvmlDeviceGetPciInfo(self, gpu: FakeGpu) -> SimpleNamespace:
+        return SimpleNamespace(busId=gpu.bus_id.encode())
+
+    def nvmlDeviceGetUtilizationRates(self, gpu: FakeGpu) -> SimpleNamespace:
+        return SimpleNamespace(gpu=gpu.next("busy", gpu.busy_pct), memory=0)
+
+    def nvmlDeviceGetPersistenceMode(self, gpu: FakeGpu) -> int:
+        return gpu.persistence
+
+    def nvmlDeviceGetComputeRunningProcesses(self, gpu: FakeGpu) -> list[SimpleNamespace]:
+        return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in gpu.processes]
+
+    def nvmlSystemGetNVMLVersion(self) -> str:
+        return "12.550.54.15"
+
+    def nvmlSystemGetCudaDriverVersion(self) -> int:
+        return 12040
 
     def nvmlDeviceGetTotalEnergyConsumption(self, gpu: FakeGpu) -> int:
         return gpu.next("energy", gpu.energy_mj)

@@ -57,7 +57,7 @@ def test_counter_lost_mid_run_falls_back_to_power_then_nothing() -> None:
     api = FakeNvml([gpu])
     clock = FakeClock()
     warnings: list[str] = []
-    chain, _ = devices.gpu_chain(0, api)
+    chain, _, _ = devices.gpu_chain(0, api)
     meter = DeviceMeter("cuda:0", chain, clock=clock, warn=warnings.append)  # counter opened: 0 mJ
     clock.advance(0.5)
     meter.tick()  # 100,000 mJ: 100 J
@@ -80,7 +80,7 @@ def test_counter_lost_mid_run_falls_back_to_power_then_nothing() -> None:
 def test_mig_has_no_source() -> None:
     for gpu in (FakeGpu(energy_mj=[1], mig_slice=True), FakeGpu(energy_mj=[1], mig_enabled=True)):
         api = FakeNvml([gpu])
-        chain, why = devices.gpu_chain(0, api)
+        chain, why, _ = devices.gpu_chain(0, api)
         assert chain == [] and "MIG" in why
         warnings: list[str] = []
         meter = devices.open_device_meter("cuda:0", nvml_api=api, warn=warnings.append)
@@ -99,17 +99,6 @@ def test_no_driver(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Shared Library Not Found" in warnings[0]
     assert devices.gpu_report() == ([], "NVML: NVML Shared Library Not Found")
     assert devices.gpu_manifest() == []
-
-
-def test_cuda_visible_devices_maps_to_nvml_indices() -> None:
-    api = FakeNvml([FakeGpu(uuid="GPU-0"), FakeGpu(uuid="GPU-1"), FakeGpu(uuid="GPU-2")])
-    # CUDA numbers the visible GPUs 0, 1, ...: cuda:1 under "2,0" is NVML's GPU 0.
-    assert nvml.nvml_handle(api, 1, visible="2,0") is api.gpus[0]
-    assert nvml.nvml_handle(api, 0, visible="GPU-2") is api.gpus[2]
-    assert nvml.nvml_handle(api, 1, visible=None, uuid="GPU-2") is api.gpus[2]
-    assert nvml.nvml_handle(api, 1, visible=None, uuid="GPU-unknown") is api.gpus[1]
-    with pytest.raises(SourceError, match="not in CUDA_VISIBLE_DEVICES"):
-        nvml.nvml_handle(api, 2, visible="2,0")
 
 
 def test_inventory_describes_each_gpu() -> None:

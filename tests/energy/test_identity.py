@@ -1,0 +1,108 @@
+"""Which GPU a CUDA device is, on a fake 8-GPU host whose NVML, PCI and CUDA orders all differ."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from bnbench.energy import devices, identity
+from bnbench.energy.source import SourceError
+
+from .fakes import FakeGpu, FakeNvml
+
+# NVML index i holds the GPU with UUID GPU-000i. Their PCI buses run the other way round (NVML promises no
+# order, and here it is not the PCI order), and CUDA's fastest-first order is a third permutation.
+NVML_UUIDS = [f"GPU-000{i}-aaaa" for i in range(8)]
+BUS_IDS = [f"00000000:{0x80 - 0x10 * i:02x}:00.0" for i in range(8)]  # NVML 0 is on bus 0x80, NVML 7 on 0x10
+CUDA_ORDER = [3, 1, 7, 0, 5, 2, 6, 4]  # CUDA physical device k is NVML device CUDA_ORDER[k]
+
+
+def host() -> FakeNvml:
+    return FakeNvml([FakeGpu(uuid=u, bus_id=b, name=f"GPU model {i}", energy_mj=[0])
+                     for i, (u, b) in enumerate(zip(NVML_UUIDS, BUS_IDS, strict=True))])
+
+
+class FakeCuda:
+    """torch.cuda as a process sees it: the GPUs CUDA_VISIBLE_DEVICES lets through, in CUDA's order.
+
+    `initialized_with` freezes the visible list at first use, like a real CUDA context: a later change of the
+    environment (a reused worker) does not move it."""
+
+    def __init__(self, visible: str | None = None, order: list[int] = CUDA_ORDER) -> None:
+        physical = [NVML_UUIDS[n] for n in order]
+        entries = identity.visible_entries(visible)
+        if entries is None:
+            self.uuids = physical
+        else:
+            self.uuids = [physical[int(e)] if e.isdigit() else next(u for u in physical if u.startswith(e))
+                          for e in entries]
+
+    def is_available(self) -> bool:
+        return bool(self.uuids)
+
+    def get_device_properties(self, index: int) -> SimpleNamespace:
+        return SimpleNamespace(uuid=self.uuids[index].removeprefix("GPU-"))  # torch prints the bare UUID
+
+
+def test_permuted_indices_are_matched_by_uuid(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = host()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,2")
+    cuda = FakeCuda("5,2")
+    # cuda:0 is CUDA's physical device 5 = NVML device CUDA_ORDER[5] = 2; cuda:1 is physical 2 = NVML 7.
+    # Treating the entries as NVML indices would meter NVML devices 5 and 2 instead.
+    first, second = identity.identify_here(api, 0, cuda), identity.identify_here(api, 1, cuda)
+    assert (first.uuid, first.name, first.handle) == ("GPU-0002-aaaa", "GPU model 2", api.gpus[2])
+    assert (second.uuid, second.handle) == ("GPU-0007-aaaa", api.gpus[7])
+
+
+def test_permuted_uuids_and_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = host()
+    visible = "GPU-0006-aaaa,GPU-0000"  # a UUID prefix is enough for CUDA
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    cuda = FakeCuda(visible)
+    assert identity.identify_here(api, 0, cuda).handle is api.gpus[6]
+    assert identity.identify_here(api, 1, cuda).handle is api.gpus[0]
+    # Without torch's word (no CUDA here), the UUID in CUDA_VISIBLE_DEVICES alone finds it.
+    assert identity.identify(api, 1, visible, uuid=None).uuid == "GPU-0000-aaaa"
+
+
+def test_every_gpu_of_the_host_without_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = host()
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    cuda = FakeCuda(None)
+    # cuda:k is NVML device CUDA_ORDER[k] for every k: the old index arithmetic was right only for k = 1 and 6.
+    assert [api.gpus.index(identity.identify_here(api, k, cuda).handle) for k in range(8)] == CUDA_ORDER
+
+
+def test_without_torch_an_index_needs_pci_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = host()
+    monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
+    with pytest.raises(SourceError, match="CUDA_DEVICE_ORDER=PCI_BUS_ID"):
+        identity.identify(api, 0, "3", uuid=None)
+    monkeypatch.setenv("CUDA_DEVICE_ORDER", "PCI_BUS_ID")
+    # By bus, the GPUs run NVML 7 (0x10), 6, 5, 4 (0x40), ...: CUDA's device 3 is NVML device 4.
+    assert identity.identify(api, 0, "3", uuid=None).handle is api.gpus[4]
+
+
+def test_torch_on_another_gpu_than_assigned_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = host()
+    # A reused worker: CUDA initialised under GPU-0001, then the environment was rewritten to GPU-0004.
+    cuda = FakeCuda("GPU-0001-aaaa")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-0004-aaaa")
+    with pytest.raises(identity.GpuMismatch, match="GPU-0001-aaaa to torch but this process was given GPU-0004"):
+        identity.identify_here(api, 0, cuda)
+    with pytest.raises(identity.GpuMismatch):
+        devices.gpu_chain(0, api, cuda)
+
+
+def test_the_meter_of_a_pinned_process_reads_its_own_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    api = host()
+    api.gpus[2].energy_mj, api.gpus[5].energy_mj = [2_000], [5_000]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")
+    chain, why, gpu = devices.gpu_chain(0, api, FakeCuda("5"))
+    assert why == "" and gpu is not None and gpu.uuid == "GPU-0002-aaaa"
+    # The counter read is NVML device 2's (2,000 mJ), not device 5's.
+    assert chain[0][1]().energy_j() == pytest.approx(2.0)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
