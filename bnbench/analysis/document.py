@@ -25,6 +25,7 @@ from bnbench.analysis.summary import (
     VariantSummary,
     is_estimate,
 )
+from bnbench.energy import busy
 
 
 @dataclass(frozen=True)
@@ -237,8 +238,28 @@ def run_rows(summary: Summary) -> list[list[str]]:
                      str(r.energy_source), "yes" if r.reached else "no",
                      fmt.number(r.time_to_target_s, 1),
                      fmt.energy(r.energy_to_target_j, str(r.energy_source)) if r.reached else "n/a",
-                     "n/a" if pd.isna(r.loss_spikes) else str(int(r.loss_spikes))])
+                     "n/a" if pd.isna(r.loss_spikes) else str(int(r.loss_spikes)), busy_cell(r.gpu_busy_pct)])
     return rows
+
+
+def busy_cell(pct: float) -> str:
+    """'87', '31 (under half busy)', or '-' for a run without a GPU figure (a CPU run)."""
+    if pd.isna(pct):
+        return "-"
+    return f"{pct:.0f}" + (" (under half busy)" if busy.under_busy(pct) else "")
+
+
+def busy_blocks(summary: Summary) -> list[Block]:
+    """A warning when runs kept their GPU under half busy: their comparison measures overhead, not work."""
+    figures = summary.figures
+    values = pd.to_numeric(figures["gpu_busy_pct"], errors="coerce")
+    low = figures[values < busy.UNDER_BUSY_PCT]
+    if low.empty:
+        return []
+    shown = ", ".join(f"{r.run_id} {r.gpu_busy_pct:.0f}%" for r in low.head(8).itertuples())
+    more = f" and {len(low) - 8} more" if len(low) > 8 else ""
+    return [Paragraph(f"{len(low)} of {int(values.notna().sum())} GPU runs kept their GPU under half busy "
+                      f"({shown}{more}): {busy.ADVICE}.")]
 
 
 def energy_blocks(results: Results, summary: Summary) -> list[Block]:
@@ -393,13 +414,13 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
                                  f"{summary.baseline}"))
         blocks += pairing_blocks(summary)
     blocks.append(TableBlock(["run", "status", "steps", "wall s", f"final {m}", f"best {m}", "energy", "source",
-                              "reached target", "s to target", "energy to target", "loss spikes"],
+                              "reached target", "s to target", "energy to target", "loss spikes", "GPU busy %"],
                              run_rows(summary), "Per run"))
     if plots:
         blocks.append(Heading(3, "Figures"))
     for plot in plots:
         blocks.append(FigureBlock(plot))
-    blocks += [Heading(2, "Energy"), *energy_blocks(results, summary), Heading(2, "Conclusion"),
+    blocks += [Heading(2, "Energy"), *energy_blocks(results, summary), *busy_blocks(summary), Heading(2, "Conclusion"),
                *conclusion(summary)]
     return title, blocks
 

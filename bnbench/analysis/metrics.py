@@ -25,7 +25,7 @@ SPIKE_MIN_HISTORY = 3
 FIGURE_COLUMNS = [
     "run_id", "variant", "seed", "status", "steps", "wall_s", "final", "best", "gap", "reached",
     "steps_to_target", "time_to_target_s", "energy_to_target_j", "energy_j", "energy_source", "kwh", "tea_cups",
-    "loss_spikes", "final_loss",
+    "loss_spikes", "final_loss", "gpu_busy_pct",
 ]
 
 
@@ -76,7 +76,7 @@ def run_figures(
     out["final"] = runs.get(f"final_{metric.name}", np.nan)
     out["best"] = runs.get(f"best_{metric.name}", np.nan)
     out["gap"] = gap(out["final"], out["best"], metric)
-    for column in ("energy_j", "kwh", "tea_cups"):
+    for column in ("energy_j", "kwh", "tea_cups", "gpu_busy_pct"):
         out[column] = pd.to_numeric(runs[column], errors="coerce") if column in runs else np.nan
     source = runs["energy_source"] if "energy_source" in runs else pd.Series("none", index=runs.index)
     out["energy_source"] = source.fillna("none").astype(str)

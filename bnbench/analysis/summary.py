@@ -33,6 +33,7 @@ FIGURES: dict[str, tuple[str, bool | None]] = {
     "steps_to_target": ("steps to target", False),
     "time_to_target_s": ("time to target (s)", False),
     "energy_to_target_j": ("energy to target (J)", False),
+    "gpu_busy_pct": ("GPU busy %", None),
 }
 # Figures compared with the baseline (difference, ratio, Welch test).
 COMPARED = ("final", "best", "wall_s", "energy_j", "steps_to_target", "time_to_target_s", "energy_to_target_j")

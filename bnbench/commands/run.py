@@ -118,7 +118,11 @@ def plan_executor(
         raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
         raise UserError("--address is for --executor ray")
-    slots = pool.plan_slots(devices, workers, gpus_per_run, pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"))
+    from bnbench.energy.identity import cuda_uuids
+
+    gpus = max((int(d.partition(":")[2]) + 1 for d in devices if d.startswith("cuda:")), default=0)
+    slots = pool.plan_slots(devices, workers, gpus_per_run, pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"),
+                            cuda_uuids(gpus))
     return functools.partial(run_matrix, slots=slots)
 
 

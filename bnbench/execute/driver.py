@@ -16,10 +16,11 @@ import torch
 from bnbench import checkpoint
 from bnbench.data import task_metadata
 from bnbench.display import Progress
+from bnbench.energy.busy import ADVICE, BusyMean, gpu_columns, under_busy
 from bnbench.energy.columns import energy_columns
 from bnbench.energy.devices import open_run_meter
 from bnbench.energy.meter import warn_once
-from bnbench.energy.run_meter import PowerSample, RunMeter
+from bnbench.energy.run_meter import EXCLUDED_PHASES, PowerSample, RunMeter
 from bnbench.energy.sampler import Sampler
 from bnbench.errors import StorageError
 from bnbench.execute.resume import RunPlan, checkpoint_dir
@@ -50,6 +51,7 @@ class RunHooks:
         self.carried: dict[str, Any] = {}
         self.wall_start = time.perf_counter()
         self.step: int | None = None
+        self.busy = BusyMean()
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
@@ -100,6 +102,7 @@ class RunHooks:
                 "wall_s": self.carried.get("wall_s", 0.0) + time.perf_counter() - self.wall_start,
                 "rows": {"curves": self.curves.written, "power": self.power.written if self.power else 0},
                 "energy": self.meter.snapshot() if self.meter else None,
+                "busy": self.busy.state(),
                 "power_t_s": self.carried.get("power_t_s", 0.0) + (
                     self.meter.clock() - self.meter.t0 if self.meter else 0.0),
             }
@@ -146,9 +149,15 @@ def execute_run(
                        start_from=carried.get("energy"))
     # A resumed run's power samples continue the time axis where its checkpoint left it (downtime not counted).
     power_offset_s = float(carried.get("power_t_s", 0.0))
-    sampler = Sampler(meter, spec.energy.sample_hz, lambda samples: _power_rows(spec, samples, power, power_offset_s),
-                      power.flush)
+    busy = BusyMean(carried.get("busy"))
+
+    def sink(samples: list[PowerSample]) -> None:
+        _power_rows(spec, samples, power, power_offset_s)
+        busy.add(s.busy_pct for s in samples if s.phase is not None and s.phase not in EXCLUDED_PHASES)
+
+    sampler = Sampler(meter, spec.energy.sample_hz, sink, power.flush)
     hooks = RunHooks(spec, device, curves, progress, stop, meter)
+    hooks.busy = busy
     carried.setdefault("started_at", now_iso())
     hooks.power, hooks.carried, hooks.log, hooks.step = power, carried, log, state["step"] if state else None
     row: dict[str, Any] = {"run_id": spec.run_id, "variant": spec.variant, "seed": spec.seed, "device": str(device),
@@ -185,6 +194,11 @@ def execute_run(
     if sampler.error is not None:
         warn_once(f"{spec.run_id}: the power sampler stopped early ({sampler.error}); energy still counted")
     row.update(energy_columns(meter.result(), spec.energy))
+    known = set(store.columns)  # a folder started by an older bnbench lacks the GPU columns
+    extra = {**gpu_columns([p.gpu for p in meter.parts if p.gpu is not None]), "gpu_busy_pct": busy.mean_pct}
+    row.update({k: v for k, v in extra.items() if k in known})
+    if under_busy(busy.mean_pct):
+        warn_once(f"{spec.run_id} kept its GPU {busy.mean_pct:.0f}% busy (under half): {ADVICE}")
     row.update(wall_s=carried.get("wall_s", 0.0) + time.perf_counter() - start, ended_at=now_iso())
     with storage_errors(f"results of {spec.run_id}", store.root):
         store.consolidate("curves", spec.run_id)
@@ -215,4 +229,5 @@ def _resume_state(spec: RunSpec, store: RunStore, plan: RunPlan | None, log: Run
 def _power_rows(spec: RunSpec, samples: list[PowerSample], power: ChunkWriter, offset_s: float = 0.0) -> None:
     for sample in samples:
         power.append({"run_id": spec.run_id, "device": sample.device, "t_s": offset_s + sample.t_s,
-                      "power_w": math.nan if sample.power_w is None else sample.power_w, "phase": sample.phase})
+                      "power_w": math.nan if sample.power_w is None else sample.power_w, "phase": sample.phase,
+                      "gpu_busy_pct": math.nan if sample.busy_pct is None else sample.busy_pct})

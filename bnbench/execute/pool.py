@@ -70,18 +70,21 @@ def plan_slots(
     gpus_per_run: int = 1,
     cores: Sequence[int] = (0,),
     visible: str | None = None,
+    uuids: Sequence[str | None] = (),
 ) -> list[Slot]:
     """Slots for resolved `devices` ('cpu' or 'cuda:N', from resolve_devices). UserError when they do not fit.
 
     GPUs: consecutive groups of `gpus_per_run`, at most `workers` groups (default: as many as fit). The CPU:
     `workers` slots (default 1) of `gpus_per_run` processes, the `cores` shared out evenly, each process pinned
-    to its own. `visible` is this process's CUDA_VISIBLE_DEVICES, so 'cuda:1' maps to the GPU it names.
+    to its own. A worker is given its GPUs by UUID (`uuids[N]`: torch's UUID of this process's cuda:N), so no
+    numbering can send it to another GPU; where a UUID is unknown, by the entry of `visible` (this process's
+    CUDA_VISIBLE_DEVICES) that names cuda:N, else by N.
     """
     gpus = [d for d in devices if d.startswith("cuda")]
     if gpus and len(gpus) != len(devices):
         raise UserError(f"devices {', '.join(devices)}: use either GPUs or the CPU, not both")
     if gpus:
-        return _gpu_slots(gpus, workers, gpus_per_run, visible)
+        return _gpu_slots(gpus, workers, gpus_per_run, visible, uuids)
     n = workers or 1
     per_process = len(cores) // (n * gpus_per_run)
     if per_process < 1:
@@ -96,8 +99,15 @@ def plan_slots(
     return slots
 
 
-def _gpu_slots(gpus: list[str], workers: int | None, gpus_per_run: int, visible: str | None) -> list[Slot]:
+def _gpu_slots(gpus: list[str], workers: int | None, gpus_per_run: int, visible: str | None,
+               uuids: Sequence[str | None]) -> list[Slot]:
     listed = [v.strip() for v in visible.split(",")] if visible else None
+
+    def entry(g: int) -> str:
+        if g < len(uuids) and uuids[g]:
+            return str(uuids[g])
+        return listed[g] if listed else str(g)
+
     indices = [int(g.partition(":")[2]) for g in gpus]
     groups = len(indices) // gpus_per_run
     if groups == 0:
@@ -105,7 +115,7 @@ def _gpu_slots(gpus: list[str], workers: int | None, gpus_per_run: int, visible:
     slots = []
     for i in range(min(groups, workers or groups)):
         mine = indices[i * gpus_per_run:(i + 1) * gpus_per_run]
-        env = {"CUDA_VISIBLE_DEVICES": ",".join(listed[g] if listed else str(g) for g in mine)}
+        env = {"CUDA_VISIBLE_DEVICES": ",".join(entry(g) for g in mine)}
         devices = tuple(f"cuda:{r}" for r in range(gpus_per_run))
         names = {seen: f"cuda:{g}" for seen, g in zip(devices, mine, strict=True)}
         slots.append(Slot(i, "+".join(f"cuda:{g}" for g in mine), devices, env, None, None, names))

@@ -27,6 +27,8 @@ def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
         "variant",
         "seed",
         "device",
+        "gpu_name",  # as NVML names it; empty for a CPU run
+        "gpu_uuid",  # the GPU(s) the run trained on and was metered on, matched by UUID
         "status",
         "steps",
         "wall_s",
@@ -35,6 +37,7 @@ def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
         f"best_{metric}",
         *references,
         *ENERGY_COLUMNS,
+        "gpu_busy_pct",  # mean NVML utilization over the measured phases; empty for a CPU run
         "started_at",
         "ended_at",
         "error",
@@ -47,4 +50,4 @@ def curve_columns(metric: str, references: tuple[str, ...]) -> list[str]:
             "val_loss", "energy_j"]
 
 
-POWER_COLUMNS = ["run_id", "device", "t_s", "power_w", "phase"]
+POWER_COLUMNS = ["run_id", "device", "t_s", "power_w", "phase", "gpu_busy_pct"]

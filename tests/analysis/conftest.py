@@ -22,6 +22,7 @@ def write_folder(
     target: float | None = 30.0,
     power: bool = False,
     statuses: dict[str, list[str]] | None = None,
+    busy_pct: dict[str, list[float]] | None = None,
 ) -> Path:
     """A results folder: per variant, one completed run per final PSNR (seeds 0, 1, ...), evaluations at steps
     10, 20, 30 rising linearly to the final value from final - 2 dB, 10 s and (if given) energy_j / 3 per eval."""
@@ -43,7 +44,8 @@ def write_folder(
             rows.append({"run_id": run_id, "variant": variant, "seed": seed, "device": "cpu", "status": status,
                          "steps": 30, "wall_s": 30.0, "train_s": 30.0, f"final_{METRIC}": final,
                          f"best_{METRIC}": final, "bicubic_psnr_db": 27.0, "energy_j": e,
-                         "energy_source": source if np.isfinite(e) else "none", "kwh": e / 3.6e6})
+                         "energy_source": source if np.isfinite(e) else "none", "kwh": e / 3.6e6,
+                         "gpu_busy_pct": (busy_pct or {}).get(variant, [np.nan] * len(values))[seed]})
             for i, step in enumerate((10, 20, 30)):
                 curves.append({"run_id": run_id, "variant": variant, "seed": seed, "kind": "eval", "step": step,
                                "t_s": 10.0 * (i + 1), METRIC: final - 2 + i, "bicubic_psnr_db": 27.0,
@@ -54,7 +56,8 @@ def write_folder(
             if power:
                 t = np.arange(0, 30, 0.1)
                 samples.append(pd.DataFrame({"run_id": run_id, "device": "cpu", "t_s": t, "power_w": 20.0 + t,
-                                             "phase": np.where(t % 10 > 9, "eval", "train")}))
+                                             "phase": np.where(t % 10 > 9, "eval", "train"),
+                                             "gpu_busy_pct": np.nan}))
     runs = pd.DataFrame(rows, columns=run_columns(METRIC, REFS))
     runs.to_csv(root / "runs.csv", index=False)
     pd.DataFrame(curves, columns=curve_columns(METRIC, REFS)).to_parquet(root / "curves.parquet", index=False)

@@ -135,3 +135,26 @@ def test_power_figure_drawn_in_a_worker_process_is_the_same_figure(folder, monke
     assert result.exit_code == 0, result.output
     assert "figures/power.png" in json.loads(result.output)["figures"]
     assert (root / "figures" / "power.svg").stat().st_size > 0
+
+
+def test_report_gives_gpu_busy_per_run_and_variant_and_flags_an_idle_gpu(folder):
+    # control's GPU was 90% and 80% busy (mean 85), bn's 40% and 30% (mean 35): bn's runs are under half busy.
+    root = folder(finals={"control": [30.0, 30.1], "bn": [29.0, 29.1]},
+                  energy_j={"control": [100.0] * 2, "bn": [120.0] * 2}, source="nvml-counter",
+                  busy_pct={"control": [90.0, 80.0], "bn": [40.0, 30.0]})
+    result = runner.invoke(app, ["report", str(root)])
+    assert result.exit_code == 0, result.output
+    md = (root / "report.md").read_text()
+    assert "| control | GPU busy % | 2 | 85.0 |" in md
+    assert "| bn | GPU busy % | 2 | 35.0 |" in md
+    assert "| 40 (under half busy) |" in md and "| 90 |" in md
+    assert "2 of 4 GPU runs kept their GPU under half busy (bn-s0 40%, bn-s1 30%)" in md
+    assert "raise the batch size" in md
+
+
+def test_cpu_runs_have_no_gpu_busy_figure(folder):
+    root = folder(finals={"control": [30.0], "bn": [29.0]})
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    md = (root / "report.md").read_text()
+    assert "GPU busy % |" in md  # the per-run column header, with '-' cells: no GPU, no figure (never 0)
+    assert "| control | GPU busy %" not in md and "under half busy" not in md

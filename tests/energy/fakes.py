@@ -161,6 +161,29 @@ class FakeNvml:
                                 value=SimpleNamespace(uiVal=value))]
 
 
+class FakeCuda:
+    """torch.cuda as one process sees it: of the host's GPUs in CUDA's order (`physical`, their UUIDs), those
+    CUDA_VISIBLE_DEVICES (`visible`: indices into `physical`, UUIDs or UUID prefixes) lets through, in its order.
+    Built once per process, like a CUDA context: a later change of the environment does not move it."""
+
+    def __init__(self, physical: list[str], visible: str | None = None) -> None:
+        entries = None if visible is None else [e.strip() for e in visible.split(",") if e.strip()]
+        if entries is None:
+            self.uuids = list(physical)
+        else:
+            self.uuids = [physical[int(e)] if e.isdigit() else next(u for u in physical if u.startswith(e))
+                          for e in entries]
+
+    def is_available(self) -> bool:
+        return bool(self.uuids)
+
+    def device_count(self) -> int:
+        return len(self.uuids)
+
+    def get_device_properties(self, index: int) -> SimpleNamespace:
+        return SimpleNamespace(uuid=self.uuids[index].removeprefix("GPU-"))  # torch prints the bare UUID
+
+
 class ScriptedSource:
     """A source that replays energy (J) and power (W) readings; a SourceError in a script is raised."""
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from types import SimpleNamespace
 
 import pytest
 
 from bnbench.energy import devices, identity
 from bnbench.energy.source import SourceError
 
-from .fakes import FakeGpu, FakeNvml
+from .fakes import FakeCuda, FakeGpu, FakeNvml
 
 # NVML index i holds the GPU with UUID GPU-000i. Their PCI buses run the other way round (NVML promises no
 # order, and here it is not the PCI order), and CUDA's fastest-first order is a third permutation.
@@ -24,32 +23,17 @@ def host() -> FakeNvml:
                      for i, (u, b) in enumerate(zip(NVML_UUIDS, BUS_IDS, strict=True))])
 
 
-class FakeCuda:
-    """torch.cuda as a process sees it: the GPUs CUDA_VISIBLE_DEVICES lets through, in CUDA's order.
+PHYSICAL = [NVML_UUIDS[n] for n in CUDA_ORDER]
 
-    `initialized_with` freezes the visible list at first use, like a real CUDA context: a later change of the
-    environment (a reused worker) does not move it."""
 
-    def __init__(self, visible: str | None = None, order: list[int] = CUDA_ORDER) -> None:
-        physical = [NVML_UUIDS[n] for n in order]
-        entries = identity.visible_entries(visible)
-        if entries is None:
-            self.uuids = physical
-        else:
-            self.uuids = [physical[int(e)] if e.isdigit() else next(u for u in physical if u.startswith(e))
-                          for e in entries]
-
-    def is_available(self) -> bool:
-        return bool(self.uuids)
-
-    def get_device_properties(self, index: int) -> SimpleNamespace:
-        return SimpleNamespace(uuid=self.uuids[index].removeprefix("GPU-"))  # torch prints the bare UUID
+def cuda_of(visible: str | None) -> FakeCuda:
+    return FakeCuda(PHYSICAL, visible)
 
 
 def test_permuted_indices_are_matched_by_uuid(monkeypatch: pytest.MonkeyPatch) -> None:
     api = host()
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5,2")
-    cuda = FakeCuda("5,2")
+    cuda = cuda_of("5,2")
     # cuda:0 is CUDA's physical device 5 = NVML device CUDA_ORDER[5] = 2; cuda:1 is physical 2 = NVML 7.
     # Treating the entries as NVML indices would meter NVML devices 5 and 2 instead.
     first, second = identity.identify_here(api, 0, cuda), identity.identify_here(api, 1, cuda)
@@ -61,7 +45,7 @@ def test_permuted_uuids_and_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
     api = host()
     visible = "GPU-0006-aaaa,GPU-0000"  # a UUID prefix is enough for CUDA
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
-    cuda = FakeCuda(visible)
+    cuda = cuda_of(visible)
     assert identity.identify_here(api, 0, cuda).handle is api.gpus[6]
     assert identity.identify_here(api, 1, cuda).handle is api.gpus[0]
     # Without torch's word (no CUDA here), the UUID in CUDA_VISIBLE_DEVICES alone finds it.
@@ -71,7 +55,7 @@ def test_permuted_uuids_and_prefixes(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_every_gpu_of_the_host_without_cuda_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     api = host()
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    cuda = FakeCuda(None)
+    cuda = cuda_of(None)
     # cuda:k is NVML device CUDA_ORDER[k] for every k: the old index arithmetic was right only for k = 1 and 6.
     assert [api.gpus.index(identity.identify_here(api, k, cuda).handle) for k in range(8)] == CUDA_ORDER
 
@@ -89,7 +73,7 @@ def test_without_torch_an_index_needs_pci_order(monkeypatch: pytest.MonkeyPatch)
 def test_torch_on_another_gpu_than_assigned_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     api = host()
     # A reused worker: CUDA initialised under GPU-0001, then the environment was rewritten to GPU-0004.
-    cuda = FakeCuda("GPU-0001-aaaa")
+    cuda = cuda_of("GPU-0001-aaaa")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-0004-aaaa")
     with pytest.raises(identity.GpuMismatch, match="GPU-0001-aaaa to torch but this process was given GPU-0004"):
         identity.identify_here(api, 0, cuda)
@@ -101,8 +85,27 @@ def test_the_meter_of_a_pinned_process_reads_its_own_gpu(monkeypatch: pytest.Mon
     api = host()
     api.gpus[2].energy_mj, api.gpus[5].energy_mj = [2_000], [5_000]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "5")
-    chain, why, gpu = devices.gpu_chain(0, api, FakeCuda("5"))
+    chain, why, gpu = devices.gpu_chain(0, api, cuda_of("5"))
     assert why == "" and gpu is not None and gpu.uuid == "GPU-0002-aaaa"
     # The counter read is NVML device 2's (2,000 mJ), not device 5's.
     assert chain[0][1]().energy_j() == pytest.approx(2.0)
     assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"
+
+
+def test_pool_workers_get_their_gpus_by_uuid_and_find_the_same_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bnbench.execute.pool import plan_slots
+
+    api = host()
+    # The parent may use CUDA's devices 5, 2, 7 and 0 (permuted), two GPUs per run.
+    parent = cuda_of("5,2,7,0")
+    slots = plan_slots([f"cuda:{i}" for i in range(4)], gpus_per_run=2, visible="5,2,7,0",
+                       uuids=identity.cuda_uuids(4, parent))
+    # Its cuda:0-3 are physical 5, 2, 7, 0 = NVML 2, 7, 4, 3: each worker is handed those GPUs by UUID.
+    assert [s.env["CUDA_VISIBLE_DEVICES"] for s in slots] == ["GPU-0002-aaaa,GPU-0007-aaaa",
+                                                              "GPU-0004-aaaa,GPU-0003-aaaa"]
+    # In the worker (a new process, so a new CUDA view under the slot's environment), each rank's device is the
+    # GPU the parent called it: the second slot's cuda:1 is the parent's cuda:3 = NVML device 3.
+    env = slots[1].env["CUDA_VISIBLE_DEVICES"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", env)
+    worker = cuda_of(env)
+    assert [identity.identify_here(api, r, worker).handle for r in (0, 1)] == [api.gpus[4], api.gpus[3]]
