@@ -77,6 +77,22 @@ def open_device_meter(
     raise ValueError(f"no energy meter for device '{key}'")
 
 
+def nvml_gpu_meters(api: Any = None, warn: Callable[[str], None] = warn_once) -> list[DeviceMeter]:
+    """A meter for every GPU NVML sees, keyed by its UUID: for a baseline taken before any CUDA device is
+    chosen (a Ray node's idle watts), when no CUDA numbering applies. Empty without NVML."""
+    try:
+        api = api or nvml.load_nvml()
+    except SourceError:
+        return []
+    try:
+        handles = [api.nvmlDeviceGetHandleByIndex(i) for i in range(api.nvmlDeviceGetCount())]
+        gpus = [identity.GpuIdentity(uuid, uuid, identity.name_of(api, h), h)
+                for h in handles for uuid in [identity.uuid_of(api, h)]]
+    except api.NVMLError:
+        return []
+    return [DeviceMeter(g.uuid, nvml.gpu_chain(api, g.handle), warn=warn, gpu=g) for g in gpus]
+
+
 def _w_per_core(config: EnergyConfig | None) -> float | None:
     if config is None:
         return DEFAULT_W_PER_CORE

@@ -71,12 +71,12 @@ def same_gpu(a: str, b: str) -> bool:
     return a.startswith(b) or b.startswith(a)
 
 
-def _uuid_of(api: Any, handle: Any) -> str:
+def uuid_of(api: Any, handle: Any) -> str:
     value = api.nvmlDeviceGetUUID(handle)
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _name_of(api: Any, handle: Any) -> str | None:
+def name_of(api: Any, handle: Any) -> str | None:
     try:
         value = api.nvmlDeviceGetName(handle)
     except api.NVMLError:
@@ -92,7 +92,7 @@ def handle_by_uuid(api: Any, uuid: str) -> Any:
         pass
     try:
         count = api.nvmlDeviceGetCount()
-        found = [h for h in (api.nvmlDeviceGetHandleByIndex(i) for i in range(count)) if same_gpu(_uuid_of(api, h),
+        found = [h for h in (api.nvmlDeviceGetHandleByIndex(i) for i in range(count)) if same_gpu(uuid_of(api, h),
                                                                                                    uuid)]
     except api.NVMLError as exc:
         raise SourceError(f"NVML: GPU {uuid}: {exc}") from None
@@ -166,10 +166,10 @@ def identify(
             raise SourceError(f"NVML: CUDA_VISIBLE_DEVICES entry '{entry}' is neither an index nor a UUID")
         else:
             handle = _by_cuda_index(api, int(entry) if entry is not None else cuda_index)
-        found = _uuid_of(api, handle)
+        found = uuid_of(api, handle)
     except api.NVMLError as exc:
         raise SourceError(f"NVML: cuda:{cuda_index}: {exc}") from None
-    return GpuIdentity(f"cuda:{cuda_index}", found, _name_of(api, handle), handle)
+    return GpuIdentity(f"cuda:{cuda_index}", found, name_of(api, handle), handle)
 
 
 def identify_here(api: Any, cuda_index: int, cuda: Any = None) -> GpuIdentity:

@@ -101,27 +101,52 @@ def share_node_host(session: str) -> Iterator[None]:
 
 
 def _node_idle(config: EnergyConfig, gpu: bool) -> dict[str, Any]:
-    """On a node, with nothing running: the idle watts of its host and, for GPU runs, of every GPU (by NVML
-    index), with their sources."""
-    from bnbench.energy.devices import gpu_report, open_device_meter
+    """On a node, with nothing running: the idle watts of its host and, for GPU runs, of every GPU (keyed by
+    its UUID: this process has no GPU, so no CUDA numbering applies), with their sources."""
+    from bnbench.energy.devices import nvml_gpu_meters, open_device_meter
     from bnbench.energy.idle import measure_idle_w
     from bnbench.energy.run_meter import HOST
 
-    keys = [HOST, *(f"cuda:{g.index}" for g in gpu_report()[0])] if gpu else ["cpu"]
-    meters = [m for m in (open_device_meter(k, config) for k in keys) if m.source is not None]
+    meters = [open_device_meter(HOST if gpu else "cpu", config), *(nvml_gpu_meters() if gpu else [])]
+    meters = [m for m in meters if m.source is not None]
     idle = measure_idle_w(meters, config.idle_s)
     for meter in meters:
         meter.close()
     return {"idle_w": idle, "idle_sources": {m.key: m.label for m in meters}}
 
 
-def node_idle_w(manifest: dict[str, Any], node: str, gpu_ids: list[str]) -> dict[str, float | None]:
-    """The idle watts a run on `node` reads, named as the task sees its devices (its GPU is cuda:0): from the
-    node's own baseline; empty (net energy unknown) when the node has none."""
+def node_idle_w(manifest: dict[str, Any], node: str, gpu_uuids: list[str]) -> dict[str, float | None]:
+    """The idle watts a run on `node` reads, named as the task sees its devices (its GPU, `gpu_uuids[0]`, is
+    cuda:0): from the node's own baseline; empty (net energy unknown) when the node has none."""
     idle = manifest.get("idle_nodes", {}).get(node, {}).get("idle_w", {})
     mine = {k: w for k, w in idle.items() if k in ("cpu", "host")}
-    mine.update({f"cuda:{seen}": idle.get(f"cuda:{real}") for seen, real in enumerate(gpu_ids)})
+    mine.update({f"cuda:{seen}": idle.get(uuid) for seen, uuid in enumerate(gpu_uuids)})
     return mine
+
+
+def claim_gpu(cuda: Any, visible: str | None) -> str | None:
+    """In a GPU task, before it trains: refuse a worker process that already holds a CUDA context (a reused
+    worker: its context stays on the GPU of an earlier task while Ray rewrites CUDA_VISIBLE_DEVICES), then start
+    CUDA and check that torch's cuda:0 is the GPU Ray assigned. Returns that GPU's UUID (None: unknown).
+    GpuMismatch (one line) when either check fails. `cuda` is torch.cuda (a fake in tests)."""
+    from bnbench.energy.identity import GpuMismatch, check_same, torch_uuid
+
+    if cuda.is_initialized():
+        raise GpuMismatch(f"this Ray worker process already used CUDA for an earlier task, so it may train on that "
+                          f"task's GPU and not on the one assigned now (CUDA_VISIBLE_DEVICES={visible}); GPU tasks "
+                          "must run one per worker process (max_calls=1)")
+    cuda.init()
+    uuid = torch_uuid(0, cuda)
+    check_same(0, visible, uuid)
+    return uuid
+
+
+def remote_task(ray: Any, gpu: bool) -> Any:
+    """`_task` as a Ray remote function. A GPU task gets a fresh worker process each time (max_calls=1): Ray
+    honours max_calls only in the decorator, never through .options()."""
+    if gpu:
+        return ray.remote(num_gpus=1, num_cpus=1, max_calls=1)(_task)
+    return ray.remote(_task)
 
 
 def _task(spec: RunSpec, plan: RunPlan, files: dict[str, bytes], manifest: str, columns: list[str], gpu: bool,
@@ -137,6 +162,7 @@ def _task(spec: RunSpec, plan: RunPlan, files: dict[str, bytes], manifest: str, 
     stop = _RemoteFlag(ray, flag)
     if stop.is_set():
         return "skipped"
+    uuid = claim_gpu(torch.cuda, os.environ.get("CUDA_VISIBLE_DEVICES")) if gpu else None
     node = ray.util.get_node_ip_address()
     ids = [str(i) for i in ray.get_gpu_ids()] if gpu else []
     seen = "cuda:0" if gpu else "cpu"
@@ -149,7 +175,7 @@ def _task(spec: RunSpec, plan: RunPlan, files: dict[str, bytes], manifest: str, 
     send(("where", where))
     torch.set_num_threads(threads)
     info = json.loads(manifest)
-    info["idle_w"] = node_idle_w(info, node, ids)
+    info["idle_w"] = node_idle_w(info, node, [uuid] if uuid else [])
     with tempfile.TemporaryDirectory(prefix="bnbench-") as folder, share_node_host(session):
         root = Path(folder)
         (root / "manifest.json").write_text(json.dumps(info), encoding="utf-8")
@@ -236,7 +262,7 @@ class RayExecutor:
         events = Queue(actor_options={"num_cpus": 0})
         flag = ray.remote(num_cpus=0)(_Flag).remote()
         manifest = (store.root / "manifest.json").read_text(encoding="utf-8")  # with each node's idle baseline
-        remote = ray.remote(_task)
+        remote = remote_task(ray, self.gpu)
         replay = EventReplay(store, progress)
         wheres: dict[str, Where] = {}
         pending: dict[Any, RunPlan] = {}
@@ -244,7 +270,7 @@ class RayExecutor:
             if plan.action == "skip":
                 continue
             threads = plan.spec.train.threads or 1
-            options = {"num_gpus": 1, "num_cpus": 1} if self.gpu else {"num_cpus": threads}
+            options = {} if self.gpu else {"num_cpus": threads}
             ref = remote.options(**options, max_retries=0).remote(
                 plan.spec, plan, run_files(store.root, plan.spec.run_id), manifest,
                 store.columns, self.gpu, threads, events, flag, self.session)

@@ -173,6 +173,13 @@ class FakeCuda:
         else:
             self.uuids = [physical[int(e)] if e.isdigit() else next(u for u in physical if u.startswith(e))
                           for e in entries]
+        self.initialized = False
+
+    def init(self) -> None:
+        self.initialized = True
+
+    def is_initialized(self) -> bool:
+        return self.initialized
 
     def is_available(self) -> bool:
         return bool(self.uuids)

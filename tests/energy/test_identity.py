@@ -109,3 +109,14 @@ def test_pool_workers_get_their_gpus_by_uuid_and_find_the_same_gpu(monkeypatch: 
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", env)
     worker = cuda_of(env)
     assert [identity.identify_here(api, r, worker).handle for r in (0, 1)] == [api.gpus[4], api.gpus[3]]
+
+
+def test_a_node_baseline_names_every_gpu_by_uuid() -> None:
+    from bnbench.execute.ray_executor import node_idle_w
+
+    api = host()
+    meters = devices.nvml_gpu_meters(api)
+    assert [m.key for m in meters] == NVML_UUIDS and meters[2].gpu.name == "GPU model 2"
+    # A task given GPU-0005 reads that GPU's idle watts as its cuda:0, whatever Ray's index for it was.
+    manifest = {"idle_nodes": {"10.0.0.7": {"idle_w": {"host": 40.0, "GPU-0005-aaaa": 61.5, "GPU-0002-aaaa": 70.0}}}}
+    assert node_idle_w(manifest, "10.0.0.7", ["GPU-0005-aaaa"]) == {"host": 40.0, "cuda:0": 61.5}
