@@ -157,6 +157,24 @@ def devices() -> None:
     print_devices()
 
 
+@app.command()
+@friendly
+def doctor(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for doctor.json and the end-to-end run (default: here).")
+    ] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Where to write the JSON report.")] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Skip the slow parts: the GPU burns and the end-to-end run.")
+    ] = False,
+    burn_s: Annotated[float, typer.Option("--burn-s", min=1.0, help="Seconds of load per GPU.")] = 10.0,
+) -> None:
+    """Check this machine: versions, GPU identity, meters, a load per GPU, SRCNN speed and a short real run."""
+    from bnbench.commands.doctor import run_doctor
+
+    raise typer.Exit(run_doctor(out, json_path, quick, burn_s, typer.echo))
+
+
 ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False)]
 
 
