@@ -1,0 +1,73 @@
+"""`bnbench doctor` on this machine (host checks for real, --quick) and the log's handling of a broken check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bnbench.cli import app
+from bnbench.commands.doctor import GPU_CHECKS
+from bnbench.doctor.outcome import FAIL, PASS, DoctorLog, Outcome
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the host path is for a machine without a GPU")
+def test_quick_doctor_without_a_gpu_runs_the_host_checks_and_skips_the_rest(tmp_path: Path) -> None:
+    report = tmp_path / "checks" / "machine.json"
+    result = CliRunner().invoke(app, ["doctor", "--quick", "--out", str(tmp_path), "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    for name in ("versions", "cpu", "torch"):
+        assert any(line.startswith(f"PASS {name}: ") for line in lines), result.output
+    assert any(line.startswith(("PASS rapl: ", "WARN rapl: ")) for line in lines)
+    # Every GPU check says plainly that it needs a GPU, and why there is none.
+    for name in GPU_CHECKS:
+        assert any(line.startswith(f"SKIP {name}: needs a GPU (") for line in lines), name
+    assert "SKIP end-to-end run: skipped by --quick" in lines
+    saved = json.loads(report.read_text())
+    assert saved["summary"]["FAIL"] == 0 and saved["summary"]["SKIP"] == len(GPU_CHECKS) + 1
+    versions = next(c for c in saved["checks"] if c["name"] == "versions")
+    assert versions["data"]["torch"] == torch.__version__
+    assert not (tmp_path / "doctor.json").exists()  # --json chose the path
+
+
+def test_a_broken_check_is_one_fail_line_and_the_others_still_run(tmp_path: Path) -> None:
+    lines: list[str] = []
+    log = DoctorLog(tmp_path / "doctor.json", lines.append, {"command": "test"})
+
+    def broken() -> Outcome:
+        raise ZeroDivisionError("division by zero\nsecond line")
+
+    log.run("first", lambda: Outcome(PASS, "first", "fine"))
+    log.run("broken", broken)
+    # The JSON already holds both lines before the third check runs.
+    assert [c["status"] for c in json.loads((tmp_path / "doctor.json").read_text())["checks"]] == [PASS, FAIL]
+    log.run("third", lambda: [Outcome(PASS, "third a", "fine"), Outcome(PASS, "third b", "fine")])
+    assert lines == ["PASS first: fine", "FAIL broken: ZeroDivisionError: division by zero", "PASS third a: fine",
+                     "PASS third b: fine"]
+    assert log.exit_code == 1
+    saved = json.loads((tmp_path / "doctor.json").read_text())
+    assert saved["summary"] == {"PASS": 3, "WARN": 0, "FAIL": 1, "SKIP": 0} and saved["command"] == "test"
+
+
+def test_end_to_end_judgement_from_runs_csv_rows() -> None:
+    from bnbench.doctor.endtoend import judge_runs
+
+    def row(run_id: str, status: str = "completed", energy: str = "100", disc: str = "0.01", busy: str = "80"):
+        return {"run_id": run_id, "status": status, "wall_s": "20", "energy_j": energy, "energy_source":
+                "nvml-counter+rapl", "energy_discrepancy": disc, "gpu_busy_pct": busy, "energy_warmup_j": "5",
+                "energy_train_j": "90", "energy_eval_j": "9", "energy_checkpoint_j": "1"}
+
+    good = judge_runs([row("control-s0"), row("bn-s0")], "out")
+    assert good.status == PASS
+    assert good.message.startswith("control-s0 20 s, warmup 5.0 J, train 90.0 J, eval 9.0 J, checkpoint 1.0 J "
+                                   "(nvml-counter+rapl, sampled vs counter +1.00%, 80% busy)")
+    # 6% between sampled power and the counter, and a GPU 30% busy: warnings, not failures.
+    warned = judge_runs([row("control-s0", disc="0.06", busy="30")], "out")
+    assert warned.status == "WARN" and "sampled vs counter +6.0%" in warned.message and "30% busy" in warned.message
+    failed = judge_runs([row("control-s0", status="failed"), row("bn-s0", energy="")], "out")
+    assert failed.status == FAIL and "control-s0 failed; bn-s0 has no energy figure" in failed.message
