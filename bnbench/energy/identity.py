@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,11 +128,12 @@ def _by_cuda_index(api: Any, physical: int) -> Any:
 
 
 def expected_uuid(cuda_index: int, visible: str | None) -> str | None:
-    """The UUID CUDA_VISIBLE_DEVICES names for `cuda_index`, when it names one (None for an index or unset)."""
+    """The GPU UUID CUDA_VISIBLE_DEVICES names for `cuda_index` (None for an index, a MIG id, or unset: a MIG
+    id's spellings vary by driver, and NVML cannot meter a slice anyway)."""
     entries = visible_entries(visible)
     if entries is None or cuda_index >= len(entries):
         return None
-    return entries[cuda_index] if is_uuid(entries[cuda_index]) else None
+    return entries[cuda_index] if entries[cuda_index].startswith("GPU-") else None
 
 
 def check_same(cuda_index: int, visible: str | None, uuid: str | None) -> None:
@@ -180,10 +180,3 @@ def identify_here(api: Any, cuda_index: int, cuda: Any = None) -> GpuIdentity:
 def cuda_uuids(count: int, cuda: Any = None) -> list[str | None]:
     """torch's UUIDs of CUDA devices 0..count-1 in this process (None where unknown)."""
     return [torch_uuid(i, cuda) for i in range(count)]
-
-
-def assign_check(uuid_of: Callable[[int], str | None] = torch_uuid) -> str | None:
-    """In a process given one GPU: torch's UUID of cuda:0 checked against CUDA_VISIBLE_DEVICES (GpuMismatch)."""
-    uuid = uuid_of(0)
-    check_same(0, os.environ.get("CUDA_VISIBLE_DEVICES"), uuid)
-    return uuid
