@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly(fn: F) -> F:
-    """User errors become one line on stderr and exit code 2, never a traceback."""
+    """User errors become one line on stderr and exit code 2, never a traceback. A reader that stops reading
+    (`bnbench report DIR | head -1`) ends the command quietly: what it wanted, it has."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,6 +38,10 @@ def friendly(fn: F) -> F:
         except UserError as exc:
             typer.echo(f"bnbench: error: {exc}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except BrokenPipeError:
+            # Whatever is still buffered for the closed pipe would fail again at exit: send it nowhere.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -68,11 +74,20 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix without training."""
     from bnbench.commands.run import print_matrix
     from bnbench.data import check_runs
+    from bnbench.execute.local import resolve_devices
+    from bnbench.models.custom import trust_scenario_folder
+    from bnbench.models.memory import check_memory
     from bnbench.scenario import expand, load
 
     loaded = load(scenario, set_ or [])
+    trust_scenario_folder(loaded)
     print_matrix(loaded)
     check_runs(expand(loaded))
+    try:
+        devices = resolve_devices(loaded.scenario.device)
+    except UserError:  # the GPUs it names are not on this machine: check against this host's memory
+        devices = ["cpu"]
+    check_memory(expand(loaded), devices, loaded.source)
 
 
 @app.command()
