@@ -98,3 +98,10 @@ def test_models_import_from_the_scenario_folder_not_the_working_directory(tmp_pa
     assert "put it beside the scenario file or on PYTHONPATH" in one_line(refused.output)
     assert allowed.exit_code == 0, allowed.output
     assert "bnbench_cwd_net" not in sys.modules  # nothing from the working directory was run, validate included
+
+
+@pytest.mark.parametrize("option", ["--price", "--co2", "--pue", "--wh-per-cup"])
+def test_tea_refuses_non_finite_numbers(option: str):
+    result = runner.invoke(app, ["tea", "18kWh", option, "inf"])
+    assert result.exit_code == 2, result.output
+    assert f"{option} must be a finite number (got inf)" in result.output

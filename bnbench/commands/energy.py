@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,10 @@ def tea_lines(
         energy_j = units.parse_energy_j(text)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    for name, value in (("--wh-per-cup", wh_per_cup), ("--co2", co2_g_per_kwh), ("--price", price_per_kwh),
+                        ("--pue", pue)):
+        if not math.isfinite(value):
+            raise UserError(f"{name} must be a finite number (got {value:g})")
     for name, value in (("--wh-per-cup", wh_per_cup), ("--pue", pue)):
         if value <= 0:
             raise UserError(f"{name} must be > 0 (got {value:g})")

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 
 from bnbench import checkpoint
 from bnbench.cli import app
-from bnbench.results.lock import hold
 
 from .helpers import QUICK, TINY, bnbench_process, finished_folder, tiny_sets, wait_for
 
@@ -39,6 +38,8 @@ def test_a_second_writer_is_refused_and_a_killed_one_blocks_nothing(tmp_path: Pa
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
+    from bnbench.results.lock import hold
+
     # The refused runs wrote nothing: one session's files, no row twice.
     assert pd.read_csv(out / "runs.csv").empty
     with hold(out):  # the kernel dropped the killed holder's lock: its .lock file blocks nothing
