@@ -172,6 +172,19 @@ def devices() -> None:
     print_devices()
 
 
+def _pipe_console() -> Any:
+    """A rich Console for stdout whose closed pipe is a BrokenPipeError for `friendly` (exit 0), not rich's own
+    exit 1."""
+    from rich.console import Console
+
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeConsole()
+
+
 ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False)]
 
 
@@ -184,7 +197,7 @@ def report(
     """Rebuild every table, figure and report (md, html, json) of a results folder from its files alone."""
     from bnbench.commands.report import report as write_report
 
-    write_report(folder, format_)
+    write_report(folder, format_, _pipe_console())
 
 
 @app.command()
@@ -197,7 +210,7 @@ def compare(
     """Compare the variants two results folders share: B's runs against A's, with intervals and verdicts."""
     from bnbench.commands.report import compare as compare_folders
 
-    compare_folders(folder_a, folder_b, format_)
+    compare_folders(folder_a, folder_b, format_, _pipe_console())
 
 
 @app.command("eval")
