@@ -13,12 +13,16 @@ This module also captures and restores what a checkpoint must hold beyond the we
 
 from __future__ import annotations
 
+import errno
+import os
+import pickle
 import random
 import re
+import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -56,10 +60,51 @@ def save(folder: Path, step: int, state: dict[str, Any], keep: int = 2) -> Path:
     moment leaves the previous checkpoint intact.
     """
     path = checkpoint_path(folder, step)
-    atomic_write(path, lambda tmp: torch.save({"format": FORMAT_VERSION, "step": step, **state}, tmp))
+    atomic_write(path, lambda tmp: _save_to(tmp, {"format": FORMAT_VERSION, "step": step, **state}))
     for old in list_checkpoints(folder)[max(keep, 1):]:
         old.path.unlink(missing_ok=True)
     return path
+
+
+class _Sink:
+    """A file torch.save writes through, keeping the OSError of a failed write: torch reports a full disk as a
+    RuntimeError ('unexpected pos ...') without the cause, which a storage error must name."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+# torch's archive writer failing: how a full disk surfaces when torch.save writes the file itself.
+_WRITER_FAILED = re.compile(r"inline_container|PytorchStreamWriter|unexpected pos|file write failed")
+
+
+def _save_to(path: Path, state: dict[str, Any]) -> None:
+    """torch.save `state` to `path`; OSError when the file cannot be written (the disk's own error when it is
+    known), so a full disk stops the session like any storage error instead of failing runs one by one."""
+    with open(path, "wb") as handle:
+        sink = _Sink(handle)
+        try:
+            torch.save(state, sink)  # type: ignore[arg-type]
+        except RuntimeError as exc:
+            if sink.error is not None:
+                raise sink.error from None
+            if _WRITER_FAILED.search(str(exc)):
+                first = str(exc).strip().splitlines()[0]
+                full = shutil.disk_usage(path.parent).free == 0
+                raise OSError(errno.ENOSPC if full else errno.EIO,
+                              f"{os.strerror(errno.ENOSPC if full else errno.EIO)} (torch.save: {first})") from None
+            raise
 
 
 def problem(path: Path) -> str | None:
@@ -72,11 +117,24 @@ def problem(path: Path) -> str | None:
     return f"corrupt entry '{bad}' (CRC mismatch)" if bad else None
 
 
-def load(path: Path) -> dict[str, Any]:
-    """The state saved at `path`, tensors on the CPU. Only tensors and plain values are unpickled."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+# What `capture_training` saves: a file without all of them is not a checkpoint a run can continue from.
+TRAINING_KEYS = frozenset({"step", "model", "optimizer", "schedule", "rng", "pending_losses", "evals", "status"})
+
+
+def load(path: Path, required: frozenset[str] = frozenset({"step", "model"})) -> dict[str, Any]:
+    """The state saved at `path`, tensors on the CPU. Only tensors and plain values are unpickled.
+
+    ValueError when the file is not a bnbench checkpoint: a pickle `weights_only` refuses (it would run code),
+    or a dict without the `required` keys."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"not a bnbench checkpoint: {str(exc).strip().splitlines()[0]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: not a bnbench checkpoint of format {FORMAT_VERSION}")
+        raise ValueError(f"not a bnbench checkpoint of format {FORMAT_VERSION}")
+    missing = sorted(required - set(state))
+    if missing:
+        raise ValueError(f"not a bnbench checkpoint: no {', '.join(missing)}")
     return state
 
 
@@ -91,15 +149,18 @@ def latest_valid(folder: Path) -> tuple[CheckpointFile | None, list[str]]:
     return None, skipped
 
 
-def load_latest(folder: Path) -> tuple[CheckpointFile | None, dict[str, Any] | None, list[str]]:
-    """The newest checkpoint that verifies and loads, its state, and one line per damaged file skipped."""
+def load_latest(
+    folder: Path, required: frozenset[str] = frozenset({"step", "model"})
+) -> tuple[CheckpointFile | None, dict[str, Any] | None, list[str]]:
+    """The newest checkpoint that verifies and loads with the `required` keys, its state, and one line per
+    damaged or foreign file skipped."""
     skipped: list[str] = []
     for candidate in list_checkpoints(folder):
         reason = problem(candidate.path)
         if reason is None:
             try:
-                return candidate, load(candidate.path), skipped
-            except (RuntimeError, ValueError, OSError, EOFError) as exc:  # torch.load's errors, unwrapped
+                return candidate, load(candidate.path, required), skipped
+            except (RuntimeError, ValueError, OSError, EOFError, KeyError) as exc:  # torch.load's errors
                 reason = f"unreadable ({str(exc).splitlines()[0]})"
         skipped.append(f"{candidate.path}: {reason}; using the one before it")
     return None, None, skipped

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from bnbench.errors import UserError
-from bnbench.scenario import Scenario
+from bnbench.scenario import Scenario, expand
+
+# The longest file name (bytes) ext4, XFS, Btrfs, tmpfs, NTFS and APFS take: each run's folder is named by its id.
+NAME_MAX_BYTES = 255
 
 
 def check_scenario(scenario: Scenario) -> None:
-    """UserError naming the file, variant and field of the first unknown task, model or norm name."""
+    """UserError naming the file, variant and field of the first unknown task, model or norm name, or of a
+    variant whose name cannot be a folder name."""
     from bnbench.data import TASKS
     from bnbench.models import MODELS
     from bnbench.models.norms import NORMS
@@ -23,3 +27,10 @@ def check_scenario(scenario: Scenario) -> None:
                 registry.get(value)
             except UserError as exc:
                 raise UserError(f"{scenario.source}: [{section}] {field}{where}: {exc}") from None
+    for spec in expand(scenario):
+        size = len(spec.run_id.encode("utf-8"))
+        if size > NAME_MAX_BYTES:
+            raise UserError(
+                f"{scenario.source}: variant name '{spec.variant[:40]}...' is too long: its runs' folder "
+                f"'{spec.run_id[:20]}...' would be a {size}-byte file name; file systems take {NAME_MAX_BYTES}"
+            )

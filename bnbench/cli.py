@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def friendly(fn: F) -> F:
-    """User errors become one line on stderr and exit code 2, never a traceback."""
+    """User errors become one line on stderr and exit code 2, never a traceback. A reader that stops reading
+    (`bnbench report DIR | head -1`) ends the command quietly: what it wanted, it has."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -36,6 +38,10 @@ def friendly(fn: F) -> F:
         except UserError as exc:
             typer.echo(f"bnbench: error: {exc}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT) from None
+        except BrokenPipeError:
+            # Whatever is still buffered for the closed pipe would fail again at exit: send it nowhere.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -68,11 +74,20 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix without training."""
     from bnbench.commands.run import print_matrix
     from bnbench.data import check_runs
+    from bnbench.execute.local import resolve_devices
+    from bnbench.models.custom import trust_scenario_folder
+    from bnbench.models.memory import check_memory
     from bnbench.scenario import expand, load
 
     loaded = load(scenario, set_ or [])
+    trust_scenario_folder(loaded)
     print_matrix(loaded)
     check_runs(expand(loaded))
+    try:
+        devices = resolve_devices(loaded.scenario.device)
+    except UserError:  # the GPUs it names are not on this machine: check against this host's memory
+        devices = ["cpu"]
+    check_memory(expand(loaded), devices, loaded.source)
 
 
 @app.command()
@@ -175,6 +190,19 @@ def doctor(
     raise typer.Exit(run_doctor(out, json_path, quick, burn_s, typer.echo))
 
 
+def _pipe_console() -> Any:
+    """A rich Console for stdout whose closed pipe is a BrokenPipeError for `friendly` (exit 0), not rich's own
+    exit 1."""
+    from rich.console import Console
+
+    class PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeConsole()
+
+
 ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False)]
 
 
@@ -187,7 +215,7 @@ def report(
     """Rebuild every table, figure and report (md, html, json) of a results folder from its files alone."""
     from bnbench.commands.report import report as write_report
 
-    write_report(folder, format_)
+    write_report(folder, format_, _pipe_console())
 
 
 @app.command()
@@ -200,7 +228,7 @@ def compare(
     """Compare the variants two results folders share: B's runs against A's, with intervals and verdicts."""
     from bnbench.commands.report import compare as compare_folders
 
-    compare_folders(folder_a, folder_b, format_)
+    compare_folders(folder_a, folder_b, format_, _pipe_console())
 
 
 @app.command("eval")

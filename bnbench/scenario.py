@@ -26,7 +26,8 @@ _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf and nan are never a setting: `idle_s = inf` would wait for ever, `lr = inf` diverge at once.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SeedRange(_Section):
@@ -301,16 +302,49 @@ _SECTIONS: dict[str, type[_Section]] = {
 def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     """Read, override (`section.key=value`) and validate a scenario file. Raises UserError, one line."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{path}: a folder, not a scenario file")
     if not path.is_file():
         raise UserError(f"{path}: no such scenario file")
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not a TOML text file (byte {data[exc.start]:#04x} at offset {exc.start} is not "
+                        "UTF-8)") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise _too_deep(path) from None
     resolve_data_paths(raw, path.parent)
     apply_overrides(raw, overrides)
+    if _depth(raw) > MAX_DEPTH:
+        raise _too_deep(path)
     return from_dict(raw, source=str(path), text=text)
+
+
+MAX_DEPTH = 16  # tables in tables (variant options included); far more than any scenario, far less than recursion
+
+
+def _too_deep(path: Path) -> UserError:
+    return UserError(f"{path}: tables or arrays nested more than {MAX_DEPTH} deep; a scenario needs a few levels")
+
+
+def _depth(value: Any) -> int:
+    """How deeply tables and arrays nest in `value` (a scalar is 0), without recursion."""
+    deepest, todo = 0, [(value, 0)]
+    while todo:
+        item, level = todo.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_DEPTH:
+            break
+        todo += [(child, level + 1) for child in children]
+    return deepest
 
 
 def resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:
@@ -472,7 +506,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> None:
 def _parse_value(text: str) -> Any:
     try:
         return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         return text
 
 

@@ -36,7 +36,10 @@ class Heading:
 
 @dataclass(frozen=True)
 class Paragraph:
+    """Text; `verbatim` for text a scenario wrote, which renderers escape so it can never become markup."""
+
     text: str
+    verbatim: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,16 @@ def setting(value: Any) -> str:
     return str(value)
 
 
+QUOTE_CHARS = 2000  # of a scenario's description: a report quotes a paragraph, not a whole file
+
+
+def quoted(text: str, limit: int = QUOTE_CHARS) -> str:
+    """`text` cut to `limit` characters, saying how much more scenario.toml holds."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters in scenario.toml)"
+
+
 def procedure(results: Results) -> list[Block]:
     m, sc = results.manifest, results.scenario
     head = sc.get("scenario", {})
@@ -111,7 +124,8 @@ def procedure(results: Results) -> list[Block]:
     commit = m.get("code_commit")
     code = f"{commit[:12]}{' (modified)' if m.get('code_dirty') else ''}" if commit else "not from a git checkout"
     blocks: list[Block] = [
-        Paragraph(head.get("description", "") or f"Scenario '{results.name}'."),
+        Paragraph(quoted(str(head.get("description", ""))), verbatim=True) if head.get("description")
+        else Paragraph(f"Scenario '{results.name}'."),
         Bullets([
             f"Scenario: {results.name}; seeds {head.get('seeds', [])}; baseline {results.baseline}; "
             f"target {results.metric.value(results.target) if results.target is not None else 'none'}.",

@@ -9,6 +9,7 @@ import base64
 import dataclasses
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,22 @@ def md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]#|!])")
+
+
+def md_text(text: str) -> str:
+    """Text a scenario wrote, shown as itself in Markdown: HTML escaped as report.html escapes it (most viewers
+    render raw HTML inside Markdown), Markdown's markup characters backslash-escaped, on one line."""
+    return _MD_SPECIAL.sub(r"\\\1", html.escape(" ".join(text.split()), quote=False))
+
+
 def to_markdown(title: str, blocks: list[Block]) -> str:
     out = [f"# {title}", ""]
     for block in blocks:
         if isinstance(block, Heading):
             out += [f"{'#' * block.level} {block.text}", ""]
         elif isinstance(block, Paragraph):
-            out += [block.text, ""]
+            out += [md_text(block.text) if block.verbatim else block.text, ""]
         elif isinstance(block, Bullets):
             out += [f"- {item}" for item in block.items] + [""]
         elif isinstance(block, TableBlock):

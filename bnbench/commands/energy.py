@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import threading
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -27,6 +29,10 @@ def tea_lines(
         energy_j = units.parse_energy_j(text)
     except ValueError as exc:
         raise UserError(str(exc)) from None
+    for name, value in (("--wh-per-cup", wh_per_cup), ("--co2", co2_g_per_kwh), ("--price", price_per_kwh),
+                        ("--pue", pue)):
+        if not math.isfinite(value):
+            raise UserError(f"{name} must be a finite number (got {value:g})")
     for name, value in (("--wh-per-cup", wh_per_cup), ("--pue", pue)):
         if value <= 0:
             raise UserError(f"{name} must be > 0 (got {value:g})")
@@ -80,8 +86,11 @@ def print_devices(console: Console | None = None, config: EnergyConfig | None = 
         console.print("Estimated energy is a model, not a measurement: it is labelled 'estimate' in every file.")
 
 
-def idle_baseline(devices: list[str], config: EnergyConfig, console: Console) -> dict[str, Any]:
-    """Measure every metered part of `devices` at idle for `config.idle_s` seconds (0: skip).
+def idle_baseline(
+    devices: list[str], config: EnergyConfig, console: Console, stop: threading.Event | None = None
+) -> dict[str, Any]:
+    """Measure every metered part of `devices` at idle for `config.idle_s` seconds (0: skip); a set `stop` (a
+    signal) ends it early, with what was measured so far.
 
     Returns manifest entries: `idle_w` {part: watts or None}, `idle_sources` {part: source}, `idle_s`.
     """
@@ -94,7 +103,8 @@ def idle_baseline(devices: list[str], config: EnergyConfig, console: Console) ->
     meters = [open_device_meter(k, config) for k in keys]
     meters = [m for m in meters if m.source is not None]
     console.print(f"idle baseline: {config.idle_s:g} s with nothing running ...")
-    idle = measure_idle_w(meters, config.idle_s)
+    stop = stop or threading.Event()
+    idle = measure_idle_w(meters, config.idle_s, sleep=stop.wait, stopped=stop.is_set)
     for meter in meters:
         meter.close()
     sources = {m.key: m.label for m in meters}

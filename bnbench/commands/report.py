@@ -77,11 +77,18 @@ def compare(root_a: Path, root_b: Path, output: str = "table", console: Console 
             console.print(f"only in {label}: {', '.join(only)}", markup=False, highlight=False)
 
 
-def report_after_run(root: Path, console: Console) -> None:
+def report_after_run(root: Path, console: Console) -> str | None:
     """After `bnbench run`: write the reports and print the tables and verdicts. A failure here loses nothing
-    (the results are on disk), so it is one line that says how to retry, not a crash of the finished session."""
+    (the results are on disk), so it is one line that says how to retry, not a crash of the finished session.
+    Returns "interrupted" when a Ctrl-C stopped it (each file it writes is replaced atomically, so none is half
+    written), else None."""
     try:
         report(root, "table", console)
+    except KeyboardInterrupt:
+        console.print(f"interrupted while writing the report: the results are saved; rebuild it with: "
+                      f"bnbench report {root}", markup=False, highlight=False)
+        return "interrupted"
     except Exception as exc:  # noqa: BLE001 - training is done and saved; the report can be rebuilt
         console.print(f"report not written ({type(exc).__name__}: {exc}); retry with: bnbench report {root}",
                       markup=False, highlight=False)
+    return None

@@ -133,27 +133,53 @@ def run_scenario(
 ) -> int:
     """Validate everything, then train the matrix (or what a results folder still lacks of it). Returns the
     process exit code."""
-    from bnbench.commands.energy import idle_baseline
-    from bnbench.commands.report import report_after_run
-    from bnbench.data import check_runs, task_metadata
-    from bnbench.display import make_progress
-    from bnbench.energy.devices import gpu_manifest
+    from bnbench.data import check_runs
     from bnbench.execute.local import resolve_devices
-    from bnbench.execute.resume import check_resumable, plan_runs
-    from bnbench.results import manifest
-    from bnbench.results.schema import run_columns
-    from bnbench.results.store import RunStore
+    from bnbench.models.custom import trust_scenario_folder
+    from bnbench.models.memory import check_memory
+    from bnbench.results.lock import hold
 
     scenario = load(path, overrides)
+    trust_scenario_folder(scenario)
     check_scenario(scenario)
     specs = expand(scenario)
     check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
-    metric, _, _, references = task_metadata(scenario.task)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
+    check_memory(specs, device_list, scenario.source)
     run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []))
-    resuming = resume_folder(out, resume)
-    out = resuming or out or default_out(scenario)
-    changes = check_resumable(out, scenario, force) if resuming else []
+    resume_folder(out, resume)  # refuses two different folders before anything is created
+    if resume is not None and not (resume / "runs.csv").is_file():
+        raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
+    folder = resume or out or default_out(scenario)
+    with hold(folder):  # one writer per folder; whether it resumes is decided under the lock
+        return _session(scenario, specs, folder, resume_folder(out, resume), force, device_list, run_on, argv)
+
+
+def _session(
+    scenario: Scenario, specs: list[RunSpec], out: Path, resuming: Path | None, force: bool, device_list: list[str],
+    run_on: Callable[..., list[dict[str, Any]]], argv: list[str],
+) -> int:
+    """Train the matrix into `out`, held by this process: a new folder, or the rest of `resuming`."""
+    from bnbench.commands.energy import idle_baseline
+    from bnbench.commands.report import report_after_run
+    from bnbench.data import task_metadata
+    from bnbench.display import make_progress
+    from bnbench.energy.devices import gpu_manifest
+    from bnbench.execute.resume import check_resumable, plan_runs
+    from bnbench.results import manifest
+    from bnbench.results.lock import refuse_symlinks, remove_temporaries
+    from bnbench.results.schema import run_columns
+    from bnbench.results.store import RunStore
+
+    metric, _, _, references = task_metadata(scenario.task)
+    console = Console()
+    if resuming:
+        refuse_symlinks(out)
+        changes = check_resumable(out, scenario, force)
+        for leftover in remove_temporaries(out):
+            console.print(f"removed {leftover}: a write cut short by an earlier kill", markup=False, highlight=False)
+    else:
+        changes = []
     info = manifest.collect(argv, device_list, gpus=gpu_manifest())
     info["scenario_fingerprint"] = scenario.fingerprint()
     if resuming:
@@ -162,7 +188,6 @@ def run_scenario(
     else:
         store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
 
-    console = Console()
     adaptive = scenario.scenario.adaptive
     runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {len(scenario.variants)} runs" if adaptive
                  else f"{len(specs)} runs")
@@ -173,13 +198,16 @@ def run_scenario(
         counts = {a: sum(p.action == a for p in plans) for a in ("skip", "resume", "start")}
         console.print(f"resuming: {counts['skip']} finished, {counts['resume']} continue from a checkpoint, "
                       f"{counts['start']} start from step 0" + "".join(f"\n  changed: {c}" for c in changes))
-    # Before the first run; runs read it back. A Ray cluster meters each node's own.
-    measure_idle = getattr(run_on, "idle_baseline", functools.partial(idle_baseline, device_list))
-    info.update(measure_idle(scenario.energy, console))
-    store.write_manifest(info)
     stop = threading.Event()
-    progress = make_progress(specs, metric, console)
-    with stop_on_signals(stop) as received:
+    with stop_on_signals(stop) as received:  # from the idle baseline on: a signal there must save too
+        # Before the first run; runs read it back. A Ray cluster meters each node's own.
+        measure_idle = getattr(run_on, "idle_baseline", functools.partial(idle_baseline, device_list, stop=stop))
+        info.update(measure_idle(scenario.energy, console))
+        store.write_manifest(info)
+        if stop.is_set():
+            console.print(f"interrupted during the idle baseline: nothing trained yet; resume with --resume {out}")
+            return EXIT_SIGTERM if received.get("signal") == signal.SIGTERM else EXIT_SIGINT
+        progress = make_progress(specs, metric, console)
         try:
             if scenario.scenario.adaptive:
                 from bnbench.execute.rounds import run_rounds
@@ -204,6 +232,7 @@ def run_scenario(
         console.print(f"interrupted: state saved; resume with --resume {out}, or `bnbench report {out}` for what "
                       "is done")
         return EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT
-    report_after_run(out, console)
+    if report_after_run(out, console) == "interrupted":
+        return EXIT_SIGINT
     console.print(f"results: {out}")
     return EXIT_RUN_FAILED if any(r["status"] == "failed" for r in rows) else EXIT_OK

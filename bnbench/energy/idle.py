@@ -18,12 +18,13 @@ def measure_idle_w(
     meters: Sequence[DeviceMeter],
     idle_s: float,
     clock: Clock = time.perf_counter,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], object] = time.sleep,
+    stopped: Callable[[], bool] = lambda: False,
 ) -> dict[str, float | None]:
     """Mean watts of each meter over `idle_s` seconds of sleep, by key; None where the energy is unknown.
 
     Power-only sources are sampled every 0.1 s meanwhile (their integral needs samples; counters need two
-    reads). `idle_s` 0 returns {}: no baseline.
+    reads). `idle_s` 0 returns {}: no baseline. `stopped()` true ends the wait early (a signal arrived).
     """
     if idle_s <= 0:
         return {}
@@ -31,7 +32,7 @@ def measure_idle_w(
         meter.tick(sample=True)
     start = clock()
     origin = {m.key: m.total_j for m in meters}
-    while (left := idle_s - (clock() - start)) > 0:
+    while not stopped() and (left := idle_s - (clock() - start)) > 0:
         sleep(min(IDLE_SAMPLE_S, left))
         for meter in meters:
             meter.tick(sample=True)

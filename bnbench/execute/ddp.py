@@ -96,7 +96,7 @@ def resume_state(plan: Any, root: Path, run_id: str) -> dict[str, Any] | None:
     the same `plan`, loaded before the run's first collective, so rank 0 cannot have written a newer one."""
     if plan is None or plan.action == "skip" or not run_dir(root, run_id).exists():
         return None
-    _, state, _ = checkpoint.load_latest(checkpoint_dir(root, run_id))
+    _, state, _ = checkpoint.load_latest(checkpoint_dir(root, run_id), checkpoint.TRAINING_KEYS)
     return state
 
 

@@ -143,7 +143,7 @@ def execute_run(
         state = _resume_state(spec, store, plan, log)
         curves = store.writer("curves", spec.run_id, curve_columns(metric, references))
         power = store.writer("power", spec.run_id, POWER_COLUMNS)
-    carried: dict[str, Any] = dict(state["run"]) if state else {}
+    carried: dict[str, Any] = dict(state.get("run", {})) if state else {}
     # `open_meter`: a DDP run's rank 0 meters every device of the run once (bnbench.execute.ddp.group_meter).
     meter = open_meter(str(device), spec.energy, idle_w=load_manifest(store.root).get("idle_w"),
                        start_from=carried.get("energy"))
@@ -215,11 +215,12 @@ def _resume_state(spec: RunSpec, store: RunStore, plan: RunPlan | None, log: Run
     if plan is None or not run_dir(store.root, spec.run_id).exists():
         log.event("started")
         return None
-    found, state, skipped = checkpoint.load_latest(checkpoint_dir(store.root, spec.run_id))
+    found, state, skipped = checkpoint.load_latest(checkpoint_dir(store.root, spec.run_id),
+                                                       checkpoint.TRAINING_KEYS)
     for line in skipped:
         log.event(f"skipped a damaged checkpoint: {line}")
         warn_once(line)
-    rows = state["run"]["rows"] if state else {}
+    rows = state.get("run", {}).get("rows", {}) if state else {}
     for table in ("curves", "power"):
         store.rewind(table, spec.run_id, int(rows.get(table, 0)))
     log.event(f"resumed from {found.path.name} at step {found.step}" if found else "started over (no checkpoint)")

@@ -8,6 +8,7 @@ executor (local, a device pool, Ray) can plan the same work from the same folder
 from __future__ import annotations
 
 import csv
+import io
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 from bnbench.checkpoint import CheckpointFile, latest_valid
 from bnbench.errors import UserError
-from bnbench.results.store import run_dir
+from bnbench.results.store import check_tables, read_runs_text, run_dir
 from bnbench.scenario import RunSpec, Scenario
 
 FINISHED = ("completed", "diverged")
@@ -49,8 +50,8 @@ def recorded_rows(root: Path) -> dict[str, dict[str, str]]:
     path = root / "runs.csv"
     if not path.is_file():
         return {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        return {row["run_id"]: row for row in csv.DictReader(handle) if row.get("run_id")}
+    reader = csv.DictReader(io.StringIO(read_runs_text(root), newline=""))
+    return {row["run_id"]: row for row in reader if row.get("run_id")}
 
 
 def plan_runs(root: Path, specs: list[RunSpec]) -> list[RunPlan]:
@@ -122,13 +123,14 @@ def scenario_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str
 def check_resumable(root: Path, scenario: Scenario, force: bool) -> list[str]:
     """Every difference between `scenario` and the one `root` was started with. UserError naming the ones
     that alter results, unless `force`."""
-    path = root / "scenario.toml"
-    if not (root / "runs.csv").is_file() or not path.is_file():
+    from bnbench.results.load import load_manifest, load_scenario_dict
+
+    if not (root / "runs.csv").is_file() or not (root / "scenario.toml").is_file():
         raise UserError(f"{root}: not a bnbench results folder (no runs.csv or scenario.toml); nothing to resume")
-    try:
-        stored = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"{path}: cannot read the stored scenario ({exc})") from None
+    stored = load_scenario_dict(root)
+    recorded_rows(root)  # a damaged runs.csv, manifest or Parquet file is one line now, not a crash later
+    load_manifest(root)
+    check_tables(root)
     real, harmless = scenario_changes(stored, scenario.to_dict())
     if real and not force:
         shown = "; ".join(real[:6]) + (f"; and {len(real) - 6} more" if len(real) > 6 else "")

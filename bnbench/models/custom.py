@@ -3,15 +3,17 @@
 The factory is called as `make_net(norm, io, **options)`: `norm(channels)` gives the variant's norm module (followed
 by dropout when the variant sets a rate), `io` says the channels in and out (`io.in_channels`, `io.out_channels`,
 `io.scale`, `io.image_size`), and `options` is the scenario's `[model] options` table. It returns an `nn.Module`.
-Modules are imported from `PYTHONPATH`, the installed packages, and then the working directory.
+Modules are imported from `PYTHONPATH`, the installed packages, and then the scenario file's own folder: a
+scenario names code to run, like a Makefile, so only the folder it comes from is trusted, never whatever
+folder bnbench happens to be started in.
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -27,17 +29,26 @@ def is_import_path(arch: str) -> bool:
     return ":" in arch
 
 
+def trust_scenario_folder(scenario: Any) -> None:
+    """Let `arch = "module:factory"` import from the folder of `scenario`'s file (a `bnbench.scenario.Scenario`),
+    searched last, so a file there never shadows an installed package. Spawned pool workers inherit it."""
+    if not any(is_import_path(v.model.arch) for v in scenario.variants):
+        return
+    folder = str(Path(scenario.source).resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)
+
+
 def load_factory(arch: str) -> Callable[..., Any]:
     """The callable named by 'module.path:attribute'; UserError when it cannot be imported or is not callable."""
     module_name, _, attribute = arch.partition(":")
     if not module_name or not attribute:
         raise UserError(f"arch '{arch}': write a custom model as 'module.path:factory', e.g. 'mypkg.nets:make_net'")
-    if os.getcwd() not in sys.path:
-        sys.path.append(os.getcwd())  # last, so a local folder never shadows an installed package
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise UserError(f"arch '{arch}': cannot import '{module_name}' ({exc}); is it on PYTHONPATH?") from None
+        raise UserError(f"arch '{arch}': cannot import '{module_name}' ({exc}); put it beside the scenario file "
+                        "or on PYTHONPATH") from None
     factory = module
     for part in attribute.split("."):
         if not hasattr(factory, part):

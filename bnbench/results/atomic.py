@@ -49,9 +49,38 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
-def append_line(path: Path, line: str) -> None:
-    """Append one line and fsync: rows already in the file are never rewritten."""
-    with open(path, "a", encoding="utf-8", newline="") as handle:
-        handle.write(line)
-        handle.flush()
-        os.fsync(handle.fileno())
+def drop_partial_line(path: Path) -> bytes:
+    """If `path` does not end in a newline (an append cut short by a full disk, a kill or a copy), replace it
+    atomically by its whole lines; return the bytes dropped (b"" when it was whole)."""
+    try:
+        with open(path, "rb") as handle:
+            if handle.seek(0, os.SEEK_END) == 0 or (handle.seek(-1, os.SEEK_END), handle.read(1))[1] == b"\n":
+                return b""
+    except FileNotFoundError:
+        return b""
+    data = path.read_bytes()
+    cut = data.rfind(b"\n") + 1
+    atomic_write(path, lambda tmp: tmp.write_bytes(data[:cut]))
+    return data[cut:]
+
+
+def append_line(path: Path, line: str) -> bytes:
+    """Append one whole line and fsync: rows already in the file are never rewritten. The file always ends in a
+    whole line: a partial last line left by an earlier cut-short append is dropped first (the bytes dropped are
+    returned), and an append that fails midway (disk full) is cut back to where it started."""
+    dropped = drop_partial_line(path)
+    data = line.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+    try:
+        start = os.lseek(fd, 0, os.SEEK_END)
+        try:
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, start)  # only this append's own bytes
+            raise
+    finally:
+        os.close(fd)
+    return dropped

@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 import tomli_w
 
+from bnbench.energy.meter import warn_once
 from bnbench.errors import UserError
 from bnbench.results.atomic import append_line, atomic_write, atomic_write_text
 
@@ -42,10 +43,43 @@ def write_frame(path: Path, frame: pd.DataFrame) -> None:
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def damaged(path: Path, exc: BaseException) -> UserError:
+    """The one-line error for a results file that cannot be read: what is wrong, and how to rebuild it where
+    other files can (a chunk of a run in progress: the run starts over from its checkpoints' step 0)."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return UserError(f"{path}: cannot read ({exc.strerror or exc})")
+    problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if path.parent.parent.name == "runs":
+        fix = f"delete the folder {path.parent} and resume: run {path.parent.name} starts over from step 0"
+    else:
+        fix = "its rows are kept nowhere else: restore it from a copy, or move it away to report without them"
+    return UserError(f"{path}: damaged ({problem}); {fix}")
+
+
+def read_frame(path: Path, **options: Any) -> pd.DataFrame:
+    """A Parquet file of the results folder; UserError (`damaged`) when it is truncated or not Parquet."""
+    try:
+        return pd.read_parquet(path, **options)
+    except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, a bad footer an OSError
+        raise damaged(path, exc) from None
+
+
 def _row_count(path: Path) -> int:
     import pyarrow.parquet as pq
 
-    return pq.ParquetFile(path).metadata.num_rows
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, ValueError) as exc:
+        raise damaged(path, exc) from None
+
+
+def check_tables(root: Path) -> None:
+    """Every Parquet file of the folder has an intact footer (the end a cut-short copy loses): UserError
+    naming the first that does not, before a resume starts writing."""
+    for table in TABLES:
+        for path in [root / f"{table}.parquet", *chunk_paths(root, table)]:
+            if path.exists():
+                _row_count(path)
 
 
 def _sequence(path: Path) -> int:
@@ -111,8 +145,7 @@ class RunStore:
 
     @property
     def columns(self) -> list[str]:
-        with open(self.root / "runs.csv", encoding="utf-8", newline="") as handle:
-            return next(csv.reader(handle))
+        return next(csv.reader(io.StringIO(read_runs_text(self.root))))
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         atomic_write_text(self.root / "manifest.json", json.dumps(manifest, indent=2, default=str) + "\n")
@@ -123,7 +156,10 @@ class RunStore:
         unknown = set(row) - set(columns)
         if unknown:
             raise KeyError(f"not runs.csv columns: {sorted(unknown)}")
-        append_line(self.root / "runs.csv", _csv_line([_cell(row.get(c)) for c in columns]))
+        dropped = append_line(self.root / "runs.csv", _csv_line([_cell(row.get(c)) for c in columns]))
+        if dropped:
+            warn_once(f"{self.root / 'runs.csv'}: dropped a cut-short last row ({len(dropped)} bytes) before "
+                      "appending; that run is resumed like one killed before its row")
 
     def writer(self, table: str, run_id: str, columns: list[str]) -> ChunkWriter:
         run_dir(self.root, run_id).mkdir(parents=True, exist_ok=True)
@@ -138,7 +174,7 @@ class RunStore:
         """
         chunks = chunk_paths(self.root, table, run_id)
         target = self.root / f"{table}.parquet"
-        folded = pd.read_parquet(target) if target.exists() else None
+        folded = read_frame(target) if target.exists() else None
         if folded is not None and (folded["run_id"] == run_id).any():
             # The folded rows are complete (chunks are removed only after the fold is written).
             first = run_dir(self.root, run_id) / f"{table}-000000.parquet"
@@ -158,7 +194,7 @@ class RunStore:
             if seen >= keep_rows:
                 chunk.unlink()
             elif seen + rows > keep_rows:
-                write_frame(chunk, pd.read_parquet(chunk).iloc[: keep_rows - seen])
+                write_frame(chunk, read_frame(chunk).iloc[: keep_rows - seen])
             seen += rows
 
     def consolidate(self, table: str, run_id: str) -> None:
@@ -167,13 +203,37 @@ class RunStore:
         if not chunks:
             return
         target = self.root / f"{table}.parquet"
-        parts = [pd.read_parquet(target)] if target.exists() else []
+        parts = [read_frame(target)] if target.exists() else []
         if parts:
             parts[0] = parts[0][parts[0]["run_id"] != run_id]
-        parts += [pd.read_parquet(chunk) for chunk in chunks]
+        parts += [read_frame(chunk) for chunk in chunks]
         write_frame(target, pd.concat([p for p in parts if len(p)], ignore_index=True))
         for chunk in chunks:
             chunk.unlink()
+
+
+def read_runs_text(root: Path) -> str:
+    """runs.csv as text, its header first, without a cut-short last line (reported once, never fatal: a write
+    was interrupted and the run it belonged to counts as unfinished). UserError when it is not runs.csv text."""
+    path = root / "runs.csv"
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: damaged: not UTF-8 text (byte {data[exc.start]:#04x} at offset {exc.start}); "
+                        "restore it from a copy, or move it away and run the scenario into a new folder") from None
+    if not text.endswith("\n") and "\n" in text:
+        cut = text.rfind("\n") + 1
+        warn_once(f"{path}: ignored a cut-short last row ({len(text) - cut} characters, an interrupted write); "
+                  "--resume repairs it")
+        text = text[:cut]
+    if not text.startswith("run_id,"):
+        raise UserError(f"{path}: damaged: {'empty' if not text.strip() else 'no header line'}; "
+                        "restore it from a copy, or move it away and run the scenario into a new folder")
+    return text
 
 
 def _cell(value: Any) -> Any:

@@ -41,3 +41,47 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen[str], time
             process.kill()
             pytest.fail(f"timed out after {timeout_s} s")
         time.sleep(0.01)
+
+
+TINY = """
+[scenario]
+name = "tiny"
+description = "Two tiny runs."
+seeds = [0]
+device = "cpu"
+
+[task]
+batch_size = 8
+
+[train]
+max_steps = 4
+eval_every = 4
+log_every = 2
+checkpoint_every = 2
+threads = 1
+
+[energy]
+idle_s = 0
+
+[[variant]]
+name = "control"
+
+[[variant]]
+name = "bn"
+norm = "batch"
+"""
+
+
+def finished_folder(parent: Path) -> tuple[Path, Path]:
+    """(scenario file, results folder) of TINY trained to the end in `parent`: control-s0 and bn-s0, 4 steps each,
+    checkpoints at steps 2 and 4."""
+    from typer.testing import CliRunner
+
+    from bnbench.cli import app
+
+    scenario = parent / "tiny.toml"
+    scenario.write_text(TINY, encoding="utf-8")
+    out = parent / "results"
+    result = CliRunner().invoke(app, ["run", str(scenario), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return scenario, out

@@ -101,8 +101,8 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch
     model = _bn_pair()
     checkpoint.save(tmp_path, 2, _state(model, 2))
 
-    def disk_full(obj: object, path: Path) -> None:
-        Path(path).write_bytes(b"PK\x03\x04 half a zip")
+    def disk_full(obj: object, handle) -> None:
+        handle.write(b"PK\x03\x04 half a zip")
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(checkpoint.torch, "save", disk_full)

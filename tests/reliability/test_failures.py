@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -153,3 +155,59 @@ def test_a_changed_scenario_is_refused_unless_forced(tmp_path: Path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert [r["changes"] for r in manifest["resumes"]] == [[], ["train.lr 0.001 -> 0.01"]]
     assert manifest["resumes"][-1]["ended_at"] and "lr = 0.01" in (out / "scenario.toml").read_text()
+
+
+def test_a_full_disk_inside_torch_save_stops_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = _scenario(tmp_path, '[[variant]]\nname = "control"\n\n[[variant]]\nname = "bn"\nnorm = "batch"\n')
+    out = tmp_path / "results"
+    real_save, calls = checkpoint.torch.save, []
+
+    def fills_up(obj: object, handle) -> None:
+        calls.append(1)
+        if len(calls) > 1:  # the first checkpoint (step 2) fits; the one at step 4 meets a full disk
+            handle.write(b"PK\x03\x04")
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
+        real_save(obj, handle)
+
+    monkeypatch.setattr(checkpoint.torch, "save", fills_up)
+    monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda _: shutil_usage(free=0))
+    result = runner.invoke(app, ["run", str(path), "--out", str(out)])
+    assert result.exit_code == 2, result.output  # a storage error, not a failed run (1)
+    message = " ".join(result.output.split())
+    assert "cannot write the checkpoint of control-s0 at step 4" in message
+    assert "No space left on device (torch.save: [enforce fail at inline_container.cc:672]" in message
+    assert f"resume with --resume {out}" in message and "Traceback" not in result.output
+    assert pd.read_csv(out / "runs.csv").empty  # no run recorded as failed, and bn-s0 never started
+    assert not (out / "runs" / "bn-s0").exists()
+
+
+def shutil_usage(free: int):
+    import shutil
+
+    return shutil._ntuple_diskusage(total=1 << 20, used=(1 << 20) - free, free=free)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def small_filesystem(tmp_path: Path):
+    """A 96 KiB tmpfs: room for the folder's first files, not for a checkpoint (about 100 KiB with Adam's state)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=96k", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_real_full_disk_is_one_line_and_exit_2(tmp_path: Path, small_filesystem: Path):
+    path = _scenario(tmp_path, '[[variant]]\nname = "control"\n')
+    out = small_filesystem / "results"
+    result = runner.invoke(app, ["run", str(path), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    message = " ".join(result.output.split())
+    assert "bnbench: error: cannot write the checkpoint of control-s0 at step 2" in message
+    assert "No space left on device" in message
+    assert "Traceback" not in result.output
+    assert not list(out.rglob("*.tmp"))  # the temporary file of the failed write was removed

@@ -1,0 +1,105 @@
+"""How much memory a training run needs, estimated on the meta device before it starts, and the check that
+refuses a run that cannot fit its device: `batch_size = 1000000000` is one line, not the kernel's OOM killer.
+
+The estimate is a floor, not a prediction: one training batch through the model on the meta device (shapes
+only, no memory, no compute), counting
+  - every module's output (the activations autograd keeps for the backward pass) twice: kept, and their
+    gradients during the backward pass;
+  - the batch itself: input and target;
+  - the parameters four times: weights, gradients and Adam's two moments.
+Workspace, the allocator's caching and the evaluation pass come on top, so a run refused here could never
+have run, while one that passes may still run out of memory (the run then fails alone, with a hint).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from bnbench.errors import UserError
+from bnbench.scenario import RunSpec
+
+FLOAT_BYTES = 4  # fp32; bf16 autocast halves some activations, which only makes the floor safer
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Bytes a training step needs at least: activations (with their gradients), the batch, and the
+    parameters with their gradients and optimizer state."""
+
+    activations: int
+    batch: int
+    parameters: int
+
+    @property
+    def total(self) -> int:
+        return self.activations + self.batch + self.parameters
+
+
+def estimate(spec: RunSpec) -> MemoryEstimate | None:
+    """The floor for one training step of `spec` at its batch size; None when the task fixes no input size."""
+    from bnbench.data import task_io
+    from bnbench.models import build_model
+
+    io = task_io(spec.task)
+    if io.image_size is None:
+        return None
+    batch_size = spec.task.batch_size
+    outputs: list[int] = []
+
+    def count(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
+        # A module that hands its input on (nn.Identity for norm = "none") keeps nothing new.
+        if isinstance(output, torch.Tensor) and not any(output is i for i in inputs):
+            outputs.append(output.numel())
+
+    with torch.device("meta"):
+        model = build_model(spec.model, io)
+        hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
+        try:
+            out = model(torch.zeros(batch_size, io.in_channels, io.image_size, io.image_size))
+        finally:
+            for hook in hooks:
+                hook.remove()
+    parameters = sum(p.numel() for p in model.parameters())
+    batch = batch_size * io.in_channels * io.image_size**2 + out.numel()  # the input and a target like the output
+    return MemoryEstimate(2 * sum(outputs) * FLOAT_BYTES, batch * FLOAT_BYTES, 4 * parameters * FLOAT_BYTES)
+
+
+def capacity_bytes(device: str) -> int | None:
+    """Total memory of `device` ('cpu': this host's RAM; 'cuda:N': that GPU's), None when it cannot be read."""
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return None
+        index = int(device.partition(":")[2] or 0)
+        return int(torch.cuda.get_device_properties(index).total_memory)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def check_memory(specs: Iterable[RunSpec], devices: list[str], source: str = "") -> None:
+    """UserError for the first distinct variant whose training step cannot fit in the smallest of `devices`."""
+    sizes = [(d, c) for d in dict.fromkeys(devices) if (c := capacity_bytes(d)) is not None]
+    if not sizes:
+        return
+    device, capacity = min(sizes, key=lambda item: item[1])
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.variant in seen:
+            continue
+        seen.add(spec.variant)
+        need = estimate(spec)
+        if need is None or need.total <= capacity:
+            continue
+        where = f"{source}: " if source else ""
+        raise UserError(
+            f"{where}variant '{spec.variant}' needs at least {need.total / GIB:.1f} GiB per training step "
+            f"(batch_size {spec.task.batch_size}: {need.activations / GIB:.1f} GiB of activations and their "
+            f"gradients) but {device} has {capacity / GIB:.1f} GiB; lower task.batch_size"
+        )
