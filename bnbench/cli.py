@@ -20,6 +20,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: a flag shows no '<bool>' as if it took a value, brackets in help texts print as written, and
+    # piped help has no box drawing.
+    rich_markup_mode=None,
 )
 
 EXIT_BAD_INPUT = 2
@@ -61,10 +64,11 @@ def _root(
     """Run `bnbench run scenarios/quick.toml` to start."""
 
 
-ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (TOML).", show_default=False)]
+ScenarioArg = Annotated[Path, typer.Argument(help="Scenario file (TOML).", show_default=False, metavar="SCENARIO")]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a field: section.key=value or variant.NAME.key=value."),
+    typer.Option("--set", "-s", metavar="KEY=VALUE",
+                 help="Override a field: section.key=value or variant.NAME.key=value (repeatable)."),
 ]
 
 
@@ -94,24 +98,29 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
 @friendly
 def run(
     scenario: ScenarioArg,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Results folder.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR", help="Results folder.")] = None,
     device: Annotated[
-        list[str] | None, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N (repeatable).")
+        list[str] | None,
+        typer.Option("--device", "-d", metavar="DEVICE", help="auto, cpu, cuda or cuda:N (repeatable)."),
     ] = None,
     set_: SetOpt = None,
     resume: Annotated[
         Path | None,
-        typer.Option("--resume", help="Continue this results folder: skip finished runs, resume the others."),
+        typer.Option("--resume", metavar="DIR",
+                     help="Continue this results folder: skip finished runs, resume the others."),
     ] = None,
     force: Annotated[
         bool, typer.Option("--force", help="Resume even though the scenario changed since the folder was started.")
     ] = False,
     workers: Annotated[
         int | None,
-        typer.Option("--workers", "-w", min=1, help="Runs at once (default: one per GPU; 1 on the CPU, which "
-                     "N workers split into N shares of cores)."),
+        typer.Option("--workers", "-w", min=1, metavar="N",
+                     help="Runs at once (default: one per GPU; 1 on the CPU, which N workers split into N shares of "
+                     "cores)."),
     ] = None,
-    executor: Annotated[str, typer.Option("--executor", help="local (this host's devices) or ray.")] = "local",
+    executor: Annotated[
+        str, typer.Option("--executor", metavar="local|ray", help="local (this host's devices) or ray.")
+    ] = "local",
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")
     ] = None,
@@ -203,14 +212,16 @@ def _pipe_console() -> Any:
     return PipeConsole()
 
 
-ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False)]
+ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False,
+                                            metavar="DIR")]
 
 
 @app.command()
 @friendly
 def report(
     folder: ResultsArg,
-    format_: Annotated[str, typer.Option("--format", "-f", help="What to print: table, md, html or json.")] = "table",
+    format_: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
+                                                   help="What to print: table, md, html or json.")] = "table",
 ) -> None:
     """Rebuild every table, figure and report (md, html, json) of a results folder from its files alone."""
     from bnbench.commands.report import report as write_report
@@ -223,7 +234,9 @@ def report(
 def compare(
     folder_a: ResultsArg,
     folder_b: ResultsArg,
-    format_: Annotated[str, typer.Option("--format", "-f", help="What to print: table or json.")] = "table",
+    format_: Annotated[
+        str, typer.Option("--format", "-f", metavar="FORMAT", help="What to print: table or json.")
+    ] = "table",
 ) -> None:
     """Compare the variants two results folders share: B's runs against A's, with intervals and verdicts."""
     from bnbench.commands.report import compare as compare_folders

@@ -7,10 +7,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from bnbench.analysis.format import significant
 from bnbench.scenario import RunSpec
 from bnbench.train import EvalLog, StepLog
 
@@ -52,7 +54,12 @@ def _float(value: Any) -> float | None:
 
 
 class RichProgress:
-    """A live table, one row per run: step, loss, latest metric, watts, Wh so far, elapsed time."""
+    """A live table, one row per run: step, loss, latest metric, watts, Wh so far, elapsed time.
+
+    It fits the terminal: when the row is too wide, the columns that matter least go first (watts, loss, device),
+    and what remains is never cut, so run ids, statuses and numbers are always shown whole."""
+
+    OPTIONAL = ("W", "loss", "device")  # dropped in this order when the terminal is too narrow
 
     def __init__(self, specs: list[RunSpec], metric: str, console: Console | None = None) -> None:
         self.metric = metric
@@ -61,23 +68,36 @@ class RichProgress:
         self.live = Live(self._table(), console=self.console, refresh_per_second=4, transient=False)
         self.live.start()
 
-    def _table(self) -> Table:
-        table = Table(title="bnbench: training", expand=False)
-        for name in ("run", "device", "status", "step", "loss", self.metric, "W", "Wh", "elapsed"):
-            table.add_column(name, justify="left" if name in ("run", "device", "status") else "right")
+    def _rows(self) -> list[dict[str, str]]:
+        rows = []
         for r in self.runs.values():
             elapsed = (time.monotonic() - r.started) if r.status == "running" and r.started else r.elapsed_s
-            table.add_row(
-                r.spec.run_id,
-                r.device,
-                r.status,
-                f"{r.step}/{r.spec.train.max_steps}",
-                _num(r.loss, ".4g"),
-                _num(r.metric, ".3f"),
-                _num(r.power_w, ".1f"),
-                _num(r.energy_wh, ".3f"),
-                f"{elapsed:.1f}s" if r.started and elapsed is not None else "-",
-            )
+            rows.append({
+                "run": r.spec.run_id, "device": r.device, "status": r.status,
+                "step": f"{r.step}/{r.spec.train.max_steps}", "loss": _num(r.loss, ".4g"),
+                self.metric: _num(r.metric, ".3f"), "W": _num(r.power_w, ".1f"),
+                "Wh": "-" if r.energy_wh is None else significant(r.energy_wh),
+                "elapsed": f"{elapsed:.1f}s" if r.started and elapsed is not None else "-",
+            })
+        return rows
+
+    def _table(self) -> Table:
+        rows = self._rows()
+        columns = ["run", "device", "status", "step", "loss", self.metric, "W", "Wh", "elapsed"]
+
+        def width(names: list[str]) -> int:  # each column's widest cell, and 3 spaces between two columns
+            return sum(max(len(n), *(len(row[n]) for row in rows)) for n in names) + 3 * (len(names) - 1)
+
+        for optional in self.OPTIONAL:
+            if width(columns) <= self.console.width:
+                break
+            columns.remove(optional)
+        table = Table(title="bnbench: training", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for name in columns:
+            table.add_column(name, justify="left" if name in ("run", "device", "status") else "right",
+                             no_wrap=True, overflow="fold")
+        for row in rows:
+            table.add_row(*(row[n] for n in columns))
         return table
 
     def _refresh(self) -> None:

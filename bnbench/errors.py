@@ -23,8 +23,10 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
-def unknown_name(kind: str, name: str, known: Iterable[str]) -> UserError:
-    """The error for a name missing from a registry: it lists what is registered."""
+def unknown_name(kind: str, name: str, known: Iterable[str], aliases: dict[str, str] | None = None) -> UserError:
+    """The error for a name missing from a registry: it lists what is registered. A name in `aliases` (a common
+    spelling -> the registered name) suggests the name it stands for, not merely the closest spelling."""
     known = sorted(known)
-    hint = did_you_mean(name, known)
+    alias = (aliases or {}).get(name.lower())
+    hint = f"; did you mean '{alias}'?" if alias else did_you_mean(name, known)
     return UserError(f"unknown {kind} '{name}'{hint} (known: {', '.join(known)})")

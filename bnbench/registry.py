@@ -15,14 +15,17 @@ class Registry(Generic[F]):
         self.kind = kind
         self._entries: dict[str, F] = {}
         self._docs: dict[str, str] = {}
+        self._aliases: dict[str, str] = {}  # common spellings of a name, for the did-you-mean of an unknown one
 
-    def register(self, name: str, doc: str = "") -> Callable[[F], F]:
-        """Decorator: register `fn` under `name`; a second registration of a name is an error."""
+    def register(self, name: str, doc: str = "", aliases: tuple[str, ...] = ()) -> Callable[[F], F]:
+        """Decorator: register `fn` under `name`; a second registration of a name is an error. `aliases` are
+        spellings people write for it (`batchnorm` for `batch`): an unknown name that is one suggests `name`."""
 
         def add(fn: F) -> F:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is already registered")
             self._entries[name] = fn
+            self._aliases.update({alias: name for alias in aliases})
             self._docs[name] = doc or (fn.__doc__ or "").strip().split("\n")[0]
             return fn
 
@@ -33,7 +36,7 @@ class Registry(Generic[F]):
         try:
             return self._entries[name]
         except KeyError:
-            raise unknown_name(self.kind, name, self._entries) from None
+            raise unknown_name(self.kind, name, self._entries, self._aliases) from None
 
     def doc(self, name: str) -> str:
         return self._docs[name]

@@ -27,7 +27,8 @@ _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 class _Section(BaseModel):
     # inf and nan are never a setting: `idle_s = inf` would wait for ever, `lr = inf` diverge at once.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # strict: TOML has types, so max_steps = "800" or 800.0 is a mistake to point out, not a value to coerce
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class SeedRange(_Section):
@@ -79,14 +80,15 @@ class ScenarioSection(_Section):
     @field_validator("seeds")
     @classmethod
     def _unique_seeds(cls, seeds: list[int] | SeedRange) -> list[int] | SeedRange:
+        # the caller appends '(got [...])' to every message
         if isinstance(seeds, SeedRange):
             return seeds
         if not seeds:
-            raise ValueError("give at least one seed")
+            raise ValueError("needs at least one seed, e.g. seeds = [0, 1]")
         if len(set(seeds)) != len(seeds):
-            raise ValueError(f"seeds must be distinct (got {seeds})")
+            raise ValueError("must be distinct")
         if any(s < 0 for s in seeds):
-            raise ValueError(f"seeds must be >= 0 (got {seeds})")
+            raise ValueError("must be >= 0")
         return seeds
 
     @property
@@ -448,10 +450,20 @@ def _validate(
             raise UserError(f"{source}{line}: {where}: unknown key '{key}'{hint}") from None
         if err["type"] == "missing":
             raise UserError(f"{source}: {where}: missing required key '{key}'") from None
-        message = err["msg"].removeprefix("Value error, ")
+        message = _TYPE_MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
         got = f" (got {err['input']!r})" if key and not isinstance(err.get("input"), dict) else ""
         field = f" {key}" if key else ""
         raise UserError(f"{source}{line}: {where}{field}: {message}{got}") from None
+
+
+# pydantic's words for a value of the wrong TOML type, in the words of a scenario file.
+_TYPE_MESSAGES = {
+    "int_type": "must be a whole number, written without quotes or a decimal point (e.g. 800)",
+    "float_type": "must be a number, written without quotes (e.g. 0.001)",
+    "bool_type": "must be true or false, written without quotes",
+    "string_type": "must be text in quotes",
+    "list_type": "must be a list in brackets, e.g. [0, 1]",
+}
 
 
 def _line_of(text: str, section: str, key: str, variant_index: int | None = None) -> str:

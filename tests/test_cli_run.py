@@ -74,7 +74,7 @@ def test_diverged_run_is_a_result_not_an_error(tiny_scenario, tmp_path):
 BAD_INPUTS = [
     ('[scenario]\nname = "t"\n[train]\nlr = = 1\n', "invalid TOML"),
     ('[scenario]\nname = "t"\n[bogus]\n', "unknown section [bogus]"),
-    ('[scenario]\nname = "t"\n[train]\nlr = "fast"\n', "[train] lr: Input should be a valid number"),
+    ('[scenario]\nname = "t"\n[train]\nlr = "fast"\n', "[train] lr: must be a number, written without quotes"),
     ('[scenario]\nname = "t"\n[train]\nlr = -0.1\n', "[train] lr: Input should be greater than 0"),
     ('[scenario]\nname = "t"\n[task]\nbatch_size = 0\n', "[task] batch_size"),
     ('[scenario]\nname = "t"\n[model]\nnorm = "batch"\ndecay = 1.0\n', "[model] decay"),

@@ -84,7 +84,7 @@ def test_unknown_variant_key_names_the_variant(write_scenario):
         ("task", "batch_size = 0", "[task] batch_size: Input should be greater than or equal to 1 (got 0)"),
         ("model", "decay = 1.5", "[model] decay: Input should be less than 1 (got 1.5)"),
         ("model", "decay = 0", "[model] decay: Input should be greater than 0 (got 0)"),
-        ("train", 'max_steps = "many"', "[train] max_steps: Input should be a valid integer"),
+        ("train", 'max_steps = "many"', "[train] max_steps: must be a whole number, written without quotes"),
         ("train", 'optimizer = "lbfgs"', "[train] optimizer: Input should be 'adam' or 'sgd'"),
     ],
 )
@@ -122,7 +122,8 @@ def test_zero_debias_needs_batch_norm(write_scenario):
 
 
 def test_duplicate_seeds(write_scenario):
-    assert "seeds must be distinct" in error_of(write_scenario, '[scenario]\nname = "t"\nseeds = [1, 1]\n')
+    message = error_of(write_scenario, '[scenario]\nname = "t"\nseeds = [1, 1]\n')
+    assert "seeds: must be distinct (got [1, 1])" in message
 
 
 def test_set_overrides_are_typed_and_validated(tiny_scenario):

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from bnbench.analysis import format as fmt
-from bnbench.analysis import verdict
+from bnbench.analysis import glance, verdict
 from bnbench.analysis.figures import Plot
 from bnbench.analysis.results import Results
 from bnbench.analysis.stats import Difference, Ratio
@@ -117,6 +117,23 @@ def quoted(text: str, limit: int = QUOTE_CHARS) -> str:
     return f"{text[:limit]}... ({len(text) - limit} more characters in scenario.toml)"
 
 
+def resume_notes(manifest: dict[str, Any]) -> list[str]:
+    """One line per resume that changed settings (`--force`): what changed, which runs trained with the change and
+    which had finished before it, so the settings table below (the latest) is not read as every run's."""
+    notes = []
+    for entry in manifest.get("resumes", []):
+        changes = entry.get("changes") or []
+        if not changes:
+            continue
+        text = f"Resumed {entry.get('started_at', '?')} with changed settings ({'; '.join(changes)})"
+        if "trained" in entry:
+            trained = ", ".join(entry["trained"]) or "none"
+            before = ", ".join(entry.get("finished_before", [])) or "none"
+            text += f": runs trained on with them: {trained}; runs finished before, with the earlier settings: {before}"
+        notes.append(text + ". The settings below are the latest.")
+    return notes
+
+
 def procedure(results: Results) -> list[Block]:
     m, sc = results.manifest, results.scenario
     head = sc.get("scenario", {})
@@ -135,6 +152,7 @@ def procedure(results: Results) -> list[Block]:
             f"torch {m.get('torch', '?')}, CUDA {m.get('cuda') or 'none'}, numpy {m.get('numpy', '?')}.",
             f"Started {m.get('started_at', '?')}, ended {m.get('ended_at') or 'not recorded (cut short?)'}; "
             f"command: `{' '.join(map(str, m.get('command', []))) or '?'}`.",
+            *resume_notes(m),
         ]),
     ]
     rows = [[section, ", ".join(f"{key} = {setting(value)}" for key, value in sc[section].items())]
@@ -179,7 +197,7 @@ def energy_cell(v: VariantSummary) -> str:
     if d.n == 0:
         return fmt.NOT_MEASURED
     divisor, unit = fmt.energy_scale(d.mean)
-    text = fmt.significant(d.mean / divisor) + (f" ± {fmt.significant(d.sd / divisor, 2)}" if d.n > 1 else "")
+    text = fmt.plus_minus(d.mean / divisor, d.sd / divisor) if d.n > 1 else fmt.significant(d.mean / divisor)
     text += f" {unit}"
     return text + (" (estimate)" if is_estimate(v.energy_source) else f" ({v.energy_source})")
 
@@ -294,16 +312,16 @@ def energy_blocks(results: Results, summary: Summary) -> list[Block]:
     kwh, tea, co2, cost = total("kwh"), total("tea_cups"), total("co2_g"), total("cost")
     currency = results.scenario.get("energy", {}).get("currency", "")
     wh_per_cup = float(results.scenario.get("energy", {}).get("wh_per_cup", 33.3))
-    parts = [f"All runs together used {fmt.energy(energy_j)} ({kwh:.3g} kWh), {label}."]
+    parts = [f"All runs together used {fmt.energy(energy_j)} ({fmt.significant(kwh)} kWh), {label}."]
     if not math.isnan(tea):
-        parts.append(f"That is {tea:.3g} cups of tea ({wh_per_cup:.1f} Wh per cup).")
+        parts.append(f"That is {fmt.count(tea)} cups of tea ({wh_per_cup:.1f} Wh per cup).")
     if not math.isnan(co2):
-        parts.append(f"CO2: {co2:.3g} g.")
+        parts.append(f"CO2: {fmt.co2(co2)}.")
     if not math.isnan(cost):
-        parts.append(f"Cost: {cost:.3g} {currency}.")
+        parts.append(f"Cost: {fmt.cost(cost, currency)}.")
     net = total("net_kwh")
     if not math.isnan(net):
-        parts.append(f"Above the idle baseline: {net:.3g} kWh.")
+        parts.append(f"Above the idle baseline: {fmt.significant(net)} kWh.")
     discrepancy = pd.to_numeric(runs.get("energy_discrepancy", pd.Series(dtype=float)), errors="coerce").dropna()
     if len(discrepancy):
         parts.append(f"Cross-check: the sampled power, integrated, differs from each run's energy figure by "
@@ -402,13 +420,29 @@ def rounds_text(r: Any, energy: dict[str, Any]) -> str:
     return why[0].upper() + why[1:] + "; " + saved + "."
 
 
+def glance_blocks(g: glance.Glance) -> list[Block]:
+    """The answer first, as the terminal shows it: verdicts, the reference, kWh and cups of tea."""
+    quality = ["variant", "runs", f"{g.metric_header}, mean [95% CI]"]
+    quality += [f"vs {g.reference.name} ({g.reference_value})"] if g.reference else []
+    quality += [f"vs {g.baseline}"]
+    rows = [[v.variant, v.runs, v.metric, *([v.vs_reference] if g.reference else []), v.verdict] for v in g.variants]
+    costs = [[v.variant, v.wall, v.kwh, v.cups, v.co2, v.cost, v.source] for v in [*g.variants, g.total]]
+    return [
+        Heading(2, "At a glance"), Paragraph(g.headline + "."),
+        Bullets([*g.verdicts, *g.reference_lines]) if g.verdicts or g.reference_lines else Paragraph("No verdicts."),
+        TableBlock(quality, rows, "Quality per variant"),
+        TableBlock(["variant", "wall time", "kWh", "cups of tea", "CO2", "cost", "energy source"], costs,
+                   f"What each variant cost (all its runs) and the session's total; {g.source_note}"),
+    ]
+
+
 def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, list[Block]]:
     """(title, blocks) of the lab report."""
     m = summary.metric.label
     title = f"{results.name}: {', '.join(summary.variants)} — a bnbench lab report"
     blocks: list[Block] = [
+        *glance_blocks(glance.build(results, summary)),
         Heading(2, "Abstract"), Paragraph(abstract(results, summary)),
-        Bullets(summary.verdicts) if summary.verdicts else Paragraph("No verdicts."),
         Heading(2, "Experimental Procedure"), *procedure(results),
         Heading(2, "Results"),
         Paragraph("Statistics are over completed runs (one per seed). Intervals are 95%: Student-t for a mean, "

@@ -31,6 +31,11 @@ def time_scale(max_s: float) -> tuple[float, str]:
     return 3600.0, "h"
 
 
+def plural(n: int, word: str) -> str:
+    """'1 run', '2 runs'."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def number(x: float | None, decimals: int = 2) -> str:
     """`x` rounded, or 'n/a' for None/NaN."""
     if x is None or not math.isfinite(x):
@@ -55,6 +60,64 @@ def significant(x: float, digits: int = 3) -> str:
         return f"{x:.0f}"
     decimals = digits - 1 - math.floor(math.log10(abs(x)))
     return f"{x:.{decimals}f}"
+
+
+def decimals_of(x: float, digits: int = 3) -> int:
+    """The decimals `significant(x, digits)` prints (0 for large numbers)."""
+    if not math.isfinite(x) or x == 0 or abs(x) >= 10 ** (digits - 1):
+        return 0
+    return digits - 1 - math.floor(math.log10(abs(x)))
+
+
+def plus_minus(mean: float, sd: float, digits: int = 3) -> str:
+    """'5.70 ± 0.02': the mean to `digits` significant digits and the spread to the same decimals, so a spread
+    below the mean's last digit reads '± 0.00', never '± 0.000000000000015'."""
+    decimals = decimals_of(mean, digits)
+    if not math.isfinite(sd):
+        return significant(mean, digits)
+    return f"{significant(mean, digits)} ± {sd:.{decimals}f}"
+
+
+def kwh(energy_j: float | None) -> str:
+    """Kilowatt-hours to three significant digits ('0.000417', '18.0'), or 'not measured'."""
+    if energy_j is None or not math.isfinite(energy_j):
+        return NOT_MEASURED
+    return significant(energy_j / J_PER_KWH)
+
+
+def count(x: float | None) -> str:
+    """A count such as cups of tea: '540', '12.5', '0.0125'; 'n/a' when unknown."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:,.0f}" if abs(x) >= 100 else significant(x)
+
+
+def co2(grams: float | None) -> str:
+    """'0.21 g', '12.4 kg', '3.1 t' of CO2; 'n/a' when unknown."""
+    if grams is None or not math.isfinite(grams):
+        return "n/a"
+    for unit, size in (("t", 1e6), ("kg", 1e3)):
+        if abs(grams) >= size:
+            return f"{significant(grams / size)} {unit}"
+    return f"{significant(grams, 2)} g"
+
+
+# Currencies whose hundredth has a name people read: a small cost is shown in it ('0.013 US cents').
+MINOR_UNITS = {"USD": "US cents", "EUR": "euro cents", "GBP": "pence", "CHF": "rappen", "CAD": "Canadian cents",
+               "AUD": "Australian cents"}
+
+
+def cost(amount: float | None, currency: str) -> str:
+    """'3.60 EUR'; below one hundredth, the hundredths ('0.013 US cents') or, for a currency without a named
+    hundredth, significant digits ('0.00013 JPY'); 'n/a' when unknown."""
+    if amount is None or not math.isfinite(amount):
+        return "n/a"
+    minor = MINOR_UNITS.get(currency.upper())
+    if abs(amount) >= 0.01 or amount == 0:
+        return f"{amount:,.2f} {currency}"
+    if minor:
+        return f"{significant(amount * 100, 2)} {minor}"
+    return f"{significant(amount, 2)} {currency}"
 
 
 def seconds(s: float | None) -> str:

@@ -39,11 +39,13 @@ class MetricInfo:
         return a > b if self.higher_is_better else a < b
 
     def value(self, x: float | None, signed: bool = False) -> str:
-        """`x` with the metric's decimals and unit ('30.35 dB'); 'n/a' for None/NaN."""
+        """`x` with the metric's decimals and unit ('30.35 dB'); 'n/a' for None/NaN. `signed` marks a difference,
+        and a difference of percentages is in percentage points ('+3.85 percentage points', not a relative %)."""
         if x is None or not math.isfinite(x):
             return "n/a"
         text = f"{x:+.{self.decimals}f}" if signed else f"{x:.{self.decimals}f}"
-        return f"{text} {self.unit}" if self.unit else text
+        unit = "percentage points" if signed and self.unit == "%" else self.unit
+        return f"{text} {unit}" if unit else text
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -293,14 +293,19 @@ def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure
                                facecolors=[to_rgba(PHASE_COLORS[name], 0.1 + 0.5 * share) for _, _, share in mine],
                                label=None if name in shown else f"{name} phase")
                 shown.add(name)
-        ax.fill_between(centre / divisor, low, high, color="#555555", alpha=0.35, linewidth=0)
-        ax.plot(centre / divisor, mean, color="black", linewidth=0.8)
+        # A band only where samples within a bin differ; the legend names it only when one is drawn.
+        if len(high) and float(np.nanmax(high - low)) > 0:
+            ax.fill_between(centre / divisor, low, high, color="#555555", alpha=0.35, linewidth=0,
+                            label=None if "band" in shown else "min to max per time bin")
+            shown.add("band")
+        ax.plot(centre / divisor, mean, color="black", linewidth=0.8,
+                label=None if "mean" in shown else "mean per time bin")
+        shown.add("mean")
         ax.set_ylim(0, top)
         ax.set_ylabel(f"{device}\npower (W)")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel(f"time ({unit})")
     note = " (ESTIMATE)" if is_estimate(source) else ""
-    axes[0].set_title(f"Power per device{note}: black = mean, grey = min to max per time bin")
-    if shown:
-        axes[0].legend(fontsize=7, loc="upper right")
+    axes[0].set_title(f"Power per device{note}")
+    fig.legend(fontsize=7, loc="outside lower center", ncols=4, frameon=False)  # below the axes: it hides no trace
     return fig

@@ -82,12 +82,20 @@ figcaption { font-size: 0.9rem; color: #444; } code { font-size: 0.85rem; }
 """
 
 
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def inline(text: str) -> str:
+    """Text as HTML: escaped, with Markdown's `code` spans as <code> (the blocks are worded for Markdown)."""
+    return _CODE.sub(r"<code>\1</code>", html.escape(text))
+
+
 def to_html(title: str, blocks: list[Block], figures: Path) -> str:
     """One HTML file with every figure embedded as a base64 PNG: it can be mailed or opened anywhere."""
-    esc = html.escape
+    esc = inline
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-           f"<title>{esc(title)}</title><style>{CSS}</style></head><body>", f"<h1>{esc(title)}</h1>"]
+           f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>", f"<h1>{esc(title)}</h1>"]
     for block in blocks:
         if isinstance(block, Heading):
             out.append(f"<h{block.level}>{esc(block.text)}</h{block.level}>")
@@ -104,7 +112,8 @@ def to_html(title: str, blocks: list[Block], figures: Path) -> str:
         elif isinstance(block, FigureBlock):
             p = block.plot
             data = base64.b64encode((figures / f"{p.name}.png").read_bytes()).decode("ascii")
-            out.append(f'<figure id="{esc(p.name)}"><img alt="{esc(p.title)}" src="data:image/png;base64,{data}">'
+            out.append(f'<figure id="{html.escape(p.name)}"><img alt="{html.escape(p.title)}" '
+                       f'src="data:image/png;base64,{data}">'
                        f"<figcaption><b>{esc(p.title)}.</b> {esc(p.caption)}</figcaption></figure>")
     out.append("</body></html>")
     return "\n".join(out)

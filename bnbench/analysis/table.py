@@ -1,62 +1,96 @@
-"""The summary in the terminal: a rich table per variant, the comparison with the baseline, the verdicts."""
+"""The summary in the terminal, read in five seconds: the metric against its reference and the verdict per variant,
+what each cost (wall time, kWh, cups of tea, CO2, money) with the session's totals, then the verdict sentences.
+
+Both tables fit 80 columns for ordinary variant names. No cell is ever cut: numbers never wrap, words wrap whole.
+Piped (a log, CI, `tee`) nothing is wrapped at all and nothing is coloured: each row and sentence is one line.
+"""
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bnbench.analysis import format as fmt
-from bnbench.analysis.document import comparison_rows, energy_cell, rounds_text
+from bnbench.analysis.document import rounds_text
+from bnbench.analysis.glance import Glance, VariantGlance
 from bnbench.analysis.summary import Summary
 
 
-def variant_table(summary: Summary) -> Table:
-    metric = summary.metric
-    dec = metric.decimals
-    table = Table(title=f"{summary.name}: per variant (mean ± sd over completed seeds)")
-    columns = ("variant", "runs", f"final {metric.label}", "95% CI", f"best {metric.label}", "spikes", "wall s",
-               "energy", "reached target", "time to target")
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("variant", "runs", "energy") else "right")
-    for v in summary.variants.values():
-        f = v.figures
-        table.add_row(
-            v.variant, ", ".join(f"{n} {s}" for s, n in v.statuses.items()), fmt.mean_sd(f["final"], dec),
-            fmt.interval(f["final"], dec), fmt.mean_sd(f["best"], dec), fmt.mean_sd(f["loss_spikes"], 1),
-            fmt.mean_sd(f["wall_s"], 1), energy_cell(v),
-            f"{v.reached} of {v.completed}" if summary.target is not None else "no target",
-            fmt.mean_sd(f["time_to_target_s"], 1),
-        )
-    if summary.target is not None:
-        table.caption = f"target {metric.value(summary.target)}"
+def _table(*headers: str) -> Table:
+    """A borderless table. A cell too wide for a narrow terminal wraps at its spaces (a long word folds onto the
+    next line); nothing is ever cut short with an ellipsis."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
+    for header in headers:
+        table.add_column(header, overflow="fold")
     return table
 
 
-def comparison_table(summary: Summary) -> Table:
-    table = Table(title=f"against {summary.baseline} (variant minus {summary.baseline}; 95% Welch intervals)")
-    for column in ("variant", "figure", "difference [95% CI]", "ratio [95% CI]", "Welch p", "n", "verdict"):
-        table.add_column(column)
-    for row in comparison_rows(summary):
-        table.add_row(*row)
+def quality_table(glance: Glance) -> Table:
+    reference = glance.reference
+    columns = ["variant", "runs", f"{glance.metric_header}\nmean [95% CI]"]
+    if reference is not None:
+        columns.append(f"vs {reference.name}\n{glance.reference_value}")
+    columns.append(f"vs {glance.baseline}")
+    table = _table(*columns)
+    for v in glance.variants:
+        cells = [v.variant, v.runs, v.metric] + ([v.vs_reference] if reference is not None else []) + [v.verdict]
+        table.add_row(*cells)
     return table
 
 
-def print_summary(summary: Summary, console: Console, energy: dict | None = None) -> None:
-    """The per-variant table, the comparison table, one verdict line per variant, and for adaptive seeds what
-    was not spent (`energy`: the scenario's [energy] settings, for cups of tea)."""
-    energy = energy or {}
-    if summary.figures.empty:
-        console.print("no run finished")
+def cost_table(glance: Glance) -> Table:
+    mixed = len({v.source for v in glance.variants}) > 1
+    columns = ["variant", "wall time", "kWh", "cups of tea", "CO2", "cost"] + (["energy source"] if mixed else [])
+
+    def cells(v: VariantGlance) -> list[str]:
+        return [v.variant, v.wall, v.kwh, v.cups, v.co2, v.cost] + ([v.source] if mixed else [])
+
+    table = _table(*columns)
+    for v in glance.variants:
+        table.add_row(*cells(v))
+    table.add_section()
+    table.add_row(*cells(glance.total))
+    return table
+
+
+def say(console: Console, text: str) -> None:
+    """One line of plain text: wrapped at word boundaries on a terminal, never wrapped or coloured in a pipe."""
+    console.print(text, markup=False, highlight=False, soft_wrap=not console.is_terminal)
+
+
+def show(console: Console, table: Table) -> None:
+    """A table at the terminal's width, or piped at its natural width so that no row wraps."""
+    if console.is_terminal:
+        console.print(table)
         return
-    console.print(variant_table(summary))
-    if summary.comparisons:
-        console.print(comparison_table(summary))
-        for line in summary.verdicts:
-            console.print(line, markup=False, highlight=False)
-        if len(summary.comparisons) > 1:
-            console.print(f"verdicts corrected for {len(summary.comparisons)} comparisons with {summary.baseline} "
-                          "(Holm)", markup=False, highlight=False)
-    else:
-        console.print(f"no comparison: the baseline '{summary.baseline}' has no runs", markup=False)
+    natural = console.measure(table, options=console.options.update(max_width=100_000)).maximum
+    width = console.width
+    console.width = max(width, natural)  # print() caps a table's width at the console's
+    try:
+        console.print(table)
+    finally:
+        console.width = width
+
+
+def notes(summary: Summary, energy: dict | None = None) -> list[str]:
+    """What the verdicts rest on beyond each line: the multiple-comparison correction, and for adaptive seeds what
+    was not spent (`energy`: the scenario's [energy] settings, for cups of tea)."""
+    lines = []
+    if len(summary.comparisons) > 1:
+        lines.append(f"verdicts corrected for {len(summary.comparisons)} comparisons with {summary.baseline} (Holm)")
     if summary.rounds is not None:
-        console.print(rounds_text(summary.rounds, energy), markup=False, highlight=False)
+        lines.append(rounds_text(summary.rounds, energy or {}))
+    return lines
+
+
+def print_glance(glance: Glance, console: Console, extra: list[str] | None = None) -> None:
+    """The headline, the two tables, the verdicts, each variant against the reference, and `extra` lines."""
+    say(console, glance.headline)
+    console.print()
+    show(console, quality_table(glance))
+    console.print()
+    show(console, cost_table(glance))
+    say(console, f"(totals over each variant's runs; {glance.source_note})")
+    console.print()
+    for line in [*glance.verdicts, *(extra or []), *glance.reference_lines]:
+        say(console, line)

@@ -22,18 +22,22 @@ def check_format(value: str, allowed: tuple[str, ...] = FORMATS) -> str:
 def report(root: Path, output: str = "table", console: Console | None = None,
            higher_is_better: bool | None = None) -> None:
     """Rewrite figures/, report.md, report.html and report.json in ROOT, then print the chosen format."""
+    from bnbench.analysis import glance
     from bnbench.analysis.report import write_reports
     from bnbench.analysis.results import load
-    from bnbench.analysis.table import print_summary
+    from bnbench.analysis.table import notes, print_glance, say
 
     check_format(output)
     console = console or Console()
     results = load(root, higher_is_better)
     rendered = write_reports(results)
     if output == "table":
-        print_summary(results.summary, console, results.scenario.get("energy", {}))
+        if results.summary.figures.empty:
+            say(console, "no run finished")
+        else:
+            print_glance(glance.build(results), console, notes(results.summary, results.scenario.get("energy", {})))
         files = ", ".join(["report.md", "report.html", "report.json", f"{len(rendered.plots)} figures"])
-        console.print(f"report: {root / 'report.html'} ({files})", markup=False, highlight=False)
+        say(console, f"report: {root / 'report.html'} ({files})")
     else:
         text = {"md": rendered.markdown, "html": rendered.html, "json": rendered.json}[output]
         console.file.write(text if text.endswith("\n") else text + "\n")

@@ -10,14 +10,18 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
+from bnbench import __version__
 from bnbench.checks import check_scenario
 from bnbench.errors import UserError
 from bnbench.scenario import RunSpec, Scenario, expand, load
+
+if TYPE_CHECKING:
+    from bnbench.execute.resume import RunPlan
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -25,9 +29,11 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
     """The runs a scenario expands to, one row each, and what each variant overrides."""
+    from bnbench.analysis.format import plural
+
     check_scenario(scenario)
     console = console or Console()
-    table = Table(title=f"{scenario.name}: {len(expand(scenario))} runs")
+    table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
     for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
         table.add_column(column)
     for spec in expand(scenario):
@@ -74,9 +80,11 @@ def resume_folder(out: Path | None, resume: Path | None) -> Path | None:
     return out if out is not None and (out / "runs.csv").exists() else None
 
 
-def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[str]) -> dict[str, Any]:
+def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[str], plans: list[RunPlan]
+           ) -> dict[str, Any]:
     """The manifest of a resumed folder: the first start's stamps, plus one entry per resume (when, where, the
-    command, what changed). A forced change also replaces scenario.toml, so the folder describes what runs now."""
+    command, what changed, which runs train on now and which had finished before). A forced change also replaces
+    scenario.toml, so the folder describes what runs now; the entry says which runs trained with what before."""
     import tomli_w
 
     from bnbench.errors import UserError
@@ -86,7 +94,9 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
 
     earlier = load_manifest(root) or dict(info)
     entry = {k: info.get(k) for k in ("started_at", "host", "command", "bnbench", "code_commit", "code_dirty")}
-    merged = {**earlier, "ended_at": None, "resumes": [*earlier.get("resumes", []), {**entry, "changes": changes}]}
+    entry |= {"changes": changes, "trained": [p.spec.run_id for p in plans if p.action != "skip"],
+              "finished_before": [p.spec.run_id for p in plans if p.action == "skip"]}
+    merged = {**earlier, "ended_at": None, "resumes": [*earlier.get("resumes", []), entry]}
     try:
         if changes:
             atomic_write_text(root / "scenario.toml", tomli_w.dumps(scenario.to_dict()))
@@ -152,20 +162,22 @@ def run_scenario(
         raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
     folder = resume or out or default_out(scenario)
     with hold(folder):  # one writer per folder; whether it resumes is decided under the lock
-        return _session(scenario, specs, folder, resume_folder(out, resume), force, device_list, run_on, argv)
+        return _session(scenario, specs, folder, resume_folder(out, resume), force, device_list, run_on, argv, path)
 
 
 def _session(
     scenario: Scenario, specs: list[RunSpec], out: Path, resuming: Path | None, force: bool, device_list: list[str],
-    run_on: Callable[..., list[dict[str, Any]]], argv: list[str],
+    run_on: Callable[..., list[dict[str, Any]]], argv: list[str], path: Path,
 ) -> int:
     """Train the matrix into `out`, held by this process: a new folder, or the rest of `resuming`."""
+    from bnbench.analysis.format import plural
+    from bnbench.analysis.table import say
     from bnbench.commands.energy import idle_baseline
     from bnbench.commands.report import report_after_run
     from bnbench.data import task_metadata
     from bnbench.display import make_progress
     from bnbench.energy.devices import gpu_manifest
-    from bnbench.execute.resume import check_resumable, plan_runs
+    from bnbench.execute.resume import check_resumable, plan_runs, unfinished_sessions
     from bnbench.results import manifest
     from bnbench.results.lock import refuse_symlinks, remove_temporaries
     from bnbench.results.schema import run_columns
@@ -177,27 +189,43 @@ def _session(
         refuse_symlinks(out)
         changes = check_resumable(out, scenario, force)
         for leftover in remove_temporaries(out):
-            console.print(f"removed {leftover}: a write cut short by an earlier kill", markup=False, highlight=False)
+            say(console, f"removed {leftover}: a write cut short by an earlier kill")
     else:
         changes = []
+    plans = plan_runs(out, specs) if resuming else []
+    adaptive = scenario.scenario.adaptive
+    runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {plural(len(scenario.variants), 'run')}" if adaptive
+                 else plural(len(specs), "run"))
+    header = f"bnbench {__version__}: {runs_text} of '{scenario.name}' on {', '.join(device_list)} -> {out}"
+    if resuming and not adaptive and all(p.action == "skip" for p in plans):
+        # Nothing to train: leave the manifest (end time, idle baseline) and scenario.toml as the runs left them.
+        say(console, header)
+        unused = "; the changed settings are not applied: no run would train with them" if changes else ""
+        say(console, f"nothing left to resume: all {plural(len(plans), 'run')} in {out} are finished{unused}")
+        if report_after_run(out, console) == "interrupted":
+            return EXIT_SIGINT
+        say(console, f"results: {out}")
+        return EXIT_OK
+    if not resuming and not adaptive:  # an adaptive session that decided early leaves seeds unrun on purpose
+        for earlier in unfinished_sessions(out.parent, scenario, specs)[:1]:
+            say(console, f"note: {earlier.root} holds an interrupted session of '{scenario.name}' with the same "
+                         f"settings ({earlier.finished} of {plural(earlier.total, 'run')} finished); to continue that "
+                         f"one instead, press Ctrl-C and run: bnbench run {path} --resume {earlier.root}")
     info = manifest.collect(argv, device_list, gpus=gpu_manifest())
     info["scenario_fingerprint"] = scenario.fingerprint()
     if resuming:
-        info = reopen(out, scenario, info, changes)
+        info = reopen(out, scenario, info, changes, plans)
         store = RunStore(out)
     else:
         store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
 
-    adaptive = scenario.scenario.adaptive
-    runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {len(scenario.variants)} runs" if adaptive
-                 else f"{len(specs)} runs")
-    console.print(f"bnbench {info['bnbench']}: {runs_text} of '{scenario.name}' on {', '.join(device_list)} "
-                  f"-> {out}")
+    say(console, header)
     if resuming:
-        plans = plan_runs(out, specs)
         counts = {a: sum(p.action == a for p in plans) for a in ("skip", "resume", "start")}
-        console.print(f"resuming: {counts['skip']} finished, {counts['resume']} continue from a checkpoint, "
-                      f"{counts['start']} start from step 0" + "".join(f"\n  changed: {c}" for c in changes))
+        say(console, f"resuming: {counts['skip']} finished, {counts['resume']} continue from a checkpoint, "
+                     f"{counts['start']} start from step 0")
+        for change in changes:
+            say(console, f"  changed: {change}")
     stop = threading.Event()
     with stop_on_signals(stop) as received:  # from the idle baseline on: a signal there must save too
         # Before the first run; runs read it back. A Ray cluster meters each node's own.
@@ -205,7 +233,7 @@ def _session(
         info.update(measure_idle(scenario.energy, console))
         store.write_manifest(info)
         if stop.is_set():
-            console.print(f"interrupted during the idle baseline: nothing trained yet; resume with --resume {out}")
+            say(console, f"interrupted during the idle baseline: nothing trained yet; resume with --resume {out}")
             return EXIT_SIGTERM if received.get("signal") == signal.SIGTERM else EXIT_SIGINT
         progress = make_progress(specs, metric, console)
         try:
@@ -213,11 +241,11 @@ def _session(
                 from bnbench.execute.rounds import run_rounds
 
                 rows = run_rounds(scenario, specs, run_on, device_list, store, progress, stop,
-                                  lambda text: console.print(text, markup=False, highlight=False))
+                                  lambda text: say(console, text))
             else:
                 rows = run_on(specs, device_list, store, progress, stop)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
-            console.print(f"interrupted twice: stopped at once; resume with --resume {out}")
+            say(console, f"interrupted twice: stopped at once; resume with --resume {out}")
             return EXIT_SIGINT
         finally:
             progress.close()
@@ -227,12 +255,12 @@ def _session(
             try:
                 store.write_manifest(info)
             except OSError as exc:  # the error that stopped the runs says more; the old manifest is intact
-                console.print(f"could not update {out / 'manifest.json'}: {exc.strerror or exc}")
+                say(console, f"could not update {out / 'manifest.json'}: {exc.strerror or exc}")
     if "signal" in received:  # exit within seconds (a scheduler's grace period); the report can wait
-        console.print(f"interrupted: state saved; resume with --resume {out}, or `bnbench report {out}` for what "
-                      "is done")
+        say(console, f"interrupted: state saved; resume with --resume {out}, or `bnbench report {out}` for what is "
+                     "done")
         return EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT
     if report_after_run(out, console) == "interrupted":
         return EXIT_SIGINT
-    console.print(f"results: {out}")
+    say(console, f"results: {out}")
     return EXIT_RUN_FAILED if any(r["status"] == "failed" for r in rows) else EXIT_OK

@@ -139,3 +139,34 @@ def check_resumable(root: Path, scenario: Scenario, force: bool) -> list[str]:
             f"Resume with the same scenario and --set options, pass --force to continue anyway, or use another --out"
         )
     return real + harmless
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """A results folder of the same scenario and settings that holds runs still to do."""
+
+    root: Path
+    finished: int
+    total: int
+
+
+def unfinished_sessions(parent: Path, scenario: Scenario, specs: list[RunSpec]) -> list[Unfinished]:
+    """Folders directly under `parent` (where sessions of this scenario are written) that were started with the
+    same settings (the manifest's scenario fingerprint) and still lack some runs: an interrupted session that
+    `--resume` would continue. The one with the most finished runs first, then the newest (names are times)."""
+    import json
+
+    found = []
+    fingerprint = scenario.fingerprint()
+    for root in sorted((p for p in parent.glob("*") if p.is_dir()), reverse=True) if parent.is_dir() else []:
+        try:
+            manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(manifest, dict) or manifest.get("scenario_fingerprint") != fingerprint:
+            continue
+        rows = recorded_rows(root)
+        finished = sum(rows.get(s.run_id, {}).get("status") in FINISHED for s in specs)
+        if finished < len(specs):
+            found.append(Unfinished(root, finished, len(specs)))
+    return sorted(found, key=lambda u: u.finished, reverse=True)

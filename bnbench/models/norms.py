@@ -26,12 +26,14 @@ def make_norm(config: ModelConfig) -> NormFactory:
     return NORMS.get(config.norm)(config)
 
 
-@NORMS.register("none", "no normalization: the paper's control")
+@NORMS.register("none", "no normalization: the paper's control",
+                aliases=("no", "off", "identity"))
 def _none(config: ModelConfig) -> NormFactory:
     return lambda channels: nn.Identity()
 
 
-@NORMS.register("batch", "batch normalization (Ioffe & Szegedy 2015), TF decay/eps and zero_debias_moving_mean")
+@NORMS.register("batch", "batch normalization (Ioffe & Szegedy 2015), TF decay/eps and zero_debias_moving_mean",
+                aliases=("batchnorm", "batch_norm", "batch-norm", "bn", "batchnorm2d"))
 def _batch(config: ModelConfig) -> NormFactory:
     decay, eps = config.bn_decay, config.eps
     if config.zero_debias:
@@ -75,7 +77,8 @@ class ZeroDebiasBatchNorm2d(nn.BatchNorm2d):
         return F.batch_norm(x, None, None, self.weight, self.bias, True, 0.0, self.eps)
 
 
-@NORMS.register("group", "group normalization (Wu & He 2018): statistics per sample over `groups` channel groups")
+@NORMS.register("group", "group normalization (Wu & He 2018): statistics per sample over `groups` channel groups",
+                aliases=("groupnorm", "group_norm", "group-norm", "gn"))
 def _group(config: ModelConfig) -> NormFactory:
     groups, eps = config.groups, config.eps
 
@@ -90,19 +93,22 @@ def _group(config: ModelConfig) -> NormFactory:
     return build
 
 
-@NORMS.register("layer", "layer normalization (Ba, Kiros & Hinton 2016): per sample over all channels and pixels")
+@NORMS.register("layer", "layer normalization (Ba, Kiros & Hinton 2016): per sample over all channels and pixels",
+                aliases=("layernorm", "layer_norm", "layer-norm", "ln"))
 def _layer(config: ModelConfig) -> NormFactory:
     # nn.LayerNorm needs a fixed (C, H, W), but evaluation runs on whole images of any size; one group over all
     # channels is the same statistics, with a per-channel gain and bias as conv nets use it (Wu & He, Fig. 2).
     return lambda channels: nn.GroupNorm(1, channels, eps=config.eps)
 
 
-@NORMS.register("instance", "instance normalization (Ulyanov, Vedaldi & Lempitsky 2016): per sample and channel")
+@NORMS.register("instance", "instance normalization (Ulyanov, Vedaldi & Lempitsky 2016): per sample and channel",
+                aliases=("instancenorm", "instance_norm", "instance-norm", "in"))
 def _instance(config: ModelConfig) -> NormFactory:
     return lambda channels: nn.InstanceNorm2d(channels, eps=config.eps, affine=True)
 
 
-@NORMS.register("batchrenorm", "batch renormalization (Ioffe 2017): batch norm corrected by clipped r and d")
+@NORMS.register("batchrenorm", "batch renormalization (Ioffe 2017): batch norm corrected by clipped r and d",
+                aliases=("batch_renorm", "batch-renorm", "renorm", "brn"))
 def _batchrenorm(config: ModelConfig) -> NormFactory:
     return lambda channels: BatchRenorm2d(
         channels,

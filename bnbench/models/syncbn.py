@@ -78,7 +78,8 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
         return out.to(x.dtype)
 
 
-@NORMS.register("syncbatch", "batch norm with statistics synchronized across the replicas of a DDP run")
+@NORMS.register("syncbatch", "batch norm with statistics synchronized across the replicas of a DDP run",
+                aliases=("syncbn", "syncbatchnorm", "sync_batch_norm", "sync-bn"))
 def _syncbatch(config: ModelConfig) -> NormFactory:
     decay, eps = config.bn_decay, config.eps
     # TF's decay -> PyTorch's momentum, as for norm = "batch".

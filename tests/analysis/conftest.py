@@ -45,7 +45,9 @@ def write_folder(
                          "steps": 30, "wall_s": 30.0, "train_s": 30.0, f"final_{METRIC}": final,
                          f"best_{METRIC}": final, "bicubic_psnr_db": 27.0, "energy_j": e,
                          "energy_source": source if np.isfinite(e) else "none", "kwh": e / 3.6e6,
-                         "gpu_busy_pct": (busy_pct or {}).get(variant, [np.nan] * len(values))[seed]})
+                         "gpu_busy_pct": (busy_pct or {}).get(variant, [np.nan] * len(values))[seed],
+                         # 33.3 Wh a cup; as if co2_g_per_kwh = 400 and price_per_kwh = 0.2
+                         "tea_cups": e / 3600 / 33.3, "co2_g": e / 3.6e6 * 400, "cost": e / 3.6e6 * 0.2})
             for i, step in enumerate((10, 20, 30)):
                 curves.append({"run_id": run_id, "variant": variant, "seed": seed, "kind": "eval", "step": step,
                                "t_s": 10.0 * (i + 1), METRIC: final - 2 + i, "bicubic_psnr_db": 27.0,

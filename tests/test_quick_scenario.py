@@ -1,0 +1,75 @@
+"""scenarios/quick.toml, run as the README's quick start says, piped: the README quotes what it prints.
+
+One real session (six runs of 800 steps: about a minute on two idle cores) serves both tests. Its quality
+figures are the same on every run (one thread a run, fixed seeds); times and energy are not, so they are left
+out of the comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK = REPO / "scenarios" / "quick.toml"
+
+_QUALITY_ROW = re.compile(r"^\S+ +\d+ completed ")
+_RATIO = re.compile(r"\d+\.\d+ x \[\d+\.\d+, \d+\.\d+\]")
+
+
+def deterministic(text: str) -> list[str]:
+    """The summary's lines that do not depend on the machine: the quality rows, the verdict sentences with their
+    energy and wall-time ratios masked, and each variant against the reference."""
+    lines = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        if _QUALITY_ROW.match(line):
+            lines.append(re.sub(r" {2,}", "  ", line))
+        elif re.match(r"^\S+: PSNR ", line):
+            lines.append(_RATIO.sub("R x", line))
+        elif re.match(r"^\S+: final PSNR .* against bicubic ", line):
+            lines.append(line)
+    return lines
+
+
+def readme_quote() -> str:
+    """The first ```text block of the README's Quick start."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Quick start"):]
+    section = section[:section.index("\n## ", 1)]
+    return re.search(r"```text\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture(scope="module")
+def quick_output(tmp_path_factory) -> str:
+    out = tmp_path_factory.mktemp("quick") / "results"
+    done = subprocess.run([sys.executable, "-m", "bnbench", "run", str(QUICK), "--out", str(out)],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}, timeout=1800)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_the_readme_quotes_what_quick_prints(quick_output):
+    quoted = deterministic(readme_quote())
+    # Two quality rows, one verdict, and the two variants against bicubic.
+    assert len(quoted) == 5, quoted
+    assert deterministic(quick_output) == quoted
+
+
+def test_piped_quick_shows_each_verdict_kwh_and_cups_whole(quick_output):
+    assert "\x1b[" not in quick_output
+    lines = quick_output.splitlines()
+    assert any(re.fullmatch(r"quick: 6 runs in .+, [\d.]+ kWh = [\d.]+ cups of tea \(estimate\)", line)
+               for line in lines)
+    cost_row = re.compile(r"^(control|bn|total) +[\d.]+ (s|min|h) ")
+    rows = {line.split()[0]: line.split() for line in lines if cost_row.match(line)}
+    for variant in ("control", "bn", "total"):
+        # variant, wall time and its unit, kWh, cups, CO2 and its unit, cost: every number a whole cell
+        assert re.fullmatch(r"[\d.]+", rows[variant][3]) and re.fullmatch(r"[\d.]+", rows[variant][4]), rows
+    verdicts = [line for line in lines if line.startswith("bn: PSNR ")]
+    assert len(verdicts) == 1 and re.search(r"; (better|worse|[a-z ]+) \(p[=<][\d.]+, n=3\)$", verdicts[0])
