@@ -67,12 +67,12 @@ SetOpt = Annotated[
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix without training."""
     from bnbench.commands.run import print_matrix
-    from bnbench.data import check_runs
-    from bnbench.scenario import expand, load
+    from bnbench.scenario import load
+    from bnbench.vetted import vet
 
     loaded = load(scenario, set_ or [])
+    vet(loaded)  # names, data and each model on the meta device; remembered, so torch is imported only when needed
     print_matrix(loaded)
-    check_runs(expand(loaded))
 
 
 @app.command()

@@ -24,8 +24,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
-    """The runs a scenario expands to, one row each, and what each variant overrides."""
-    check_scenario(scenario)
+    """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario)."""
     console = console or Console()
     table = Table(title=f"{scenario.name}: {len(expand(scenario))} runs")
     for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
