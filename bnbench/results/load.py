@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from bnbench.errors import UserError
 from bnbench.results.store import chunk_paths
+
+if TYPE_CHECKING:  # imported by the readers that need it: a pool worker reads only the manifest
+    import pandas as pd
 
 
 def check_results_dir(root: Path) -> None:
@@ -20,6 +21,8 @@ def check_results_dir(root: Path) -> None:
 
 def load_runs(root: Path) -> pd.DataFrame:
     """runs.csv with one row per run: when a run was resumed, its last row."""
+    import pandas as pd
+
     check_results_dir(root)
     runs = pd.read_csv(root / "runs.csv", dtype={"run_id": str, "variant": str, "error": str})
     return runs.drop_duplicates("run_id", keep="last").reset_index(drop=True)
@@ -27,6 +30,8 @@ def load_runs(root: Path) -> pd.DataFrame:
 
 def load_table(root: Path, table: str) -> pd.DataFrame:
     """`<table>.parquet` plus the chunks of runs not yet folded into it (a run that was cut short)."""
+    import pandas as pd
+
     check_results_dir(root)
     parts: list[pd.DataFrame] = []
     done: set[str] = set()
