@@ -18,7 +18,7 @@ DEFAULT_W_PER_CORE = 10.0
 
 def process_cpu_s(pid: int | None = None) -> Callable[[], float]:
     """A reader of CPU seconds (user + system, children included) of process `pid` (default: this one)."""
-    if pid is None or pid == os.getpid():
+    if pid is None:
         return _own_cpu_s
     import psutil
 
