@@ -77,21 +77,14 @@ SetOpt = Annotated[
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix without training."""
     from bnbench.commands.run import print_matrix
-    from bnbench.data import check_runs
-    from bnbench.execute.local import resolve_devices
     from bnbench.models.custom import trust_scenario_folder
-    from bnbench.models.memory import check_memory
-    from bnbench.scenario import expand, load
+    from bnbench.scenario import load
+    from bnbench.vetted import vet
 
     loaded = load(scenario, set_ or [])
     trust_scenario_folder(loaded)
+    vet(loaded)  # names, data, each model on the meta device, its memory: remembered, so torch loads only if needed
     print_matrix(loaded)
-    check_runs(expand(loaded))
-    try:
-        devices = resolve_devices(loaded.scenario.device)
-    except UserError:  # the GPUs it names are not on this machine: check against this host's memory
-        devices = ["cpu"]
-    check_memory(expand(loaded), devices, loaded.source)
 
 
 @app.command()

@@ -28,10 +28,9 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
 def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
-    """The runs a scenario expands to, one row each, and what each variant overrides."""
+    """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario)."""
     from bnbench.analysis.format import plural
 
-    check_scenario(scenario)
     console = console or Console()
     table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
     for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):

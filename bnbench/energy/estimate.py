@@ -7,6 +7,7 @@ is. It is a model, not a measurement: its label is always `estimate`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from bnbench.energy.source import ESTIMATE, SourceError
@@ -17,6 +18,8 @@ DEFAULT_W_PER_CORE = 10.0
 
 def process_cpu_s(pid: int | None = None) -> Callable[[], float]:
     """A reader of CPU seconds (user + system, children included) of process `pid` (default: this one)."""
+    if pid is None:
+        return _own_cpu_s
     import psutil
 
     process = psutil.Process(pid)
@@ -29,6 +32,13 @@ def process_cpu_s(pid: int | None = None) -> Callable[[], float]:
         return times.user + times.system + times.children_user + times.children_system
 
     return read
+
+
+def _own_cpu_s() -> float:
+    # One times(2) call (about 1 us) instead of parsing /proc/self/stat through psutil (about 40 us): the
+    # sampler thread reads this at up to 100 Hz while the run trains.
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 class CpuEstimateSource:

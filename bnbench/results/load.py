@@ -6,12 +6,13 @@ import io
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from bnbench.errors import UserError
 from bnbench.results.store import chunk_paths, read_frame, read_runs_text
+
+if TYPE_CHECKING:  # imported by the readers that need it: a pool worker reads only the manifest
+    import pandas as pd
 
 
 def check_results_dir(root: Path) -> None:
@@ -22,6 +23,8 @@ def check_results_dir(root: Path) -> None:
 def load_runs(root: Path) -> pd.DataFrame:
     """runs.csv with one row per run: when a run was resumed, its last row. A cut-short last row is left out
     (with a warning); UserError when the file is damaged."""
+    import pandas as pd
+
     check_results_dir(root)
     text = read_runs_text(root)
     try:
@@ -34,6 +37,8 @@ def load_runs(root: Path) -> pd.DataFrame:
 
 def load_table(root: Path, table: str) -> pd.DataFrame:
     """`<table>.parquet` plus the chunks of runs not yet folded into it (a run that was cut short)."""
+    import pandas as pd
+
     check_results_dir(root)
     parts: list[pd.DataFrame] = []
     done: set[str] = set()

@@ -17,14 +17,16 @@ import io
 import json
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import tomli_w
 
 from bnbench.energy.meter import warn_once
 from bnbench.errors import UserError
 from bnbench.results.atomic import append_line, atomic_write, atomic_write_text
+
+if TYPE_CHECKING:  # pandas is imported where a table is read or written: a pool worker only ships rows
+    import pandas as pd
 
 TABLES = ("curves", "power")
 
@@ -114,6 +116,8 @@ class ChunkWriter:
     def _flush(self) -> None:
         if not self.rows:
             return
+        import pandas as pd
+
         frame = pd.DataFrame(self.rows, columns=self.columns)
         self.rows = []
         # A column with no value yet is float NaN, so chunks concatenate with the ones that have values.
@@ -202,6 +206,8 @@ class RunStore:
         chunks = chunk_paths(self.root, table, run_id)
         if not chunks:
             return
+        import pandas as pd
+
         target = self.root / f"{table}.parquet"
         parts = [read_frame(target)] if target.exists() else []
         if parts:
