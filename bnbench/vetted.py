@@ -74,7 +74,8 @@ def _write(path: Path, keys: set[str]) -> None:
 
 def vet(scenario: Scenario) -> bool:
     """Run `check_scenario`, `check_runs` and the memory floor on `scenario` unless every variant passed them
-    before with this code; UserError from the first check that fails. Returns whether the checks ran (False: all remembered)."""
+    before with this code; UserError from the first check that fails. Returns whether the checks ran (False: all
+    remembered)."""
     # the devices decide the memory floor's capacity, so they are part of what was checked
     fingerprint = code_fingerprint() + json.dumps(scenario.scenario.device, default=str)
     path = cache_dir() / RECORD
