@@ -60,6 +60,8 @@ def damaged(path: Path, exc: BaseException) -> UserError:
 
 def read_frame(path: Path, **options: Any) -> pd.DataFrame:
     """A Parquet file of the results folder; UserError (`damaged`) when it is truncated or not Parquet."""
+    import pandas as pd
+
     try:
         return pd.read_parquet(path, **options)
     except (OSError, ValueError) as exc:  # pyarrow's ArrowInvalid is a ValueError, a bad footer an OSError

@@ -16,9 +16,10 @@ QUICK = REPO / "scenarios" / "quick.toml"
 
 
 def tiny_sets(max_steps: int, eval_every: int, checkpoint_every: int) -> list[str]:
-    """--set options that shrink quick.toml to one seed, a batch of 8, one thread and `max_steps` steps."""
+    """--set options that shrink quick.toml to one seed, one worker, a batch of 8, one thread and `max_steps` steps."""
     sets = [
-        "scenario.seeds=[0]", "task.batch_size=8", "train.threads=1", "train.log_every=2", "energy.idle_s=0",
+        "scenario.seeds=[0]", "scenario.workers=1", "task.batch_size=8", "train.threads=1", "train.log_every=2",
+        "energy.idle_s=0",
         f"train.max_steps={max_steps}", f"train.eval_every={eval_every}", f"train.checkpoint_every={checkpoint_every}",
     ]
     return [arg for s in sets for arg in ("--set", s)]
