@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bnbench.energy.estimate import DEFAULT_W_PER_CORE
 from bnbench.energy.units import WH_PER_CUP
 from bnbench.errors import UserError, did_you_mean
+from bnbench.execute.order import Order
 
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -37,6 +38,7 @@ class ScenarioSection(_Section):
     baseline: str = "control"
     workers: int | None = Field(default=None, ge=1)  # runs at once: default one per GPU, or 1 on the CPU
     gpus_per_run: int = Field(default=1, ge=1)  # >1: each run is DDP over this many GPUs (processes on the CPU)
+    order: Order = "interleaved"  # how runs are handed out: seed by seed, variants rotated; or variant by variant
 
     @field_validator("seeds")
     @classmethod
@@ -411,7 +413,8 @@ def _parse_value(text: str) -> Any:
 
 
 def expand(scenario: Scenario) -> list[RunSpec]:
-    """One RunSpec per variant x seed, variants in file order, seeds in the order given."""
+    """One RunSpec per variant x seed, variants in file order, seeds in the order given (the matrix order;
+    the order runs are handed out in is the executor's, see bnbench.execute.order)."""
     specs: list[RunSpec] = []
     for variant in scenario.variants:
         for seed in scenario.scenario.seeds:

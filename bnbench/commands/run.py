@@ -100,10 +100,11 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
 def plan_executor(
     scenario: Scenario, specs: list[RunSpec], devices: list[str], workers: int | None, executor: str,
     address: str | None, requested: list[str] | None = None,
-) -> Callable[..., list[dict[str, Any]]]:
+) -> tuple[Callable[..., list[dict[str, Any]]], int]:
     """The executor that will train the matrix, checked before any folder is written (UserError if it cannot):
     the local pool's slots, or a connection to a Ray cluster (whose GPUs `requested` devices, or the scenario's,
-    may use even when this host has none)."""
+    may use even when this host has none); and how many runs it trains at once (what the hand-out order
+    rotates the variants over)."""
     from bnbench.execute import ddp, pool
     from bnbench.execute.local import run_matrix
 
@@ -113,13 +114,14 @@ def plan_executor(
     if executor == "ray":
         from bnbench.execute.ray_executor import RayExecutor
 
-        return RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run)
+        ray = RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run)
+        return ray, ray.slots
     if executor != "local":
         raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
         raise UserError("--address is for --executor ray")
     slots = pool.plan_slots(devices, workers, gpus_per_run, pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"))
-    return functools.partial(run_matrix, slots=slots)
+    return functools.partial(run_matrix, slots=slots), len(slots)
 
 
 def run_scenario(
@@ -135,6 +137,7 @@ def run_scenario(
     from bnbench.display import make_progress
     from bnbench.energy.devices import gpu_manifest
     from bnbench.execute.local import resolve_devices
+    from bnbench.execute.order import arrange
     from bnbench.execute.resume import check_resumable, plan_runs
     from bnbench.results import manifest
     from bnbench.results.schema import run_columns
@@ -146,12 +149,14 @@ def run_scenario(
     check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
     metric, _, _, references = task_metadata(scenario.task)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
-    run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []))
+    run_on, slots = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []))
+    queue = arrange(specs, scenario.scenario.order, slots)  # the order runs are handed out in
     resuming = resume_folder(out, resume)
     out = resuming or out or default_out(scenario)
     changes = check_resumable(out, scenario, force) if resuming else []
     info = manifest.collect(argv, device_list, gpus=gpu_manifest())
     info["scenario_fingerprint"] = scenario.fingerprint()
+    info["run_order"] = {"order": scenario.scenario.order, "slots": slots, "runs": [s.run_id for s in queue]}
     if resuming:
         info = reopen(out, scenario, info, changes)
         store = RunStore(out)
@@ -174,7 +179,7 @@ def run_scenario(
     progress = make_progress(specs, metric, console)
     with stop_on_signals(stop) as received:
         try:
-            rows = run_on(specs, device_list, store, progress, stop)
+            rows = run_on(queue, device_list, store, progress, stop)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
             console.print(f"interrupted twice: stopped at once; resume with --resume {out}")
             return EXIT_SIGINT

@@ -44,7 +44,7 @@ def run_matrix(
     specs: list[RunSpec], devices: list[str], store: RunStore, progress: Progress, stop: threading.Event,
     slots: list[Slot] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every spec in matrix order on the first device, until done or `stop` is set. Runs the results folder
+    """Run every spec, in the order given, on the first device, until done or `stop` is set. Runs the results folder
     already holds as finished are skipped (their recorded rows are returned); the others continue from their
     checkpoints (see `resume.plan_runs`). With more than one worker process in `slots` (several devices, CPU
     workers, DDP runs), the runs go to a pool of them (bnbench.execute.pool)."""
