@@ -122,9 +122,12 @@ class TrainConfig(_Section):
     eval_every: int = Field(default=50, ge=1)
     log_every: int = Field(default=10, ge=1)
     target: float | None = None
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # fp32 is full fp32: TF32 off (see bnbench.backend)
+    channels_last: bool = False  # weights and image batches in NHWC memory format
+    cudnn_benchmark: bool = False  # let cuDNN time its algorithms and keep the fastest
     compile: bool = False
     threads: int | None = Field(default=None, ge=1)
+    warmup_steps: int = Field(default=3, ge=0)  # steps and an evaluation on copies, before the measured phases
     checkpoint_every: int | None = Field(default=None, ge=1)  # steps between checkpoints; None: every eval
     checkpoint_every_s: float | None = Field(default=600.0, gt=0)  # and at least this often in wall time
     keep_checkpoints: int = Field(default=2, ge=1)  # newest files kept; the older ones are fallbacks

@@ -10,14 +10,14 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from rich.console import Console
 from rich.table import Table
 
 from bnbench.checks import check_scenario
 from bnbench.errors import UserError
-from bnbench.scenario import RunSpec, Scenario, expand, load
+from bnbench.scenario import RunSpec, Scenario, TrainConfig, expand, load
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -97,14 +97,23 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
     return merged
 
 
+class Executor(NamedTuple):
+    """What trains the matrix: `run` (specs, devices, store, progress, stop) -> rows; `slots`, the runs it trains
+    at once (what the hand-out order rotates the variants over); `threads`, the torch threads of a run with
+    these `[train]` settings there (None: torch's default)."""
+
+    run: Callable[..., list[dict[str, Any]]]
+    slots: int
+    threads: Callable[[TrainConfig], int | None]
+
+
 def plan_executor(
     scenario: Scenario, specs: list[RunSpec], devices: list[str], workers: int | None, executor: str,
     address: str | None, requested: list[str] | None = None,
-) -> tuple[Callable[..., list[dict[str, Any]]], int]:
+) -> Executor:
     """The executor that will train the matrix, checked before any folder is written (UserError if it cannot):
     the local pool's slots, or a connection to a Ray cluster (whose GPUs `requested` devices, or the scenario's,
-    may use even when this host has none); and how many runs it trains at once (what the hand-out order
-    rotates the variants over)."""
+    may use even when this host has none)."""
     from bnbench.execute import ddp, pool
     from bnbench.execute.local import run_matrix
 
@@ -115,13 +124,15 @@ def plan_executor(
         from bnbench.execute.ray_executor import RayExecutor
 
         ray = RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run)
-        return ray, ray.slots
+        return Executor(ray, ray.slots, lambda train: train.threads or 1)  # a task's CPUs
     if executor != "local":
         raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
         raise UserError("--address is for --executor ray")
     slots = pool.plan_slots(devices, workers, gpus_per_run, pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"))
-    return functools.partial(run_matrix, slots=slots), len(slots)
+    share = slots[0].threads  # a CPU slot's share of the cores caps its runs' threads (pool.with_threads)
+    return Executor(functools.partial(run_matrix, slots=slots), len(slots),
+                    lambda train: train.threads if share is None else min(train.threads or share, share))
 
 
 def run_scenario(
@@ -131,6 +142,7 @@ def run_scenario(
 ) -> int:
     """Validate everything, then train the matrix (or what a results folder still lacks of it). Returns the
     process exit code."""
+    from bnbench.backend import math_mode
     from bnbench.commands.energy import idle_baseline
     from bnbench.commands.report import report_after_run
     from bnbench.data import check_runs, task_metadata
@@ -149,14 +161,16 @@ def run_scenario(
     check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
     metric, _, _, references = task_metadata(scenario.task)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
-    run_on, slots = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []))
-    queue = arrange(specs, scenario.scenario.order, slots)  # the order runs are handed out in
+    run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []))
+    queue = arrange(specs, scenario.scenario.order, run_on.slots)  # the order runs are handed out in
     resuming = resume_folder(out, resume)
     out = resuming or out or default_out(scenario)
     changes = check_resumable(out, scenario, force) if resuming else []
     info = manifest.collect(argv, device_list, gpus=gpu_manifest())
     info["scenario_fingerprint"] = scenario.fingerprint()
-    info["run_order"] = {"order": scenario.scenario.order, "slots": slots, "runs": [s.run_id for s in queue]}
+    info["run_order"] = {"order": scenario.scenario.order, "slots": run_on.slots, "runs": [s.run_id for s in queue]}
+    info["math_mode"] = {  # every torch flag that changes results or speed, as each variant's runs set it
+        v.name: {**math_mode(v.train).to_dict(), "threads": run_on.threads(v.train)} for v in scenario.variants}
     if resuming:
         info = reopen(out, scenario, info, changes)
         store = RunStore(out)
@@ -172,14 +186,14 @@ def run_scenario(
         console.print(f"resuming: {counts['skip']} finished, {counts['resume']} continue from a checkpoint, "
                       f"{counts['start']} start from step 0" + "".join(f"\n  changed: {c}" for c in changes))
     # Before the first run; runs read it back. A Ray cluster meters each node's own.
-    measure_idle = getattr(run_on, "idle_baseline", functools.partial(idle_baseline, device_list))
+    measure_idle = getattr(run_on.run, "idle_baseline", functools.partial(idle_baseline, device_list))
     info.update(measure_idle(scenario.energy, console))
     store.write_manifest(info)
     stop = threading.Event()
     progress = make_progress(specs, metric, console)
     with stop_on_signals(stop) as received:
         try:
-            rows = run_on(queue, device_list, store, progress, stop)
+            rows = run_on.run(queue, device_list, store, progress, stop)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
             console.print(f"interrupted twice: stopped at once; resume with --resume {out}")
             return EXIT_SIGINT

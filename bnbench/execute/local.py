@@ -10,7 +10,7 @@ import torch
 from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.driver import execute_run
-from bnbench.execute.pool import Slot, run_pool
+from bnbench.execute.pool import Slot, run_pool, with_threads
 from bnbench.execute.resume import finished_rows, plan_runs
 from bnbench.results.store import RunStore
 from bnbench.scenario import RunSpec
@@ -62,5 +62,6 @@ def run_matrix(
     for plan in todo:
         if stop.is_set():
             break
-        rows.append(execute_run(plan.spec, device, store, progress, stop, plan=plan))
+        spec = with_threads(plan.spec, slots[0].threads) if slots else plan.spec  # the slot's share of the cores
+        rows.append(execute_run(spec, device, store, progress, stop, plan=plan))
     return rows
