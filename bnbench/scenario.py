@@ -148,6 +148,7 @@ class EnergyConfig(_Section):
     price_per_kwh: float = Field(default=0.30, ge=0)
     currency: str = "USD"
     pue: float = Field(default=1.0, ge=1.0)
+    powercap: str | None = None  # the powercap tree RAPL is read from; default $BNBENCH_POWERCAP or /sys/class/powercap
 
 
 _OVERRIDABLE: dict[str, type[_Section]] = {"model": ModelConfig, "train": TrainConfig, "task": TaskConfig}
