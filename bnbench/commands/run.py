@@ -85,7 +85,8 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
     from bnbench.results.store import RunStore
 
     earlier = load_manifest(root) or dict(info)
-    entry = {k: info.get(k) for k in ("started_at", "host", "command", "bnbench", "code_commit", "code_dirty")}
+    entry = {k: info.get(k) for k in ("started_at", "host", "command", "bnbench", "code_commit", "code_dirty",
+                                      "run_order", "math_mode")}
     merged = {**earlier, "ended_at": None, "resumes": [*earlier.get("resumes", []), {**entry, "changes": changes}]}
     try:
         if changes:

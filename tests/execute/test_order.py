@@ -96,6 +96,13 @@ def test_a_scenario_may_ask_for_variant_major(digits_scenario: Path, tmp_path: P
     expected = ["control-s0", "control-s1", "bn-s0", "bn-s1"]
     assert [r["run_id"] for r in read_rows(out)] == expected
     assert json.loads((out / "manifest.json").read_text())["run_order"]["order"] == "variant-major"
+    # The order changes when, not what, a run computes: a resume may change it, and its entry records it.
+    result = CliRunner().invoke(app, ["run", str(digits_scenario), "--resume", str(out)])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["run_order"]["order"] == "variant-major"
+    assert manifest["resumes"][-1]["run_order"] == {"order": "interleaved", "slots": 1, "runs": [
+        "control-s0", "bn-s0", "bn-s1", "control-s1"]}
 
 
 def test_an_unknown_order_is_one_line(digits_scenario: Path) -> None:
