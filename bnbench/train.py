@@ -123,7 +123,8 @@ def train(
 
     Checkpoints go to `hooks.on_checkpoint` every `checkpoint_every` steps (default: at every evaluation), at
     least every `checkpoint_every_s` seconds, and at the end. `resume` is such a checkpoint's state: the run
-    continues from it as if it had never stopped (on the CPU, to the same weights bit for bit).
+    continues from it as if it had never stopped (on the CPU, to the same weights bit for bit). The math mode
+    (bnbench.backend) is set first; `warmup_steps` steps on copies then run inside the `warmup` window.
     """
     hooks = hooks or NullHooks()
     t = spec.train
