@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from bnbench.energy.estimate import DEFAULT_W_PER_CORE
 from bnbench.energy.units import WH_PER_CUP
 from bnbench.errors import UserError, did_you_mean
+from bnbench.execute.order import Order
 
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -60,6 +61,7 @@ class ScenarioSection(_Section):
     baseline: str = "control"
     workers: int | None = Field(default=None, ge=1)  # runs at once: default one per GPU, or 1 on the CPU
     gpus_per_run: int = Field(default=1, ge=1)  # >1: each run is DDP over this many GPUs (processes on the CPU)
+    order: Order = "interleaved"  # how runs are handed out: seed by seed, variants rotated; or variant by variant
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -173,9 +175,12 @@ class TrainConfig(_Section):
     eval_every: int = Field(default=50, ge=1)
     log_every: int = Field(default=10, ge=1)
     target: float | None = None
-    precision: Literal["fp32", "bf16"] = "fp32"
+    precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # fp32 is full fp32: TF32 off (see bnbench.backend)
+    channels_last: bool = False  # weights and image batches in NHWC memory format
+    cudnn_benchmark: bool = False  # let cuDNN time its algorithms and keep the fastest
     compile: bool = False
     threads: int | None = Field(default=None, ge=1)
+    warmup_steps: int = Field(default=3, ge=0)  # steps and an evaluation on copies, before the measured phases
     checkpoint_every: int | None = Field(default=None, ge=1)  # steps between checkpoints; None: every eval
     checkpoint_every_s: float | None = Field(default=600.0, gt=0)  # and at least this often in wall time
     keep_checkpoints: int = Field(default=2, ge=1)  # newest files kept; the older ones are fallbacks
@@ -207,6 +212,7 @@ class EnergyConfig(_Section):
     price_per_kwh: float = Field(default=0.30, ge=0)
     currency: str = "USD"
     pue: float = Field(default=1.0, ge=1.0)
+    powercap: str | None = None  # the powercap tree RAPL is read from; default $BNBENCH_POWERCAP or /sys/class/powercap
 
 
 _OVERRIDABLE: dict[str, type[_Section]] = {"model": ModelConfig, "train": TrainConfig, "task": TaskConfig}
@@ -523,7 +529,8 @@ def _parse_value(text: str) -> Any:
 
 
 def expand(scenario: Scenario) -> list[RunSpec]:
-    """One RunSpec per variant x seed, variants in file order, seeds in the order given."""
+    """One RunSpec per variant x seed, variants in file order, seeds in the order given (the matrix order;
+    the order runs are handed out in is the executor's, see bnbench.execute.order)."""
     specs: list[RunSpec] = []
     for variant in scenario.variants:
         for seed in scenario.scenario.seed_list:

@@ -8,17 +8,19 @@ once per step, and the loss reaches the host once per `log_every` steps.
 from __future__ import annotations
 
 import contextlib
+import copy
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import numpy as np
 import torch
 
+from bnbench import backend
 from bnbench.checkpoint import capture_training, restore_training
-from bnbench.data import build_task
+from bnbench.data import Task, build_task
 from bnbench.models import build_model
 from bnbench.replicas import Replicas
 from bnbench.scenario import RunSpec
@@ -121,27 +123,27 @@ def train(
 
     Checkpoints go to `hooks.on_checkpoint` every `checkpoint_every` steps (default: at every evaluation), at
     least every `checkpoint_every_s` seconds, and at the end. `resume` is such a checkpoint's state: the run
-    continues from it as if it had never stopped (on the CPU, to the same weights bit for bit).
+    continues from it as if it had never stopped (on the CPU, to the same weights bit for bit). The math mode
+    (bnbench.backend) is set first; `warmup_steps` steps on copies then run inside the `warmup` window.
     """
     hooks = hooks or NullHooks()
     t = spec.train
-    if t.threads is not None:
-        torch.set_num_threads(t.threads)
+    mode = backend.math_mode(t)
+    backend.apply(mode)  # every flag that changes results or speed, set explicitly (bnbench.backend)
+    autocast = backend.autocast(mode, device)
     with hooks.phase("warmup"):
         seed_everything(spec.seed)
         task = build_task(spec.task, device)
         model = build_model(spec.model, task.io).to(device)
+        if mode.channels_last:
+            model = model.to(memory_format=torch.channels_last)
         optimizer = make_optimizer(spec, model)
         schedule = make_schedule(spec, optimizer)
         replicas = Replicas.current()  # one process, or one of a DDP run's (bnbench.execute.ddp)
-        forward = replicas.wrap(model, device)
-        forward = torch.compile(forward) if t.compile else forward
+        forward = prepare_forward(model, device, mode, t.compile, replicas)
         generator = torch.Generator(device=device).manual_seed(replicas.seed(spec.seed))
-    autocast = (
-        (lambda: torch.autocast(device.type, dtype=torch.bfloat16))
-        if t.precision == "bf16"
-        else contextlib.nullcontext
-    )
+        if t.warmup_steps:
+            warm_up(spec, task, model, device, mode, replicas)
     outcome = Outcome(status="completed", steps=0, train_s=0.0)
     pending: list[torch.Tensor] = []
     step, elapsed_s = 0, 0.0
@@ -178,12 +180,7 @@ def train(
         model.train()
         with hooks.phase("train"):
             while step < block_end:
-                inputs, targets = task.batch(generator)
-                with autocast():
-                    loss = task.loss(forward(inputs), targets)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss = train_step(task, forward, optimizer, generator, autocast)
                 schedule.step()
                 pending.append(replicas.mean(loss.detach()))
                 step += 1
@@ -219,6 +216,62 @@ def train(
     outcome.train_s = time.perf_counter() - start
     checkpoint()  # the final state: what `bnbench eval` reloads, and where an interrupted run resumes
     return outcome, model
+
+
+def prepare_forward(
+    model: torch.nn.Module, device: torch.device, mode: backend.MathMode, compile: bool, replicas: Replicas
+) -> torch.nn.Module:
+    """What the loop calls: `model` as one of the run's replicas (DDP), taking channels-last batches when the
+    math mode says so, compiled when asked."""
+    forward = replicas.wrap(model, device)
+    forward = backend.ChannelsLastInputs(forward) if mode.channels_last else forward
+    return torch.compile(forward) if compile else forward  # type: ignore[return-value]
+
+
+def train_step(
+    task: Task, forward: torch.nn.Module, optimizer: torch.optim.Optimizer, generator: torch.Generator,
+    autocast: Callable[[], contextlib.AbstractContextManager[Any]],
+) -> torch.Tensor:
+    """One optimizer step on a batch drawn with `generator`; returns the loss (on the device, not synchronized)."""
+    inputs, targets = task.batch(generator)
+    with autocast():
+        loss = task.loss(forward(inputs), targets)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def warm_up(
+    spec: RunSpec, task: Task, model: torch.nn.Module, device: torch.device, mode: backend.MathMode,
+    replicas: Replicas,
+) -> None:
+    """`spec.train.warmup_steps` steps and one evaluation through the run's own code path, on copies of `model`
+    and its optimizer, with a patch stream of their own.
+
+    What a first call costs (torch.compile, cuDNN's algorithm search, lazy kernel loading, allocator growth,
+    first-touch initialisation) is paid here, inside the `warmup` window, instead of in the first measured
+    `train` and `eval` windows. The run's model, optimizer, patch stream and every RNG state are left as they
+    were, so on the CPU the run ends with the same weights, bit for bit, with or without a warm-up.
+    """
+    autocast = backend.autocast(mode, device)
+    shadow = copy.deepcopy(model)
+    forward = prepare_forward(shadow, device, mode, spec.train.compile, replicas)
+    optimizer = make_optimizer(spec, shadow)
+    generator = torch.Generator(device=device).manual_seed(replicas.seed(spec.seed))
+    python_state, numpy_state = random.getstate(), np.random.get_state()
+    cuda = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        shadow.train()
+        for _ in range(spec.train.warmup_steps):
+            loss = train_step(task, forward, optimizer, generator, autocast)
+            replicas.mean(loss.detach())
+        shadow.eval()
+        with autocast():
+            task.evaluate(forward)
+        synchronize(device)
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
 
 
 def _stop_reason(hooks: Hooks, start: float, max_wall_s: float | None) -> str:

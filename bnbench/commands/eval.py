@@ -7,7 +7,6 @@ norm normalizes with the stored statistics. The metric must match the one record
 
 from __future__ import annotations
 
-import contextlib
 import math
 from pathlib import Path
 
@@ -37,7 +36,7 @@ def evaluate_run(folder: Path, run_id: str, device: str, console: Console | None
     1 when it differs. UserError for a missing folder, run or checkpoint."""
     import torch
 
-    from bnbench import checkpoint
+    from bnbench import backend, checkpoint
     from bnbench.data import build_task, task_metadata
     from bnbench.execute.local import resolve_devices
     from bnbench.execute.resume import checkpoint_dir
@@ -59,16 +58,17 @@ def evaluate_run(folder: Path, run_id: str, device: str, console: Console | None
         raise UserError(f"{folder}: run '{run_id}' has no intact checkpoint in {checkpoint_dir(folder, run_id)}")
 
     target = torch.device(resolve_devices(device)[0])
-    if spec.train.threads is not None:
-        torch.set_num_threads(spec.train.threads)
+    mode = backend.math_mode(spec.train)
+    backend.apply(mode)  # the run's own math mode: precision, TF32, channels-last, threads
     task = build_task(spec.task, target)
     model = build_model(spec.model, task.io).to(target)
     model.load_state_dict(state["model"])
     model.eval()
-    bf16 = spec.train.precision == "bf16"
-    autocast = torch.autocast(target.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-    with autocast:
-        metrics = task.evaluate(model)
+    forward: torch.nn.Module = model
+    if mode.channels_last:
+        forward = backend.ChannelsLastInputs(model.to(memory_format=torch.channels_last))
+    with backend.autocast(mode, target)():
+        metrics = task.evaluate(forward)
 
     metric = task_metadata(spec.task)[0]
     value = metrics[metric]

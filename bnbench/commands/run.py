@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from rich.console import Console
 from rich.table import Table
@@ -18,7 +18,7 @@ from rich.table import Table
 from bnbench import __version__
 from bnbench.checks import check_scenario
 from bnbench.errors import UserError
-from bnbench.scenario import RunSpec, Scenario, expand, load
+from bnbench.scenario import RunSpec, Scenario, TrainConfig, expand, load
 
 if TYPE_CHECKING:
     from bnbench.execute.resume import RunPlan
@@ -92,7 +92,8 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
     from bnbench.results.store import RunStore
 
     earlier = load_manifest(root) or dict(info)
-    entry = {k: info.get(k) for k in ("started_at", "host", "command", "bnbench", "code_commit", "code_dirty")}
+    entry = {k: info.get(k) for k in ("started_at", "host", "command", "bnbench", "code_commit", "code_dirty",
+                                      "run_order", "math_mode")}
     entry |= {"changes": changes, "trained": [p.spec.run_id for p in plans if p.action != "skip"],
               "finished_before": [p.spec.run_id for p in plans if p.action == "skip"]}
     merged = {**earlier, "ended_at": None, "resumes": [*earlier.get("resumes", []), entry]}
@@ -106,10 +107,20 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
     return merged
 
 
+class Executor(NamedTuple):
+    """What trains the matrix: `run` (specs, devices, store, progress, stop) -> rows; `slots`, the runs it trains
+    at once (what the hand-out order rotates the variants over); `threads`, the torch threads of a run with
+    these `[train]` settings there (None: torch's default)."""
+
+    run: Callable[..., list[dict[str, Any]]]
+    slots: int
+    threads: Callable[[TrainConfig], int | None]
+
+
 def plan_executor(
     scenario: Scenario, specs: list[RunSpec], devices: list[str], workers: int | None, executor: str,
     address: str | None, requested: list[str] | None = None,
-) -> Callable[..., list[dict[str, Any]]]:
+) -> Executor:
     """The executor that will train the matrix, checked before any folder is written (UserError if it cannot):
     the local pool's slots, or a connection to a Ray cluster (whose GPUs `requested` devices, or the scenario's,
     may use even when this host has none)."""
@@ -122,7 +133,8 @@ def plan_executor(
     if executor == "ray":
         from bnbench.execute.ray_executor import RayExecutor
 
-        return RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run)
+        ray = RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run)
+        return Executor(ray, ray.slots, lambda train: train.threads or 1)  # a task's CPUs
     if executor != "local":
         raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
@@ -132,7 +144,9 @@ def plan_executor(
     gpus = max((int(d.partition(":")[2]) + 1 for d in devices if d.startswith("cuda:")), default=0)
     slots = pool.plan_slots(devices, workers, gpus_per_run, pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"),
                             cuda_uuids(gpus))
-    return functools.partial(run_matrix, slots=slots)
+    share = slots[0].threads  # a CPU slot's share of the cores caps its runs' threads (pool.with_threads)
+    return Executor(functools.partial(run_matrix, slots=slots), len(slots),
+                    lambda train: train.threads if share is None else min(train.threads or share, share))
 
 
 def run_scenario(
@@ -166,16 +180,18 @@ def run_scenario(
 
 def _session(
     scenario: Scenario, specs: list[RunSpec], out: Path, resuming: Path | None, force: bool, device_list: list[str],
-    run_on: Callable[..., list[dict[str, Any]]], argv: list[str], path: Path,
+    run_on: Executor, argv: list[str], path: Path,
 ) -> int:
     """Train the matrix into `out`, held by this process: a new folder, or the rest of `resuming`."""
     from bnbench.analysis.format import plural
     from bnbench.analysis.table import say
+    from bnbench.backend import math_mode
     from bnbench.commands.energy import idle_baseline
     from bnbench.commands.report import report_after_run
     from bnbench.data import task_metadata
     from bnbench.display import make_progress
     from bnbench.energy.devices import gpu_manifest
+    from bnbench.execute.order import arrange
     from bnbench.execute.resume import check_resumable, plan_runs, unfinished_sessions
     from bnbench.results import manifest
     from bnbench.results.lock import refuse_symlinks, remove_temporaries
@@ -192,6 +208,7 @@ def _session(
     else:
         changes = []
     plans = plan_runs(out, specs) if resuming else []
+    queue = arrange(specs, scenario.scenario.order, run_on.slots)  # the order runs are handed out in
     adaptive = scenario.scenario.adaptive
     runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {plural(len(scenario.variants), 'run')}" if adaptive
                  else plural(len(specs), "run"))
@@ -212,6 +229,9 @@ def _session(
                          f"one instead, press Ctrl-C and run: bnbench run {path} --resume {earlier.root}")
     info = manifest.collect(argv, device_list, gpus=gpu_manifest())
     info["scenario_fingerprint"] = scenario.fingerprint()
+    info["run_order"] = {"order": scenario.scenario.order, "slots": run_on.slots, "runs": [s.run_id for s in queue]}
+    info["math_mode"] = {  # every torch flag that changes results or speed, as each variant's runs set it
+        v.name: {**math_mode(v.train).to_dict(), "threads": run_on.threads(v.train)} for v in scenario.variants}
     if resuming:
         info = reopen(out, scenario, info, changes, plans)
         store = RunStore(out)
@@ -228,7 +248,7 @@ def _session(
     stop = threading.Event()
     with stop_on_signals(stop) as received:  # from the idle baseline on: a signal there must save too
         # Before the first run; runs read it back. A Ray cluster meters each node's own.
-        measure_idle = getattr(run_on, "idle_baseline", functools.partial(idle_baseline, device_list, stop=stop))
+        measure_idle = getattr(run_on.run, "idle_baseline", functools.partial(idle_baseline, device_list, stop=stop))
         info.update(measure_idle(scenario.energy, console))
         store.write_manifest(info)
         if stop.is_set():
@@ -239,10 +259,10 @@ def _session(
             if scenario.scenario.adaptive:
                 from bnbench.execute.rounds import run_rounds
 
-                rows = run_rounds(scenario, specs, run_on, device_list, store, progress, stop,
+                rows = run_rounds(scenario, specs, run_on.run, device_list, store, progress, stop,
                                   lambda text: say(console, text))
             else:
-                rows = run_on(specs, device_list, store, progress, stop)
+                rows = run_on.run(queue, device_list, store, progress, stop)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
             say(console, f"interrupted twice: stopped at once; resume with --resume {out}")
             return EXIT_SIGINT

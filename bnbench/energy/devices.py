@@ -28,8 +28,8 @@ if TYPE_CHECKING:
 def host_chain(
     estimate_w_per_core: float | None = DEFAULT_W_PER_CORE, powercap: Path | None = None
 ) -> list[tuple[str, SourceFactory]]:
-    """RAPL (under `powercap`, default /sys/class/powercap), then the CPU-time estimate (None: disabled)."""
-    root = powercap or rapl.POWERCAP
+    """RAPL (under `powercap`, default `rapl.powercap_root()`), then the CPU-time estimate (None: disabled)."""
+    root = powercap or rapl.powercap_root()
     chain: list[tuple[str, SourceFactory]] = [(RAPL, lambda: _host_rapl(root))]
     if estimate_w_per_core is not None:
         chain.append((ESTIMATE, lambda: CpuEstimateSource(estimate_w_per_core)))
@@ -67,7 +67,7 @@ def open_device_meter(
     """A meter for 'cpu', 'host' (both the host CPU) or 'cuda:N', with the chain its config allows."""
     w_per_core = _w_per_core(config)
     if key in ("cpu", HOST):
-        return DeviceMeter(key, host_chain(w_per_core), clock=clock, warn=warn)
+        return DeviceMeter(key, host_chain(w_per_core, powercap_of(config)), clock=clock, warn=warn)
     if key.startswith("cuda"):
         chain, why, gpu = gpu_chain(int(key.partition(":")[2] or 0), nvml_api)
         if not chain:
@@ -91,6 +91,11 @@ def nvml_gpu_meters(api: Any = None, warn: Callable[[str], None] = warn_once) ->
     except api.NVMLError:
         return []
     return [DeviceMeter(g.uuid, nvml.gpu_chain(api, g.handle), warn=warn, gpu=g) for g in gpus]
+
+
+def powercap_of(config: EnergyConfig | None) -> Path:
+    """The powercap tree a run with `config` reads: `[energy] powercap`, else $BNBENCH_POWERCAP, else the default."""
+    return rapl.powercap_root(config.powercap if config is not None else None)
 
 
 def _w_per_core(config: EnergyConfig | None) -> float | None:
@@ -131,7 +136,7 @@ class HostReport:
 
 def host_report(config: EnergyConfig | None = None, powercap: Path | None = None) -> HostReport:
     """The RAPL zones and the source the host CPU will use, with the reason when RAPL is not it."""
-    powercap = powercap or rapl.POWERCAP
+    powercap = powercap or powercap_of(config)
     zones = rapl.discover(powercap)
     try:
         rapl.counted_zones(powercap)

@@ -3,10 +3,15 @@
 Each zone has `energy_uj`, a counter of microjoules that wraps to 0 after `max_energy_range_uj`. The source
 sums the packages (`package-N`) and their `dram` subzones; `core`, `uncore` and `psys` overlap those and are
 left out. It must be read at least once per wrap period (minutes at full load); the sampler does that.
+
+The tree is read from `/sys/class/powercap` (whose zones are links), or from wherever `[energy] powercap` or
+`BNBENCH_POWERCAP` says: a container whose runtime masks the host's powercap tree mounts the real folder,
+`/sys/devices/virtual/powercap`, elsewhere; there the zones are nested folders (`intel-rapl/intel-rapl:0/...`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +19,7 @@ from pathlib import Path
 from bnbench.energy.source import RAPL, SourceError
 
 POWERCAP = Path("/sys/class/powercap")
+POWERCAP_ENV = "BNBENCH_POWERCAP"
 _ZONE_DIR = re.compile(r"^intel-rapl:\d+(:\d+)?$")
 
 
@@ -57,12 +63,32 @@ def _read(path: Path) -> str | None:
         return None
 
 
-def discover(root: Path = POWERCAP) -> list[ZoneStatus]:
-    """Every RAPL zone under `root`, counted or not (core/uncore/psys overlap the packages), readable or not."""
+def powercap_root(configured: str | Path | None = None) -> Path:
+    """The powercap tree to read: `configured` (`[energy] powercap`), else $BNBENCH_POWERCAP, else the default."""
+    chosen = configured or os.environ.get(POWERCAP_ENV)
+    return Path(chosen).expanduser() if chosen else POWERCAP
+
+
+def _zone_dirs(root: Path) -> list[Path]:
+    """The zone folders under `root`, at any depth, each once, by name. Links are listed but not followed, so
+    /sys/class/powercap's links and the nested folders they point to are both found, without loops."""
+    found: dict[str, Path] = {}
+    for folder, subfolders, _ in os.walk(root):
+        for name in subfolders:
+            if _ZONE_DIR.match(name):
+                path = Path(folder) / name
+                found.setdefault(os.path.realpath(path), path)
+    return sorted(found.values(), key=lambda p: p.name)
+
+
+def discover(root: Path | None = None) -> list[ZoneStatus]:
+    """Every RAPL zone under `root` (None: `powercap_root()`), counted or not (core/uncore/psys overlap the
+    packages), readable or not."""
+    root = root or powercap_root()
     if not root.is_dir():
         return []
     statuses = []
-    for path in sorted(p for p in root.iterdir() if _ZONE_DIR.match(p.name)):
+    for path in _zone_dirs(root):
         name = _read(path / "name") or "?"
         counted = name.startswith("package") or name == "dram"
         try:
@@ -74,8 +100,9 @@ def discover(root: Path = POWERCAP) -> list[ZoneStatus]:
     return statuses
 
 
-def counted_zones(root: Path = POWERCAP) -> list[RaplZone]:
+def counted_zones(root: Path | None = None) -> list[RaplZone]:
     """The zones whose sum is the host's energy: packages and DRAM. SourceError if none or one is unreadable."""
+    root = root or powercap_root()
     zones = []
     for status in discover(root):
         if not status.counted:
@@ -108,7 +135,7 @@ class RaplSource:
         self.total_uj = 0
 
     @classmethod
-    def open(cls, root: Path = POWERCAP) -> RaplSource:
+    def open(cls, root: Path | None = None) -> RaplSource:
         return cls(counted_zones(root))
 
     def energy_j(self) -> float:

@@ -10,7 +10,7 @@ import torch
 from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.driver import execute_run
-from bnbench.execute.pool import Slot, run_pool
+from bnbench.execute.pool import Slot, run_pool, with_threads
 from bnbench.execute.resume import finished_rows, plan_runs
 from bnbench.results.store import RunStore
 from bnbench.scenario import RunSpec
@@ -44,7 +44,7 @@ def run_matrix(
     specs: list[RunSpec], devices: list[str], store: RunStore, progress: Progress, stop: threading.Event,
     slots: list[Slot] | None = None,
 ) -> list[dict[str, Any]]:
-    """Run every spec in matrix order on the first device, until done or `stop` is set. Runs the results folder
+    """Run every spec, in the order given, on the first device, until done or `stop` is set. Runs the results folder
     already holds as finished are skipped (their recorded rows are returned); the others continue from their
     checkpoints (see `resume.plan_runs`). With more than one worker process in `slots` (several devices, CPU
     workers, DDP runs), the runs go to a pool of them (bnbench.execute.pool)."""
@@ -62,5 +62,6 @@ def run_matrix(
     for plan in todo:
         if stop.is_set():
             break
-        rows.append(execute_run(plan.spec, device, store, progress, stop, plan=plan))
+        spec = with_threads(plan.spec, slots[0].threads) if slots else plan.spec  # the slot's share of the cores
+        rows.append(execute_run(spec, device, store, progress, stop, plan=plan))
     return rows

@@ -1,4 +1,4 @@
-"""The local executor: one worker process per device, runs handed out in matrix order as devices free up.
+"""The local executor: one worker process per device, runs handed out in the order given as devices free up.
 
 `plan_slots` (pure) turns the device request into slots: every visible GPU for 'auto', the GPUs listed, or
 the CPU split into `workers` slots of cores/workers threads, each pinned to its own cores. A slot has one
@@ -235,7 +235,7 @@ def run_pool(
     stop: Any,
     options_of: Callable[[RunSpec], dict[str, Any]] = lambda spec: {},
 ) -> list[dict[str, Any]]:
-    """Train `specs` on `slots`, each run on the next free slot in matrix order; returns their rows.
+    """Train `specs` on `slots`, each run on the next free slot in the order given; returns their rows.
 
     `stop` (an Event) stops handing out runs and asks the running ones to stop after their current step.
     `options_of(spec)` gives extra keyword arguments of `execute_run` for that run (where to resume from).

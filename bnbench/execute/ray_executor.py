@@ -225,6 +225,11 @@ class RayExecutor:
             console.print(f"idle baseline on {node}: {shown or 'no device can be metered'}")
         return {"idle_w": {}, "idle_sources": {}, "idle_nodes": found, "idle_s": config.idle_s}
 
+    @property
+    def slots(self) -> int:
+        """Runs that train at once, as far as the hand-out order is concerned: the cluster's GPUs, or 1."""
+        return max(1, int(self.ray.cluster_resources().get("GPU", 0))) if self.gpu else 1
+
     @classmethod
     def connect(cls, address: str | None, request: str | Sequence[str], gpus_per_run: int) -> RayExecutor:
         """Connect to the cluster at `address` (None: RAY_ADDRESS, else a new local instance), or use the Ray

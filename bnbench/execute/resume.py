@@ -20,8 +20,9 @@ from bnbench.results.store import check_tables, read_runs_text, run_dir
 from bnbench.scenario import RunSpec, Scenario
 
 FINISHED = ("completed", "diverged")
-# Keys that change how a run is saved or where it runs, not what it computes: they may differ on resume.
-HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints"})
+# Keys that change how a run is saved, where or when it runs, not what it computes: they may differ on resume.
+HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints",
+                           "order", "warmup_steps", "powercap"})
 
 Action = Literal["skip", "start", "resume"]
 
@@ -55,7 +56,7 @@ def recorded_rows(root: Path) -> dict[str, dict[str, str]]:
 
 
 def plan_runs(root: Path, specs: list[RunSpec]) -> list[RunPlan]:
-    """One plan per spec, in matrix order. A run whose last row is completed or diverged is skipped; any other
+    """One plan per spec, in the order given. A run whose last row is completed or diverged is skipped; any other
     (interrupted, failed, killed before it wrote a row) continues from its newest intact checkpoint, or starts
     over when it has none."""
     rows = recorded_rows(root)

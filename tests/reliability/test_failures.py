@@ -33,6 +33,7 @@ eval_every = 4
 log_every = 2
 checkpoint_every = 2
 threads = 1
+warmup_steps = 0           # the model below counts its training calls: no warm-up calls before the run's
 
 [energy]
 idle_s = 0
