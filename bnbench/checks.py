@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bnbench.errors import UserError
-from bnbench.scenario import Scenario
+from bnbench.scenario import COMMAND, Scenario
 
 
 def check_scenario(scenario: Scenario) -> None:
@@ -13,6 +13,8 @@ def check_scenario(scenario: Scenario) -> None:
     from bnbench.models.norms import NORMS
 
     for variant in scenario.variants:
+        if variant.task.name == COMMAND:  # a command brings its own model and data
+            continue
         where = "" if len(scenario.variants) == 1 else f" (variant '{variant.name}')"
         for section, field, value, registry in (
             ("task", "name", variant.task.name, TASKS),

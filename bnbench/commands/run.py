@@ -9,15 +9,19 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from bnbench.checks import check_scenario
 from bnbench.errors import UserError
-from bnbench.scenario import RunSpec, Scenario, expand, load
+from bnbench.scenario import COMMAND, RunSpec, Scenario, expand, load
+
+if TYPE_CHECKING:
+    from bnbench.display import Progress
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
@@ -28,6 +32,16 @@ def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
     check_scenario(scenario)
     console = console or Console()
     table = Table(title=f"{scenario.name}: {len(expand(scenario))} runs")
+    if scenario.task.name == COMMAND:
+        from bnbench.execute.command import describe
+
+        for column in ("run", "variant", "seed", "command"):
+            table.add_column(column)
+        for spec in expand(scenario):
+            table.add_row(spec.run_id, spec.variant, str(spec.seed), describe(spec))
+        console.print(table)
+        console.print(f"scenario '{scenario.name}' from {scenario.source} is valid")
+        return
     for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
         table.add_column(column)
     for spec in expand(scenario):
@@ -129,6 +143,29 @@ def run_scenario(
 ) -> int:
     """Validate everything, then train the matrix (or what a results folder still lacks of it). Returns the
     process exit code."""
+    scenario = load(path, overrides)
+    return execute_scenario(scenario, out=out, devices=devices, argv=argv, resume=resume, force=force,
+                            workers=workers, executor=executor, address=address).code
+
+
+@dataclass(frozen=True)
+class Session:
+    """What `execute_scenario` did: the exit code, the results folder and the rows of the runs it holds."""
+
+    code: int
+    out: Path
+    rows: list[dict[str, Any]]
+
+
+def execute_scenario(
+    scenario: Scenario, out: Path | None, devices: Sequence[str] | None, argv: list[str],
+    resume: Path | None = None, force: bool = False, workers: int | None = None, executor: str = "local",
+    address: str | None = None, console: Console | None = None, progress: Progress | None = None,
+    report: bool = True, specs: list[RunSpec] | None = None,
+) -> Session:
+    """`bnbench run` from a loaded scenario: checks, results folder, idle baseline, the runs (`specs`, default
+    the whole matrix in matrix order), then the report (unless `report` is False). `bnbench measure` is such a
+    session of one-off command runs."""
     from bnbench.commands.energy import idle_baseline
     from bnbench.commands.report import report_after_run
     from bnbench.data import check_runs, task_metadata
@@ -140,9 +177,8 @@ def run_scenario(
     from bnbench.results.schema import run_columns
     from bnbench.results.store import RunStore
 
-    scenario = load(path, overrides)
     check_scenario(scenario)
-    specs = expand(scenario)
+    specs = specs or expand(scenario)
     check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
     metric, _, _, references = task_metadata(scenario.task)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
@@ -158,7 +194,7 @@ def run_scenario(
     else:
         store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
 
-    console = Console()
+    console = console or Console()
     adaptive = scenario.scenario.adaptive
     runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {len(scenario.variants)} runs" if adaptive
                  else f"{len(specs)} runs")
@@ -174,7 +210,7 @@ def run_scenario(
     info.update(measure_idle(scenario.energy, console))
     store.write_manifest(info)
     stop = threading.Event()
-    progress = make_progress(specs, metric, console)
+    progress = progress or make_progress(specs, metric, console)
     with stop_on_signals(stop) as received:
         try:
             if scenario.scenario.adaptive:
@@ -186,7 +222,7 @@ def run_scenario(
                 rows = run_on(specs, device_list, store, progress, stop)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
             console.print(f"interrupted twice: stopped at once; resume with --resume {out}")
-            return EXIT_SIGINT
+            return Session(EXIT_SIGINT, out, [])
         finally:
             progress.close()
             info["ended_at"] = manifest.now_iso()
@@ -199,7 +235,8 @@ def run_scenario(
     if "signal" in received:  # exit within seconds (a scheduler's grace period); the report can wait
         console.print(f"interrupted: state saved; resume with --resume {out}, or `bnbench report {out}` for what "
                       "is done")
-        return EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT
-    report_after_run(out, console)
-    console.print(f"results: {out}")
-    return EXIT_RUN_FAILED if any(r["status"] == "failed" for r in rows) else EXIT_OK
+        return Session(EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT, out, rows)
+    if report:
+        report_after_run(out, console)
+        console.print(f"results: {out}")
+    return Session(EXIT_RUN_FAILED if any(r["status"] == "failed" for r in rows) else EXIT_OK, out, rows)

@@ -22,6 +22,7 @@ from bnbench.energy.meter import warn_once
 from bnbench.energy.run_meter import PowerSample, RunMeter
 from bnbench.energy.sampler import Sampler
 from bnbench.errors import StorageError
+from bnbench.execute.command import is_command, run_command
 from bnbench.execute.resume import RunPlan, checkpoint_dir
 from bnbench.execute.runlog import RunLog, describe_error, is_out_of_memory
 from bnbench.results.load import load_manifest
@@ -127,12 +128,17 @@ def storage_errors(what: str, folder: Path) -> Iterator[None]:
 def execute_run(
     spec: RunSpec, device: torch.device, store: RunStore, progress: Progress, stop: threading.Event,
     plan: RunPlan | None = None, open_meter: Callable[..., RunMeter] = open_run_meter,
+    devices: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Train one run, stream its curves, append its row to runs.csv. An exception fails this run only.
 
     With a `plan` from `resume.plan_runs`, a run attempted before continues from its newest intact checkpoint:
     its curve and power rows written after that checkpoint are dropped first, and its energy, wall time and
     start time carry over. StorageError when the results folder cannot be written.
+
+    A run of `[task] name = "command"` runs its command (bnbench.execute.command) where a built-in run trains:
+    the same meter, windows, rows and files. `devices` are the devices it holds (default: `device`), all of
+    them visible to the command.
     """
     metric, _, higher_is_better, references = task_metadata(spec.task)
     log = RunLog(run_dir(store.root, spec.run_id))
@@ -148,7 +154,9 @@ def execute_run(
     power_offset_s = float(carried.get("power_t_s", 0.0))
     sampler = Sampler(meter, spec.energy.sample_hz, lambda samples: _power_rows(spec, samples, power, power_offset_s),
                       power.flush)
-    hooks = RunHooks(spec, device, curves, progress, stop, meter)
+    command = is_command(spec)
+    # A command's GPU work is its own processes': synchronizing here would only open a CUDA context in bnbench.
+    hooks = RunHooks(spec, torch.device("cpu") if command else device, curves, progress, stop, meter)
     carried.setdefault("started_at", now_iso())
     hooks.power, hooks.carried, hooks.log, hooks.step = power, carried, log, state["step"] if state else None
     row: dict[str, Any] = {"run_id": spec.run_id, "variant": spec.variant, "seed": spec.seed, "device": str(device),
@@ -158,8 +166,15 @@ def execute_run(
     start = hooks.wall_start = time.perf_counter()
     out_of_memory = False
     try:
-        outcome, _ = train(spec, device, hooks, resume=state)
+        if command:
+            outcome = run_command(spec, hooks, devices or (str(device),), run_dir(store.root, spec.run_id), log.event)
+        else:
+            cpu_start_s = time.process_time()
+            outcome, _ = train(spec, device, hooks, resume=state)
+            outcome.cpu_s = time.process_time() - cpu_start_s
         row.update(status=outcome.status, steps=outcome.steps, train_s=outcome.train_s)
+        if "cpu_s" in store.columns:  # a folder begun by an older bnbench has no such column
+            row["cpu_s"] = outcome.cpu_s
         if outcome.evals:
             values = [e.metrics[metric] for e in outcome.evals]
             row[f"final_{metric}"] = values[-1]

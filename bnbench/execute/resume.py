@@ -20,7 +20,8 @@ from bnbench.scenario import RunSpec, Scenario
 
 FINISHED = ("completed", "diverged")
 # Keys that change how a run is saved or where it runs, not what it computes: they may differ on resume.
-HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints"})
+HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints",
+                           "echo", "grace_s"})
 
 Action = Literal["skip", "start", "resume"]
 
