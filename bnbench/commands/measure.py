@@ -120,10 +120,11 @@ def _number(value: Any) -> float:
 
 
 def command_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean, sd, min and max of wall, CPU and energy over a command's completed runs, and its exit codes."""
+    """Mean, sd, min and max of wall, CPU and energy over a command's runs that ran to their end (a non-zero
+    exit included, as `time` includes it), and its exit codes."""
     from bnbench.analysis import stats
 
-    done = [r for r in rows if r.get("status") == "completed"]
+    done = [r for r in rows if r.get("status") in ("completed", "failed")]
     figures: dict[str, Any] = {}
     for column in MEASURED:
         d = stats.describe([_number(r.get(column)) for r in done])

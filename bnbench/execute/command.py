@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import math
 import os
 import queue
 import select
@@ -159,7 +160,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
     parser = StdoutParser(task.parse)
     malformed: list[str] = []
     outcome = Outcome(status="completed", steps=0, train_s=0.0)
-    start, children_start_s = time.perf_counter(), _children_cpu_s()
+    start, ended, children_start_s = time.perf_counter(), math.nan, _children_cpu_s()
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bnbench-report-")))
         pipe = _ReportPipe(tmp / "report.jsonl")
@@ -172,6 +173,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                "PYTHONUNBUFFERED": "1", "BNBENCH_RUN_ID": spec.run_id, "BNBENCH_SEED": str(spec.seed)}
         with hooks.phase("train"):
             windows = _Windows(hooks, malformed)
+            start = time.perf_counter()  # the command's wall time is from its start to its group's end
             try:
                 group = ProcessGroup(argv, Path(task.workdir), env, stdout=-1, stderr=-1)
             except OSError as exc:
@@ -191,6 +193,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                     while not events.empty():
                         apply(events.get())
                     if not group.alive():
+                        ended = time.perf_counter()
                         break
                     reason = _stop_reason(hooks, start, spec.train.max_wall_s)
                     if reason and not outcome.stop_reason:
@@ -207,7 +210,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                 while not events.empty():
                     apply(events.get())
                 windows.close_all()
-    outcome.train_s = time.perf_counter() - start
+    outcome.train_s = ended - start
     # Every process of the group has been waited for (here, or by a parent of its own in the group): their CPU
     # seconds are now this process's children's.
     outcome.cpu_s = _children_cpu_s() - children_start_s
@@ -222,15 +225,16 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
     if outcome.stop_reason == INTERRUPTED:
         outcome.status = "interrupted"
         return outcome
+    measured = {"steps": outcome.steps, "train_s": outcome.train_s, "cpu_s": outcome.cpu_s}
     stderr_text = (folder / "stderr.log").read_text(encoding="utf-8", errors="replace").split(header.decode())[-1]
     if code != 0 and not outcome.stop_reason:
         tail = " | ".join(line for line in err.tail if line.strip())
         said = f": {tail}" if tail else " (nothing on stderr)"
-        raise CommandFailed(f"{_exit_text(code)}{said}"[:500], stderr_text)
+        raise CommandFailed(f"{_exit_text(code)}{said}"[:500], stderr_text, measured)
     if not outcome.evals and task.metric_required:
         raise CommandFailed(
             f"the command reported no '{task.metric}' (Reporter.evaluate(step, {task.metric}=...) or a "
-            f"[task.parse] eval expression with (?P<{task.metric}>...)); {_exit_text(code)}", stderr_text)
+            f"[task.parse] eval expression with (?P<{task.metric}>...)); {_exit_text(code)}", stderr_text, measured)
     return outcome
 
 

@@ -24,7 +24,7 @@ from bnbench.energy.sampler import Sampler
 from bnbench.errors import StorageError
 from bnbench.execute.command import is_command, run_command
 from bnbench.execute.resume import RunPlan, checkpoint_dir
-from bnbench.execute.runlog import RunLog, describe_error, is_out_of_memory
+from bnbench.execute.runlog import ReportedFailure, RunLog, describe_error, is_out_of_memory
 from bnbench.results.load import load_manifest
 from bnbench.results.manifest import now_iso
 from bnbench.results.schema import POWER_COLUMNS, curve_columns
@@ -186,6 +186,8 @@ def execute_run(
         raise
     except Exception as exc:  # noqa: BLE001 - one run's crash (an OOM included) must not stop the others
         row.update(status="failed", error=describe_error(exc))
+        if isinstance(exc, ReportedFailure):  # a command that exited non-zero still took its time
+            row.update({k: v for k, v in exc.figures.items() if k in store.columns})
         log.failure(exc, spec.run_id, str(device), hooks.step)
         out_of_memory = is_out_of_memory(exc)
     finally:
