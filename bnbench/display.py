@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from bnbench.scenario import RunSpec
+from bnbench.scenario import COMMAND, RunSpec
 from bnbench.train import EvalLog, StepLog
 
 
@@ -46,6 +46,11 @@ def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None or value != value else format(value, fmt)
 
 
+def _of_steps(spec: RunSpec) -> str:
+    """'/300' for a built-in run of 300 steps; '' for a command's, whose step count bnbench does not know."""
+    return "" if spec.task.name == COMMAND else f"/{spec.train.max_steps}"
+
+
 def _float(value: Any) -> float | None:
     """A row's number, or None when it was not recorded (never 0)."""
     return None if value in (None, "") else float(value)
@@ -71,7 +76,7 @@ class RichProgress:
                 r.spec.run_id,
                 r.device,
                 r.status,
-                f"{r.step}/{r.spec.train.max_steps}",
+                f"{r.step}{_of_steps(r.spec)}",
                 _num(r.loss, ".4g"),
                 _num(r.metric, ".3f"),
                 _num(r.power_w, ".1f"),
@@ -127,7 +132,7 @@ class PlainProgress:
 
     def evaluated(self, spec: RunSpec, log: EvalLog) -> None:
         value = log.metrics.get(self.metric)
-        self._say(f"[{spec.run_id}] step {log.step}/{spec.train.max_steps} {self.metric} {_num(value, '.3f')} "
+        self._say(f"[{spec.run_id}] step {log.step}{_of_steps(spec)} {self.metric} {_num(value, '.3f')} "
                   f"({log.t_s:.1f}s)")
 
     def finished(self, spec: RunSpec, row: dict[str, Any]) -> None:

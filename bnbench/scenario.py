@@ -3,6 +3,9 @@
 A scenario has six sections (`[scenario]`, `[task]`, `[model]`, `[train]`, `[energy]`, `[stats]`) and any number of
 `[[variant]]` tables. A variant's keys override fields of `[model]`, `[train]` and `[task]`. Expansion gives
 one `RunSpec` per variant x seed. Nothing deeper than this module reads TOML or raw dicts.
+
+`[task] name = "command"` makes each run the user's own command (bnbench.execute.command): each variant gives
+its `command`, and `[task]` the `metric` it reports and its direction; model and data keys do not apply.
 """
 
 from __future__ import annotations

@@ -268,3 +268,15 @@ def test_the_example_scenario_end_to_end(tmp_path):
     assert curves[curves["kind"] == "eval"].groupby("run_id")["step"].apply(list).tolist() == [[5, 10], [5, 10]]
     assert "bn" in bnbench.load(out).summary.comparisons
     assert (out / "report.html").is_file()
+
+
+def test_command_runs_in_a_pool_of_workers(tmp_path):
+    # Two CPU workers take the 2 seeds at once; each command is the child of its worker, recorded as usual.
+    path = scenario(tmp_path, REPORTING, seeds="[0, 1]")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(path), "--out", str(out), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    runs = pd.read_csv(out / "runs.csv").set_index("run_id").sort_index()
+    assert runs["final_acc"].tolist() == [55.0, 56.0] and runs["best_acc"].tolist() == [60.0, 61.0]
+    assert set(runs["device"]) == {"cpu[0]", "cpu[1]"}
+    assert "[control-s0] step 2 acc 60.000" in result.output  # no step count: bnbench does not know a command's
