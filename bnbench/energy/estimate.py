@@ -25,11 +25,11 @@ TREE_REFRESH_S = 1.0
 is counted in full from then on, and one that ended was counted by the parent that waited for it)."""
 
 
-def process_cpu_s(pid: int | None = None, refresh_s: float = TREE_REFRESH_S) -> Callable[[], float]:
+def process_cpu_s(pid: int | None = None, refresh_s: float = TREE_REFRESH_S, walk: bool = True) -> Callable[[], float]:
     """A reader of the CPU seconds (user + system) of process `pid` (default: this one) and its whole tree: the
     children it waited for, and those still running with theirs (a command's data-loader workers, torchrun's
-    ranks), their list read again every `refresh_s` seconds. Never decreases: a child caught between ending and
-    being waited for is counted again by its parent on a later read."""
+    ranks), their list read again every `refresh_s` seconds (see `descendants` for `walk`). Never decreases: a
+    child caught between ending and being waited for is counted again by its parent on a later read."""
     import psutil
 
     process = psutil.Process(pid)
@@ -43,7 +43,7 @@ def process_cpu_s(pid: int | None = None, refresh_s: float = TREE_REFRESH_S) -> 
             raise SourceError(f"estimate: cannot read CPU time of process {process.pid} ({exc})") from None
         now = time.monotonic()
         if now - tree["at"] >= refresh_s:
-            tree["at"], tree["children"] = now, descendants(process)
+            tree["at"], tree["children"] = now, descendants(process, walk)
         # The root first, then the children: a child waited for in between is missed once, never counted twice.
         for child in tree["children"]:
             try:
@@ -60,9 +60,10 @@ def _cpu_s(times: Any) -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
-def descendants(process: Any) -> list[Any]:
+def descendants(process: Any, walk: bool = True) -> list[Any]:
     """The live descendants of a psutil `process`: from /proc/PID/task/*/children where the kernel has it (a few
-    reads), else psutil's walk of the process table."""
+    reads), else, with `walk`, psutil's walk of the process table; without it, none (a tree's CPU time is then
+    counted when its processes are waited for: the same total, later)."""
     import psutil
 
     found: list[Any] = []
@@ -77,6 +78,8 @@ def descendants(process: Any) -> list[Any]:
                         found.append(psutil.Process(int(child)))
         return found
     except OSError:
+        if not walk:
+            return []
         try:
             return process.children(recursive=True)
         except psutil.Error:
