@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bnbench.errors import UserError
-from bnbench.scenario import Scenario, expand
+from bnbench.scenario import COMMAND, Scenario, expand
 
 # The longest file name (bytes) ext4, XFS, Btrfs, tmpfs, NTFS and APFS take: each run's folder is named by its id.
 NAME_MAX_BYTES = 255
@@ -17,6 +17,8 @@ def check_scenario(scenario: Scenario) -> None:
     from bnbench.models.norms import NORMS
 
     for variant in scenario.variants:
+        if variant.task.name == COMMAND:  # a command brings its own model and data
+            continue
         where = "" if len(scenario.variants) == 1 else f" (variant '{variant.name}')"
         for section, field, value, registry in (
             ("task", "name", variant.task.name, TASKS),

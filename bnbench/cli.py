@@ -126,6 +126,38 @@ def run(
     raise typer.Exit(code)
 
 
+@app.command(context_settings={"allow_interspersed_args": False})
+@friendly
+def measure(
+    commands: Annotated[list[str], typer.Argument(
+        help="The command (after --), or several quoted commands to compare: 'python a.py' 'python b.py'.",
+        show_default=False)],
+    runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Runs of each command (alternated).")] = 1,
+    name: Annotated[list[str] | None, typer.Option("--name", help="A name per command (repeat).")] = None,
+    metric: Annotated[
+        str | None, typer.Option("--metric", help="A metric the command reports (bnbench.reporter) to compare.")
+    ] = None,
+    lower_is_better: Annotated[bool, typer.Option("--lower-is-better", help="The metric is better lower.")] = False,
+    device: Annotated[
+        list[str] | None, typer.Option("--device", "-d", help="cpu, cuda or cuda:N (default: every GPU, else CPU).")
+    ] = None,
+    idle_s: Annotated[float, typer.Option("--idle-s", min=0, help="Seconds of idle baseline first (net energy).")] = 0,
+    sample_hz: Annotated[float, typer.Option("--sample-hz", min=0.1, max=100, help="Power samples a second.")] = 10,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Keep the command's output (in the results).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON (implies --quiet).")] = False,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Keep the results folder here.")] = None,
+) -> None:
+    """Meter a command as `time` does: wall and CPU time, energy, kWh, tea, CO2, cost; exits with its exit code."""
+    from bnbench.commands.measure import MeasureOptions, split_commands
+    from bnbench.commands.measure import measure as run_measure
+
+    options = MeasureOptions(
+        commands=tuple(tuple(c) for c in split_commands(commands)), names=tuple(name or ()), runs=runs,
+        metric=metric, higher_is_better=not lower_is_better, device=tuple(device or ["auto"]), idle_s=idle_s,
+        sample_hz=sample_hz, quiet=quiet, as_json=as_json, out=out)
+    raise typer.Exit(run_measure(options, sys.argv))
+
+
 @app.command()
 @friendly
 def plan(

@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from bnbench.analysis.format import significant
-from bnbench.scenario import RunSpec
+from bnbench.scenario import COMMAND, RunSpec
 from bnbench.train import EvalLog, StepLog
 
 
@@ -48,6 +48,11 @@ def _num(value: float | None, fmt: str) -> str:
     return "-" if value is None or value != value else format(value, fmt)
 
 
+def _of_steps(spec: RunSpec) -> str:
+    """'/300' for a built-in run of 300 steps; '' for a command's, whose step count bnbench does not know."""
+    return "" if spec.task.name == COMMAND else f"/{spec.train.max_steps}"
+
+
 def _float(value: Any) -> float | None:
     """A row's number, or None when it was not recorded (never 0)."""
     return None if value in (None, "") else float(value)
@@ -74,7 +79,7 @@ class RichProgress:
             elapsed = (time.monotonic() - r.started) if r.status == "running" and r.started else r.elapsed_s
             rows.append({
                 "run": r.spec.run_id, "device": r.device, "status": r.status,
-                "step": f"{r.step}/{r.spec.train.max_steps}", "loss": _num(r.loss, ".4g"),
+                "step": f"{r.step}{_of_steps(r.spec)}", "loss": _num(r.loss, ".4g"),
                 self.metric: _num(r.metric, ".3f"), "W": _num(r.power_w, ".1f"),
                 "Wh": "-" if r.energy_wh is None else significant(r.energy_wh),
                 "elapsed": f"{elapsed:.1f}s" if r.started and elapsed is not None else "-",
@@ -147,7 +152,7 @@ class PlainProgress:
 
     def evaluated(self, spec: RunSpec, log: EvalLog) -> None:
         value = log.metrics.get(self.metric)
-        self._say(f"[{spec.run_id}] step {log.step}/{spec.train.max_steps} {self.metric} {_num(value, '.3f')} "
+        self._say(f"[{spec.run_id}] step {log.step}{_of_steps(spec)} {self.metric} {_num(value, '.3f')} "
                   f"({log.t_s:.1f}s)")
 
     def finished(self, spec: RunSpec, row: dict[str, Any]) -> None:

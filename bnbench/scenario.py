@@ -3,6 +3,9 @@
 A scenario has six sections (`[scenario]`, `[task]`, `[model]`, `[train]`, `[energy]`, `[stats]`) and any number of
 `[[variant]]` tables. A variant's keys override fields of `[model]`, `[train]` and `[task]`. Expansion gives
 one `RunSpec` per variant x seed. Nothing deeper than this module reads TOML or raw dicts.
+
+`[task] name = "command"` makes each run the user's own command (bnbench.execute.command): each variant gives
+its `command`, and `[task]` the `metric` it reports and its direction; model and data keys do not apply.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
+import string
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,6 +29,8 @@ from bnbench.errors import UserError, did_you_mean
 from bnbench.execute.order import Order
 
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+COMMAND = "command"  # [task] name of a run that is the user's own command (bnbench.execute.command)
+PLACEHOLDERS = ("seed", "run_id", "run_dir", "variant")  # filled per run in a command's arguments
 
 
 class _Section(BaseModel):
@@ -103,6 +110,27 @@ class ScenarioSection(_Section):
         return list(range(self.seeds.max)) if isinstance(self.seeds, SeedRange) else list(self.seeds)
 
 
+class ParseConfig(_Section):
+    """Regular expressions over a command's stdout, each with named groups: `log` lines give the training loss
+    ((?P<loss>...)), `eval` lines the metric; an optional (?P<step>...) group gives the step."""
+
+    log: str | None = None
+    eval: str | None = None
+
+    @field_validator("log", "eval")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"'{value}' is not a regular expression ({exc})") from None
+        if not pattern.groupindex:
+            raise ValueError(f"'{value}' has no named group such as (?P<loss>[0-9.eE+-]+)")
+        return value
+
+
 class TaskConfig(_Section):
     name: str = "super-resolution"
     scale: int = Field(default=3, ge=2, le=8)
@@ -111,6 +139,66 @@ class TaskConfig(_Section):
     dataset: str = "bundled"  # or a folder of PNG/JPEG images, relative to the scenario file's folder
     validation: str | None = None  # super-resolution: a folder of validation images; None holds out every 5th
     input: Literal["bicubic", "low_res"] = "bicubic"  # SR input: bicubic-upsampled (SRCNN) or low-res (FSRCNN)
+    # name = "command": each variant runs a command (bnbench.execute.command); the rest is for it alone.
+    command: list[str] | None = None  # argv with {seed} {run_id} {run_dir} {variant}; a string is split like a shell
+    metric: str | None = None  # the metric the command reports and the verdict compares
+    higher_is_better: bool | None = None  # its direction, stated (a name such as 'score' does not tell)
+    metric_required: bool = True  # false: a command that reports no metric still completes (bnbench measure)
+    parse: ParseConfig | None = None  # regular expressions over the command's stdout
+    workdir: str = "."  # where the command runs, relative to the scenario file's folder
+    grace_s: float = Field(default=10.0, ge=0)  # after SIGTERM, seconds before the command's group is killed
+    echo: bool = False  # pass the command's output through to the terminal (always kept in runs/RUN_ID/)
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_command(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
+
+    @field_validator("command")
+    @classmethod
+    def _known_placeholders(cls, argv: list[str] | None) -> list[str] | None:
+        if argv is not None:
+            if not argv or not argv[0]:
+                raise ValueError("is empty; give the program and its arguments, e.g. [\"python\", \"train.py\"]")
+            for arg in argv:
+                check_placeholders(arg)
+        return argv
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", value):
+            raise ValueError("must be a name of letters, digits and '_', e.g. 'val_accuracy_pct'")
+        return value
+
+    @model_validator(mode="after")
+    def _command_fields(self) -> TaskConfig:
+        own = ("command", "metric", "higher_is_better", "parse")
+        if self.name != COMMAND:
+            given = [k for k in own if getattr(self, k) is not None]
+            if given:
+                raise ValueError(f"{given[0]} applies to name = '{COMMAND}' only (name is '{self.name}')")
+            return self
+        if self.metric is None:
+            raise ValueError(f"name = '{COMMAND}' needs metric = \"...\": the metric the command reports")
+        if self.higher_is_better is None:
+            raise ValueError(f"name = '{COMMAND}' needs higher_is_better = true or false for '{self.metric}'")
+        if self.parse and self.parse.eval and self.metric not in re.compile(self.parse.eval).groupindex:
+            raise ValueError(f"parse.eval has no group (?P<{self.metric}>...) for the metric")
+        return self
+
+
+def check_placeholders(arg: str) -> None:
+    """ValueError for a `{name}` in a command argument that is not a placeholder (write `{{` for a brace)."""
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(arg) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"argument '{arg}': {exc}; write {{{{ and }}}} for literal braces") from None
+    for name in fields:
+        if name not in PLACEHOLDERS:
+            known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+            hint = did_you_mean(name, PLACEHOLDERS)
+            raise ValueError(f"unknown placeholder '{{{name}}}'{hint} (placeholders: {known})")
 
 
 class ModelConfig(_Section):
@@ -216,7 +304,7 @@ class EnergyConfig(_Section):
 
 
 _OVERRIDABLE: dict[str, type[_Section]] = {"model": ModelConfig, "train": TrainConfig, "task": TaskConfig}
-_TASK_FIELDS_NOT_OVERRIDABLE = {"name", "dataset", "validation"}
+_TASK_FIELDS_NOT_OVERRIDABLE = {"name", "dataset", "validation", "metric", "higher_is_better"}
 
 
 def _variant_keys() -> dict[str, str]:
@@ -367,6 +455,10 @@ def resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:
         value = task.get(key)
         if isinstance(value, str) and value != "bundled":
             task[key] = str((folder / Path(value).expanduser()).resolve())
+    if task.get("name") == COMMAND:
+        value = task.get("workdir", ".")
+        if isinstance(value, str):
+            task["workdir"] = str((folder / Path(value).expanduser()).resolve())
 
 
 def from_dict(raw: dict[str, Any], source: str = "<scenario>", text: str = "") -> Scenario:
@@ -386,6 +478,11 @@ def from_dict(raw: dict[str, Any], source: str = "<scenario>", text: str = "") -
     variants = _variants(raw.get("variant", []), sections, source, text)
     scenario = Scenario(variants=variants, source=source, **sections)  # type: ignore[arg-type]
     names = [v.name for v in variants]
+    for variant in variants:
+        if variant.task.name == COMMAND and not variant.task.command:
+            where = "[task]" if len(variants) == 1 else f"[[variant]] '{variant.name}'"
+            raise UserError(f"{source}: {where}: needs command = [\"program\", \"arg\", ...] ([task] name = "
+                            f"'{COMMAND}')")
     if scenario.baseline not in names and len(variants) > 1:
         raise UserError(
             f"{source}: [scenario] baseline: no variant named '{scenario.baseline}' "

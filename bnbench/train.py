@@ -53,6 +53,7 @@ class Outcome:
     train_s: float
     evals: list[EvalLog] = field(default_factory=list)
     stop_reason: str = ""
+    cpu_s: float | None = None  # CPU seconds the training used (a command: its processes'), None: not counted
 
 
 class Hooks(Protocol):

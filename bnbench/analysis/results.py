@@ -166,6 +166,8 @@ def load(root: Path | str, higher_is_better: bool | None = None) -> Results:
     metric = metric_column(runs)
     curves = load_table(root, "curves")
     scenario = load_scenario_dict(root)
+    if higher_is_better is None:  # a command's scenario states its metric's direction
+        higher_is_better = scenario.get("task", {}).get("higher_is_better")
     info = resolve(metric, scenario.get("task", {}).get("name"), higher_is_better)
     runs = add_unfinished_runs(runs, curves, info)
     return Results(root, runs, curves, scenario, load_manifest(root), info)

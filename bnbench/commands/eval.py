@@ -42,7 +42,7 @@ def evaluate_run(folder: Path, run_id: str, device: str, console: Console | None
     from bnbench.execute.resume import checkpoint_dir
     from bnbench.models import build_model
     from bnbench.results.load import check_results_dir, load_scenario_dict
-    from bnbench.scenario import expand, from_dict
+    from bnbench.scenario import COMMAND, expand, from_dict
 
     console = console or Console()
     check_results_dir(folder)
@@ -51,6 +51,8 @@ def evaluate_run(folder: Path, run_id: str, device: str, console: Console | None
     if run_id not in specs:
         raise unknown_name("run", run_id, specs)
     spec = specs[run_id]
+    if spec.task.name == COMMAND:
+        raise UserError(f"{folder}: run '{run_id}' is a command's; bnbench keeps no model of it to evaluate")
     found, state, skipped = checkpoint.load_latest(checkpoint_dir(folder, run_id))
     for line in skipped:
         console.print(f"warning: {line}", soft_wrap=True)

@@ -9,6 +9,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -18,9 +19,10 @@ from rich.table import Table
 from bnbench import __version__
 from bnbench.checks import check_scenario
 from bnbench.errors import UserError
-from bnbench.scenario import RunSpec, Scenario, TrainConfig, expand, load
+from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, load
 
 if TYPE_CHECKING:
+    from bnbench.display import Progress
     from bnbench.execute.resume import RunPlan
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
@@ -33,6 +35,16 @@ def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
 
     console = console or Console()
     table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
+    if scenario.task.name == COMMAND:
+        from bnbench.execute.command import describe
+
+        for column in ("run", "variant", "seed", "command"):
+            table.add_column(column)
+        for spec in expand(scenario):
+            table.add_row(spec.run_id, spec.variant, str(spec.seed), describe(spec))
+        console.print(table)
+        console.print(f"scenario '{scenario.name}' from {scenario.source} is valid")
+        return
     for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
         table.add_column(column)
     for spec in expand(scenario):
@@ -156,16 +168,39 @@ def run_scenario(
 ) -> int:
     """Validate everything, then train the matrix (or what a results folder still lacks of it). Returns the
     process exit code."""
+    scenario = load(path, overrides)
+    return execute_scenario(scenario, out=out, devices=devices, argv=argv, resume=resume, force=force,
+                            workers=workers, executor=executor, address=address, path=path).code
+
+
+@dataclass(frozen=True)
+class Session:
+    """What `execute_scenario` did: the exit code, the results folder and the rows of the runs it holds."""
+
+    code: int
+    out: Path
+    rows: list[dict[str, Any]]
+
+
+def execute_scenario(
+    scenario: Scenario, out: Path | None, devices: Sequence[str] | None, argv: list[str],
+    resume: Path | None = None, force: bool = False, workers: int | None = None, executor: str = "local",
+    address: str | None = None, console: Console | None = None, progress: Progress | None = None,
+    report: bool = True, specs: list[RunSpec] | None = None, path: Path | None = None,
+) -> Session:
+    """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
+    runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
+    (unless `report` is False). `bnbench measure` is such a session of one-off command runs."""
     from bnbench.data import check_runs
     from bnbench.execute.local import resolve_devices
     from bnbench.models.custom import trust_scenario_folder
     from bnbench.models.memory import check_memory
     from bnbench.results.lock import hold
 
-    scenario = load(path, overrides)
     trust_scenario_folder(scenario)
     check_scenario(scenario)
-    specs = expand(scenario)
+    given = specs
+    specs = specs or expand(scenario)
     check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
     check_memory(specs, device_list, scenario.source)
@@ -175,14 +210,17 @@ def run_scenario(
         raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
     folder = resume or out or default_out(scenario)
     with hold(folder):  # one writer per folder; whether it resumes is decided under the lock
-        return _session(scenario, specs, folder, resume_folder(out, resume), force, device_list, run_on, argv, path)
+        return _session(scenario, specs, given is not None, folder, resume_folder(out, resume), force, device_list,
+                        run_on, argv, path or scenario.source, console or Console(), progress, report)
 
 
 def _session(
-    scenario: Scenario, specs: list[RunSpec], out: Path, resuming: Path | None, force: bool, device_list: list[str],
-    run_on: Executor, argv: list[str], path: Path,
-) -> int:
-    """Train the matrix into `out`, held by this process: a new folder, or the rest of `resuming`."""
+    scenario: Scenario, specs: list[RunSpec], ordered: bool, out: Path, resuming: Path | None, force: bool,
+    device_list: list[str], run_on: Executor, argv: list[str], path: Path | str, console: Console,
+    progress: Progress | None, report: bool,
+) -> Session:
+    """Train `specs` into `out`, held by this process: a new folder, or the rest of `resuming`. `ordered`: hand
+    the runs out as given, else in the scenario's order."""
     from bnbench.analysis.format import plural
     from bnbench.analysis.table import say
     from bnbench.backend import math_mode
@@ -199,7 +237,6 @@ def _session(
     from bnbench.results.store import RunStore
 
     metric, _, _, references = task_metadata(scenario.task)
-    console = Console()
     if resuming:
         refuse_symlinks(out)
         changes = check_resumable(out, scenario, force)
@@ -208,7 +245,7 @@ def _session(
     else:
         changes = []
     plans = plan_runs(out, specs) if resuming else []
-    queue = arrange(specs, scenario.scenario.order, run_on.slots)  # the order runs are handed out in
+    queue = specs if ordered else arrange(specs, scenario.scenario.order, run_on.slots)  # the hand-out order
     adaptive = scenario.scenario.adaptive
     runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {plural(len(scenario.variants), 'run')}" if adaptive
                  else plural(len(specs), "run"))
@@ -218,10 +255,10 @@ def _session(
         say(console, header)
         unused = "; the changed settings are not applied: no run would train with them" if changes else ""
         say(console, f"nothing left to resume: all {plural(len(plans), 'run')} in {out} are finished{unused}")
-        if report_after_run(out, console) == "interrupted":
-            return EXIT_SIGINT
+        if report and report_after_run(out, console) == "interrupted":
+            return Session(EXIT_SIGINT, out, [])
         say(console, f"results: {out}")
-        return EXIT_OK
+        return Session(EXIT_OK, out, [])
     if not resuming and not adaptive:  # an adaptive session that decided early leaves seeds unrun on purpose
         for earlier in unfinished_sessions(out.parent, scenario, specs)[:1]:
             say(console, f"note: {earlier.root} holds an interrupted session of '{scenario.name}' with the same "
@@ -253,8 +290,8 @@ def _session(
         store.write_manifest(info)
         if stop.is_set():
             say(console, f"interrupted during the idle baseline: nothing trained yet; resume with --resume {out}")
-            return EXIT_SIGTERM if received.get("signal") == signal.SIGTERM else EXIT_SIGINT
-        progress = make_progress(specs, metric, console)
+            return Session(EXIT_SIGTERM if received.get("signal") == signal.SIGTERM else EXIT_SIGINT, out, [])
+        progress = progress or make_progress(specs, metric, console)
         try:
             if scenario.scenario.adaptive:
                 from bnbench.execute.rounds import run_rounds
@@ -265,7 +302,7 @@ def _session(
                 rows = run_on.run(queue, device_list, store, progress, stop)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
             say(console, f"interrupted twice: stopped at once; resume with --resume {out}")
-            return EXIT_SIGINT
+            return Session(EXIT_SIGINT, out, [])
         finally:
             progress.close()
             info["ended_at"] = manifest.now_iso()
@@ -278,8 +315,9 @@ def _session(
     if "signal" in received:  # exit within seconds (a scheduler's grace period); the report can wait
         say(console, f"interrupted: state saved; resume with --resume {out}, or `bnbench report {out}` for what is "
                      "done")
-        return EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT
-    if report_after_run(out, console) == "interrupted":
-        return EXIT_SIGINT
-    say(console, f"results: {out}")
-    return EXIT_RUN_FAILED if any(r["status"] == "failed" for r in rows) else EXIT_OK
+        return Session(EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT, out, rows)
+    if report:
+        if report_after_run(out, console) == "interrupted":
+            return Session(EXIT_SIGINT, out, rows)
+        say(console, f"results: {out}")
+    return Session(EXIT_RUN_FAILED if any(r["status"] == "failed" for r in rows) else EXIT_OK, out, rows)

@@ -11,7 +11,7 @@ from torch import nn
 
 from bnbench.models import ModelIO
 from bnbench.registry import Registry
-from bnbench.scenario import RunSpec, TaskConfig
+from bnbench.scenario import COMMAND, RunSpec, TaskConfig
 
 
 class Task(Protocol):
@@ -56,7 +56,10 @@ def build_task(config: TaskConfig, device: torch.device) -> Task:
 
 
 def task_metadata(config: TaskConfig) -> tuple[str, str, bool, tuple[str, ...]]:
-    """(metric, label, higher_is_better, references) without loading any data."""
+    """(metric, label, higher_is_better, references) without loading any data. A command's are its scenario's."""
+    if config.name == COMMAND:
+        assert config.metric is not None and config.higher_is_better is not None  # validated by the scenario
+        return config.metric, config.metric, config.higher_is_better, ()
     factory = TASKS.get(config.name)
     return factory.metric, factory.metric_label, factory.higher_is_better, factory.references  # type: ignore[attr-defined]
 
@@ -74,10 +77,14 @@ def check_task(config: TaskConfig) -> None:
 def check_runs(specs: Iterable[RunSpec]) -> None:
     """Vet every distinct task and model of a matrix before any results folder exists: the data (missing,
     empty or unreadable folders), and each model built on the meta device and fed one batch. Raises UserError."""
+    from bnbench.execute.command import check_command
     from bnbench.models import check_model
 
     seen: set[str] = set()
     for spec in specs:
+        if spec.task.name == COMMAND:  # no data, no model: the command's program must exist
+            check_command(spec.task, f"[[variant]] '{spec.variant}'")
+            continue
         key = json.dumps([spec.task.model_dump(), spec.model.model_dump()], sort_keys=True, default=str)
         if key in seen:
             continue

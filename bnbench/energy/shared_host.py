@@ -43,31 +43,33 @@ def current_peers() -> Peers | None:
 
 
 def pool_cpu_s(pids: Callable[[], Iterable[int]]) -> Callable[[], float]:
-    """A reader of the summed CPU seconds (user + system, waited-for children included) of the processes
-    `pids()` names: the pool's own workers, never a walk of the host's process table, so a reading costs one
-    read per worker however many processes the host runs. A process that ended keeps the CPU seconds it had
-    at its last reading, so the sum never goes back."""
+    """A reader of the summed CPU seconds (user + system) of the processes `pids()` names and of their trees
+    (the children they waited for, and those still running, such as a command run's processes): the pool's own
+    workers, never a walk of the host's process table. Live children are found where the kernel lists them
+    (bnbench.energy.estimate.descendants); elsewhere they count once waited for. A process that ended keeps
+    the CPU seconds it had at its last reading, so the sum never goes back."""
     import psutil
 
-    processes: dict[int, psutil.Process | None] = {}
+    from bnbench.energy.estimate import process_cpu_s
+    from bnbench.energy.source import SourceError
+
+    readers: dict[int, Callable[[], float] | None] = {}
     last_s: dict[int, float] = {}
 
     def read() -> float:
         for pid in pids():
-            if pid not in processes:
+            if pid not in readers:
                 try:
-                    processes[pid] = psutil.Process(pid)
+                    readers[pid] = process_cpu_s(pid, walk=False)
                 except psutil.Error:
-                    processes[pid] = None
-            process = processes[pid]
-            if process is None:
+                    readers[pid] = None
+            reader = readers[pid]
+            if reader is None:
                 continue
             try:
-                times = process.cpu_times()
-            except psutil.Error:
-                processes[pid] = None  # ended: its last reading stays in the sum
-                continue
-            last_s[pid] = times.user + times.system + times.children_user + times.children_system
+                last_s[pid] = reader()
+            except SourceError:
+                readers[pid] = None  # ended: its last reading stays in the sum
         return sum(last_s.values())
 
     return read

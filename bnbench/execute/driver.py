@@ -23,8 +23,9 @@ from bnbench.energy.meter import warn_once
 from bnbench.energy.run_meter import EXCLUDED_PHASES, PowerSample, RunMeter
 from bnbench.energy.sampler import Sampler
 from bnbench.errors import StorageError
+from bnbench.execute.command import is_command, run_command
 from bnbench.execute.resume import RunPlan, checkpoint_dir
-from bnbench.execute.runlog import RunLog, describe_error, is_out_of_memory
+from bnbench.execute.runlog import ReportedFailure, RunLog, describe_error, is_out_of_memory
 from bnbench.results.load import load_manifest
 from bnbench.results.manifest import now_iso
 from bnbench.results.schema import POWER_COLUMNS, curve_columns
@@ -130,12 +131,17 @@ def storage_errors(what: str, folder: Path) -> Iterator[None]:
 def execute_run(
     spec: RunSpec, device: torch.device, store: RunStore, progress: Progress, stop: threading.Event,
     plan: RunPlan | None = None, open_meter: Callable[..., RunMeter] = open_run_meter,
+    devices: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
     """Train one run, stream its curves, append its row to runs.csv. An exception fails this run only.
 
     With a `plan` from `resume.plan_runs`, a run attempted before continues from its newest intact checkpoint:
     its curve and power rows written after that checkpoint are dropped first, and its energy, wall time and
     start time carry over. StorageError when the results folder cannot be written.
+
+    A run of `[task] name = "command"` runs its command (bnbench.execute.command) where a built-in run trains:
+    the same meter, windows, rows and files. `devices` are the devices it holds (default: `device`), all of
+    them visible to the command.
     """
     metric, _, higher_is_better, references = task_metadata(spec.task)
     log = RunLog(run_dir(store.root, spec.run_id))
@@ -156,7 +162,9 @@ def execute_run(
         busy.add(s.busy_pct for s in samples if s.phase is not None and s.phase not in EXCLUDED_PHASES)
 
     sampler = Sampler(meter, spec.energy.sample_hz, sink, power.flush)
-    hooks = RunHooks(spec, device, curves, progress, stop, meter)
+    command = is_command(spec)
+    # A command's GPU work is its own processes': synchronizing here would only open a CUDA context in bnbench.
+    hooks = RunHooks(spec, torch.device("cpu") if command else device, curves, progress, stop, meter)
     hooks.busy = busy
     carried.setdefault("started_at", now_iso())
     hooks.power, hooks.carried, hooks.log, hooks.step = power, carried, log, state["step"] if state else None
@@ -167,8 +175,15 @@ def execute_run(
     start = hooks.wall_start = time.perf_counter()
     out_of_memory = False
     try:
-        outcome, _ = train(spec, device, hooks, resume=state)
+        if command:
+            outcome = run_command(spec, hooks, devices or (str(device),), run_dir(store.root, spec.run_id), log.event)
+        else:
+            cpu_start_s = time.process_time()
+            outcome, _ = train(spec, device, hooks, resume=state)
+            outcome.cpu_s = time.process_time() - cpu_start_s
         row.update(status=outcome.status, steps=outcome.steps, train_s=outcome.train_s)
+        if "cpu_s" in store.columns:  # a folder begun by an older bnbench has no such column
+            row["cpu_s"] = outcome.cpu_s
         if outcome.evals:
             values = [e.metrics[metric] for e in outcome.evals]
             row[f"final_{metric}"] = values[-1]
@@ -180,6 +195,8 @@ def execute_run(
         raise
     except Exception as exc:  # noqa: BLE001 - one run's crash (an OOM included) must not stop the others
         row.update(status="failed", error=describe_error(exc))
+        if isinstance(exc, ReportedFailure):  # a command that exited non-zero still took its time
+            row.update({k: v for k, v in exc.figures.items() if k in store.columns})
         log.failure(exc, spec.run_id, str(device), hooks.step)
         out_of_memory = is_out_of_memory(exc)
     finally:

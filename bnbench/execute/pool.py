@@ -29,7 +29,7 @@ from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore,
 from bnbench.execute.slot_meter import SlotMeter
 from bnbench.results.manifest import now_iso
 from bnbench.results.store import TABLES, RunStore
-from bnbench.scenario import RunSpec
+from bnbench.scenario import COMMAND, RunSpec
 
 _POLL_S = 0.2
 _SHUTDOWN_S = 30.0
@@ -153,8 +153,11 @@ def _exit_with_parent() -> None:
     parent = os.getppid()
 
     def watch() -> None:
+        from bnbench.execute.process_group import kill_all
+
         while os.getppid() == parent:
             time.sleep(1.0)
+        kill_all()  # a command it was running must not outlive the session either
         os._exit(1)
 
     threading.Thread(target=watch, name="bnbench-parent-watch", daemon=True).start()
@@ -201,6 +204,10 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
     try:
         while (item := inbox.get()) is not None:
             spec, options = item
+            if spec.task.name == COMMAND:  # one command for the whole slot: it starts its own ranks
+                if not rank:
+                    _run_command_in_slot(spec, slot, device, store, progress, stop, meter, options, send)
+                continue
             spec = ddp.rank_spec(with_threads(spec, slot.threads), slot.ranks)
             if rank:
                 ddp.follow(spec, device, stop, ddp.resume_state(options.get("plan"), Path(root), spec.run_id))
@@ -212,6 +219,19 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
             send(("idle",))
     finally:
         ddp.leave_group()
+
+
+def _run_command_in_slot(spec: RunSpec, slot: Slot, device: Any, store: ShippingStore, progress: ShippingProgress,
+                         stop: Any, meter: SlotMeter, options: dict[str, Any], send: Any) -> None:
+    """Rank 0 of a slot runs a command run on every device of the slot (its CUDA_VISIBLE_DEVICES holds them all);
+    its CPU time, children included, is what the host's share is weighed by."""
+    from bnbench.execute.driver import execute_run
+
+    try:
+        execute_run(spec, device, store, progress, stop, open_meter=meter, devices=slot.devices, **options)
+    except Exception as exc:  # noqa: BLE001 - the driver failed outside the run; report, go on
+        send(("row", failed_row(spec, f"{type(exc).__name__}: {exc}"[:500], None, now_iso())))
+    send(("idle",))
 
 
 @dataclass

@@ -15,11 +15,21 @@ from bnbench.results.atomic import append_line
 from bnbench.results.manifest import now_iso
 
 
+class ReportedFailure(Exception):
+    """A run's failure whose message is the whole line for runs.csv, and whose `details` (a command's stderr,
+    say) go to error.log instead of a traceback; `figures` are columns of its row it did measure."""
+
+    def __init__(self, message: str, details: str = "", figures: dict[str, float | int] | None = None) -> None:
+        super().__init__(message)
+        self.details = details
+        self.figures = figures or {}  # what the run did get to measure (runs.csv columns): steps, train_s, cpu_s
+
+
 def describe_error(exc: BaseException) -> str:
     """One line for runs.csv: the exception's type and first line, with what to do about running out of memory."""
     first = (str(exc).strip().splitlines() or [""])[0]
-    text = f"{type(exc).__name__}: {first}"[:500]
-    if is_out_of_memory(exc):
+    text = first[:500] if isinstance(exc, ReportedFailure) else f"{type(exc).__name__}: {first}"[:500]
+    if is_out_of_memory(exc) and not isinstance(exc, ReportedFailure):
         text += " (out of memory: lower task.batch_size or run fewer runs per device)"
     return text
 
@@ -53,5 +63,8 @@ class RunLog:
         self.event(f"failed: {line}")
         reached = "unknown" if step is None else str(step)
         header = f"=== {now_iso()} run {run_id} on {device} failed after step {reached}\n{line}\n"
-        trace = "".join(traceback.format_exception(exc))
+        if isinstance(exc, ReportedFailure):
+            trace = exc.details if exc.details.endswith("\n") or not exc.details else exc.details + "\n"
+        else:
+            trace = "".join(traceback.format_exception(exc))
         self._append(self.errors, f"{header}{trace}\n")

@@ -23,7 +23,7 @@ def cpu_seconds_of(pids: tuple[int, ...]) -> Any:
     """A reader of the summed CPU seconds (user + system, children included) of processes `pids`."""
     from bnbench.energy.estimate import process_cpu_s
 
-    readers = [process_cpu_s(pid) for pid in pids]
+    readers = [process_cpu_s(pid, walk=False) for pid in pids]  # as the pool's sum reads them (shared_host)
     return lambda: sum(read() for read in readers)
 
 

@@ -33,6 +33,7 @@ def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
         "steps",
         "wall_s",
         "train_s",
+        "cpu_s",  # CPU seconds (user + system) of the training, a command's whole process tree included
         f"final_{metric}",
         f"best_{metric}",
         *references,

@@ -10,12 +10,18 @@ from bnbench.energy import estimate
 from bnbench.energy.estimate import CpuEstimateSource, process_cpu_s
 
 
+class _NoCpuTimes:
+    def cpu_times(self):
+        raise AssertionError("psutil asked for this process's CPU time")
+
+
 def test_own_cpu_time_comes_from_os_times(monkeypatch):
     # times(2) says 1 s user, 2 s system, 3 s and 4 s of waited-for children: 10 CPU seconds in all. psutil is
     # never asked (it would raise).
     times = iter([os.times_result((1.0, 2.0, 3.0, 4.0, 0.0)), os.times_result((1.5, 2.0, 3.0, 4.0, 0.0))])
     monkeypatch.setattr(estimate.os, "times", lambda: next(times))
-    monkeypatch.setattr(psutil, "Process", lambda pid=None: (_ for _ in ()).throw(AssertionError("psutil used")))
+    monkeypatch.setattr(psutil, "Process", lambda pid=None: _NoCpuTimes())
+    monkeypatch.setattr(estimate, "descendants", lambda process, walk=True: [])  # no children in this test
     source = CpuEstimateSource(w_per_core=10.0)
     # 0.5 CPU seconds later at 10 W per busy core: 5 J.
     assert source.energy_j() == 5.0

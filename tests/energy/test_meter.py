@@ -101,3 +101,28 @@ def test_a_source_that_reads_nothing_is_skipped() -> None:
                         warn=warnings.append)
     assert meter.label == "estimate"
     assert warnings == ["cpu: rapl unavailable (rapl: gave neither energy nor power); using estimate"]
+
+
+def test_the_cpu_estimate_counts_a_running_childs_cpu_time(tmp_path):
+    """A command's processes are children of the run's process: their CPU time counts while they run, not only
+    once they have been waited for."""
+    import subprocess
+    import sys
+    import time
+
+    from bnbench.energy.estimate import process_cpu_s
+
+    read = process_cpu_s(refresh_s=0.0)
+    before_s = read()
+    flag = tmp_path / "burnt"
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nt = time.process_time()\nwhile time.process_time() - t < 0.5: pass\n"
+        "open(sys.argv[1], 'w').close()\ntime.sleep(30)"), str(flag)])
+    try:
+        while not flag.exists():
+            time.sleep(0.01)
+        # The child has used at least 0.5 CPU seconds and is still running (sleeping), not yet waited for.
+        assert read() - before_s >= 0.5
+    finally:
+        child.kill()
+        child.wait()

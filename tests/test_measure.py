@@ -1,0 +1,83 @@
+"""`bnbench measure`: one-off metering of commands, end to end on the CPU through the CLI."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+import time
+
+import pytest
+from typer.testing import CliRunner
+
+from bnbench.cli import app
+from bnbench.commands.measure import split_commands, variant_names
+from bnbench.errors import UserError
+
+runner = CliRunner()
+PY = shlex.quote(sys.executable)
+SLEEP_S = 1.0
+SLEEP = f"{PY} -c 'import time; time.sleep({SLEEP_S})'"
+BURN = f"{PY} -c 'import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass'"
+
+
+def bare_start_s() -> float:
+    """Wall seconds of the interpreter starting and exiting, the best of 3 (what `time` would add to a sleep)."""
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def test_measure_times_a_sleep_and_charges_a_burn_more(tmp_path):
+    start_s = bare_start_s()
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["measure", "--json", "--out", str(out), "--name", "sleep", "--name", "burn",
+                                 SLEEP, BURN])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    sleep, burn = data["commands"]
+    assert [c["name"] for c in data["commands"]] == ["sleep", "burn"]
+    # The sleep's wall time is its 1 s plus an interpreter start, within 5%.
+    wall_s = sleep["train_s"]["mean"]
+    assert SLEEP_S <= wall_s <= 1.05 * (SLEEP_S + start_s), (wall_s, start_s)
+    # A second of CPU burnt costs more estimated energy than a second asleep; both are labelled estimates.
+    assert burn["cpu_s"]["mean"] >= 1.0 > sleep["cpu_s"]["mean"]
+    assert burn["energy_j"]["mean"] > sleep["energy_j"]["mean"] > 0
+    assert burn["energy_source"] == sleep["energy_source"] == "estimate"
+    # Compared with the first command, as `bnbench run` compares variants, and kept as a results folder.
+    assert data["comparisons"][0]["command"] == "burn" and data["comparisons"][0]["against"] == "sleep"
+    assert set(data["comparisons"][0]["figures"]) == {"wall_s", "energy_j"}
+    assert data["results"] == str(out)
+    report = runner.invoke(app, ["report", str(out)])
+    assert report.exit_code == 0, report.output
+
+
+def test_measure_prints_like_time_and_passes_the_exit_code_through(tmp_path):
+    result = runner.invoke(app, ["measure", "--", sys.executable, "-c",
+                                 "import sys; print('from the command'); sys.exit(3)"])
+    assert result.exit_code == 3
+    assert "from the command" in result.output  # its output passes through
+    for label in ("wall time", "CPU time", "energy", "kWh", "cups of tea", "g CO2", "USD", "exit code     3"):
+        assert label in result.output, label
+    quiet = runner.invoke(app, ["measure", "--quiet", "--", sys.executable, "-c", "print('from the command')"])
+    assert quiet.exit_code == 0 and "from the command" not in quiet.output
+
+
+def test_measure_bad_input(tmp_path):
+    result = runner.invoke(app, ["measure", "--", "no-such-program-here"])
+    assert result.exit_code == 2 and "not found on PATH" in result.output
+    result = runner.invoke(app, ["measure", "--name", "a", "'true' 'x'", "'true'"])
+    assert result.exit_code == 2 and "--name was given 1 time(s) for 2 command(s)" in result.output
+
+
+def test_commands_are_one_argv_or_several_quoted():
+    assert split_commands(["python", "-c", "import time; time.sleep(1)"]) == [
+        ["python", "-c", "import time; time.sleep(1)"]]
+    assert split_commands(["python a.py", "python b.py --bn"]) == [["python", "a.py"], ["python", "b.py", "--bn"]]
+    assert variant_names([["python", "a.py"], ["python", "a.py"]], []) == ["python-a.py", "python-a.py-2"]
+    with pytest.raises(UserError):
+        split_commands([])
