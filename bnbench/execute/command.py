@@ -58,14 +58,14 @@ def visible_gpus(devices: Sequence[str]) -> str:
     """CUDA_VISIBLE_DEVICES for a command on `devices` ('cuda:N' as this process sees them; '' on the CPU):
     the entries of this process's own CUDA_VISIBLE_DEVICES where it has one (a pool slot's, Ray's), else the
     GPUs' UUIDs, so the command sees exactly the run's GPUs."""
-    from bnbench.energy.devices import cuda_uuid
+    from bnbench.energy.identity import torch_uuid
 
     indices = [int(d.partition(":")[2] or 0) for d in devices if d.startswith("cuda")]
     listed = os.environ.get("CUDA_VISIBLE_DEVICES")
     if listed:
         entries = [v.strip() for v in listed.split(",")]
         return ",".join(entries[i] for i in indices)
-    return ",".join(cuda_uuid(i) or str(i) for i in indices)
+    return ",".join(torch_uuid(i) or str(i) for i in indices)
 
 
 def check_command(task: TaskConfig, where: str) -> None:

@@ -42,10 +42,14 @@ class MemoryEstimate:
 
 
 def estimate(spec: RunSpec) -> MemoryEstimate | None:
-    """The floor for one training step of `spec` at its batch size; None when the task fixes no input size."""
+    """The floor for one training step of `spec` at its batch size; None when the task fixes no input size or
+    the run is someone else's command (bnbench builds no model to weigh)."""
     from bnbench.data import task_io
     from bnbench.models import build_model
+    from bnbench.scenario import COMMAND
 
+    if spec.task.name == COMMAND:
+        return None
     io = task_io(spec.task)
     if io.image_size is None:
         return None
