@@ -77,12 +77,10 @@ SetOpt = Annotated[
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix without training."""
     from bnbench.commands.run import print_matrix
-    from bnbench.models.custom import trust_scenario_folder
     from bnbench.scenario import load
     from bnbench.vetted import vet
 
     loaded = load(scenario, set_ or [])
-    trust_scenario_folder(loaded)
     vet(loaded)  # names, data, each model on the meta device, its memory: remembered, so torch loads only if needed
     print_matrix(loaded)
 

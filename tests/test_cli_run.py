@@ -114,5 +114,5 @@ def test_existing_results_folder_is_not_overwritten(tiny_scenario, tmp_path):
     assert runner.invoke(app, args).exit_code == 0
     before = (out / "runs.csv").read_text()
     result = runner.invoke(app, args)  # the same --out again resumes the folder: both runs are finished
-    assert result.exit_code == 0 and "resuming: 2 finished, 0 continue" in result.output
+    assert result.exit_code == 0 and "nothing left to resume: all 2 runs" in " ".join(result.output.split())
     assert (out / "runs.csv").read_text() == before

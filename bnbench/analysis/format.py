@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from bnbench.analysis.stats import Description
+if TYPE_CHECKING:  # a type only: the live display imports this module in pool workers, which need no scipy
+    from bnbench.analysis.stats import Description
 
 NOT_MEASURED = "not measured"
 J_PER_WH = 3600.0

@@ -250,7 +250,8 @@ def _session(
     runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {plural(len(scenario.variants), 'run')}" if adaptive
                  else plural(len(specs), "run"))
     header = f"bnbench {__version__}: {runs_text} of '{scenario.name}' on {', '.join(device_list)} -> {out}"
-    if resuming and not adaptive and all(p.action == "skip" for p in plans):
+    nothing_left = resuming and not adaptive and all(p.action == "skip" for p in plans)
+    if nothing_left and (out / "manifest.json").is_file():  # without one, the resume below writes it afresh
         # Nothing to train: leave the manifest (end time, idle baseline) and scenario.toml as the runs left them.
         say(console, header)
         unused = "; the changed settings are not applied: no run would train with them" if changes else ""

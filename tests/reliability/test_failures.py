@@ -143,7 +143,7 @@ def test_a_changed_scenario_is_refused_unless_forced(tmp_path: Path):
     assert runner.invoke(app, ["run", str(path), "--out", str(out)]).exit_code == 0
 
     again = runner.invoke(app, ["run", str(path), "--out", str(out)])  # the same --out again: a resume
-    assert again.exit_code == 0 and "resuming: 1 finished, 0 continue" in again.output
+    assert again.exit_code == 0 and "nothing left to resume: all 1 run" in again.output
 
     changed = runner.invoke(app, ["run", str(path), "--resume", str(out), "--set", "train.lr=0.01"])
     assert changed.exit_code == 2
