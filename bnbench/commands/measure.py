@@ -236,7 +236,9 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
         if not temporary:
             lines.append(f"results: {out} (bnbench report {out})")
         if options.as_json:
-            print(json.dumps(_jsonable(result), indent=2, allow_nan=False))
+            from bnbench.analysis.document import to_jsonable
+
+            print(json.dumps(to_jsonable(result), indent=2, allow_nan=False))
         else:
             for line in lines:
                 console.print(line, markup=False)
@@ -253,16 +255,3 @@ def _plain(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("run_id", "seed", "status", "train_s", "wall_s", "cpu_s", "energy_j", "energy_source", "energy_host_j",
             "kwh", "tea_cups", "co2_g", "cost", "device", "error")
     return {k: row.get(k) for k in keep} | {"exit_code": exit_code_of(row)}
-
-
-def _jsonable(value: Any) -> Any:
-    """`value` with NaN as null (unknown), so the JSON is strict."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if hasattr(value, "item"):  # a NumPy number
-        return _jsonable(value.item())
-    return value
