@@ -54,6 +54,7 @@ class Outcome:
     evals: list[EvalLog] = field(default_factory=list)
     stop_reason: str = ""
     cpu_s: float | None = None  # CPU seconds the training used (a command: its processes'), None: not counted
+    gpu_mem_peak_mib: float | None = None  # a command's processes' peak GPU memory (NVML, sampled); None: unknown
 
 
 class Hooks(Protocol):

@@ -133,6 +133,8 @@ def command_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     figures["energy_host_j"] = {"n": host.n, "mean": host.mean}
     sources = sorted({str(r.get("energy_source")) for r in done if r.get("energy_source")})
     figures["energy_source"] = "+".join(sources) if sources else "none"
+    peaks = [v for v in (_number(r.get("gpu_mem_peak_mib")) for r in done) if not math.isnan(v)]
+    figures["gpu_mem_peak_mib"] = max(peaks) if peaks else None
     figures["exit_codes"] = [exit_code_of(r) for r in rows]
     figures["statuses"] = {s: sum(r.get("status") == s for r in rows) for s in {str(r.get("status")) for r in rows}}
     return figures
@@ -143,6 +145,15 @@ def _seconds(d: dict[str, Any]) -> str:
         return "n/a"
     spread = f" ± {d['sd']:.3f}" if d["n"] > 1 else ""
     return f"{d['mean']:.3f} s{spread}" + (f" (min {d['min']:.3f}, max {d['max']:.3f})" if d["n"] > 1 else "")
+
+
+def gpu_memory_text(peak_mib: float | None, device: str) -> str:
+    """The peak GPU memory line's text: MiB (the largest over the runs), or why there is none."""
+    if not device.startswith("cuda"):
+        return "n/a (no GPU)"
+    if peak_mib is None:
+        return "unknown (NVML listed none of the command's processes on its GPU)"
+    return f"{peak_mib:,.0f} MiB  (NVML, every process of the command, sampled; the largest run's)"
 
 
 def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], device: str, config: Any) -> list[str]:
@@ -171,8 +182,7 @@ def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], devic
         co2_g = units.co2_g(mean_j, config.co2_g_per_kwh, config.pue)
         lines.append(f"                = {units.j_to_kwh(mean_j):.4g} kWh = {cups} cups of tea = {co2_g:.4g} g CO2 = "
                      f"{units.cost(mean_j, config.price_per_kwh, config.pue):.4g} {config.currency}")
-    lines.append("  peak GPU mem  not recorded (bnbench does not read a command's GPU memory)"
-                 if device.startswith("cuda") else "  peak GPU mem  n/a (no GPU)")
+    lines.append(f"  peak GPU mem  {gpu_memory_text(figures['gpu_mem_peak_mib'], device)}")
     codes = sorted(set(figures["exit_codes"]))
     lines.append(f"  exit code     {', '.join(str(c) for c in codes)}")
     return lines
@@ -253,5 +263,5 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:
     keep = ("run_id", "seed", "status", "train_s", "wall_s", "cpu_s", "energy_j", "energy_source", "energy_host_j",
-            "kwh", "tea_cups", "co2_g", "cost", "device", "error")
+            "kwh", "tea_cups", "co2_g", "cost", "device", "gpu_mem_peak_mib", "error")
     return {k: row.get(k) for k in keep} | {"exit_code": exit_code_of(row)}

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from bnbench.energy.gpu_memory import PeakGpuMemory
 from bnbench.errors import UserError
 from bnbench.execute.command_events import Evaluated, Event, Logged, PhaseEdge, StdoutParser, parse_report_line
 from bnbench.execute.process_group import ProcessGroup
@@ -146,9 +147,10 @@ class _Output:
 
 
 def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Path,
-                note: Callable[[str], None] = lambda line: None) -> Outcome:
+                note: Callable[[str], None] = lambda line: None, gpu_memory: PeakGpuMemory | None = None) -> Outcome:
     """Run the command of `spec` to its end, its wall-clock budget or a stop request, turning what it reports
-    into `hooks` calls. `folder` is the run's folder ({run_dir}, its output logs); `note` takes run.log lines.
+    into `hooks` calls. `folder` is the run's folder ({run_dir}, its output logs); `note` takes run.log lines;
+`gpu_memory` (on a GPU) is sampled with the group's processes while it runs.
 
     Returns the Outcome ('completed', or 'interrupted' on a stop request). Raises CommandFailed when it cannot
     start, exits non-zero, or ends without reporting the task's metric.
@@ -195,6 +197,8 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                     if not group.alive():
                         ended = time.perf_counter()
                         break
+                    if gpu_memory is not None:
+                        gpu_memory.sample(group.pids())
                     reason = _stop_reason(hooks, start, spec.train.max_wall_s)
                     if reason and not outcome.stop_reason:
                         outcome.stop_reason = reason
@@ -211,6 +215,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                     apply(events.get())
                 windows.close_all()
     outcome.train_s = ended - start
+    outcome.gpu_mem_peak_mib = gpu_memory.peak_mib if gpu_memory is not None else None
     # Every process of the group has been waited for (here, or by a parent of its own in the group): their CPU
     # seconds are now this process's children's.
     outcome.cpu_s = _children_cpu_s() - children_start_s
@@ -225,7 +230,8 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
     if outcome.stop_reason == INTERRUPTED:
         outcome.status = "interrupted"
         return outcome
-    measured = {"steps": outcome.steps, "train_s": outcome.train_s, "cpu_s": outcome.cpu_s}
+    measured = {"steps": outcome.steps, "train_s": outcome.train_s, "cpu_s": outcome.cpu_s,
+                "gpu_mem_peak_mib": outcome.gpu_mem_peak_mib}
     stderr_text = (folder / "stderr.log").read_text(encoding="utf-8", errors="replace").split(header.decode())[-1]
     if code != 0 and not outcome.stop_reason:
         tail = " | ".join(line for line in err.tail if line.strip())
@@ -236,6 +242,21 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
             f"the command reported no '{task.metric}' (Reporter.evaluate(step, {task.metric}=...) or a "
             f"[task.parse] eval expression with (?P<{task.metric}>...)); {_exit_text(code)}", stderr_text, measured)
     return outcome
+
+
+def command_gpu_memory(meter: Any, sample_hz: float) -> PeakGpuMemory | None:
+    """A watch of the command's GPU memory on the run's metered GPUs; None on the CPU or without NVML."""
+    from bnbench.energy import nvml
+    from bnbench.energy.source import SourceError
+
+    handles = [part.gpu.handle for part in meter.parts if part.gpu is not None]
+    if not handles:
+        return None
+    try:
+        api = nvml.load_nvml()
+    except SourceError:
+        return None
+    return PeakGpuMemory(api, handles, period_s=1.0 / sample_hz)
 
 
 def _children_cpu_s() -> float:

@@ -23,7 +23,7 @@ from bnbench.energy.meter import warn_once
 from bnbench.energy.run_meter import EXCLUDED_PHASES, PowerSample, RunMeter
 from bnbench.energy.sampler import Sampler
 from bnbench.errors import StorageError
-from bnbench.execute.command import is_command, run_command
+from bnbench.execute.command import command_gpu_memory, is_command, run_command
 from bnbench.execute.resume import RunPlan, checkpoint_dir
 from bnbench.execute.runlog import ReportedFailure, RunLog, describe_error, is_out_of_memory
 from bnbench.results.load import load_manifest
@@ -176,7 +176,8 @@ def execute_run(
     out_of_memory = False
     try:
         if command:
-            outcome = run_command(spec, hooks, devices or (str(device),), run_dir(store.root, spec.run_id), log.event)
+            outcome = run_command(spec, hooks, devices or (str(device),), run_dir(store.root, spec.run_id), log.event,
+                                  gpu_memory=command_gpu_memory(meter, spec.energy.sample_hz))
         else:
             cpu_start_s = time.process_time()
             outcome, _ = train(spec, device, hooks, resume=state)
@@ -184,6 +185,8 @@ def execute_run(
         row.update(status=outcome.status, steps=outcome.steps, train_s=outcome.train_s)
         if "cpu_s" in store.columns:  # a folder begun by an older bnbench has no such column
             row["cpu_s"] = outcome.cpu_s
+        if outcome.gpu_mem_peak_mib is not None and "gpu_mem_peak_mib" in store.columns:
+            row["gpu_mem_peak_mib"] = outcome.gpu_mem_peak_mib
         if outcome.evals:
             values = [e.metrics[metric] for e in outcome.evals]
             row[f"final_{metric}"] = values[-1]

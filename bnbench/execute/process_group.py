@@ -50,6 +50,17 @@ class ProcessGroup:
         _active.add(self.pid)
         self.killed = False
 
+    def pids(self) -> set[int]:
+        """The processes of the group now: the leader, its descendants, and orphans re-parented here."""
+        import psutil
+
+        found = set()
+        for p in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error, OSError):
+                if os.getpgid(p.pid) == self.pid:
+                    found.add(p.pid)
+        return found
+
     def leader_exit_code(self) -> int | None:
         """The command's exit code once it has exited (negative: killed by that signal), else None."""
         return self.process.poll()

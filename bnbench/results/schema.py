@@ -39,6 +39,7 @@ def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
         *references,
         *ENERGY_COLUMNS,
         "gpu_busy_pct",  # mean NVML utilization over the measured phases; empty for a CPU run
+        "gpu_mem_peak_mib",  # a command run's peak GPU memory, all its processes (NVML, sampled); else empty
         "started_at",
         "ended_at",
         "error",

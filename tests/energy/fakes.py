@@ -59,6 +59,7 @@ class FakeGpu:
     busy_pct: Script | None = None  # None: utilization is not supported
     persistence: int = 1
     processes: list[int] = field(default_factory=list)  # pids of compute processes on it
+    held: Script | None = None  # {pid: bytes or None} per read of the compute processes; None: `processes`, 1 GiB
     reads: dict[str, int] = field(default_factory=dict)
 
     def next(self, what: str, script: Script | None) -> Any:
@@ -138,7 +139,12 @@ class FakeNvml:
         return gpu.persistence
 
     def nvmlDeviceGetComputeRunningProcesses(self, gpu: FakeGpu) -> list[SimpleNamespace]:
+        if gpu.held is not None:
+            return [SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in gpu.next("held", gpu.held).items()]
         return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in gpu.processes]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, gpu: FakeGpu) -> list[SimpleNamespace]:
+        raise NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
 
     def nvmlSystemGetNVMLVersion(self) -> str:
         return "12.550.54.15"
