@@ -1,6 +1,6 @@
 """scenarios/quick.toml, run as the README's quick start says, piped: the README quotes what it prints.
 
-One real session (six runs of 600 steps: about two and a half minutes on two idle cores) serves both tests. Its quality
+One real session (six runs of 600 steps: about two minutes on two idle cores) serves both tests. Its quality
 figures are the same on every run (one thread a run, fixed seeds); times and energy are not, so they are left
 out of the comparison.
 """
