@@ -44,9 +44,9 @@ class PeakGpuMemory:
         self.last_s = -float("inf")
         self.peak_bytes: int | None = None
 
-    def sample(self, pids: Collection[int], force: bool = False) -> None:
+    def sample(self, pids: Collection[int]) -> None:
         now = self.clock()
-        if not force and now - self.last_s < self.period_s:
+        if now - self.last_s < self.period_s:
             return
         self.last_s = now
         wanted = set(pids)

@@ -150,7 +150,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                 note: Callable[[str], None] = lambda line: None, gpu_memory: PeakGpuMemory | None = None) -> Outcome:
     """Run the command of `spec` to its end, its wall-clock budget or a stop request, turning what it reports
     into `hooks` calls. `folder` is the run's folder ({run_dir}, its output logs); `note` takes run.log lines;
-`gpu_memory` (on a GPU) is sampled with the group's processes while it runs.
+    `gpu_memory` (on a GPU) is sampled with the group's processes while it runs.
 
     Returns the Outcome ('completed', or 'interrupted' on a stop request). Raises CommandFailed when it cannot
     start, exits non-zero, or ends without reporting the task's metric.

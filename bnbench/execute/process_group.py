@@ -54,9 +54,11 @@ class ProcessGroup:
         """The processes of the group now: the leader, its descendants, and orphans re-parented here."""
         import psutil
 
+        from bnbench.energy.estimate import descendants
+
         found = set()
-        for p in psutil.Process().children(recursive=True):
-            with contextlib.suppress(psutil.Error, OSError):
+        for p in descendants(psutil.Process()):
+            with contextlib.suppress(OSError):
                 if os.getpgid(p.pid) == self.pid:
                     found.add(p.pid)
         return found

@@ -34,7 +34,7 @@ def test_peak_sums_the_command_s_processes_over_its_gpus_and_ignores_others():
 def test_a_command_nvml_never_lists_has_an_unknown_peak():
     gpu = FakeGpu(held=[{4242: GIB}])  # a host pid, as NVML may give inside a container
     watch = PeakGpuMemory(FakeNvml([gpu]), [gpu], clock=FakeClock())
-    watch.sample({10}, force=True)
+    watch.sample({10})
     assert watch.peak_mib is None
 
 
@@ -57,3 +57,47 @@ def test_process_group_pids_are_the_leader_and_its_descendants(tmp_path):
         assert os.getpid() not in pids
     finally:
         group.stop(0)
+
+
+class _EveryChildHolds:
+    """An NVML whose one GPU lists every live descendant of this test process as holding 300 MiB."""
+
+    NVMLError = RuntimeError
+
+    def nvmlDeviceGetComputeRunningProcesses(self, handle):
+        from types import SimpleNamespace
+
+        import psutil
+        return [SimpleNamespace(pid=p.pid, usedGpuMemory=300 * 1024 * 1024) for p in psutil.Process().children(True)]
+
+    def nvmlDeviceGetGraphicsRunningProcesses(self, handle):
+        return []
+
+
+def test_run_command_samples_the_commands_processes_into_its_outcome(tmp_path):
+    from bnbench.execute.command import run_command
+    from bnbench.scenario import expand, load
+    from bnbench.train import NullHooks
+
+    (tmp_path / "job.py").write_text("import subprocess, sys, time\n"
+                                     "child = subprocess.Popen(['sleep', '1'])\ntime.sleep(1)\nchild.wait()\n")
+    (tmp_path / "cmd.toml").write_text(f"""
+[scenario]
+name = "cmd"
+seeds = [0]
+device = "cpu"
+[task]
+name = "command"
+metric = "acc"
+higher_is_better = true
+metric_required = false
+workdir = "{tmp_path}"
+[[variant]]
+name = "control"
+command = ["{sys.executable}", "job.py"]
+""")
+    spec = expand(load(tmp_path / "cmd.toml"))[0]
+    outcome = run_command(spec, NullHooks(), ("cpu",), tmp_path / "run",
+                          gpu_memory=PeakGpuMemory(_EveryChildHolds(), ["gpu0"], period_s=0.05))
+    assert outcome.status == "completed"
+    assert outcome.gpu_mem_peak_mib == 600.0  # the command and its child, 300 MiB each
