@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from rich import box
 from rich.console import Console
@@ -14,7 +14,9 @@ from rich.table import Table
 
 from bnbench.analysis.format import significant
 from bnbench.scenario import COMMAND, RunSpec
-from bnbench.train import EvalLog, StepLog
+
+if TYPE_CHECKING:
+    from bnbench.train import EvalLog, StepLog
 
 
 class Progress(Protocol):

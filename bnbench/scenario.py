@@ -15,6 +15,7 @@ import json
 import re
 import shlex
 import string
+import sys
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -646,3 +647,18 @@ def expand(scenario: Scenario) -> list[RunSpec]:
             )
     return specs
 
+
+
+def is_import_path(arch: str) -> bool:
+    """Whether `arch` names a user's model factory ('module.path:factory') rather than a registered one."""
+    return ":" in arch
+
+
+def trust_scenario_folder(scenario: Scenario) -> None:
+    """Let `arch = "module:factory"` import from the folder of `scenario`'s file, searched last, so a file there
+    never shadows an installed package (bnbench.models.custom). Spawned pool workers inherit it."""
+    if not any(is_import_path(v.model.arch) for v in scenario.variants):
+        return
+    folder = str(Path(scenario.source).resolve().parent)
+    if folder not in sys.path:
+        sys.path.append(folder)

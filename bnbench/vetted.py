@@ -87,8 +87,8 @@ def vet(scenario: Scenario) -> bool:
     from bnbench.data import check_runs
     from bnbench.errors import UserError
     from bnbench.execute.local import resolve_devices
-    from bnbench.models.custom import trust_scenario_folder
     from bnbench.models.memory import check_memory
+    from bnbench.scenario import trust_scenario_folder
 
     trust_scenario_folder(scenario)  # a 'module:factory' model imports from the scenario's folder
     check_scenario(scenario)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import os
@@ -23,6 +24,7 @@ from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, lo
 
 if TYPE_CHECKING:
     from bnbench.display import Progress
+    from bnbench.execute.pool import Slot, WorkerPool
     from bnbench.execute.resume import RunPlan
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
@@ -119,24 +121,61 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
     return merged
 
 
+def _started() -> None:
+    return None
+
+
 class Executor(NamedTuple):
     """What trains the matrix: `run` (specs, devices, store, progress, stop) -> rows; `slots`, the runs it trains
     at once (what the hand-out order rotates the variants over); `threads`, the torch threads of a run with
-    these `[train]` settings there (None: torch's default)."""
+    these `[train]` settings there (None: torch's default); `ready`, returns once its workers have started."""
 
     run: Callable[..., list[dict[str, Any]]]
     slots: int
     threads: Callable[[TrainConfig], int | None]
+    ready: Callable[[], None] = _started
+
+
+def local_slots(scenario: Scenario, devices: list[str], workers: int | None) -> list[Slot]:
+    """The local pool's slots for these resolved devices (UserError where they do not fit)."""
+    from bnbench.energy.identity import cuda_uuids
+    from bnbench.execute import pool
+
+    gpus = max((int(d.partition(":")[2]) + 1 for d in devices if d.startswith("cuda:")), default=0)
+    return pool.plan_slots(devices, workers or scenario.scenario.workers, scenario.scenario.gpus_per_run,
+                           pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_uuids(gpus))
+
+
+@contextmanager
+def early_pool(scenario: Scenario, devices: list[str], workers: int | None, executor: str, address: str | None
+               ) -> Iterator[WorkerPool | None]:
+    """The local pool's workers, started at once so that their start-up (spawn, import torch, join a group:
+    seconds each) overlaps the checks still to come instead of following them; closed on leaving. None where the
+    runs train in this process, on Ray, or where the slots do not fit (plan_executor then says why)."""
+    from bnbench.execute.pool import WorkerPool, pooled
+
+    slots = None
+    if executor == "local" and not address:
+        with contextlib.suppress(UserError):
+            slots = local_slots(scenario, devices, workers)
+    if not slots or not pooled(slots):
+        yield None
+        return
+    pool = WorkerPool(slots)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 def plan_executor(
     scenario: Scenario, specs: list[RunSpec], devices: list[str], workers: int | None, executor: str,
-    address: str | None, requested: list[str] | None = None,
+    address: str | None, requested: list[str] | None = None, pool: WorkerPool | None = None,
 ) -> Executor:
     """The executor that will train the matrix, checked before any folder is written (UserError if it cannot):
-    the local pool's slots, or a connection to a Ray cluster (whose GPUs `requested` devices, or the scenario's,
-    may use even when this host has none)."""
-    from bnbench.execute import ddp, pool
+    the local pool's slots (and `pool`, its workers if early_pool started them), or a connection to a Ray
+    cluster (whose GPUs `requested` devices, or the scenario's, may use even when this host has none)."""
+    from bnbench.execute import ddp
     from bnbench.execute.local import run_matrix
 
     gpus_per_run = scenario.scenario.gpus_per_run
@@ -151,14 +190,11 @@ def plan_executor(
         raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
         raise UserError("--address is for --executor ray")
-    from bnbench.energy.identity import cuda_uuids
-
-    gpus = max((int(d.partition(":")[2]) + 1 for d in devices if d.startswith("cuda:")), default=0)
-    slots = pool.plan_slots(devices, workers, gpus_per_run, pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"),
-                            cuda_uuids(gpus))
+    slots = local_slots(scenario, devices, workers)
     share = slots[0].threads  # a CPU slot's share of the cores caps its runs' threads (pool.with_threads)
-    return Executor(functools.partial(run_matrix, slots=slots), len(slots),
-                    lambda train: train.threads if share is None else min(train.threads or share, share))
+    return Executor(functools.partial(run_matrix, slots=slots, pool=pool), len(slots),
+                    lambda train: train.threads if share is None else min(train.threads or share, share),
+                    pool.wait_ready if pool is not None else _started)
 
 
 def run_scenario(
@@ -191,27 +227,30 @@ def execute_scenario(
     """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
     (unless `report` is False). `bnbench measure` is such a session of one-off command runs."""
-    from bnbench.data import check_runs
     from bnbench.execute.local import resolve_devices
-    from bnbench.models.custom import trust_scenario_folder
-    from bnbench.models.memory import check_memory
     from bnbench.results.lock import hold
+    from bnbench.scenario import trust_scenario_folder
 
-    trust_scenario_folder(scenario)
-    check_scenario(scenario)
+    trust_scenario_folder(scenario)  # before a pool starts: its workers inherit the import path
     given = specs
     specs = specs or expand(scenario)
-    check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
-    device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)
-    check_memory(specs, device_list, scenario.source)
-    run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []))
-    resume_folder(out, resume)  # refuses two different folders before anything is created
-    if resume is not None and not (resume / "runs.csv").is_file():
-        raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
-    folder = resume or out or default_out(scenario)
-    with hold(folder):  # one writer per folder; whether it resumes is decided under the lock
-        return _session(scenario, specs, given is not None, folder, resume_folder(out, resume), force, device_list,
-                        run_on, argv, path or scenario.source, console or Console(), progress, report)
+    device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)  # no torch for the CPU
+    # The pool's workers import torch while this process imports it for the checks; a refusal ends them.
+    with early_pool(scenario, device_list, workers, executor, address) as pool:
+        from bnbench.data import check_runs
+        from bnbench.models.memory import check_memory
+
+        check_scenario(scenario)
+        check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
+        check_memory(specs, device_list, scenario.source)
+        run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []), pool)
+        resume_folder(out, resume)  # refuses two different folders before anything is created
+        if resume is not None and not (resume / "runs.csv").is_file():
+            raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
+        folder = resume or out or default_out(scenario)
+        with hold(folder):  # one writer per folder; whether it resumes is decided under the lock
+            return _session(scenario, specs, given is not None, folder, resume_folder(out, resume), force,
+                            device_list, run_on, argv, path or scenario.source, console or Console(), progress, report)
 
 
 def _session(
@@ -287,6 +326,7 @@ def _session(
     with stop_on_signals(stop) as received:  # from the idle baseline on: a signal there must save too
         # Before the first run; runs read it back. A Ray cluster meters each node's own.
         measure_idle = getattr(run_on.run, "idle_baseline", functools.partial(idle_baseline, device_list, stop=stop))
+        run_on.ready()  # the pool's workers started and quiet: they must not count as idle power
         info.update(measure_idle(scenario.energy, console))
         store.write_manifest(info)
         if stop.is_set():

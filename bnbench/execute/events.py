@@ -15,12 +15,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bnbench.display import Progress
 from bnbench.results.store import ChunkWriter, RunStore, chunk_paths, run_dir
 from bnbench.scenario import RunSpec
-from bnbench.train import EvalLog, StepLog
+
+if TYPE_CHECKING:
+    from bnbench.train import EvalLog, StepLog
 
 Event = tuple[Any, ...]
 Send = Callable[[Event], None]

@@ -1,25 +1,33 @@
-"""Running the matrix on this host's devices."""
+"""Running the matrix on this host's devices.
+
+Importing this module does not import torch: `bnbench run` resolves a CPU device request and starts its pool's
+workers before it pays for torch itself, so the workers' start-up overlaps its own (bnbench.commands.run).
+"""
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from bnbench.display import Progress
 from bnbench.errors import UserError
-from bnbench.execute.driver import execute_run
-from bnbench.execute.pool import Slot, run_pool, with_threads
-from bnbench.execute.resume import finished_rows, plan_runs
-from bnbench.results.store import RunStore
+from bnbench.execute.pool import Slot, WorkerPool, pooled, run_pool, with_threads
 from bnbench.scenario import RunSpec
+
+if TYPE_CHECKING:
+    from bnbench.display import Progress
+    from bnbench.results.store import RunStore
+
+
+def _visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def resolve_devices(request: str | list[str]) -> list[str]:
     """'auto' -> every visible GPU, else ['cpu']; 'cpu', 'cuda', 'cuda:N' or a list of them. UserError if absent."""
     requested = [request] if isinstance(request, str) else list(request)
-    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    gpus = _visible_gpus() if any(item.strip().lower() != "cpu" for item in requested) else 0
     devices: list[str] = []
     for item in requested:
         item = item.strip().lower()
@@ -42,12 +50,18 @@ def resolve_devices(request: str | list[str]) -> list[str]:
 
 def run_matrix(
     specs: list[RunSpec], devices: list[str], store: RunStore, progress: Progress, stop: threading.Event,
-    slots: list[Slot] | None = None,
+    slots: list[Slot] | None = None, pool: WorkerPool | None = None,
 ) -> list[dict[str, Any]]:
     """Run every spec, in the order given, on the first device, until done or `stop` is set. Runs the results folder
     already holds as finished are skipped (their recorded rows are returned); the others continue from their
     checkpoints (see `resume.plan_runs`). With more than one worker process in `slots` (several devices, CPU
-    workers, DDP runs), the runs go to a pool of them (bnbench.execute.pool)."""
+    workers, DDP runs), the runs go to a pool of them (bnbench.execute.pool): `pool`, when it was started ahead
+    (and is closed by whoever started it), else one started for these runs."""
+    import torch
+
+    from bnbench.execute.driver import execute_run
+    from bnbench.execute.resume import finished_rows, plan_runs
+
     device = torch.device(devices[0])
     rows: list[dict[str, Any]] = []
     plans = plan_runs(store.root, specs)
@@ -55,10 +69,15 @@ def run_matrix(
         rows.append(row)
         progress.finished(spec, row)
     todo = [plan for plan in plans if plan.action != "skip"]
-    if slots and (len(slots) > 1 or slots[0].ranks > 1):
+    if slots and pooled(slots):
         by_id = {plan.spec.run_id: plan for plan in todo}
-        return rows + run_pool([p.spec for p in todo], slots, store, progress, stop,
-                               lambda spec: {"plan": by_id[spec.run_id]})
+
+        def options(spec: RunSpec) -> dict[str, Any]:
+            return {"plan": by_id[spec.run_id]}
+
+        if pool is not None:
+            return rows + pool.run([p.spec for p in todo], store, progress, stop, options)
+        return rows + run_pool([p.spec for p in todo], slots, store, progress, stop, options)
     for plan in todo:
         if stop.is_set():
             break

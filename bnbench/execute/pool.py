@@ -33,6 +33,7 @@ from bnbench.scenario import COMMAND, RunSpec
 
 _POLL_S = 0.2
 _SHUTDOWN_S = 30.0
+READY = "ready"  # a worker's first event: started, quiet, waiting for the results folder
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,12 @@ def usable_cores() -> tuple[int, ...]:
         return tuple(range(os.cpu_count() or 1))
 
 
+def pooled(slots: Sequence[Slot]) -> bool:
+    """Whether runs on `slots` need worker processes: several slots, or runs over several processes (DDP). One
+    slot of one process trains in the calling process."""
+    return len(slots) > 1 or any(slot.ranks > 1 for slot in slots)
+
+
 def free_address() -> str:
     """A 'tcp://127.0.0.1:PORT' nobody listens on now, for a slot's process group."""
     with socket.socket() as probe:
@@ -163,12 +170,14 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="bnbench-parent-watch", daemon=True).start()
 
 
-def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: Any, root: str,
-            columns: list[str], shared_host: bool = False) -> None:
-    """A worker process: pin itself, join the slot's group, then train what its inbox hands it until None.
+def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: Any, shared_host: bool = False
+            ) -> None:
+    """A worker process: pin itself, import torch and the run driver, join the slot's group, say it is ready,
+    then train what its inbox hands it until None.
 
-    With `shared_host`, the inbox's first item is every worker process of the pool (pids) and the number of
-    slots: the runs this one shares the host package with."""
+    The inbox's first item is the results folder and its columns (a pool starts before the folder exists); with
+    `shared_host`, the one before it is every worker process of the pool (pids) and the number of slots: the runs
+    this one shares the host package with."""
     # Ctrl-C (the whole terminal group) and a SIGTERM to every process of a job (Slurm, systemd) are the
     # parent's to handle: it asks the runs to stop after their step, so they checkpoint and end 'interrupted'.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -189,7 +198,6 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
     def send(event: tuple[Any, ...]) -> None:
         outbox.put((slot.index, *event))
 
-    store, progress = ShippingStore(Path(root), send, columns), ShippingProgress(send)
     pids = (os.getpid(),)
     if slot.ranks > 1:
         pids = ddp.join_group(rank, slot.ranks, address, device)
@@ -201,7 +209,13 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
         pool_pids, slots = inbox.get()
         share_host_with(Peers(own_cpu_s=cpu_seconds_of(pids), all_cpu_s=pool_cpu_s(lambda: pool_pids),
                               runs=lambda: slots))
+    send((READY, rank))
     try:
+        first = inbox.get()
+        if first is None:  # closed before any run: the checks refused the scenario, or nothing was left to train
+            return
+        root, columns = first
+        store, progress = ShippingStore(Path(root), send, columns), ShippingProgress(send)
         while (item := inbox.get()) is not None:
             spec, options = item
             if spec.task.name == COMMAND:  # one command for the whole slot: it starts its own ranks
@@ -247,46 +261,73 @@ class _Running:
         return [p.exitcode for p in self.processes if p.exitcode is not None]
 
 
-def run_pool(
-    specs: Sequence[RunSpec],
-    slots: Sequence[Slot],
-    store: RunStore,
-    progress: Progress,
-    stop: Any,
-    options_of: Callable[[RunSpec], dict[str, Any]] = lambda spec: {},
-) -> list[dict[str, Any]]:
-    """Train `specs` on `slots`, each run on the next free slot in the order given; returns their rows.
+class WorkerPool:
+    """The worker processes of `slots`, started ahead of the runs.
 
-    `stop` (an Event) stops handing out runs and asks the running ones to stop after their current step.
-    `options_of(spec)` gives extra keyword arguments of `execute_run` for that run (where to resume from).
-    A worker that dies fails its run; its slot takes no more runs.
+    Starting a worker costs seconds (spawn, import torch, join its group), so `bnbench run` starts the pool as
+    soon as the slots are known and does its own checks meanwhile; `wait_ready` then holds the idle baseline
+    until every worker is started and quiet. `run` hands out runs and may be called again (adaptive seeds run a
+    round at a time); `close` ends the workers. A worker that dies fails its run; its slot takes no more runs.
     """
-    ctx = mp.get_context("spawn")  # a forked child would inherit torch's threads and locks mid-use
-    outbox, stop_flag = ctx.Queue(), ctx.Event()
-    replay = EventReplay(store, progress)
-    running: dict[int, _Running] = {}
-    for slot in slots:
-        address = free_address() if slot.ranks > 1 else ""
-        inboxes = [ctx.Queue() for _ in range(slot.ranks)]
-        processes = [
-            ctx.Process(target=_worker, name=f"bnbench-{slot.label}-rank{rank}",
-                        args=(slot, rank, address, inboxes[rank], outbox, stop_flag, str(store.root), store.columns,
-                              len(slots) > 1))
-            for rank in range(slot.ranks)
-        ]
-        for process in processes:
-            process.start()
-        running[slot.index] = _Running(slot, processes, inboxes)
-    if len(slots) > 1:  # each worker reads the CPU time of the pool's own processes, never the host's table
-        pool_pids = tuple(p.pid for r in running.values() for p in r.processes)
-        for r in running.values():
-            for inbox in r.inboxes:
-                inbox.put((pool_pids, len(slots)))
-    todo = deque(specs)
-    try:
+
+    def __init__(self, slots: Sequence[Slot]) -> None:
+        ctx = mp.get_context("spawn")  # a forked child would inherit torch's threads and locks mid-use
+        self._outbox, self._stop_flag = ctx.Queue(), ctx.Event()
+        self._running: dict[int, _Running] = {}
+        self._ready: set[tuple[int, int]] = set()
+        self._early: list[tuple[Any, ...]] = []  # events that came in while waiting for READY
+        self._root: Path | None = None
+        shared_host = len(slots) > 1
+        for slot in slots:
+            address = free_address() if slot.ranks > 1 else ""
+            inboxes = [ctx.Queue() for _ in range(slot.ranks)]
+            processes = [
+                ctx.Process(target=_worker, name=f"bnbench-{slot.label}-rank{rank}",
+                            args=(slot, rank, address, inboxes[rank], self._outbox, self._stop_flag, shared_host))
+                for rank in range(slot.ranks)
+            ]
+            for process in processes:
+                process.start()
+            self._running[slot.index] = _Running(slot, processes, inboxes)
+        if shared_host:  # each worker reads the CPU time of the pool's own processes, never the host's table
+            pool_pids = tuple(p.pid for r in self._running.values() for p in r.processes)
+            for r in self._running.values():
+                for inbox in r.inboxes:
+                    inbox.put((pool_pids, len(slots)))
+
+    def wait_ready(self) -> None:
+        """Return once every worker has started (imported torch, joined its group) or died."""
+        while any((r.slot.index, rank) not in self._ready and p.exitcode is None
+                  for r in self._running.values() for rank, p in enumerate(r.processes)):
+            with contextlib.suppress(queue.Empty):
+                index, *event = self._outbox.get(timeout=_POLL_S)
+                if event[0] == READY:
+                    self._ready.add((index, event[1]))
+                else:
+                    self._early.append((index, *event))
+
+    def run(self, specs: Sequence[RunSpec], store: RunStore, progress: Progress, stop: Any,
+            options_of: Callable[[RunSpec], dict[str, Any]] = lambda spec: {}) -> list[dict[str, Any]]:
+        """Train `specs` into `store`, each run on the next free slot in the order given; returns their rows.
+
+        `stop` (an Event) stops handing out runs and asks the running ones to stop after their current step.
+        `options_of(spec)` gives extra keyword arguments of `execute_run` for that run (where to resume from)."""
+        if self._root is None:
+            self._root = store.root
+            for r in self._running.values():
+                for inbox in r.inboxes:
+                    inbox.put((str(store.root), store.columns))
+        elif self._root != store.root:
+            raise ValueError(f"this pool writes to {self._root}, not {store.root}")
+        replay = EventReplay(store, progress)
+        running = self._running
+        for index, *event in self._early:
+            _apply(running[index], event, replay)
+        self._early.clear()
+        todo = deque(specs)
         while todo or any(r.spec for r in running.values()):
             if stop.is_set():
-                stop_flag.set()
+                self._stop_flag.set()
                 todo.clear()
             for r in running.values():
                 if r.spec is None and todo and not r.dead():
@@ -295,20 +336,45 @@ def run_pool(
                     for inbox in r.inboxes:
                         inbox.put((r.spec, r.options))
             if all(r.dead() for r in running.values()):
-                _fail_dead(running, replay, outbox)
+                _fail_dead(running, replay, self._outbox)
                 break  # no worker left: the remaining runs stay undone (resume picks them up)
             try:
-                index, *event = outbox.get(timeout=_POLL_S)
+                index, *event = self._outbox.get(timeout=_POLL_S)
             except queue.Empty:
-                _fail_dead(running, replay, outbox)
+                _fail_dead(running, replay, self._outbox)
                 continue
             _apply(running[index], event, replay)
+        return replay.rows
+
+    def close(self) -> None:
+        if self._root is None:  # never handed a run (a check refused the scenario): nothing to finish or save
+            for r in self._running.values():
+                for process in r.processes:
+                    process.kill()  # SIGTERM is ignored by workers (the parent handles it)
+                    process.join(5)
+            return
+        _shut_down(self._running, self._stop_flag)
+
+
+def run_pool(
+    specs: Sequence[RunSpec],
+    slots: Sequence[Slot],
+    store: RunStore,
+    progress: Progress,
+    stop: Any,
+    options_of: Callable[[RunSpec], dict[str, Any]] = lambda spec: {},
+) -> list[dict[str, Any]]:
+    """Train `specs` on a pool of `slots` started for them and closed afterwards (see WorkerPool.run)."""
+    pool = WorkerPool(slots)
+    try:
+        return pool.run(specs, store, progress, stop, options_of)
     finally:
-        _shut_down(running, stop_flag)
-    return replay.rows
+        pool.close()
 
 
 def _apply(r: _Running, event: list[Any], replay: EventReplay) -> None:
+    if event[0] == READY:  # a worker that starts while runs are handed out (WorkerPool.run without wait_ready)
+        return
     if event[0] == "idle":
         r.spec = None
     else:

@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from bnbench.errors import UserError
-from bnbench.models.custom import build_custom, is_import_path, load_factory
+from bnbench.models.custom import build_custom, load_factory
 from bnbench.models.norms import NormFactory, make_norm
 from bnbench.registry import Registry
-from bnbench.scenario import ModelConfig
+from bnbench.scenario import ModelConfig, is_import_path
 
 ModelFactory = Callable[[NormFactory, ModelConfig, "ModelIO"], nn.Module]
 

@@ -11,9 +11,7 @@ folder bnbench happens to be started in.
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -23,20 +21,6 @@ from bnbench.models.layers import with_dropout
 from bnbench.models.norms import NormFactory
 from bnbench.models.options import call_with_options
 from bnbench.scenario import ModelConfig
-
-
-def is_import_path(arch: str) -> bool:
-    return ":" in arch
-
-
-def trust_scenario_folder(scenario: Any) -> None:
-    """Let `arch = "module:factory"` import from the folder of `scenario`'s file (a `bnbench.scenario.Scenario`),
-    searched last, so a file there never shadows an installed package. Spawned pool workers inherit it."""
-    if not any(is_import_path(v.model.arch) for v in scenario.variants):
-        return
-    folder = str(Path(scenario.source).resolve().parent)
-    if folder not in sys.path:
-        sys.path.append(folder)
 
 
 def load_factory(arch: str) -> Callable[..., Any]:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +16,7 @@ from bnbench.cli import app
 from bnbench.errors import UserError
 from bnbench.execute.events import EventReplay, Where
 from bnbench.execute.pool import plan_slots
+from tests.conftest import REPO
 
 from .helpers import read_rows
 
@@ -107,3 +112,67 @@ def test_two_workers_run_a_four_run_matrix(digits_scenario: Path, tmp_path: Path
     assert len(power) > 0
     assert (power["device"] == power["run_id"].map(device_of)).all()
     assert not list((out / "runs").glob("*/*.parquet"))  # every chunk folded in
+
+
+def test_started_workers_are_quiet_until_they_are_handed_a_run() -> None:
+    # What `bnbench run` relies on to measure the idle baseline while the pool waits: once wait_ready returns,
+    # every worker has imported torch and sits on its inbox, using (almost) no CPU.
+    import psutil
+
+    from bnbench.execute.pool import WorkerPool
+
+    pool = WorkerPool(plan_slots(["cpu"], workers=2, cores=(0, 1)))
+    try:
+        pool.wait_ready()
+        workers = [psutil.Process(p.pid) for r in pool._running.values() for p in r.processes]
+        assert len(workers) == 2 and all(w.is_running() for w in workers)
+        assert all("torch" in " ".join(m.path for m in w.memory_maps()) for w in workers)  # torch is loaded
+        before = [sum(w.cpu_times()[:2]) for w in workers]
+        time.sleep(1.0)
+        after = [sum(w.cpu_times()[:2]) for w in workers]
+        assert all(b - a < 0.05 for a, b in zip(before, after, strict=True)), (before, after)
+    finally:
+        pool.close()
+    assert all(not w.is_running() or w.status() == psutil.STATUS_ZOMBIE for w in workers)
+
+
+def test_the_pool_starts_before_this_process_imports_torch(digits_scenario: Path, tmp_path: Path) -> None:
+    # Worker start-up (spawn, import torch: seconds) overlaps the parent's own import and checks, so 2 workers
+    # gain on 1 from the first second: in a fresh `bnbench run --workers 2`, the pool starts with no torch here.
+    probe = (
+        "import sys\n"
+        "from bnbench.execute import pool\n"
+        "seen = []\n"
+        "start = pool.WorkerPool.__init__\n"
+        "def spy(self, slots):\n"
+        "    seen.append('torch' in sys.modules)\n"
+        "    start(self, slots)\n"
+        "pool.WorkerPool.__init__ = spy\n"
+        "from bnbench.cli import app\n"
+        f"app(['run', {str(digits_scenario)!r}, '--out', {str(tmp_path / 'out')!r}, '--workers', '2'],"
+        " standalone_mode=False)\n"
+        "print('torch loaded when the pool started:', seen)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=300)
+    assert "torch loaded when the pool started: [False]" in done.stdout, done.stdout[-2000:] + done.stderr[-2000:]
+    assert len(read_rows(tmp_path / "out")) == 4
+
+
+def test_a_refused_scenario_ends_the_pool_it_started(digits_scenario: Path, tmp_path: Path) -> None:
+    # The data folder is checked after the workers start; the refusal is one line and leaves no worker behind.
+    import psutil
+
+    text = digits_scenario.read_text().replace('name = "digits"', 'name = "super-resolution"\ndataset = "nowhere"')
+    digits_scenario.write_text(text)
+
+    def children() -> set[int]:  # multiprocessing's resource tracker lives as long as this process: not a worker
+        every = psutil.Process().children(recursive=True)
+        return {p.pid for p in every if "resource_tracker" not in " ".join(p.cmdline())}
+
+    before = children()
+    result = CliRunner().invoke(app, ["run", str(digits_scenario), "--out", str(tmp_path / "out"), "--workers", "2"])
+    assert result.exit_code == 2, result.output
+    assert "nowhere" in result.output and len(result.output.strip().splitlines()) == 1
+    assert children() - before == set()
+    assert not (tmp_path / "out").exists()
