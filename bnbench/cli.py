@@ -11,8 +11,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bnbench import __version__
 from bnbench.errors import UserError
+from bnbench.version import __version__
 
 app = typer.Typer(
     name="bnbench",

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rich.console import Console
 from rich.table import Table
 
-from bnbench import __version__
 from bnbench.checks import check_scenario
 from bnbench.errors import UserError
 from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, load
+from bnbench.version import __version__
 
 if TYPE_CHECKING:
     from bnbench.display import Progress
