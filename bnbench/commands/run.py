@@ -22,7 +22,7 @@ from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, lo
 from bnbench.version import __version__
 
 if TYPE_CHECKING:
-    from bnbench.display import Progress
+    from bnbench.execute.progress import Progress
     from bnbench.execute.resume import RunPlan
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1

@@ -7,10 +7,10 @@ from typing import Any
 
 import torch
 
-from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.driver import execute_run
 from bnbench.execute.pool import Slot, run_pool, with_threads
+from bnbench.execute.progress import Progress
 from bnbench.execute.resume import finished_rows, plan_runs
 from bnbench.results.store import RunStore
 from bnbench.scenario import RunSpec

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bnbench.display import Progress
+from bnbench.execute.progress import Progress
 from bnbench.results.store import RunStore
 from bnbench.scenario import RunSpec, Scenario
 
