@@ -395,7 +395,7 @@ def rounds_blocks(results: Results, summary: Summary) -> list[Block]:
 
 def rounds_text(r: Any, energy: dict[str, Any]) -> str:
     """'decided after 5 of at most 20 seeds; 15 rounds not run: about 4.1 kWh (123 cups of tea) not spent'."""
-    from bnbench.energy.units import WH_PER_CUP, tea_cups
+    from bnbench.units import WH_PER_CUP, tea_cups
 
     if r.stop == "decided":
         why = f"decided after {r.run} of at most {r.n_max} seeds"

@@ -158,7 +158,7 @@ def gpu_memory_text(peak_mib: float | None, device: str) -> str:
 
 def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], device: str, config: Any) -> list[str]:
     """What `bnbench measure` prints for one command."""
-    from bnbench.energy import units
+    from bnbench import units
 
     runs = len(figures["exit_codes"])
     lines = [f"{name}: {shlex.join(argv)}  ({runs} run{'s' if runs != 1 else ''}"
