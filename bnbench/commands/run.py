@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rich.console import Console
 from rich.table import Table
 
-from bnbench.checks import check_scenario
+from bnbench.checks import check_runs, check_scenario
 from bnbench.errors import UserError
 from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, load
 from bnbench.version import __version__
@@ -191,7 +191,6 @@ def execute_scenario(
     """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
     (unless `report` is False). `bnbench measure` is such a session of one-off command runs."""
-    from bnbench.data import check_runs
     from bnbench.execute.local import resolve_devices
     from bnbench.models.custom import trust_scenario_folder
     from bnbench.models.memory import check_memory
