@@ -294,7 +294,7 @@ def _session(
         progress = progress or make_progress(specs, metric, console)
         try:
             if scenario.scenario.adaptive:
-                from bnbench.execute.rounds import run_rounds
+                from bnbench.commands.rounds import run_rounds
 
                 rows = run_rounds(scenario, specs, run_on.run, device_list, store, progress, stop,
                                   lambda text: say(console, text))
