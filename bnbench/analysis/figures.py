@@ -37,7 +37,7 @@ def save(fig: Figure, folder: Path, name: str) -> None:
 
 def draw_power(root: Path, folder: Path, run_order: list[str], source: str) -> bool:
     """Read the power samples of `root` and save the power figure into `folder`; False when there are none."""
-    from bnbench.analysis.results import load_power
+    from bnbench.analysis.folder import load_power
 
     fig = plots.plot_power(load_power(root), run_order, source)
     if fig is None:
