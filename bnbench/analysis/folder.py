@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bnbench.analysis.metric import MetricInfo
+from bnbench.analysis.metric_info import MetricInfo
 from bnbench.errors import UserError
 
 if TYPE_CHECKING:

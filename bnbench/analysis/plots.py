@@ -124,7 +124,7 @@ def plot_metric_vs(summary: Summary, curves: pd.DataFrame, order: list[str], col
 
 def plot_loss(summary: Summary, curves: pd.DataFrame, order: list[str]) -> Figure | None:
     """Training loss per run on a log scale; an x marks where a run diverged, a dot each loss spike."""
-    from bnbench.analysis.metrics import spike_mask
+    from bnbench.analysis.run_figures import spike_mask
 
     if curves.empty or "kind" not in curves:
         return None

@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 
 from bnbench.analysis.folder import ResultsFolder, add_unfinished_runs, metric_column
-from bnbench.analysis.metric import resolve
+from bnbench.analysis.metric_info import resolve
 from bnbench.analysis.summary import Summary, summarize
 from bnbench.errors import UserError
 

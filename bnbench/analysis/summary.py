@@ -15,8 +15,8 @@ import pandas as pd
 
 from bnbench.analysis import stats, verdict
 from bnbench.analysis.decide import Design, Verdict, decide
-from bnbench.analysis.metric import MetricInfo
-from bnbench.analysis.metrics import run_figures
+from bnbench.analysis.metric_info import MetricInfo
+from bnbench.analysis.run_figures import run_figures
 
 if TYPE_CHECKING:
     from bnbench.analysis.folder import ResultsFolder
@@ -134,7 +134,7 @@ class Summary:
     metric: MetricInfo
     target: float | None
     baseline: str
-    figures: pd.DataFrame  # one row per run (metrics.FIGURE_COLUMNS)
+    figures: pd.DataFrame  # one row per run (run_figures.FIGURE_COLUMNS)
     variants: dict[str, VariantSummary]
     comparisons: dict[str, Comparison]  # per non-baseline variant; empty when the baseline has no runs
     energy_source: str  # for the whole folder

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from bnbench.analysis import format as fmt
 from bnbench.analysis import glance
-from bnbench.analysis.metric import resolve
+from bnbench.analysis.metric_info import resolve
 from bnbench.analysis.results import load
 from bnbench.analysis.table import print_glance
 from bnbench.cli import app
