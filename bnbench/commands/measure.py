@@ -191,8 +191,8 @@ def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], devic
 def comparison_lines(root: Path, metric: bool) -> tuple[list[str], list[dict[str, Any]]]:
     """Each command against the first: ratio intervals and verdict words for wall time and energy (and the
     metric when there is one), as `bnbench run` gives them; and the same as JSON-ready dicts."""
-    from bnbench.analysis.document import FIGURE_LABELS, ratio_cell
     from bnbench.analysis.results import load
+    from bnbench.rendering.document import FIGURE_LABELS, ratio_cell
 
     summary = load(root).summary
     figures = (("final",) if metric else ()) + ("wall_s", "energy_j")
@@ -246,7 +246,7 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
         if not temporary:
             lines.append(f"results: {out} (bnbench report {out})")
         if options.as_json:
-            from bnbench.analysis.document import to_jsonable
+            from bnbench.rendering.document import to_jsonable
 
             print(json.dumps(to_jsonable(result), indent=2, allow_nan=False))
         else:

@@ -31,7 +31,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
     """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario)."""
-    from bnbench.analysis.format import plural
+    from bnbench.rendering.format import plural
 
     console = console or Console()
     table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
@@ -220,16 +220,16 @@ def _session(
 ) -> Session:
     """Train `specs` into `out`, held by this process: a new folder, or the rest of `resuming`. `ordered`: hand
     the runs out as given, else in the scenario's order."""
-    from bnbench.analysis.format import plural
-    from bnbench.analysis.table import say
     from bnbench.backend import math_mode
     from bnbench.commands.energy import idle_baseline
     from bnbench.commands.report import report_after_run
     from bnbench.data import task_metadata
-    from bnbench.display import make_progress
     from bnbench.energy.devices import gpu_manifest
     from bnbench.execute.order import arrange
     from bnbench.execute.resume import check_resumable, plan_runs, unfinished_sessions
+    from bnbench.rendering.display import make_progress
+    from bnbench.rendering.format import plural
+    from bnbench.rendering.table import say
     from bnbench.results import manifest
     from bnbench.results.lock import refuse_symlinks, remove_temporaries
     from bnbench.results.schema import run_columns

@@ -2,7 +2,7 @@
 nothing (benchmarks, library use, `bnbench measure`).
 
 The executors and the run driver call it; what the terminal shows (a live table, plain lines) implements it in
-bnbench/display.py. Workers in other processes send the same calls as events (execute/events.py).
+bnbench/rendering/display.py. Workers in other processes send the same calls as events (execute/events.py).
 """
 
 from __future__ import annotations

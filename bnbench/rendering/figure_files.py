@@ -1,4 +1,5 @@
-"""The report's figure files: which figures, what each one means, and drawing them to PNG and SVG.
+"""The report's figure files: which figures, what each one means, and saving them as PNG and SVG (plots.py
+draws them).
 
 The power trace reads and reduces millions of samples while the other figures need none of them, so on a
 machine with more than one core and a large power.parquet it is drawn in a forked worker process at the same
@@ -17,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bnbench.analysis import plots
 from bnbench.analysis.summary import Summary, is_estimate
+from bnbench.rendering import plots
 
 PARALLEL_POWER_BYTES = 8 * 2**20  # a power.parquet above this is drawn in a worker process (about 1 M samples)
 

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from bnbench.analysis.format import significant
 from bnbench.execute.progress import Progress
+from bnbench.rendering.format import significant
 from bnbench.scenario import COMMAND, RunSpec
 from bnbench.train import EvalLog, StepLog
 

@@ -11,9 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from bnbench.analysis import format as fmt
-from bnbench.analysis import glance, verdict
-from bnbench.analysis.figures import Plot
+from bnbench.analysis import verdict
 from bnbench.analysis.results import Results
 from bnbench.analysis.stats import Difference, Ratio
 from bnbench.analysis.summary import (
@@ -26,6 +24,9 @@ from bnbench.analysis.summary import (
     is_estimate,
 )
 from bnbench.energy import busy
+from bnbench.rendering import format as fmt
+from bnbench.rendering import glance
+from bnbench.rendering.figure_files import Plot
 
 
 @dataclass(frozen=True)
