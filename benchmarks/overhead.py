@@ -41,10 +41,10 @@ import torch
 from scipy import stats
 
 from bnbench.data import build_task, task_metadata
-from bnbench.display import SilentProgress
 from bnbench.energy.devices import open_run_meter
 from bnbench.energy.sampler import Sampler
 from bnbench.execute.driver import RunHooks, _power_rows
+from bnbench.execute.progress import SilentProgress
 from bnbench.models import build_model
 from bnbench.results.schema import POWER_COLUMNS, curve_columns, run_columns
 from bnbench.results.store import RunStore

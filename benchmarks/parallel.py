@@ -30,9 +30,9 @@ import threading
 import time
 from pathlib import Path
 
-from bnbench.display import SilentProgress
 from bnbench.execute.local import run_matrix
 from bnbench.execute.pool import plan_slots
+from bnbench.execute.progress import SilentProgress
 from bnbench.results.schema import run_columns
 from bnbench.results.store import RunStore
 from bnbench.scenario import expand, from_dict

@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 
 from bnbench.data import task_metadata
-from bnbench.display import SilentProgress
 from bnbench.energy.devices import open_run_meter
 from bnbench.energy.estimate import process_cpu_s
 from bnbench.execute.driver import RunHooks, _power_rows
+from bnbench.execute.progress import SilentProgress
 from bnbench.results.schema import POWER_COLUMNS, curve_columns, run_columns
 from bnbench.results.store import RunStore
 from bnbench.scenario import expand, from_dict

@@ -1,6 +1,6 @@
 """bnbench: does a training trick make a network better, faster or cheaper in energy, beyond seed luck?"""
 
-__version__ = "0.1.0"
+from bnbench.version import __version__ as __version__
 
 
 def __getattr__(name: str) -> object:

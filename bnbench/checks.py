@@ -1,9 +1,13 @@
-"""Checks a scenario needs the registries for: names of tasks, models and norms, before anything is written."""
+"""Checks a scenario needs the registries for: names of tasks, models and norms, then each distinct task, model
+and command of its run matrix, before anything is written."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable
+
 from bnbench.errors import UserError
-from bnbench.scenario import COMMAND, Scenario, expand
+from bnbench.scenario import COMMAND, RunSpec, Scenario, expand
 
 # The longest file name (bytes) ext4, XFS, Btrfs, tmpfs, NTFS and APFS take: each run's folder is named by its id.
 NAME_MAX_BYTES = 255
@@ -36,3 +40,23 @@ def check_scenario(scenario: Scenario) -> None:
                 f"{scenario.source}: variant name '{spec.variant[:40]}...' is too long: its runs' folder "
                 f"'{spec.run_id[:20]}...' would be a {size}-byte file name; file systems take {NAME_MAX_BYTES}"
             )
+
+
+def check_runs(specs: Iterable[RunSpec]) -> None:
+    """Vet every distinct task and model of a matrix before any results folder exists: the data (missing,
+    empty or unreadable folders), and each model built on the meta device and fed one batch. Raises UserError."""
+    from bnbench.data import check_task, task_io
+    from bnbench.execute.command import check_command
+    from bnbench.models import check_model
+
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.task.name == COMMAND:  # no data, no model: the command's program must exist
+            check_command(spec.task, f"[[variant]] '{spec.variant}'")
+            continue
+        key = json.dumps([spec.task.model_dump(), spec.model.model_dump()], sort_keys=True, default=str)
+        if key in seen:
+            continue
+        seen.add(key)
+        check_task(spec.task)
+        check_model(spec.model, task_io(spec.task))

@@ -11,8 +11,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bnbench import __version__
 from bnbench.errors import UserError
+from bnbench.version import __version__
 
 app = typer.Typer(
     name="bnbench",
@@ -189,7 +189,7 @@ def tea(
 ) -> None:
     """Say what ENERGY means: kWh, cups of tea, CO2 and cost (`bnbench tea 18kWh`: 540 cups)."""
     from bnbench.commands.energy import tea_lines
-    from bnbench.energy.units import WH_PER_CUP
+    from bnbench.units import WH_PER_CUP
 
     for line in tea_lines(energy, WH_PER_CUP if wh_per_cup is None else wh_per_cup, co2, price, currency, pue):
         typer.echo(line)

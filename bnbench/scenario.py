@@ -24,14 +24,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from bnbench.energy.estimate import DEFAULT_W_PER_CORE
-from bnbench.energy.units import WH_PER_CUP
 from bnbench.errors import UserError, did_you_mean
-from bnbench.execute.order import Order
+from bnbench.units import DEFAULT_W_PER_CORE, WH_PER_CUP
 
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 COMMAND = "command"  # [task] name of a run that is the user's own command (bnbench.execute.command)
 PLACEHOLDERS = ("seed", "run_id", "run_dir", "variant")  # filled per run in a command's arguments
+Order = Literal["interleaved", "variant-major"]  # how runs are handed out (bnbench.execute.order)
 
 
 class _Section(BaseModel):

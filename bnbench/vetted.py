@@ -83,8 +83,7 @@ def vet(scenario: Scenario) -> bool:
     keys = [variant_key(v, fingerprint) if rememberable(v) else None for v in scenario.variants]
     if all(k is not None and k in known for k in keys):
         return False
-    from bnbench.checks import check_scenario
-    from bnbench.data import check_runs
+    from bnbench.checks import check_runs, check_scenario
     from bnbench.errors import UserError
     from bnbench.execute.local import resolve_devices
     from bnbench.models.memory import check_memory

@@ -15,7 +15,7 @@ from bnbench.analysis.summary import summarize
 from bnbench.cli import app
 from bnbench.errors import UserError
 from bnbench.scenario import expand, from_dict
-from tests.analysis.conftest import write_folder
+from tests.conftest import write_folder
 
 runner = CliRunner()
 REPO = Path(__file__).resolve().parent.parent

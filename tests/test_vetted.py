@@ -19,12 +19,11 @@ runner = CliRunner()
 def count_checks(monkeypatch) -> list[str]:
     """Record each real call of the two checks `vet` may skip."""
     import bnbench.checks
-    import bnbench.data
 
     calls: list[str] = []
-    real_scenario, real_runs = bnbench.checks.check_scenario, bnbench.data.check_runs
+    real_scenario, real_runs = bnbench.checks.check_scenario, bnbench.checks.check_runs
     monkeypatch.setattr(bnbench.checks, "check_scenario", lambda s: (calls.append("scenario"), real_scenario(s)))
-    monkeypatch.setattr(bnbench.data, "check_runs", lambda s: (calls.append("runs"), real_runs(s)))
+    monkeypatch.setattr(bnbench.checks, "check_runs", lambda s: (calls.append("runs"), real_runs(s)))
     return calls
 
 

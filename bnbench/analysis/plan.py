@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from bnbench import units
 from bnbench.analysis import power
 from bnbench.analysis.summary import Summary, figure_values
-from bnbench.energy import units
 
 
 @dataclass(frozen=True)

@@ -1,155 +1,26 @@
-"""A results folder read back for analysis: frames, scenario, manifest, and what the metric means.
+"""What `bnbench.load(DIR)` returns: a results folder read back (folder.py) with its summary (summary.py).
 
-Everything a report shows comes from here, so `bnbench report DIR` needs nothing but the folder. A run that was
-killed before its runs.csv row was written still has curve chunks; it appears as an 'interrupted' run.
+The summary reads the folder, never the other way round; `Results` joins the two, so that a notebook's
+`bnbench.load(DIR).summary` is the summary the reports show.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
-from bnbench.analysis.metric import MetricInfo, resolve
+from bnbench.analysis.folder import ResultsFolder, add_unfinished_runs, metric_column
+from bnbench.analysis.metric_info import resolve
+from bnbench.analysis.summary import Summary, summarize
 from bnbench.errors import UserError
 
-if TYPE_CHECKING:
-    import pandas as pd
 
-    from bnbench.analysis.summary import Summary
-
-
-@dataclass
-class Results:
-    """One results folder. `runs`, `curves` are pandas DataFrames; `power` loads on first use (it can be large)."""
-
-    root: Path
-    runs: pd.DataFrame
-    curves: pd.DataFrame
-    scenario: dict[str, Any]
-    manifest: dict[str, Any]
-    metric: MetricInfo
-    _power: pd.DataFrame | None = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return str(self.scenario.get("scenario", {}).get("name", self.root.name))
-
-    @property
-    def baseline(self) -> str:
-        """The variant the others are compared with: `[scenario] baseline`, default 'control'."""
-        return str(self.scenario.get("scenario", {}).get("baseline", "control"))
-
-    @property
-    def target(self) -> float | None:
-        """`[train] target` (the metric value for time- and energy-to-target), None when the scenario has none."""
-        value = self.scenario.get("train", {}).get("target")
-        return None if value is None else float(value)
-
-    @property
-    def stats(self) -> dict[str, Any]:
-        """`[stats]` as resolved (empty for a folder written before it existed: alpha 0.05, no margins)."""
-        return dict(self.scenario.get("stats", {}))
-
-    @property
-    def seed_range(self) -> dict[str, Any] | None:
-        """`[scenario] seeds` when adaptive ({min, max, budget_kwh?, budget_s?}), else None."""
-        seeds = self.scenario.get("scenario", {}).get("seeds")
-        return dict(seeds) if isinstance(seeds, dict) else None
-
-    @property
-    def seeds(self) -> list[int]:
-        """Seeds in round order: the scenario's list (0 .. max-1 when adaptive), then any others in the runs."""
-        seeds = self.scenario.get("scenario", {}).get("seeds", [])
-        declared = list(range(int(seeds["max"]))) if isinstance(seeds, dict) else [int(s) for s in seeds]
-        found = sorted(int(s) for s in set(self.runs["seed"].dropna()) if int(s) not in set(declared))
-        return declared + found
-
-    @property
-    def variants(self) -> list[str]:
-        """Variant names in scenario order, then any others found in the runs."""
-        declared = [str(v["name"]) for v in self.scenario.get("variant", []) if "name" in v]
-        seen = [v for v in self.runs["variant"].drop_duplicates().tolist() if v not in declared]
-        return [v for v in declared if v in set(self.runs["variant"])] + seen
-
-    @property
-    def power(self) -> pd.DataFrame:
-        if self._power is None:
-            self._power = load_power(self.root)
-        return self._power
+class Results(ResultsFolder):
+    """One results folder (see `ResultsFolder`) and its summary, computed when first asked for."""
 
     @functools.cached_property
     def summary(self) -> Summary:
-        from bnbench.analysis.summary import summarize
-
         return summarize(self)
-
-
-def load_power(root: Path) -> pd.DataFrame:
-    """power.parquet plus the chunks of runs not yet folded into it, with `run_id`, `device` and `phase` as
-    categories. Read here with pyarrow's dictionary decoding rather than through `results.load.load_table`: a
-    night of 10 Hz samples is millions of rows sharing a handful of strings, and decoding them one string per row
-    costs seconds and hundreds of MB."""
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from bnbench.results.load import check_results_dir
-    from bnbench.results.schema import POWER_COLUMNS
-    from bnbench.results.store import chunk_paths
-
-    check_results_dir(root)
-    strings = ["run_id", "device", "phase"]
-    tables: list[pa.Table] = []
-    done: set[str] = set()
-    target = root / "power.parquet"
-    if target.exists():
-        table = pq.read_table(target, read_dictionary=strings)
-        done = {str(r) for r in table.column("run_id").unique().to_pylist()}
-        tables.append(table)
-    tables += [pq.read_table(c, read_dictionary=strings) for c in chunk_paths(root, "power")
-               if c.parent.name not in done]
-    tables = [t for t in tables if t.num_rows]
-    if not tables:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in POWER_COLUMNS})
-    table = pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
-    frame = table.to_pandas()
-    for column in strings:
-        if column in frame and frame[column].dtype != "category":
-            frame[column] = frame[column].astype("category")
-    return frame
-
-
-def metric_column(runs: pd.DataFrame) -> str:
-    names = [c.removeprefix("final_") for c in runs.columns if c.startswith("final_")]
-    if not names:
-        raise UserError("runs.csv has no final_<metric> column; was it written by bnbench?")
-    return names[0]
-
-
-def add_unfinished_runs(runs: pd.DataFrame, curves: pd.DataFrame, metric: MetricInfo) -> pd.DataFrame:
-    """Rows for runs that left curves but no runs.csv row (killed mid-run): status 'interrupted'."""
-    import numpy as np
-    import pandas as pd
-
-    if curves.empty:
-        return runs
-    missing = curves[~curves["run_id"].isin(set(runs["run_id"]))]
-    if missing.empty:
-        return runs
-    rows = []
-    for run_id, group in missing.groupby("run_id", sort=False):
-        evals = group[group["kind"] == "eval"].sort_values("step")
-        values = evals[metric.name].dropna()
-        best = (values.max() if metric.higher_is_better else values.min()) if len(values) else np.nan
-        rows.append({
-            "run_id": run_id, "variant": group["variant"].iloc[0], "seed": group["seed"].iloc[0],
-            "status": "interrupted", "steps": int(group["step"].max()), "wall_s": float(group["t_s"].max()),
-            f"final_{metric.name}": values.iloc[-1] if len(values) else np.nan, f"best_{metric.name}": best,
-            "energy_source": "none",
-        })
-    return pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)
 
 
 def load(root: Path | str, higher_is_better: bool | None = None) -> Results:

@@ -15,11 +15,11 @@ import pandas as pd
 
 from bnbench.analysis import stats, verdict
 from bnbench.analysis.decide import Design, Verdict, decide
-from bnbench.analysis.metric import MetricInfo
-from bnbench.analysis.metrics import run_figures
+from bnbench.analysis.metric_info import MetricInfo
+from bnbench.analysis.run_figures import run_figures
 
 if TYPE_CHECKING:
-    from bnbench.analysis.results import Results
+    from bnbench.analysis.folder import ResultsFolder
 
 # Figures described per variant: column of run_figures -> (label, higher is better or None for neutral).
 QUALITY_FIGURES = ("final", "best", "gap")
@@ -134,7 +134,7 @@ class Summary:
     metric: MetricInfo
     target: float | None
     baseline: str
-    figures: pd.DataFrame  # one row per run (metrics.FIGURE_COLUMNS)
+    figures: pd.DataFrame  # one row per run (run_figures.FIGURE_COLUMNS)
     variants: dict[str, VariantSummary]
     comparisons: dict[str, Comparison]  # per non-baseline variant; empty when the baseline has no runs
     energy_source: str  # for the whole folder
@@ -300,7 +300,7 @@ def rounds_status(
                   None if budget_kwh is None else float(budget_kwh), None if budget_s is None else float(budget_s))
 
 
-def summarize(results: Results, rounds: int | None = None) -> Summary:
+def summarize(results: ResultsFolder, rounds: int | None = None) -> Summary:
     """Every statistic a report shows, from the loaded folder alone. `rounds`: only the first rounds of seeds
     (what an adaptive session knew before starting round `rounds`); default all."""
     names = results.variants

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from bnbench.analysis.decide import BETTER, EQUIVALENT, UNDECIDED, WORSE, Verdict, p_text
-from bnbench.analysis.metric import MetricInfo
+from bnbench.analysis.metric_info import MetricInfo
 from bnbench.analysis.stats import Difference, Ratio
 
 __all__ = ["BETTER", "EQUIVALENT", "UNDECIDED", "WORSE", "Verdict", "p_text"]

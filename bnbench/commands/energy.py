@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from bnbench.energy import units
+from bnbench import units
 from bnbench.errors import UserError
 
 if TYPE_CHECKING:

@@ -158,7 +158,7 @@ def gpu_memory_text(peak_mib: float | None, device: str) -> str:
 
 def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], device: str, config: Any) -> list[str]:
     """What `bnbench measure` prints for one command."""
-    from bnbench.energy import units
+    from bnbench import units
 
     runs = len(figures["exit_codes"])
     lines = [f"{name}: {shlex.join(argv)}  ({runs} run{'s' if runs != 1 else ''}"
@@ -191,8 +191,8 @@ def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], devic
 def comparison_lines(root: Path, metric: bool) -> tuple[list[str], list[dict[str, Any]]]:
     """Each command against the first: ratio intervals and verdict words for wall time and energy (and the
     metric when there is one), as `bnbench run` gives them; and the same as JSON-ready dicts."""
-    from bnbench.analysis.document import FIGURE_LABELS, ratio_cell
     from bnbench.analysis.results import load
+    from bnbench.rendering.document import FIGURE_LABELS, ratio_cell
 
     summary = load(root).summary
     figures = (("final",) if metric else ()) + ("wall_s", "energy_j")
@@ -215,8 +215,8 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
     """Run the commands, print what they cost, and return the exit code: the first non-zero exit code of a
     command, else 0 (130/143 when interrupted)."""
     from bnbench.commands.run import execute_scenario
-    from bnbench.display import SilentProgress
     from bnbench.execute.local import resolve_devices
+    from bnbench.execute.progress import SilentProgress
     from bnbench.scenario import expand, from_dict
 
     names = variant_names(options.commands, options.names)
@@ -246,7 +246,7 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
         if not temporary:
             lines.append(f"results: {out} (bnbench report {out})")
         if options.as_json:
-            from bnbench.analysis.document import to_jsonable
+            from bnbench.rendering.document import to_jsonable
 
             print(json.dumps(to_jsonable(result), indent=2, allow_nan=False))
         else:

@@ -56,7 +56,7 @@ def run_pilot(path: Path, overrides: list[str], steps: int, argv: list[str]) -> 
 
 def cost_text(c: Cost, workers: int) -> str:
     """'1.2 kWh (36 cups of tea, 0.57 kg CO2), 3.1 GPU-hours, about 2.5 h with 4 workers'."""
-    from bnbench.analysis import format as fmt
+    from bnbench.rendering import format as fmt
 
     energy = (f"{fmt.energy(c.energy_j)} ({fmt.significant(c.tea_cups)} cups of tea, "
               f"{fmt.significant(c.co2_g / 1000)} kg CO2)" if math.isfinite(c.energy_j)
@@ -69,7 +69,7 @@ def cost_text(c: Cost, workers: int) -> str:
 def plan_lines(plan: Plan, metric_value: Callable[[float], str], pilot: Path) -> list[str]:
     """The plan, one fact a line: per comparison the spreads, the seeds it needs, their cost, and what the
     scenario's seeds can detect; then the whole question."""
-    from bnbench.analysis import format as fmt
+    from bnbench.rendering import format as fmt
 
     q = plan.question
     effect = "not set" if q.min_effect is None else metric_value(q.min_effect)

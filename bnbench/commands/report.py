@@ -22,10 +22,10 @@ def check_format(value: str, allowed: tuple[str, ...] = FORMATS) -> str:
 def report(root: Path, output: str = "table", console: Console | None = None,
            higher_is_better: bool | None = None) -> None:
     """Rewrite figures/, report.md, report.html and report.json in ROOT, then print the chosen format."""
-    from bnbench.analysis import glance
-    from bnbench.analysis.report import write_reports
     from bnbench.analysis.results import load
-    from bnbench.analysis.table import notes, print_glance, say
+    from bnbench.rendering import glance
+    from bnbench.rendering.report import write_reports
+    from bnbench.rendering.table import notes, print_glance, say
 
     check_format(output)
     console = console or Console()
@@ -46,10 +46,10 @@ def report(root: Path, output: str = "table", console: Console | None = None,
 def compare(root_a: Path, root_b: Path, output: str = "table", console: Console | None = None) -> None:
     """Print, per variant in both folders, B's runs against A's: differences, ratios, verdicts."""
     from bnbench.analysis.compare import compare_folders
-    from bnbench.analysis.document import FIGURE_LABELS, difference_cell, ratio_cell, to_jsonable
     from bnbench.analysis.results import load
     from bnbench.analysis.summary import COMPARED
     from bnbench.analysis.verdict import p_text
+    from bnbench.rendering.document import FIGURE_LABELS, difference_cell, ratio_cell, to_jsonable
 
     check_format(output, ("table", "json"))
     console = console or Console()

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rich.console import Console
 from rich.table import Table
 
-from bnbench import __version__
-from bnbench.checks import check_scenario
+from bnbench.checks import check_runs, check_scenario
 from bnbench.errors import UserError
 from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, load
+from bnbench.version import __version__
 
 if TYPE_CHECKING:
-    from bnbench.display import Progress
     from bnbench.execute.pool import Slot, WorkerPool
+    from bnbench.execute.progress import Progress
     from bnbench.execute.resume import RunPlan
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
@@ -33,7 +33,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
     """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario)."""
-    from bnbench.analysis.format import plural
+    from bnbench.rendering.format import plural
 
     console = console or Console()
     table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
@@ -237,7 +237,6 @@ def execute_scenario(
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)  # no torch for the CPU
     # The pool's workers import torch while this process imports it for the checks; a refusal ends them.
     with early_pool(scenario, device_list, workers, executor, address) as pool:
-        from bnbench.data import check_runs
         from bnbench.models.memory import check_memory
 
         check_scenario(scenario)
@@ -260,16 +259,16 @@ def _session(
 ) -> Session:
     """Train `specs` into `out`, held by this process: a new folder, or the rest of `resuming`. `ordered`: hand
     the runs out as given, else in the scenario's order."""
-    from bnbench.analysis.format import plural
-    from bnbench.analysis.table import say
     from bnbench.backend import math_mode
     from bnbench.commands.energy import idle_baseline
     from bnbench.commands.report import report_after_run
     from bnbench.data import task_metadata
-    from bnbench.display import make_progress
     from bnbench.energy.devices import gpu_manifest
     from bnbench.execute.order import arrange
     from bnbench.execute.resume import check_resumable, plan_runs, unfinished_sessions
+    from bnbench.rendering.display import make_progress
+    from bnbench.rendering.format import plural
+    from bnbench.rendering.table import say
     from bnbench.results import manifest
     from bnbench.results.lock import refuse_symlinks, remove_temporaries
     from bnbench.results.schema import run_columns
@@ -335,7 +334,7 @@ def _session(
         progress = progress or make_progress(specs, metric, console)
         try:
             if scenario.scenario.adaptive:
-                from bnbench.execute.rounds import run_rounds
+                from bnbench.commands.rounds import run_rounds
 
                 rows = run_rounds(scenario, specs, run_on.run, device_list, store, progress, stop,
                                   lambda text: say(console, text))

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -11,7 +10,7 @@ from torch import nn
 
 from bnbench.models import ModelIO
 from bnbench.registry import Registry
-from bnbench.scenario import COMMAND, RunSpec, TaskConfig
+from bnbench.scenario import COMMAND, TaskConfig
 
 
 class Task(Protocol):
@@ -72,25 +71,6 @@ def task_io(config: TaskConfig) -> ModelIO:
 def check_task(config: TaskConfig) -> None:
     """Whatever can be wrong with the task's data, as a UserError, from file headers only (no training data)."""
     TASKS.get(config.name).check(config)  # type: ignore[attr-defined]
-
-
-def check_runs(specs: Iterable[RunSpec]) -> None:
-    """Vet every distinct task and model of a matrix before any results folder exists: the data (missing,
-    empty or unreadable folders), and each model built on the meta device and fed one batch. Raises UserError."""
-    from bnbench.execute.command import check_command
-    from bnbench.models import check_model
-
-    seen: set[str] = set()
-    for spec in specs:
-        if spec.task.name == COMMAND:  # no data, no model: the command's program must exist
-            check_command(spec.task, f"[[variant]] '{spec.variant}'")
-            continue
-        key = json.dumps([spec.task.model_dump(), spec.model.model_dump()], sort_keys=True, default=str)
-        if key in seen:
-            continue
-        seen.add(key)
-        check_task(spec.task)
-        check_model(spec.model, task_io(spec.task))
 
 
 from bnbench.data import digits as _digits  # noqa: E402,F401  (registers the built-in tasks)

@@ -8,15 +8,14 @@ import sys
 from typing import Any
 
 from bnbench.doctor.outcome import PASS, WARN, Outcome
+from bnbench.version import __version__
 
 
 def versions(api: Any = None) -> Outcome:
     """bnbench, Python, torch, CUDA, cuDNN, NCCL, and (with a driver) the NVIDIA driver and NVML versions."""
     import torch
 
-    import bnbench
-
-    data: dict[str, Any] = {"bnbench": bnbench.__version__, "python": sys.version.split()[0],
+    data: dict[str, Any] = {"bnbench": __version__, "python": sys.version.split()[0],
                             "torch": torch.__version__, "cuda": torch.version.cuda,
                             "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
                             "nccl": None, "driver": None, "nvml": None, "cuda_driver": None}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bnbench.energy import units
+from bnbench import units
 from bnbench.energy.run_meter import PHASES, RunEnergy
 
 if TYPE_CHECKING:

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnbench.energy import identity, nvml, rapl, shared_host
-from bnbench.energy.estimate import DEFAULT_W_PER_CORE, CpuEstimateSource
+from bnbench.energy.estimate import CpuEstimateSource
 from bnbench.energy.meter import Clock, DeviceMeter, SourceFactory, warn_once
 from bnbench.energy.run_meter import HOST, RunMeter
 from bnbench.energy.source import ESTIMATE, NONE, RAPL, EnergySource, SourceError
+from bnbench.units import DEFAULT_W_PER_CORE
 
 if TYPE_CHECKING:
     from bnbench.scenario import EnergyConfig

@@ -16,10 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bnbench.energy.source import ESTIMATE, SourceError
-
-DEFAULT_W_PER_CORE = 10.0
-"""Watts per busy core: a desktop CPU of 65-125 W TDP with 8-16 cores draws roughly 5-15 W per loaded core."""
-
+from bnbench.units import DEFAULT_W_PER_CORE
 
 TREE_REFRESH_S = 1.0
 """How often the list of a process's descendants is read again (CPU times are cumulative: a process found late

@@ -15,7 +15,6 @@ import torch
 
 from bnbench import checkpoint
 from bnbench.data import task_metadata
-from bnbench.display import Progress
 from bnbench.energy.busy import ADVICE, BusyMean, gpu_columns, under_busy
 from bnbench.energy.columns import energy_columns
 from bnbench.energy.devices import open_run_meter
@@ -24,6 +23,7 @@ from bnbench.energy.run_meter import EXCLUDED_PHASES, PowerSample, RunMeter
 from bnbench.energy.sampler import Sampler
 from bnbench.errors import StorageError
 from bnbench.execute.command import command_gpu_memory, is_command, run_command
+from bnbench.execute.progress import Progress
 from bnbench.execute.resume import RunPlan, checkpoint_dir
 from bnbench.execute.runlog import ReportedFailure, RunLog, describe_error, is_out_of_memory
 from bnbench.results.load import load_manifest

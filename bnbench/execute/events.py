@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bnbench.display import Progress
+from bnbench.execute.progress import Progress
 from bnbench.results.store import ChunkWriter, RunStore, chunk_paths, run_dir
 from bnbench.scenario import RunSpec
 

@@ -14,7 +14,7 @@ from bnbench.execute.pool import Slot, WorkerPool, pooled, run_pool, with_thread
 from bnbench.scenario import RunSpec
 
 if TYPE_CHECKING:
-    from bnbench.display import Progress
+    from bnbench.execute.progress import Progress
     from bnbench.results.store import RunStore
 
 

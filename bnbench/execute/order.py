@@ -9,9 +9,10 @@ rotates the variants of each seed so that each variant takes each slot, and each
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-Order = Literal["interleaved", "variant-major"]
+from bnbench.scenario import Order
+
 ORDERS: tuple[Order, ...] = ("interleaved", "variant-major")
 
 

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore, Where, failed_row
+from bnbench.execute.progress import Progress
 from bnbench.execute.slot_meter import SlotMeter
 from bnbench.results.manifest import now_iso
 from bnbench.results.store import TABLES, RunStore

@@ -28,9 +28,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bnbench.display import Progress
 from bnbench.errors import UserError
 from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore, Where, failed_row
+from bnbench.execute.progress import Progress
 from bnbench.execute.resume import RunPlan, finished_rows, plan_runs
 from bnbench.results.manifest import now_iso
 from bnbench.results.store import TABLES, RunStore, run_dir

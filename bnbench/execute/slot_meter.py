@@ -56,8 +56,9 @@ class SlotMeter:
     def _host(self, key: str, config: Any) -> DeviceMeter:
         """The host CPU for all ranks: RAPL (the whole package), else the estimate over every rank's CPU time."""
         from bnbench.energy.devices import host_chain, powercap_of
-        from bnbench.energy.estimate import DEFAULT_W_PER_CORE, CpuEstimateSource
+        from bnbench.energy.estimate import CpuEstimateSource
         from bnbench.energy.source import ESTIMATE
+        from bnbench.units import DEFAULT_W_PER_CORE
 
         chain = host_chain(None, powercap_of(config))
         w_per_core = DEFAULT_W_PER_CORE if config is None else config.estimate_w_per_core if config.estimate else None

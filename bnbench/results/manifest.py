@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import bnbench
+from bnbench.version import __version__
 
 
 def now_iso() -> str:
@@ -29,7 +29,7 @@ def cpu_model() -> str:
 
 def code_version() -> dict[str, Any]:
     """bnbench's git commit and dirty flag when it runs from a checkout; None for an installed wheel."""
-    here = Path(bnbench.__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parents[2]  # bnbench/results/manifest.py -> the checkout
 
     def git(*args: str) -> str | None:
         try:
@@ -49,7 +49,7 @@ def collect(command: list[str], devices: list[str], gpus: list[dict[str, Any]]) 
     import torch
 
     return {
-        "bnbench": bnbench.__version__,
+        "bnbench": __version__,
         **{f"code_{k}": v for k, v in code_version().items()},
         "command": command,
         "host": socket.gethostname(),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bnbench.analysis import stats, verdict
 from bnbench.analysis.decide import Design, decide
-from bnbench.analysis.metric import MetricInfo
+from bnbench.analysis.metric_info import MetricInfo
 
 PSNR = MetricInfo("psnr_db", "PSNR", "dB", True)
 LOSS = MetricInfo("val_loss", "val loss", "", False)

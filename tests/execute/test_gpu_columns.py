@@ -12,11 +12,11 @@ from typer.testing import CliRunner
 
 from bnbench.cli import app
 from bnbench.data import task_metadata
-from bnbench.display import SilentProgress
 from bnbench.energy import identity, nvml
 from bnbench.energy.meter import DeviceMeter
 from bnbench.energy.run_meter import RunMeter
 from bnbench.execute.driver import execute_run
+from bnbench.execute.progress import SilentProgress
 from bnbench.results.schema import run_columns
 from bnbench.results.store import RunStore
 from bnbench.scenario import expand, load

@@ -49,7 +49,7 @@ def test_ctrl_c_while_the_report_is_written_says_so_and_exits_130(tmp_path: Path
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("bnbench.analysis.report.write_reports", interrupted)
+    monkeypatch.setattr("bnbench.rendering.report.write_reports", interrupted)
     scenario = tmp_path / "tiny.toml"
     shutil.copy(QUICK, scenario)
     result = runner.invoke(app, ["run", str(scenario), *tiny_sets(2, 2, 2), "--set", "scenario.seeds=[0]",

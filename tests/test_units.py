@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bnbench.energy import units
+from bnbench import units
 
 
 def test_the_papers_arithmetic() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bnbench.analysis.metric import MetricInfo
+from bnbench.analysis.metric_info import MetricInfo
 
 SPIKE_FACTOR = 3.0
 SPIKE_HISTORY = 10

@@ -1,4 +1,5 @@
-"""The report's figure files: which figures, what each one means, and drawing them to PNG and SVG.
+"""The report's figure files: which figures, what each one means, and saving them as PNG and SVG (plots.py
+draws them).
 
 The power trace reads and reduces millions of samples while the other figures need none of them, so on a
 machine with more than one core and a large power.parquet it is drawn in a forked worker process at the same
@@ -17,8 +18,8 @@ from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bnbench.analysis import plots
 from bnbench.analysis.summary import Summary, is_estimate
+from bnbench.rendering import plots
 
 PARALLEL_POWER_BYTES = 8 * 2**20  # a power.parquet above this is drawn in a worker process (about 1 M samples)
 
@@ -37,7 +38,7 @@ def save(fig: Figure, folder: Path, name: str) -> None:
 
 def draw_power(root: Path, folder: Path, run_order: list[str], source: str) -> bool:
     """Read the power samples of `root` and save the power figure into `folder`; False when there are none."""
-    from bnbench.analysis.results import load_power
+    from bnbench.analysis.folder import load_power
 
     fig = plots.plot_power(load_power(root), run_order, source)
     if fig is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # a type only: the live display imports this module in pool workers, which need no scipy
+if TYPE_CHECKING:  # a type only: the live display imports this module, and formatting needs no scipy
     from bnbench.analysis.stats import Description
 
 NOT_MEASURED = "not measured"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnbench.analysis.plots import bin_mean, device_timeline, envelope, phase_spans
+from bnbench.rendering.plots import bin_mean, device_timeline, envelope, phase_spans
 
 
 def test_phase_spans_exact_when_few():

@@ -2,6 +2,9 @@
 
 Everything inside bnbench counts joules (`energy_j`); these functions convert at the edge where a person reads
 the number. NaN in gives NaN out: an unknown energy never becomes 0 cups.
+
+It imports nothing from bnbench: the scenario's `[energy]` defaults (a cup, CO2 and price per kWh, a busy core's
+watts) come from here, the meters and the reports convert with it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ WH_PER_CUP = 18_000.0 / 540.0
 DEFAULT_CO2_G_PER_KWH = 475.0  # the IEA's world-average carbon intensity of electricity (2019)
 DEFAULT_PRICE_PER_KWH = 0.30
 DEFAULT_CURRENCY = "USD"
+
+DEFAULT_W_PER_CORE = 10.0
+"""Watts per busy core of the CPU-time estimate (energy/estimate.py): a desktop CPU of 65-125 W TDP with 8-16
+cores draws roughly 5-15 W per loaded core."""
 
 
 def kettle_energy_j(mass_kg: float = CUP_MASS_KG, heating_k: float = CUP_HEATING_K) -> float:

@@ -126,11 +126,11 @@ def test_report_is_rebuilt_after_files_are_removed(folder):
 
 def test_power_figure_drawn_in_a_worker_process_is_the_same_figure(folder, monkeypatch):
     # Above PARALLEL_POWER_BYTES the power figure is drawn in a forked worker; force that path on a small folder.
-    from bnbench.analysis import figures
+    from bnbench.rendering import figure_files
 
     root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, power=True)
-    monkeypatch.setattr(figures, "PARALLEL_POWER_BYTES", 0)
-    assert figures.power_in_parallel(root) == ((__import__("os").cpu_count() or 1) > 1)
+    monkeypatch.setattr(figure_files, "PARALLEL_POWER_BYTES", 0)
+    assert figure_files.power_in_parallel(root) == ((__import__("os").cpu_count() or 1) > 1)
     result = runner.invoke(app, ["report", str(root), "--format", "json"])
     assert result.exit_code == 0, result.output
     assert "figures/power.png" in json.loads(result.output)["figures"]

@@ -11,9 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from bnbench.analysis import format as fmt
-from bnbench.analysis import glance, verdict
-from bnbench.analysis.figures import Plot
+from bnbench.analysis import verdict
 from bnbench.analysis.results import Results
 from bnbench.analysis.stats import Difference, Ratio
 from bnbench.analysis.summary import (
@@ -26,6 +24,9 @@ from bnbench.analysis.summary import (
     is_estimate,
 )
 from bnbench.energy import busy
+from bnbench.rendering import format as fmt
+from bnbench.rendering import glance
+from bnbench.rendering.figure_files import Plot
 
 
 @dataclass(frozen=True)
@@ -395,7 +396,7 @@ def rounds_blocks(results: Results, summary: Summary) -> list[Block]:
 
 def rounds_text(r: Any, energy: dict[str, Any]) -> str:
     """'decided after 5 of at most 20 seeds; 15 rounds not run: about 4.1 kWh (123 cups of tea) not spent'."""
-    from bnbench.energy.units import WH_PER_CUP, tea_cups
+    from bnbench.units import WH_PER_CUP, tea_cups
 
     if r.stop == "decided":
         why = f"decided after {r.run} of at most {r.n_max} seeds"

@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-from bnbench.display import PlainProgress, RichProgress
+from bnbench.rendering.display import PlainProgress, RichProgress
 from bnbench.scenario import expand, load
 from bnbench.train import EvalLog, StepLog
 

@@ -10,12 +10,12 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from bnbench.analysis import format as fmt
-from bnbench.analysis import glance
-from bnbench.analysis.metric import resolve
+from bnbench.analysis.metric_info import resolve
 from bnbench.analysis.results import load
-from bnbench.analysis.table import print_glance
 from bnbench.cli import app
+from bnbench.rendering import format as fmt
+from bnbench.rendering import glance
+from bnbench.rendering.table import print_glance
 
 runner = CliRunner()
 

@@ -1,9 +1,10 @@
 """Adaptive seeds: the matrix in rounds of one run per variant, until the answer is known.
 
-Before each round after the first `min`, the executor asks the same Summary that renders the report whether to
+Before each round after the first `min`, `bnbench run` asks the same Summary that renders the report whether to
 go on (`Summary.rounds.stop`): every comparison decided, `max` reached, or the next round would break
 `budget_kwh` / `budget_s`. The Summary is computed from the results folder alone, restricted to the rounds run
-before this one, so a resumed session takes the same decisions at the same rounds.
+before this one, so a resumed session takes the same decisions at the same rounds. The loop belongs to the
+command, above both the executor that runs each round and the analysis that decides whether to go on.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from bnbench.display import Progress
+from bnbench.execute.progress import Progress
 from bnbench.results.store import RunStore
 from bnbench.scenario import RunSpec, Scenario
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from bnbench.analysis.metric import MetricInfo, resolve
-from bnbench.analysis.metrics import run_figures, spike_mask
+from bnbench.analysis.metric_info import MetricInfo, resolve
+from bnbench.analysis.run_figures import run_figures, spike_mask
 
 PSNR = MetricInfo("psnr_db", "PSNR", "dB", True)
 

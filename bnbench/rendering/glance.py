@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from bnbench.analysis import format as fmt
 from bnbench.analysis import stats, verdict
 from bnbench.analysis.summary import Summary, is_estimate
+from bnbench.rendering import format as fmt
 
 if TYPE_CHECKING:
     from bnbench.analysis.results import Results

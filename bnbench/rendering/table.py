@@ -11,9 +11,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from bnbench.analysis.document import rounds_text
-from bnbench.analysis.glance import Glance, VariantGlance
 from bnbench.analysis.summary import Summary
+from bnbench.rendering.document import rounds_text
+from bnbench.rendering.glance import Glance, VariantGlance
 
 
 def _table(*headers: str) -> Table:

@@ -1,6 +1,6 @@
 """The lab report on disk: report.md, a self-contained report.html (figures embedded) and report.json.
 
-Rendering only serializes what `summary.py` computed and `document.py` worded; files are replaced atomically.
+Rendering only serializes what `analysis/summary.py` computed and `document.py` worded; files are replaced atomically.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bnbench.analysis.document import (
+from bnbench.analysis.results import Results
+from bnbench.analysis.summary import Summary
+from bnbench.errors import UserError
+from bnbench.rendering.document import (
     Block,
     Bullets,
     FigureBlock,
@@ -24,10 +27,7 @@ from bnbench.analysis.document import (
     rounds_text,
     to_jsonable,
 )
-from bnbench.analysis.figures import Plot, write_figures
-from bnbench.analysis.results import Results
-from bnbench.analysis.summary import Summary
-from bnbench.errors import UserError
+from bnbench.rendering.figure_files import Plot, write_figures
 from bnbench.results.atomic import atomic_write_text
 
 FIGURES_DIR = "figures"

@@ -1,7 +1,7 @@
 """The report's figures, drawn with matplotlib's Agg backend (no display, no pyplot state).
 
 Each `plot_*` function takes frames and returns a matplotlib Figure, or None when the folder holds nothing to
-draw (no energy measured, no power samples); `figures.py` saves them and says what each one shows.
+draw (no energy measured, no power samples); `figure_files.py` saves them and says what each one shows.
 Long series are reduced per pixel column before drawing (mean for lines; min, max and mean for the power trace),
 so a night of 10 Hz samples draws as fast as a minute of them and looks the same.
 """
@@ -15,8 +15,8 @@ import pandas as pd
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from bnbench.analysis.format import energy_scale, time_scale
 from bnbench.analysis.summary import Summary, is_estimate
+from bnbench.rendering.format import energy_scale, time_scale
 
 MAX_POINTS = 800  # per line: about one per pixel column of an 8-inch figure at 110 dpi
 PHASE_COLORS = {"warmup": "#f2c14e", "eval": "#7fb3d5", "checkpoint": "#c39bd3", "idle": "#d5d8dc"}
@@ -124,7 +124,7 @@ def plot_metric_vs(summary: Summary, curves: pd.DataFrame, order: list[str], col
 
 def plot_loss(summary: Summary, curves: pd.DataFrame, order: list[str]) -> Figure | None:
     """Training loss per run on a log scale; an x marks where a run diverged, a dot each loss spike."""
-    from bnbench.analysis.metrics import spike_mask
+    from bnbench.analysis.run_figures import spike_mask
 
     if curves.empty or "kind" not in curves:
         return None

@@ -1,34 +1,24 @@
-"""What the terminal shows while runs train: a live rich table on a terminal, plain lines otherwise."""
+"""What the terminal shows while runs train: a live rich table on a terminal, plain lines otherwise; both are
+the executors' `Progress` (execute/progress.py)."""
 
 from __future__ import annotations
 
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from bnbench.analysis.format import significant
+from bnbench.execute.progress import Progress
+from bnbench.rendering.format import significant
 from bnbench.scenario import COMMAND, RunSpec
 
 if TYPE_CHECKING:
     from bnbench.train import EvalLog, StepLog
-
-
-class Progress(Protocol):
-    def started(self, spec: RunSpec, device: str) -> None: ...
-
-    def logged(self, spec: RunSpec, log: StepLog, power_w: float | None, energy_wh: float | None) -> None: ...
-
-    def evaluated(self, spec: RunSpec, log: EvalLog) -> None: ...
-
-    def finished(self, spec: RunSpec, row: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -162,25 +152,6 @@ class PlainProgress:
         wall_s = _float(row.get("wall_s"))
         wall = "wall time not recorded" if wall_s is None else f"{wall_s:.1f}s"
         self._say(f"[{spec.run_id}] {row.get('status')} after {row.get('steps')} steps, {wall}{error}")
-
-    def close(self) -> None:
-        pass
-
-
-class SilentProgress:
-    """Shows nothing: for benchmarks and library use."""
-
-    def started(self, spec: RunSpec, device: str) -> None:
-        pass
-
-    def logged(self, spec: RunSpec, log: StepLog, power_w: float | None, energy_wh: float | None) -> None:
-        pass
-
-    def evaluated(self, spec: RunSpec, log: EvalLog) -> None:
-        pass
-
-    def finished(self, spec: RunSpec, row: dict[str, Any]) -> None:
-        pass
 
     def close(self) -> None:
         pass
