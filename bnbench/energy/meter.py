@@ -31,7 +31,9 @@ def warn_once(message: str) -> None:
     """Print a one-line warning to stderr, once per process for the same text."""
     if message not in _warned:
         _warned.add(message)
-        print(f"bnbench: warning: {message}", file=sys.stderr, flush=True)
+        # One write of the whole line: pool workers share the terminal, and print()'s two writes interleave.
+        sys.stderr.write(f"bnbench: warning: {message}\n")
+        sys.stderr.flush()
 
 
 def trapezoid_j(power0_w: float, power1_w: float, duration_s: float) -> float:

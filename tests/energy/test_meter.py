@@ -126,3 +126,27 @@ def test_the_cpu_estimate_counts_a_running_childs_cpu_time(tmp_path):
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_warning_is_one_write_of_a_whole_line(monkeypatch):
+    # Pool workers share the terminal: a line written in two pieces (print's text, then its newline) interleaves
+    # with another worker's into 'using estimatebnbench: warning: ...'.
+    import sys
+
+    from bnbench.energy import meter
+
+    writes: list[str] = []
+
+    class Recorder:
+        def write(self, text: str) -> int:
+            writes.append(text)
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stderr", Recorder())
+    monkeypatch.setattr(meter, "_warned", set())
+    meter.warn_once("cpu: rapl unavailable; using estimate")
+    meter.warn_once("cpu: rapl unavailable; using estimate")  # once per process
+    assert writes == ["bnbench: warning: cpu: rapl unavailable; using estimate\n"]
