@@ -25,7 +25,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from bnbench.errors import UserError, did_you_mean
-from bnbench.units import DEFAULT_W_PER_CORE, WH_PER_CUP
+from bnbench.units import (
+    DEFAULT_CO2_G_PER_KWH,
+    DEFAULT_CURRENCY,
+    DEFAULT_PRICE_PER_KWH,
+    DEFAULT_W_PER_CORE,
+    WH_PER_CUP,
+)
 
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 COMMAND = "command"  # [task] name of a run that is the user's own command (bnbench.execute.command)
@@ -296,9 +302,9 @@ class EnergyConfig(_Section):
     estimate: bool = True  # no sensor: estimate estimate_w_per_core x process CPU time (labelled 'estimate')
     estimate_w_per_core: float = Field(default=DEFAULT_W_PER_CORE, gt=0)
     wh_per_cup: float = Field(default=WH_PER_CUP, gt=0)  # 18 kWh / 540 cups = 33.3 Wh, the paper's arithmetic
-    co2_g_per_kwh: float = Field(default=475.0, ge=0)
-    price_per_kwh: float = Field(default=0.30, ge=0)
-    currency: str = "USD"
+    co2_g_per_kwh: float = Field(default=DEFAULT_CO2_G_PER_KWH, ge=0)
+    price_per_kwh: float = Field(default=DEFAULT_PRICE_PER_KWH, ge=0)
+    currency: str = DEFAULT_CURRENCY
     pue: float = Field(default=1.0, ge=1.0)
     powercap: str | None = None  # the powercap tree RAPL is read from; default $BNBENCH_POWERCAP or /sys/class/powercap
 

@@ -13,8 +13,6 @@ from typing import Protocol, TypeVar
 
 from bnbench.scenario import Order
 
-ORDERS: tuple[Order, ...] = ("interleaved", "variant-major")
-
 
 class Run(Protocol):
     @property
