@@ -190,7 +190,7 @@ def plan_executor(
         raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
         raise UserError("--address is for --executor ray")
-    slots = local_slots(scenario, devices, workers)
+    slots = pool.slots if pool is not None else local_slots(scenario, devices, workers)
     share = slots[0].threads  # a CPU slot's share of the cores caps its runs' threads (pool.with_threads)
     return Executor(functools.partial(run_matrix, slots=slots, pool=pool), len(slots),
                     lambda train: train.threads if share is None else min(train.threads or share, share),

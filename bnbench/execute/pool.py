@@ -271,11 +271,11 @@ class WorkerPool:
     """
 
     def __init__(self, slots: Sequence[Slot]) -> None:
+        self.slots = list(slots)
         ctx = mp.get_context("spawn")  # a forked child would inherit torch's threads and locks mid-use
         self._outbox, self._stop_flag = ctx.Queue(), ctx.Event()
         self._running: dict[int, _Running] = {}
         self._ready: set[tuple[int, int]] = set()
-        self._early: list[tuple[Any, ...]] = []  # events that came in while waiting for READY
         self._root: Path | None = None
         shared_host = len(slots) > 1
         for slot in slots:
@@ -301,10 +301,9 @@ class WorkerPool:
                   for r in self._running.values() for rank, p in enumerate(r.processes)):
             with contextlib.suppress(queue.Empty):
                 index, *event = self._outbox.get(timeout=_POLL_S)
-                if event[0] == READY:
-                    self._ready.add((index, event[1]))
-                else:
-                    self._early.append((index, *event))
+                if event[0] != READY:  # a worker says nothing else before it is handed the results folder
+                    raise RuntimeError(f"worker of slot {index} sent {event[0]!r} before it was ready")
+                self._ready.add((index, event[1]))
 
     def run(self, specs: Sequence[RunSpec], store: RunStore, progress: Progress, stop: Any,
             options_of: Callable[[RunSpec], dict[str, Any]] = lambda spec: {}) -> list[dict[str, Any]]:
@@ -321,9 +320,6 @@ class WorkerPool:
             raise ValueError(f"this pool writes to {self._root}, not {store.root}")
         replay = EventReplay(store, progress)
         running = self._running
-        for index, *event in self._early:
-            _apply(running[index], event, replay)
-        self._early.clear()
         todo = deque(specs)
         while todo or any(r.spec for r in running.values()):
             if stop.is_set():

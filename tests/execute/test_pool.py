@@ -166,9 +166,16 @@ def test_a_refused_scenario_ends_the_pool_it_started(digits_scenario: Path, tmp_
     text = digits_scenario.read_text().replace('name = "digits"', 'name = "super-resolution"\ndataset = "nowhere"')
     digits_scenario.write_text(text)
 
-    def children() -> set[int]:  # multiprocessing's resource tracker lives as long as this process: not a worker
-        every = psutil.Process().children(recursive=True)
-        return {p.pid for p in every if "resource_tracker" not in " ".join(p.cmdline())}
+    def children() -> set[int]:
+        """Running child processes but multiprocessing's resource tracker, which lives as long as this process."""
+        running = set()
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if child.status() != psutil.STATUS_ZOMBIE and "resource_tracker" not in " ".join(child.cmdline()):
+                    running.add(child.pid)
+            except psutil.Error:  # gone, or an earlier test's unreaped child: not running
+                pass
+        return running
 
     before = children()
     result = CliRunner().invoke(app, ["run", str(digits_scenario), "--out", str(tmp_path / "out"), "--workers", "2"])
