@@ -183,3 +183,27 @@ def test_a_refused_scenario_ends_the_pool_it_started(digits_scenario: Path, tmp_
     assert "nowhere" in result.output and len(result.output.strip().splitlines()) == 1
     assert children() - before == set()
     assert not (tmp_path / "out").exists()
+
+
+def test_the_idle_baseline_waits_for_the_started_workers(digits_scenario: Path, tmp_path: Path, monkeypatch) -> None:
+    # Workers importing torch would count as idle power: `bnbench run` waits for them before measuring it.
+    from bnbench.commands import energy
+    from bnbench.execute.pool import WorkerPool
+
+    calls: list[str] = []
+    wait_ready, idle_baseline = WorkerPool.wait_ready, energy.idle_baseline
+
+    def ready(self: WorkerPool) -> None:
+        wait_ready(self)
+        calls.append("ready")
+
+    def idle(*args, **kwargs):
+        calls.append("idle")
+        return idle_baseline(*args, **kwargs)
+
+    monkeypatch.setattr(WorkerPool, "wait_ready", ready)
+    monkeypatch.setattr(energy, "idle_baseline", idle)
+    digits_scenario.write_text(digits_scenario.read_text().replace("idle_s = 0", "idle_s = 0.2"))
+    result = CliRunner().invoke(app, ["run", str(digits_scenario), "--out", str(tmp_path / "out"), "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert calls == ["ready", "idle"]
