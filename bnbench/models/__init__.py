@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from torch import nn
 
 from bnbench.errors import UserError
@@ -54,20 +53,17 @@ def build_model(config: ModelConfig, io: ModelIO) -> nn.Module:
 
 
 def check_model(config: ModelConfig, io: ModelIO) -> None:
-    """Build the model on the meta device (no memory, no compute) and run one batch of `io.image_size` through it,
-    so a wrong name, option or input size is a UserError before any training starts."""
-    with torch.device("meta"):
-        model = build_model(config, io)
-        if io.image_size is None:
-            return
-        try:
-            model(torch.zeros(2, io.in_channels, io.image_size, io.image_size))
-        except (RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise UserError(
-                f"model '{config.arch}' cannot take this task's {io.image_size}x{io.image_size} inputs ({first})"
-            ) from None
+    """Build the model and run one small batch of `io.image_size` through it (bnbench.models.probe), so a wrong
+    name, option or input size is a UserError before any training starts."""
+    from bnbench.models.probe import PROBE_BATCH, probe
 
+    try:
+        probe(config, io, PROBE_BATCH)
+    except (RuntimeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"model '{config.arch}' cannot take this task's {io.image_size}x{io.image_size} inputs ({first})"
+        ) from None
 
 from bnbench.models import fsrcnn as _fsrcnn  # noqa: E402,F401  (registers the built-in architectures)
 from bnbench.models import lenet as _lenet  # noqa: E402,F401

@@ -1,8 +1,8 @@
 """How much memory a training run needs, estimated on the meta device before it starts, and the check that
 refuses a run that cannot fit its device: `batch_size = 1000000000` is one line, not the kernel's OOM killer.
 
-The estimate is a floor, not a prediction: one training batch through the model on the meta device (shapes
-only, no memory, no compute), counting
+The estimate is a floor, not a prediction: the shapes of one training batch through the model
+(bnbench.models.probe: a small batch on the CPU for a bundled architecture, the meta device otherwise), counting
   - every module's output (the activations autograd keeps for the backward pass) twice: kept, and their
     gradients during the backward pass;
   - the batch itself: input and target;
@@ -18,12 +18,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from bnbench.errors import UserError
+from bnbench.models.probe import FLOAT_BYTES, probe  # fp32; bf16 autocast halves some activations: a safer floor
 from bnbench.scenario import RunSpec
 
-FLOAT_BYTES = 4  # fp32; bf16 autocast halves some activations, which only makes the floor safer
 GIB = 1024**3
 
 
@@ -45,7 +44,6 @@ def estimate(spec: RunSpec) -> MemoryEstimate | None:
     """The floor for one training step of `spec` at its batch size; None when the task fixes no input size or
     the run is someone else's command (bnbench builds no model to weigh)."""
     from bnbench.data import task_io
-    from bnbench.models import build_model
     from bnbench.scenario import COMMAND
 
     if spec.task.name == COMMAND:
@@ -53,25 +51,13 @@ def estimate(spec: RunSpec) -> MemoryEstimate | None:
     io = task_io(spec.task)
     if io.image_size is None:
         return None
-    batch_size = spec.task.batch_size
-    outputs: list[int] = []
-
-    def count(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
-        # A module that hands its input on (nn.Identity for norm = "none") keeps nothing new.
-        if isinstance(output, torch.Tensor) and not any(output is i for i in inputs):
-            outputs.append(output.numel())
-
-    with torch.device("meta"):
-        model = build_model(spec.model, io)
-        hooks = [m.register_forward_hook(count) for m in model.modules() if not list(m.children())]
-        try:
-            out = model(torch.zeros(batch_size, io.in_channels, io.image_size, io.image_size))
-        finally:
-            for hook in hooks:
-                hook.remove()
-    parameters = sum(p.numel() for p in model.parameters())
-    batch = batch_size * io.in_channels * io.image_size**2 + out.numel()  # the input and a target like the output
-    return MemoryEstimate(2 * sum(outputs) * FLOAT_BYTES, batch * FLOAT_BYTES, 4 * parameters * FLOAT_BYTES)
+    shapes = probe(spec.model, io, spec.task.batch_size)
+    if shapes is None:
+        return None
+    # the input, and a target like the output
+    batch = spec.task.batch_size * io.in_channels * io.image_size**2 + shapes.output
+    parameters = 4 * shapes.parameters * FLOAT_BYTES
+    return MemoryEstimate(2 * shapes.activations * FLOAT_BYTES, batch * FLOAT_BYTES, parameters)
 
 
 def capacity_bytes(device: str) -> int | None:
