@@ -145,6 +145,7 @@ class TaskConfig(_Section):
     dataset: str = "bundled"  # or a folder of PNG/JPEG images, relative to the scenario file's folder
     validation: str | None = None  # super-resolution: a folder of validation images; None holds out every 5th
     input: Literal["bicubic", "low_res"] = "bicubic"  # SR input: bicubic-upsampled (SRCNN) or low-res (FSRCNN)
+    eval_size: int | None = Field(default=None, ge=16)  # SR: score each validation image on its centre NxN pixels
     # name = "command": each variant runs a command (bnbench.execute.command); the rest is for it alone.
     command: list[str] | None = None  # argv with {seed} {run_id} {run_dir} {variant}; a string is split like a shell
     metric: str | None = None  # the metric the command reports and the verdict compares
@@ -179,6 +180,8 @@ class TaskConfig(_Section):
 
     @model_validator(mode="after")
     def _command_fields(self) -> TaskConfig:
+        if self.eval_size is not None and self.name != "super-resolution":
+            raise ValueError(f"eval_size applies to name = 'super-resolution' only (name is '{self.name}')")
         own = ("command", "metric", "higher_is_better", "parse")
         if self.name != COMMAND:
             given = [k for k in own if getattr(self, k) is not None]

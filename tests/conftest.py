@@ -22,6 +22,7 @@ device = "cpu"
 
 [task]
 batch_size = 8
+eval_size = 48
 
 [train]
 max_steps = 4
@@ -50,7 +51,7 @@ def _own_check_record(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
 
 @pytest.fixture
 def tiny_scenario(tmp_path: Path) -> Path:
-    """A 2-variant x 2-seed scenario of 4 steps each."""
+    """A 2-variant x 2-seed scenario of 4 steps each, scored on 48x48 centres of the validation photos."""
     path = tmp_path / "tiny.toml"
     path.write_text(TINY_SCENARIO, encoding="utf-8")
     return path

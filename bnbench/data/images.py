@@ -64,6 +64,13 @@ def luma_bt601(image: np.ndarray) -> np.ndarray:
     return (y / 255.0).astype(np.float32)
 
 
+def center_square(image: np.ndarray, size: int) -> np.ndarray:
+    """The centre `size` x `size` pixels of an HxW or HxWxC image (a side shorter than `size` is kept whole)."""
+    h, w = image.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[top : top + size, left : left + size]
+
+
 def crop_to_multiple(image: np.ndarray, scale: int) -> np.ndarray:
     """Crop the bottom and right edges so both sides are multiples of `scale`."""
     h, w = image.shape[:2]

@@ -8,17 +8,20 @@ import numpy as np
 import pytest
 import torch
 
+from bnbench.data import build_task
 from bnbench.data.images import (
     BUNDLED_PHOTOS,
     VALIDATION_PHOTOS,
     bicubic_degrade,
     bundled_photo,
     center_crop,
+    center_square,
     crop_to_multiple,
     luma_bt601,
     psnr_db,
 )
 from bnbench.data.superres import PatchSampler
+from bnbench.scenario import TaskConfig
 
 
 def test_psnr_of_a_constant_error():
@@ -86,3 +89,27 @@ def test_patch_sampler_refuses_small_images():
     tiny = torch.zeros(10, 10)
     with pytest.raises(UserError, match="smaller than patch_size 33"):
         PatchSampler([(tiny, tiny)], patch=33, device=torch.device("cpu"))
+
+
+def test_center_square_of_a_photo():
+    image = np.arange(5 * 7 * 3).reshape(5, 7, 3)
+    # 3x3 from a 5x7 photo: rows 1..3, columns 2..4, every channel.
+    assert np.array_equal(center_square(image, 3), image[1:4, 2:5])
+    assert center_square(image, 6).shape == (5, 6, 3)  # a side shorter than 6 stays whole
+
+
+def test_eval_size_scores_the_centre_of_each_validation_photo():
+    task = build_task(TaskConfig(eval_size=50), torch.device("cpu"))
+    # 50x50 centre squares, cut to a multiple of scale 3: 48x48, for astronaut, chelsea and coffee alike.
+    assert [tuple(hr.shape) for _, _, hr in task.validation] == [(48, 48)] * len(VALIDATION_PHOTOS)
+    astronaut = luma_bt601(crop_to_multiple(bundled_photo("astronaut")[231:281, 231:281], 3))  # 512x512: 231 = 462/2
+    assert torch.equal(task.validation[0][2], torch.from_numpy(astronaut))
+    whole = build_task(TaskConfig(), torch.device("cpu"))
+    assert [tuple(hr.shape) for _, _, hr in whole.validation] == [(510, 510), (300, 450), (399, 600)]
+
+
+def test_eval_size_is_for_super_resolution_only():
+    with pytest.raises(ValueError, match="eval_size applies to name = 'super-resolution' only"):
+        TaskConfig(name="digits", eval_size=32)
+    with pytest.raises(ValueError, match="greater than or equal to 16"):
+        TaskConfig(eval_size=8)

@@ -67,7 +67,7 @@ def test_devices_lists_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
 def run_tiny(tmp_path: Path, *sets: str) -> tuple[pd.DataFrame, Path]:
     scenario = tmp_path / "tiny.toml"
     scenario.write_text(
-        '[scenario]\nname = "tiny"\nseeds = [0]\ndevice = "cpu"\n[task]\nbatch_size = 8\n'
+        '[scenario]\nname = "tiny"\nseeds = [0]\ndevice = "cpu"\n[task]\nbatch_size = 8\neval_size = 48\n'
         "[train]\nmax_steps = 4\neval_every = 2\nlog_every = 2\nthreads = 1\n"
         "[energy]\nidle_s = 0.2\nsample_hz = 50\n",
         encoding="utf-8",

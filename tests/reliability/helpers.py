@@ -53,6 +53,7 @@ device = "cpu"
 
 [task]
 batch_size = 8
+eval_size = 48
 
 [train]
 max_steps = 4
