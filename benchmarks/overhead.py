@@ -5,11 +5,18 @@ process, trained in short blocks of `--block-steps` steps, one round after anoth
 bare, metered at 10 Hz and metered at 100 Hz, in an order that rotates each round. A metered block is what the
 run driver adds around the same steps: the sampler thread at its rate streaming power rows into a RunStore, a
 `train` meter window around the block (RunHooks.phase) and a curve row every `log_every` steps
-(RunHooks.on_log). Each round gives a ratio per rate, bare seconds / metered seconds (the metered block's
-throughput as a share of the bare one's), for wall time and for the CPU time of the whole process (the sampler
-thread included). Neighbouring blocks share the machine's state of the moment, so drift cancels in the ratio;
-the median of the rounds' ratios is printed with a 95% bootstrap interval (scipy.stats.bootstrap), whose
-half-width is the resolution the run reached.
+(RunHooks.on_log). The sampler starts before a metered block's clock and stops after it, as it runs through a
+whole training phase of a real run, so a block pays its ticks but not the thread's start and join. Each round
+gives a ratio per rate, bare seconds / metered seconds (the metered block's throughput as a share of the bare
+one's), for wall time and for the CPU time of the whole process (the sampler thread included). Neighbouring
+blocks share the machine's state of the moment, so drift cancels in the ratio; the median of the rounds'
+ratios is printed with a 95% bootstrap interval (scipy.stats.bootstrap), whose half-width is the resolution
+the run reached.
+
+How long it runs: on a VM whose steps swing by 10-30% from one second to the next, a pair of blocks differs by
+5-10% almost whatever their length, so many short blocks narrow the interval fastest. Rounds go on until both
+rates' wall intervals are within +-`--target` (checked every 20 rounds after `--min-rounds`, every 100 past
+200) or `--minutes` have passed; the printout says which.
 
 Where a metered block's extra time goes, measured inside the same blocks: the sampler thread's own CPU time
 (its thread clock), the meter windows (open + close), the store's per-log work (on_log); the rest of the gap
@@ -19,10 +26,12 @@ Second figure: whole runs, as before: `train()` through the run driver's path ag
 from scratch, alternated in one process for `--whole-rounds` rounds (0 skips it). Parquet flushes (every
 30 s and at each evaluation) show here only: blocks flush their buffered rows between blocks, untimed.
 
-    python benchmarks/overhead.py [--rounds 60] [--block-steps 25] [--whole-rounds 3] [--whole-steps 200]
+    python benchmarks/overhead.py [--target 0.005] [--minutes 30] [--block-steps 3] [--whole-rounds 3]
 
 The load average is printed before and after: on a shared machine the interval widens, and the final figure
-needs an idle one.
+needs an idle one. One training thread (`--threads 1`) leaves the sampler a core of its own, as on any machine
+with a core more than the run uses; where every core trains, the sampler's CPU share printed below is taken
+from training.
 """
 
 from __future__ import annotations
@@ -74,6 +83,16 @@ def interval(ratios: list[float]) -> tuple[float, float, float]:
     result = stats.bootstrap((values,), np.median, confidence_level=0.95, n_resamples=5000, method="percentile",
                              random_state=np.random.default_rng(0))
     return float(np.median(values)), float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
+def ratios(seconds: dict[str, list[float]], kind: str) -> list[float]:
+    """Each round's bare seconds / `kind` seconds: the metered block's throughput as a share of the bare one's."""
+    return [b / m for b, m in zip(seconds["bare"], seconds[kind], strict=True)]
+
+
+def half_width(values: list[float]) -> float:
+    _, low, high = interval(values)
+    return (high - low) / 2
 
 
 @dataclass
@@ -143,8 +162,8 @@ class Blocks:
         meter = open_run_meter("cpu", spec.energy, warn=lambda _: None)
         hooks = RunHooks(spec, DEVICE, self.curves, SilentProgress(), threading.Event(), meter)  # type: ignore[arg-type]
         hooks.power = self.power
-        wall, cpu = time.perf_counter(), time.process_time()
         sampler = Sampler(meter, hz, lambda samples: _power_rows(spec, samples, self.power), self.power.flush).start()
+        wall, cpu = time.perf_counter(), time.process_time()
         window = hooks.phase("train")
         t0 = time.perf_counter()
         window.__enter__()
@@ -153,9 +172,9 @@ class Blocks:
         t0 = time.perf_counter()
         window.__exit__(None, None, None)
         costs.windows_s += time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         costs.sampler_cpu_s = time.clock_gettime(time.pthread_getcpuclockid(sampler._thread.ident))  # noqa: SLF001
         sampler.stop()
-        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         self.curves.flush()  # outside the timed block: keep the buffers as short as a run's
         self.power.flush()
         return wall, cpu, costs
@@ -170,7 +189,9 @@ def run_blocks(args: argparse.Namespace, root: Path) -> None:
     walls: dict[str, list[float]] = {k: [] for k in kinds}
     cpus: dict[str, list[float]] = {k: [] for k in kinds}
     costs: dict[str, list[Costs]] = {k: [] for k in RATES}
-    for r in range(args.rounds):
+    start, why = time.monotonic(), f"the {args.minutes:g}-minute budget ran out"
+    r = 0
+    while time.monotonic() - start < args.minutes * 60:
         for i in range(len(kinds)):
             kind = kinds[(r + i) % len(kinds)]
             if kind == "bare":
@@ -180,15 +201,23 @@ def run_blocks(args: argparse.Namespace, root: Path) -> None:
                 costs[kind].append(cost)
             walls[kind].append(wall)
             cpus[kind].append(cpu)
+        r += 1
         if args.verbose:
-            print(f"round {r + 1}: " + ", ".join(f"{k} {walls[k][-1] * 1e3:.0f} ms" for k in kinds), flush=True)
+            print(f"round {r}: " + ", ".join(f"{k} {walls[k][-1] * 1e3:.0f} ms" for k in kinds), flush=True)
+        if r >= args.min_rounds and r % (20 if r < 200 else 100) == 0:
+            widths = [half_width(ratios(walls, kind)) for kind in RATES]
+            print(f"  {r} rounds, {(time.monotonic() - start) / 60:.1f} min: wall resolution "
+                  + ", ".join(f"{k} +-{w:.2%}" for k, w in zip(RATES, widths, strict=True)), flush=True)
+            if max(widths) <= args.target:
+                why = f"both wall intervals reached +-{args.target:.1%}"
+                break
     step_ms = statistics.median(walls["bare"]) / args.block_steps * 1e3
-    print(f"\nBlocks: SRCNN, batch {args.batch_size}, {args.threads} thread(s), {args.rounds} rounds of "
-          f"{args.block_steps}-step blocks ({step_ms:.1f} ms a bare step)")
+    minutes = (time.monotonic() - start) / 60
+    print(f"\nBlocks: SRCNN, batch {args.batch_size}, {args.threads} thread(s), {r} rounds of "
+          f"{args.block_steps}-step blocks ({step_ms:.1f} ms a bare step) in {minutes:.1f} min; stopped because {why}")
     for kind in RATES:
         for what, values in (("wall", walls), ("CPU", cpus)):
-            ratios = [b / m for b, m in zip(values["bare"], values[kind], strict=True)]
-            median, low, high = interval(ratios)
+            median, low, high = interval(ratios(values, kind))
             print(f"  metered at {kind:6s} {what:4s}: {median:.4f} x the bare throughput, 95% interval "
                   f"[{low:.4f}, {high:.4f}] (resolution +-{(high - low) / 2:.2%})")
         block_s = statistics.median(walls[kind])
@@ -264,8 +293,11 @@ def run_whole(args: argparse.Namespace, root: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--block-steps", type=int, default=25)
+    parser.add_argument("--target", type=float, default=0.005,
+                        help="stop once both wall intervals are this narrow (+-, as a fraction)")
+    parser.add_argument("--minutes", type=float, default=30.0, help="stop after this long whatever the intervals")
+    parser.add_argument("--min-rounds", type=int, default=60)
+    parser.add_argument("--block-steps", type=int, default=3)
     parser.add_argument("--whole-rounds", type=int, default=3)
     parser.add_argument("--whole-steps", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
