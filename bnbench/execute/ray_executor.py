@@ -79,14 +79,20 @@ class _RemoteFlag:
 @contextlib.contextmanager
 def share_node_host(session: str) -> Iterator[None]:
     """While it is open, this process's host energy is its CPU-time share among the session's tasks running on
-    this node: each registers its pid as a file in a node-local folder named after the session."""
+    this node: each registers its pid as a file in a node-local folder named after the session. The last task
+    to leave removes the folder, so a node keeps nothing of a session once its tasks are done."""
     from bnbench.energy.shared_host import Peers, pool_cpu_s, share_host_with
     from bnbench.execute.slot_meter import cpu_seconds_of
 
     folder = Path(tempfile.gettempdir()) / f"bnbench-{session}"
-    folder.mkdir(exist_ok=True)
     mine = folder / str(os.getpid())
-    mine.touch()
+    while True:  # another task of the session may remove the folder between its creation and our file
+        folder.mkdir(exist_ok=True)
+        try:
+            mine.touch()
+            break
+        except FileNotFoundError:
+            continue
 
     def pids() -> list[int]:
         return [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
@@ -98,6 +104,8 @@ def share_node_host(session: str) -> Iterator[None]:
     finally:
         share_host_with(None)  # Ray may reuse this worker process for a task of another session
         mine.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty: another task of the session still runs here
+            folder.rmdir()
 
 
 def _node_idle(config: EnergyConfig, gpu: bool) -> dict[str, Any]:

@@ -162,7 +162,11 @@ def test_ray_tasks_on_one_node_share_its_host(tmp_path: Path, monkeypatch: pytes
         assert (peers.own_cpu_s(), peers.all_cpu_s()) == (3.0, 8.0)
         assert isinstance(dict(devices.host_chain(None, powercap))["rapl"](), SharedHostSource)
     assert shared_host.current_peers() is None  # the worker process may run another session's task next
-    assert [p.name for p in registry.iterdir()] == ["4242"]
+    assert [p.name for p in registry.iterdir()] == ["4242"]  # the other task still runs: its folder stays
+    (registry / "4242").unlink()
+    with share_node_host("session1"):
+        assert [p.name for p in registry.iterdir()] == [str(me)]
+    assert not registry.exists()  # the last task to leave leaves nothing behind in the node's temp folder
 
 
 def test_held_seconds_survive_a_resume() -> None:
