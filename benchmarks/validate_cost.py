@@ -29,9 +29,10 @@ def timed(scenario: Path, cache_dir: str) -> tuple[float, float]:
     start = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "bnbench", "validate", str(scenario)], env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, usage = os.wait4(process.pid, 0)  # reaped here, for its rusage: tell Popen the code
     wall_s = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
         raise SystemExit(f"validate {scenario} failed: {process.stderr.read().decode().strip()}")  # type: ignore[union-attr]
     return wall_s, usage.ru_maxrss / 1024  # KiB on Linux
 

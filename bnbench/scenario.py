@@ -179,9 +179,13 @@ class TaskConfig(_Section):
         return value
 
     @model_validator(mode="after")
-    def _command_fields(self) -> TaskConfig:
+    def _eval_size_for_images(self) -> TaskConfig:
         if self.eval_size is not None and self.name != "super-resolution":
             raise ValueError(f"eval_size applies to name = 'super-resolution' only (name is '{self.name}')")
+        return self
+
+    @model_validator(mode="after")
+    def _command_fields(self) -> TaskConfig:
         own = ("command", "metric", "higher_is_better", "parse")
         if self.name != COMMAND:
             given = [k for k in own if getattr(self, k) is not None]

@@ -1,4 +1,4 @@
-"""How much memory a training run needs, estimated on the meta device before it starts, and the check that
+"""How much memory a training run needs, estimated from its model's shapes before it starts, and the check that
 refuses a run that cannot fit its device: `batch_size = 1000000000` is one line, not the kernel's OOM killer.
 
 The estimate is a floor, not a prediction: the shapes of one training batch through the model
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from bnbench.errors import UserError
-from bnbench.models.probe import FLOAT_BYTES, probe  # fp32; bf16 autocast halves some activations: a safer floor
+from bnbench.models.probe import FLOAT_BYTES, probe
 from bnbench.scenario import RunSpec
 
 GIB = 1024**3
@@ -49,10 +49,8 @@ def estimate(spec: RunSpec) -> MemoryEstimate | None:
     if spec.task.name == COMMAND:
         return None
     io = task_io(spec.task)
-    if io.image_size is None:
-        return None
     shapes = probe(spec.model, io, spec.task.batch_size)
-    if shapes is None:
+    if shapes is None or io.image_size is None:  # the task fixes no input size (both or neither)
         return None
     # the input, and a target like the output
     batch = spec.task.batch_size * io.in_channels * io.image_size**2 + shapes.output

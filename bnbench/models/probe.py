@@ -23,7 +23,7 @@ from bnbench.scenario import ModelConfig, is_import_path
 
 PROBE_BATCH = 2  # not 1: batch norm over a single value per channel refuses to train
 CPU_PROBE_BYTES = 256 * 1024**2
-FLOAT_BYTES = 4
+FLOAT_BYTES = 4  # fp32; bf16 autocast halves some activations, which only makes the memory floor safer
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,13 @@ class Shapes:
     parameters: int
 
 
-def cpu_bound_bytes(model: nn.Module, io: ModelIO) -> int:
-    """An upper bound on the bytes of a `PROBE_BATCH` forward pass: every leaf's output at the widest channel
-    count and the largest side (the input's, times the model's upsampling)."""
+def cpu_bound_bytes(model: nn.Module, io: ModelIO, image_size: int) -> int:
+    """An upper bound on the bytes of a `PROBE_BATCH` forward pass of `image_size`-square inputs: every leaf's
+    output (and the input) at the widest channel count and the largest side (the input's, times the model's
+    upsampling)."""
     widest = max((max(p.shape[:2]) for p in model.parameters() if p.dim() >= 2), default=io.in_channels)
     widest = max(widest, io.in_channels, io.out_channels)
-    side = (io.image_size or 0) * io.scale
+    side = image_size * io.scale
     leaves = sum(1 for m in model.modules() if not list(m.children())) + 1
     return PROBE_BATCH * widest * side * side * leaves * FLOAT_BYTES
 
@@ -54,7 +55,7 @@ def probe(config: ModelConfig, io: ModelIO, batch_size: int) -> Shapes | None:
         model = build_model(config, io)
     if io.image_size is None:
         return None
-    on_cpu = not is_import_path(config.arch) and cpu_bound_bytes(model, io) <= CPU_PROBE_BYTES
+    on_cpu = not is_import_path(config.arch) and cpu_bound_bytes(model, io, io.image_size) <= CPU_PROBE_BYTES
     outputs: list[int] = []
 
     def count(_module: nn.Module, inputs: tuple[object, ...], output: object) -> None:
