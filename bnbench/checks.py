@@ -1,5 +1,10 @@
 """Checks a scenario needs the registries for: names of tasks, models and norms, then each distinct task, model
-and command of its run matrix, before anything is written."""
+and command of its run matrix, and the memory each variant needs, before anything is written.
+
+None of them imports torch for the bundled tasks and architectures (their data checks read file headers, their
+models are plans walked for shapes), so `bnbench validate` of a scenario made of them answers in well under a
+second; a user's `module.path:factory` model is torch code and is run on the meta device.
+"""
 
 from __future__ import annotations
 
@@ -44,14 +49,15 @@ def check_scenario(scenario: Scenario) -> None:
 
 def check_runs(specs: Iterable[RunSpec]) -> None:
     """Vet every distinct task and model of a matrix before any results folder exists: the data (missing,
-    empty or unreadable folders), and each model built on the meta device and fed one batch. Raises UserError."""
+    empty or unreadable folders), and each model's shapes for one batch (bnbench.models.probe). Raises UserError."""
     from bnbench.data import check_task, task_io
-    from bnbench.execute.command import check_command
     from bnbench.models import check_model
 
     seen: set[str] = set()
     for spec in specs:
         if spec.task.name == COMMAND:  # no data, no model: the command's program must exist
+            from bnbench.execute.command import check_command
+
             check_command(spec.task, f"[[variant]] '{spec.variant}'")
             continue
         key = json.dumps([spec.task.model_dump(), spec.model.model_dump()], sort_keys=True, default=str)
@@ -60,3 +66,13 @@ def check_runs(specs: Iterable[RunSpec]) -> None:
         seen.add(key)
         check_task(spec.task)
         check_model(spec.model, task_io(spec.task))
+
+
+def check_before_running(scenario: Scenario, specs: list[RunSpec], devices: list[str]) -> None:
+    """Everything `validate` and `run` refuse before a results folder exists: unknown names, data, models and
+    their inputs, then each variant's memory floor against the smallest of `devices`. Raises UserError."""
+    from bnbench.models.memory import check_memory
+
+    check_scenario(scenario)
+    check_runs(specs)
+    check_memory(specs, devices, scenario.source)

@@ -76,12 +76,19 @@ SetOpt = Annotated[
 @friendly
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix without training."""
+    from bnbench.checks import check_before_running
     from bnbench.commands.run import print_matrix
-    from bnbench.scenario import load
-    from bnbench.vetted import vet
+    from bnbench.errors import UserError
+    from bnbench.execute.local import resolve_devices
+    from bnbench.scenario import expand, load, trust_scenario_folder
 
     loaded = load(scenario, set_ or [])
-    vet(loaded)  # names, data, each model on the meta device, its memory: remembered, so torch loads only if needed
+    trust_scenario_folder(loaded)  # a 'module:factory' model imports from the scenario's folder
+    try:
+        devices = resolve_devices(loaded.scenario.device)
+    except UserError:  # the GPUs it names are not on this machine: check against this host's memory
+        devices = ["cpu"]
+    check_before_running(loaded, expand(loaded), devices)  # no torch unless a model is the user's own code
     print_matrix(loaded)
 
 

@@ -43,12 +43,6 @@ decay = 0.9
 """
 
 
-@pytest.fixture(autouse=True)
-def _own_check_record(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test starts with no remembered scenario checks (bnbench.vetted), and never touches the user's."""
-    monkeypatch.setenv("BNBENCH_CACHE_DIR", str(tmp_path_factory.mktemp("bnbench-cache")))
-
-
 @pytest.fixture
 def tiny_scenario(tmp_path: Path) -> Path:
     """A 2-variant x 2-seed scenario of 4 steps each, scored on 48x48 centres of the validation photos."""

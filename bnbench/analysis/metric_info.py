@@ -68,18 +68,18 @@ def direction_from_name(name: str) -> bool | None:
 
 
 def direction_from_registry(task_name: str | None, metric: str) -> bool | None:
-    """Ask the task registry (imports torch). None when the task is unknown or names another metric."""
+    """Ask the task registry. None when the task is unknown or names another metric."""
     if not task_name:
         return None
     from bnbench.data import TASKS
 
     try:
-        factory = TASKS.get(task_name)
+        kind = TASKS.get(task_name)
     except Exception:  # noqa: BLE001 - an unknown task (a folder from another version) falls through
         return None
-    if getattr(factory, "metric", None) != metric:
+    if kind.metric != metric:
         return None
-    return bool(factory.higher_is_better)  # type: ignore[attr-defined]
+    return bool(kind.higher_is_better)
 
 
 def resolve(metric: str, task_name: str | None, higher_is_better: bool | None = None) -> MetricInfo:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rich.console import Console
 from rich.table import Table
 
-from bnbench.checks import check_runs, check_scenario
+from bnbench.checks import check_before_running
 from bnbench.errors import UserError
 from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, load
 from bnbench.version import __version__
@@ -237,11 +237,7 @@ def execute_scenario(
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)  # no torch for the CPU
     # The pool's workers import torch while this process imports it for the checks; a refusal ends them.
     with early_pool(scenario, device_list, workers, executor, address) as pool:
-        from bnbench.models.memory import check_memory
-
-        check_scenario(scenario)
-        check_runs(specs)  # data folders, model options and input sizes: a UserError before any folder is written
-        check_memory(specs, device_list, scenario.source)
+        check_before_running(scenario, specs, device_list)  # a UserError before any folder is written
         run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []), pool)
         resume_folder(out, resume)  # refuses two different folders before anything is created
         if resume is not None and not (resume / "runs.csv").is_file():

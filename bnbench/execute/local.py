@@ -6,6 +6,8 @@ workers before it pays for torch itself, so the workers' start-up overlaps its o
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,21 @@ if TYPE_CHECKING:
     from bnbench.results.store import RunStore
 
 
+# The device nodes torch.cuda cannot work without on Linux: NVIDIA's driver, ROCm's kernel driver, WSL's GPU.
+GPU_DEVICE_NODES = ("/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
+def gpu_impossible(platform: str = sys.platform, nodes: tuple[str, ...] = GPU_DEVICE_NODES) -> bool:
+    """Whether this host certainly has no GPU torch could use (macOS, or Linux without any GPU driver's device
+    node), so that resolving 'auto' there need not import torch (seconds)."""
+    if platform == "darwin":
+        return True
+    return platform.startswith("linux") and not any(os.path.exists(node) for node in nodes)
+
+
 def _visible_gpus() -> int:
+    if gpu_impossible():
+        return 0
     import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0

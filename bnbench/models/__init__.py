@@ -1,27 +1,36 @@
-"""Model registry: an architecture name -> a factory taking the norm factory and the model config."""
+"""Model registry: an architecture name -> its plan (bnbench.models.plan), and the network built from it.
+
+Registering, naming and checking a bundled architecture load no torch: a plan is data, walked for its shapes
+(bnbench.models.shapes) and made a torch network only when a run builds it (bnbench.models.build). A user's
+architecture, 'module.path:factory', is torch code and is built and probed as such (bnbench.models.custom).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from bnbench.errors import UserError
-from bnbench.models.custom import build_custom, load_factory
-from bnbench.models.norms import NormFactory, make_norm
 from bnbench.registry import Registry
 from bnbench.scenario import ModelConfig, is_import_path
 
-ModelFactory = Callable[[NormFactory, ModelConfig, "ModelIO"], nn.Module]
+if TYPE_CHECKING:
+    from torch import nn
+
+    from bnbench.models.plan import Layer
+
+Plan = Callable[[ModelConfig, "ModelIO"], "list[Layer]"]
 
 
-class ModelRegistry(Registry[ModelFactory]):
+class ModelRegistry(Registry[Plan]):
     """The registered architectures, and any user's factory named by import path ('module.path:factory')."""
 
-    def get(self, name: str) -> ModelFactory:
+    def get(self, name: str) -> Callable[..., Any]:
+        """A registered architecture's plan, or the user's factory a 'module.path:factory' name imports."""
         if is_import_path(name):
-            load_factory(name)  # a UserError now if it cannot be imported
-            return build_custom
+            from bnbench.models.custom import load_factory
+
+            return load_factory(name)  # a UserError now if it cannot be imported
         try:
             return super().get(name)
         except UserError as exc:
@@ -46,15 +55,29 @@ class ModelIO:
         self.image_size = image_size
 
 
+def plan_model(config: ModelConfig, io: ModelIO) -> list[Layer]:
+    """The layers of the bundled architecture `config.arch` for `io`, with the norm's place marked; UserError for
+    an unknown name or options that do not fit, ValueError for sizes that cannot make a layer."""
+    return MODELS.get(config.arch)(config, io)
+
+
 def build_model(config: ModelConfig, io: ModelIO) -> nn.Module:
     """The network for `config.arch` (a registered name or 'module.path:factory') with `config.norm` inserted
     where the architecture puts norms. UserError for an unknown name or a factory that does not fit."""
-    return MODELS.get(config.arch)(make_norm(config), config, io)
+    from bnbench.models.norms import make_norm
+
+    if is_import_path(config.arch):
+        from bnbench.models.custom import build_custom
+
+        return build_custom(make_norm(config), config, io)
+    from bnbench.models.build import to_module
+
+    return to_module(plan_model(config, io), make_norm(config))
 
 
 def check_model(config: ModelConfig, io: ModelIO) -> None:
-    """Build the model and run one small batch of `io.image_size` through it (bnbench.models.probe), so a wrong
-    name, option or input size is a UserError before any training starts."""
+    """Walk the model's plan (or run a user's model on the meta device) with a batch of `io.image_size` inputs
+    (bnbench.models.probe), so a wrong name, option or input size is a UserError before any training starts."""
     from bnbench.models.probe import PROBE_BATCH, probe
 
     try:
@@ -65,7 +88,7 @@ def check_model(config: ModelConfig, io: ModelIO) -> None:
             f"model '{config.arch}' cannot take this task's {io.image_size}x{io.image_size} inputs ({first})"
         ) from None
 
+
 from bnbench.models import fsrcnn as _fsrcnn  # noqa: E402,F401  (registers the built-in architectures)
 from bnbench.models import lenet as _lenet  # noqa: E402,F401
 from bnbench.models import srcnn as _srcnn  # noqa: E402,F401
-from bnbench.models import syncbn as _syncbn  # noqa: E402,F401  (registers norm = "syncbatch")

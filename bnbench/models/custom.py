@@ -17,7 +17,6 @@ from typing import Any
 from torch import nn
 
 from bnbench.errors import UserError
-from bnbench.models.layers import with_dropout
 from bnbench.models.norms import NormFactory
 from bnbench.models.options import call_with_options
 from bnbench.scenario import ModelConfig
@@ -41,6 +40,13 @@ def load_factory(arch: str) -> Callable[..., Any]:
     if not callable(factory):
         raise UserError(f"arch '{arch}': '{attribute}' is not callable")
     return factory
+
+
+def with_dropout(norm: NormFactory, rate: float) -> NormFactory:
+    """`norm` followed by dropout at `rate` (just `norm` when the rate is 0): what a custom model is given."""
+    if rate <= 0:
+        return norm
+    return lambda channels: nn.Sequential(norm(channels), nn.Dropout(rate))
 
 
 def build_custom(norm: NormFactory, config: ModelConfig, io: Any) -> nn.Module:

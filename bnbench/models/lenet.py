@@ -7,40 +7,35 @@ gets ReLU and dropout but no norm (every norm here is defined on conv feature ma
 
 from __future__ import annotations
 
-from torch import nn
-
 from bnbench.errors import UserError
 from bnbench.models import MODELS, ModelIO
-from bnbench.models.layers import hidden_tail
-from bnbench.models.norms import NormFactory
 from bnbench.models.options import call_with_options
+from bnbench.models.plan import Conv, Dropout, Flatten, Layer, Linear, MaxPool, ReLU, hidden_tail
 from bnbench.scenario import ModelConfig
 
 
-def lenet(
-    norm: NormFactory, config: ModelConfig, io: ModelIO, widths: tuple[int, int] = (32, 64), hidden: int = 128
-) -> nn.Sequential:
+def lenet(config: ModelConfig, io: ModelIO, widths: tuple[int, int] = (32, 64), hidden: int = 128) -> list[Layer]:
     """Logits of `io.out_channels` classes for `io.image_size`-square inputs (a multiple of 4 pixels)."""
     size = io.image_size
     if size is None or size % 4:
         raise UserError(f"lenet needs square inputs whose side is a multiple of 4 pixels (the task gives {size})")
     w1, w2 = widths
-    layers: list[nn.Module] = [
-        nn.Conv2d(io.in_channels, w1, 3, padding=1),
-        *hidden_tail(norm, config, w1),
-        nn.MaxPool2d(2),
-        nn.Conv2d(w1, w2, 3, padding=1),
-        *hidden_tail(norm, config, w2),
-        nn.MaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(w2 * (size // 4) ** 2, hidden),
-        nn.ReLU(inplace=True),
+    layers: list[Layer] = [
+        Conv(io.in_channels, w1, 3, padding=1),
+        *hidden_tail(config, w1),
+        MaxPool(2),
+        Conv(w1, w2, 3, padding=1),
+        *hidden_tail(config, w2),
+        MaxPool(2),
+        Flatten(),
+        Linear(w2 * (size // 4) ** 2, hidden),
+        ReLU(),
     ]
     if config.dropout > 0:
-        layers.append(nn.Dropout(config.dropout))
-    return nn.Sequential(*layers, nn.Linear(hidden, io.out_channels))
+        layers.append(Dropout(config.dropout))
+    return [*layers, Linear(hidden, io.out_channels)]
 
 
 @MODELS.register("lenet", "LeNet-style CNN: two 3x3 convs (32, 64) with pooling, fully connected 128, classes")
-def _lenet(norm: NormFactory, config: ModelConfig, io: ModelIO) -> nn.Module:
-    return call_with_options("lenet", lenet, (norm, config, io), config.options)
+def _lenet(config: ModelConfig, io: ModelIO) -> list[Layer]:
+    return call_with_options("lenet", lenet, (config, io), config.options)

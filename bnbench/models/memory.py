@@ -2,7 +2,7 @@
 refuses a run that cannot fit its device: `batch_size = 1000000000` is one line, not the kernel's OOM killer.
 
 The estimate is a floor, not a prediction: the shapes of one training batch through the model
-(bnbench.models.probe: a small batch on the CPU for a bundled architecture, the meta device otherwise), counting
+(bnbench.models.probe: a bundled architecture's plan walked, a user's model run on the meta device), counting
   - every module's output (the activations autograd keeps for the backward pass) twice: kept, and their
     gradients during the backward pass;
   - the batch itself: input and target;
@@ -16,8 +16,6 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import torch
 
 from bnbench.errors import UserError
 from bnbench.models.probe import FLOAT_BYTES, probe
@@ -61,6 +59,8 @@ def estimate(spec: RunSpec) -> MemoryEstimate | None:
 def capacity_bytes(device: str) -> int | None:
     """Total memory of `device` ('cpu': this host's RAM; 'cuda:N': that GPU's), None when it cannot be read."""
     if device.startswith("cuda"):
+        import torch
+
         if not torch.cuda.is_available():
             return None
         index = int(device.partition(":")[2] or 0)

@@ -15,9 +15,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from bnbench.models.norms import NORMS, NormFactory
-from bnbench.scenario import ModelConfig
-
 
 def replica_count() -> int:
     """The size of the default process group; 1 outside one."""
@@ -77,10 +74,3 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
             out = out * self.weight[None, :, None, None] + self.bias[None, :, None, None]
         return out.to(x.dtype)
 
-
-@NORMS.register("syncbatch", "batch norm with statistics synchronized across the replicas of a DDP run",
-                aliases=("syncbn", "syncbatchnorm", "sync_batch_norm", "sync-bn"))
-def _syncbatch(config: ModelConfig) -> NormFactory:
-    decay, eps = config.bn_decay, config.eps
-    # TF's decay -> PyTorch's momentum, as for norm = "batch".
-    return lambda channels: SyncBatchNorm2d(channels, eps=eps, momentum=1.0 - decay)

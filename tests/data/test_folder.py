@@ -11,7 +11,7 @@ from PIL import Image
 
 from bnbench.data import build_task, check_task, task_io
 from bnbench.data.folder import image_files, split_files
-from bnbench.data.superres import PatchSampler
+from bnbench.data.superres_device import PatchSampler
 from bnbench.errors import UserError
 from bnbench.scenario import TaskConfig, load
 

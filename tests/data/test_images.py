@@ -20,7 +20,7 @@ from bnbench.data.images import (
     luma_bt601,
     psnr_db,
 )
-from bnbench.data.superres import PatchSampler
+from bnbench.data.superres_device import PatchSampler
 from bnbench.scenario import TaskConfig
 
 

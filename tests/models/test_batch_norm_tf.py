@@ -6,7 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from bnbench.models.norms import ZeroDebiasBatchNorm2d, make_norm
+from bnbench.models.batchnorms import ZeroDebiasBatchNorm2d
+from bnbench.models.norms import make_norm
 from bnbench.scenario import ModelConfig
 
 

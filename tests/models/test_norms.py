@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from bnbench.errors import UserError
-from bnbench.models.norms import NORMS, BatchRenorm2d, make_norm, renorm_limits
+from bnbench.models.batchnorms import BatchRenorm2d, renorm_limits
+from bnbench.models.norms import NORMS, make_norm
 from bnbench.scenario import ModelConfig
 
 EPS = 1e-5

@@ -13,7 +13,7 @@ from torch import nn
 
 from bnbench import checkpoint
 from bnbench.execute.resume import plan_runs
-from bnbench.models.norms import ZeroDebiasBatchNorm2d
+from bnbench.models.batchnorms import ZeroDebiasBatchNorm2d
 from bnbench.scenario import expand, from_dict
 from bnbench.train import NullHooks, train
 

@@ -1,0 +1,43 @@
+"""The digits on the training device: batches drawn with replacement, the loss and the evaluation (the task
+itself, its split and its reference, is bnbench.data.digits)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from bnbench.data.digits import Digits, load_digits_arrays, majority_accuracy_pct, stratified_split
+from bnbench.scenario import TaskConfig
+
+
+class DigitsOnDevice(Digits):
+    """Training batches, the loss and the evaluation of the digits, on `device`."""
+
+    def __init__(self, config: TaskConfig, device: torch.device) -> None:
+        self.config = config
+        self.io = self.model_io(config)
+        images, labels = load_digits_arrays()
+        train, valid = stratified_split(labels)
+        self.majority_pct = majority_accuracy_pct(labels[train], labels[valid])
+        as_tensor = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
+        self.train_x, self.train_y = as_tensor(images[train][:, None]), as_tensor(labels[train])
+        self.valid_x, self.valid_y = as_tensor(images[valid][:, None]), as_tensor(labels[valid])
+
+    def batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        index = torch.randint(len(self.train_y), (self.config.batch_size,), generator=generator,
+                              device=self.train_y.device)
+        return self.train_x[index], self.train_y[index]
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(output.float(), target)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module) -> dict[str, float]:
+        logits = model(self.valid_x).float()
+        accuracy = (logits.argmax(dim=1) == self.valid_y).double().mean().item()
+        return {
+            self.metric: 100.0 * accuracy,
+            "majority_accuracy_pct": self.majority_pct,
+            "val_loss": F.cross_entropy(logits, self.valid_y).item(),
+        }
