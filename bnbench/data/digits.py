@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from bnbench.data import TASKS
 from bnbench.models import ModelIO
 from bnbench.scenario import TaskConfig
@@ -24,29 +22,6 @@ if TYPE_CHECKING:
 HOLD_OUT_EVERY = 5
 CLASSES = 10
 SIDE_PX = 8
-
-
-def stratified_split(labels: np.ndarray, every: int = HOLD_OUT_EVERY) -> tuple[np.ndarray, np.ndarray]:
-    """(train, validation) indices: within each class, in order, every `every`-th index is validation."""
-    valid = np.zeros(len(labels), dtype=bool)
-    for label in np.unique(labels):
-        members = np.flatnonzero(labels == label)
-        valid[members[every - 1 :: every]] = True
-    return np.flatnonzero(~valid), np.flatnonzero(valid)
-
-
-def majority_accuracy_pct(train_labels: np.ndarray, valid_labels: np.ndarray) -> float:
-    """Validation accuracy in percent of always predicting the most common training label."""
-    majority = np.bincount(train_labels).argmax()
-    return 100.0 * float(np.mean(valid_labels == majority))
-
-
-def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """(images (N, 8, 8) float32 in [0, 1], labels (N,) int64) from scikit-learn's bundled copy."""
-    from sklearn.datasets import load_digits
-
-    digits = load_digits()
-    return (digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64)
 
 
 @TASKS.register("digits", "8x8 handwritten digits (scikit-learn), 10 classes: accuracy in %, cross-entropy loss")

@@ -1,14 +1,38 @@
-"""The digits on the training device: batches drawn with replacement, the loss and the evaluation (the task
-itself, its split and its reference, is bnbench.data.digits)."""
+"""The digits on the training device: the fixed split and its majority-class reference, batches drawn with
+replacement, the loss and the evaluation (the task itself, its metric and inputs, is bnbench.data.digits)."""
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnbench.data.digits import Digits, load_digits_arrays, majority_accuracy_pct, stratified_split
+from bnbench.data.digits import HOLD_OUT_EVERY, Digits
 from bnbench.scenario import TaskConfig
+
+
+def stratified_split(labels: np.ndarray, every: int = HOLD_OUT_EVERY) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices: within each class, in order, every `every`-th index is validation."""
+    valid = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        valid[members[every - 1 :: every]] = True
+    return np.flatnonzero(~valid), np.flatnonzero(valid)
+
+
+def majority_accuracy_pct(train_labels: np.ndarray, valid_labels: np.ndarray) -> float:
+    """Validation accuracy in percent of always predicting the most common training label."""
+    majority = np.bincount(train_labels).argmax()
+    return 100.0 * float(np.mean(valid_labels == majority))
+
+
+def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """(images (N, 8, 8) float32 in [0, 1], labels (N,) int64) from scikit-learn's bundled copy."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    return (digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64)
 
 
 class DigitsOnDevice(Digits):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from bnbench.data import build_task, task_io, task_metadata
-from bnbench.data.digits import majority_accuracy_pct, stratified_split
+from bnbench.data.digits_device import majority_accuracy_pct, stratified_split
 from bnbench.scenario import TaskConfig
 
 CPU = torch.device("cpu")
