@@ -58,6 +58,8 @@ class ModelIO:
 def plan_model(config: ModelConfig, io: ModelIO) -> list[Layer]:
     """The layers of the bundled architecture `config.arch` for `io`, with the norm's place marked; UserError for
     an unknown name or options that do not fit, ValueError for sizes that cannot make a layer."""
+    if is_import_path(config.arch):
+        raise ValueError(f"'{config.arch}' is a user's model: torch code, not a plan")
     return MODELS.get(config.arch)(config, io)
 
 

@@ -10,6 +10,7 @@ Two ways, the same answer:
 
 from __future__ import annotations
 
+from bnbench.errors import UserError
 from bnbench.models import ModelIO, build_model, plan_model
 from bnbench.models.shapes import Shapes, walk
 from bnbench.scenario import ModelConfig, is_import_path
@@ -20,11 +21,16 @@ FLOAT_BYTES = 4  # fp32; bf16 autocast halves some activations, which only makes
 
 def probe(config: ModelConfig, io: ModelIO, batch_size: int) -> Shapes | None:
     """The shapes of one training batch of `batch_size` square `io.image_size` inputs through `config`'s model;
-    None when the task fixes no input size (the model's options are still checked). Raises what the model raises
-    on inputs it cannot take (RuntimeError, ValueError)."""
+    None when the task fixes no input size (the model's options are still checked). UserError for options that
+    make no bundled network; what the model raises on inputs it cannot take (RuntimeError, ValueError)."""
     if is_import_path(config.arch):
         return probe_on_meta(config, io, batch_size)
-    layers = plan_model(config, io)
+    try:
+        layers = plan_model(config, io)
+    except (TypeError, ValueError) as exc:  # options of the wrong kind or size: no layer can be made of them
+        raise UserError(
+            f"model '{config.arch}': options {dict(config.options)} do not make a network ({exc})"
+        ) from None
     if io.image_size is None:
         return None
     return walk(layers, config, io.in_channels, io.image_size, batch_size)

@@ -78,8 +78,10 @@ def test_a_users_model_is_run_on_the_meta_device(monkeypatch):
     ("config", "io", "message"),
     [
         (ModelConfig(arch="srcnn"), ModelIO(1, 10, image_size=8), r"8x8 inputs \(layer 0 \(Conv\) would turn 8x8 maps"),
-        (ModelConfig(arch="srcnn", options={"n1": 0}), IO["srcnn"], "Conv channels_out must be a positive whole"),
+        (ModelConfig(arch="srcnn", options={"n1": 0}), IO["srcnn"],
+         r"options \{'n1': 0\} do not make a network \(Conv channels_out must be a positive whole number, not 0\)"),
         (ModelConfig(arch="lenet", options={"hidden": 1.5}), IO["lenet"], "Linear features_out must be a posi"),
+        (ModelConfig(arch="lenet", options={"widths": 5}), IO["lenet"], "cannot unpack non-iterable int"),
         (ModelConfig(arch="srcnn", options={"n2": 30}, norm="group", groups=4), IO["srcnn"], "groups = 4 does not"),
     ],
 )
