@@ -4,6 +4,9 @@ A fixed split, the same for every seed and machine: within each class, in datase
 out for validation (360 images), the other 1,437 train. Pixels (0..16) are scaled to [0, 1]. Batches are drawn
 with replacement on the training device. The metric is validation accuracy in percent, the loss cross-entropy;
 the reference is the majority-class accuracy, what always answering the most common training label scores.
+
+This module is the task as the registry and the checks know it, without torch or NumPy; the split, the batches
+and the evaluation are bnbench.data.digits_device.
 """
 
 from __future__ import annotations

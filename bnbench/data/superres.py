@@ -7,6 +7,9 @@ from every border; the bicubic input scored on the same region is the reference 
 
 With `input = "low_res"` the model gets the downsampled image itself and upsamples it (FSRCNN). The images are
 the photos bundled with scikit-image, or a user's folder (`dataset = "path"`, PNG and JPEG).
+
+This module is the task as the registry and the checks know it, without torch; the patches, the loss and the
+evaluation on the training device are bnbench.data.superres_device.
 """
 
 from __future__ import annotations
