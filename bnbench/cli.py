@@ -76,7 +76,7 @@ SetOpt = Annotated[
 @friendly
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix without training."""
-    from bnbench.checks import check_before_running
+    from bnbench.commands.checks import check_before_running
     from bnbench.commands.run import print_matrix
     from bnbench.errors import UserError
     from bnbench.execute.local import resolve_devices

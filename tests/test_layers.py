@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("analysis", ("bnbench.analysis",)),
     ("rendering", ("bnbench.rendering",)),
     ("doctor", ("bnbench.doctor",)),
-    ("commands", ("bnbench.commands", "bnbench.cli", "bnbench.checks", "bnbench.vetted", "bnbench.__main__")),
+    ("commands", ("bnbench.commands", "bnbench.cli", "bnbench.__main__")),
     ("package root", (ROOT,)),
 ]
 

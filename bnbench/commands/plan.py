@@ -98,7 +98,7 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
                   argv: list[str], console: Console | None = None) -> None:
     from bnbench.analysis.plan import make_plan
     from bnbench.analysis.results import load as load_results
-    from bnbench.checks import check_scenario
+    from bnbench.commands.checks import check_scenario
 
     console = console or Console()
     scenario = load(path, overrides)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from rich.console import Console
 from rich.table import Table
 
-from bnbench.checks import check_before_running
+from bnbench.commands.checks import check_before_running
 from bnbench.errors import UserError
 from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, load
 from bnbench.version import __version__
