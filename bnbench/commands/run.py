@@ -356,4 +356,10 @@ def _session(
         if report_after_run(out, console) == "interrupted":
             return Session(EXIT_SIGINT, out, rows)
         say(console, f"results: {out}")
-    return Session(EXIT_RUN_FAILED if any(r["status"] == "failed" for r in rows) else EXIT_OK, out, rows)
+    # Runs no worker took (every slot's worker died or never started) are neither failed nor done: say so.
+    undone = [] if adaptive else [s.run_id for s in queue if s.run_id not in {r["run_id"] for r in rows}]
+    if undone:
+        say(console, f"{plural(len(undone), 'run')} not trained, no worker being left to take them "
+                     f"({', '.join(undone[:4])}{', ...' if len(undone) > 4 else ''}); resume with --resume {out}")
+    failed = undone or any(r["status"] == "failed" for r in rows)
+    return Session(EXIT_RUN_FAILED if failed else EXIT_OK, out, rows)

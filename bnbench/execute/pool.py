@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bnbench.energy.meter import warn_once
 from bnbench.errors import UserError
 from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore, Where, failed_row
 from bnbench.execute.progress import Progress
@@ -32,6 +33,9 @@ from bnbench.results.store import TABLES, RunStore
 from bnbench.scenario import COMMAND, RunSpec
 
 _POLL_S = 0.2
+# Seconds a worker may take to start (spawn, import torch, initialize CUDA, join its group) before its slot is
+# given up: seconds on a workstation, a minute or two from a slow shared file system.
+START_TIMEOUT_S = 600.0
 _SHUTDOWN_S = 30.0
 READY = "ready"  # a worker's first event: started, quiet, waiting for the results folder
 
@@ -277,6 +281,7 @@ class WorkerPool:
         self._running: dict[int, _Running] = {}
         self._ready: set[tuple[int, int]] = set()
         self._root: Path | None = None
+        self._started_at = time.monotonic()
         shared_host = len(slots) > 1
         for slot in slots:
             address = free_address() if slot.ranks > 1 else ""
@@ -295,15 +300,33 @@ class WorkerPool:
                 for inbox in r.inboxes:
                     inbox.put((pool_pids, len(slots)))
 
-    def wait_ready(self) -> None:
-        """Return once every worker has started (imported torch, joined its group) or died."""
-        while any((r.slot.index, rank) not in self._ready and p.exitcode is None
-                  for r in self._running.values() for rank, p in enumerate(r.processes)):
+    def wait_ready(self, timeout_s: float | None = None) -> None:
+        """Return once every worker has started (imported torch, joined its group) or died. A slot with a worker
+        still not started `timeout_s` (default START_TIMEOUT_S) after the pool started it, a hung CUDA driver or a
+        group that never forms, is ended with a warning: its processes are killed, so it takes no runs and the
+        idle baseline is not kept waiting."""
+        timeout_s = START_TIMEOUT_S if timeout_s is None else timeout_s
+        deadline = self._started_at + timeout_s
+        while self._starting():
+            if time.monotonic() >= deadline:
+                for r in self._starting():
+                    warn_once(f"{r.slot.label}: its worker did not start within {timeout_s:g} s; ended it, "
+                              f"so its slot takes no runs")
+                    for process in r.processes:
+                        process.kill()  # SIGTERM is ignored by workers (the parent handles it)
+                        process.join(5)
+                return
             with contextlib.suppress(queue.Empty):
                 index, *event = self._outbox.get(timeout=_POLL_S)
                 if event[0] != READY:  # a worker says nothing else before it is handed the results folder
                     raise RuntimeError(f"worker of slot {index} sent {event[0]!r} before it was ready")
                 self._ready.add((index, event[1]))
+
+    def _starting(self) -> list[_Running]:
+        """The slots with a worker alive but not yet started."""
+        return [r for r in self._running.values()
+                if any((r.slot.index, rank) not in self._ready and p.exitcode is None
+                       for rank, p in enumerate(r.processes))]
 
     def run(self, specs: Sequence[RunSpec], store: RunStore, progress: Progress, stop: Any,
             options_of: Callable[[RunSpec], dict[str, Any]] = lambda spec: {}) -> list[dict[str, Any]]:

@@ -207,3 +207,38 @@ def test_the_idle_baseline_waits_for_the_started_workers(digits_scenario: Path, 
     result = CliRunner().invoke(app, ["run", str(digits_scenario), "--out", str(tmp_path / "out"), "--workers", "2"])
     assert result.exit_code == 0, result.output
     assert calls == ["ready", "idle"]
+
+
+def test_a_worker_that_does_not_start_in_time_is_ended(capsys: pytest.CaptureFixture[str]) -> None:
+    # A worker takes seconds to import torch: given 0.05 s, neither starts in time, so both slots are ended
+    # (killed, not waited for) and wait_ready returns instead of holding the session forever.
+    from bnbench.execute.pool import WorkerPool
+
+    pool = WorkerPool(plan_slots(["cpu"], workers=2, cores=(0, 1)))
+    try:
+        started = time.monotonic()
+        pool.wait_ready(timeout_s=0.05)
+        assert time.monotonic() - started < 15
+        processes = [p for r in pool._running.values() for p in r.processes]
+        assert len(processes) == 2 and all(p.exitcode is not None for p in processes)
+        assert all(r.dead() for r in pool._running.values())  # so pool.run hands them no runs
+    finally:
+        pool.close()
+    err = capsys.readouterr().err
+    assert "bnbench: warning: cpu[0]: its worker did not start within 0.05 s; ended it" in err
+    assert "cpu[1]: its worker did not start within 0.05 s" in err
+
+
+def test_runs_no_worker_was_left_to_take_fail_the_session(tiny_scenario: Path, tmp_path: Path, monkeypatch) -> None:
+    # Both workers are taken for hung (none counts as started) and ended: the 4 runs are not trained, the
+    # session says so and exits 1, and --resume trains them later.
+    from bnbench.execute import pool
+
+    monkeypatch.setattr(pool, "START_TIMEOUT_S", 0.06)  # not the other test's 0.05: a warning is printed once
+    monkeypatch.setattr(pool.WorkerPool, "_starting", lambda self: [r for r in self._running.values() if not r.dead()])
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run", str(tiny_scenario), "--workers", "2", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "cpu[1]: its worker did not start within 0.06 s; ended it" in result.output
+    assert (f"4 runs not trained, no worker being left to take them (control-s0, bn-s0, bn-s1, control-s1); "
+            f"resume with --resume {out}") in " ".join(result.output.split())
