@@ -79,7 +79,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     from bnbench.commands.checks import check_before_running
     from bnbench.commands.run import print_matrix
     from bnbench.errors import UserError
-    from bnbench.execute.local import resolve_devices
+    from bnbench.execute.devices import resolve_devices
     from bnbench.scenario import expand, load, trust_scenario_folder
 
     loaded = load(scenario, set_ or [])

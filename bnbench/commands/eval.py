@@ -38,7 +38,7 @@ def evaluate_run(folder: Path, run_id: str, device: str, console: Console | None
 
     from bnbench import backend, checkpoint
     from bnbench.data import build_task, task_metadata
-    from bnbench.execute.local import resolve_devices
+    from bnbench.execute.devices import resolve_devices
     from bnbench.execute.resume import checkpoint_dir
     from bnbench.models import build_model
     from bnbench.results.load import check_results_dir, load_scenario_dict

@@ -215,7 +215,7 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
     """Run the commands, print what they cost, and return the exit code: the first non-zero exit code of a
     command, else 0 (130/143 when interrupted)."""
     from bnbench.commands.run import execute_scenario
-    from bnbench.execute.local import resolve_devices
+    from bnbench.execute.devices import resolve_devices
     from bnbench.execute.progress import SilentProgress
     from bnbench.scenario import expand, from_dict
 

@@ -227,7 +227,7 @@ def execute_scenario(
     """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
     (unless `report` is False). `bnbench measure` is such a session of one-off command runs."""
-    from bnbench.execute.local import resolve_devices
+    from bnbench.execute.devices import resolve_devices
     from bnbench.results.lock import hold
     from bnbench.scenario import trust_scenario_folder
 
@@ -357,7 +357,8 @@ def _session(
             return Session(EXIT_SIGINT, out, rows)
         say(console, f"results: {out}")
     # Runs no worker took (every slot's worker died or never started) are neither failed nor done: say so.
-    undone = [] if adaptive else [s.run_id for s in queue if s.run_id not in {r["run_id"] for r in rows}]
+    done = {r["run_id"] for r in rows}
+    undone = [] if adaptive else [s.run_id for s in queue if s.run_id not in done]
     if undone:
         say(console, f"{plural(len(undone), 'run')} not trained, no worker being left to take them "
                      f"({', '.join(undone[:4])}{', ...' if len(undone) > 4 else ''}); resume with --resume {out}")

@@ -13,22 +13,29 @@ so it drops what the next layer sees whatever the norm.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from bnbench.scenario import ModelConfig
 
+ZERO_ALLOWED = ("padding", "output_padding")  # the only sizes of a layer that may be 0
 
-def _whole(layer: object, *names: str, least: int = 1) -> None:
-    """ValueError naming the first of `layer`'s sizes `names` that is not a whole number of at least `least`."""
-    for name in names:
-        value = getattr(layer, name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            kind = "positive" if least == 1 else "non-negative"
-            raise ValueError(f"{type(layer).__name__} {name} must be a {kind} whole number, not {value!r}")
+
+class _Sized:
+    """A layer whose every `int` field is a size: a positive whole number (0 allowed for ZERO_ALLOWED), else a
+    ValueError naming the layer, the field and the value, as soon as the layer is made."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):  # type: ignore[arg-type]
+            if field.type != "int":
+                continue
+            value, least = getattr(self, field.name), 0 if field.name in ZERO_ALLOWED else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                kind = "positive" if least == 1 else "non-negative"
+                raise ValueError(f"{type(self).__name__} {field.name} must be a {kind} whole number, not {value!r}")
 
 
 @dataclass(frozen=True)
-class Conv:
+class Conv(_Sized):
     """A 2-d convolution, stride 1, zero padding of `padding` pixels on every side, with a bias."""
 
     channels_in: int
@@ -36,13 +43,9 @@ class Conv:
     kernel: int
     padding: int = 0
 
-    def __post_init__(self) -> None:
-        _whole(self, "channels_in", "channels_out", "kernel")
-        _whole(self, "padding", least=0)
-
 
 @dataclass(frozen=True)
-class Deconv:
+class Deconv(_Sized):
     """A transposed convolution upsampling by `stride`, its weights drawn from N(0, `weight_std`), bias 0."""
 
     channels_in: int
@@ -54,20 +57,16 @@ class Deconv:
     weight_std: float
 
     def __post_init__(self) -> None:
-        _whole(self, "channels_in", "channels_out", "kernel", "stride")
-        _whole(self, "padding", "output_padding", least=0)
-        if not 0 <= self.output_padding < self.stride:
-            raise ValueError(f"deconv output_padding {self.output_padding} must be below its stride {self.stride}")
+        super().__post_init__()
+        if self.output_padding >= self.stride:
+            raise ValueError(f"Deconv output_padding {self.output_padding} must be below its stride {self.stride}")
 
 
 @dataclass(frozen=True)
-class Norm:
+class Norm(_Sized):
     """The variant's norm (`[model] norm`) over `channels` feature maps."""
 
     channels: int
-
-    def __post_init__(self) -> None:
-        _whole(self, "channels")
 
 
 @dataclass(frozen=True)
@@ -76,13 +75,10 @@ class ReLU:
 
 
 @dataclass(frozen=True)
-class PReLU:
+class PReLU(_Sized):
     """PReLU with one learned slope per channel."""
 
     channels: int
-
-    def __post_init__(self) -> None:
-        _whole(self, "channels")
 
 
 @dataclass(frozen=True)
@@ -91,13 +87,10 @@ class Dropout:
 
 
 @dataclass(frozen=True)
-class MaxPool:
+class MaxPool(_Sized):
     """Max pooling over `size` x `size` windows, stride `size`."""
 
     size: int
-
-    def __post_init__(self) -> None:
-        _whole(self, "size")
 
 
 @dataclass(frozen=True)
@@ -106,12 +99,9 @@ class Flatten:
 
 
 @dataclass(frozen=True)
-class Linear:
+class Linear(_Sized):
     features_in: int
     features_out: int
-
-    def __post_init__(self) -> None:
-        _whole(self, "features_in", "features_out")
 
 
 Layer = Conv | Deconv | Norm | ReLU | PReLU | Dropout | MaxPool | Flatten | Linear

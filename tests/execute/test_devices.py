@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from bnbench.errors import UserError
-from bnbench.execute import local
-from bnbench.execute.local import gpu_impossible, resolve_devices
+from bnbench.execute import devices
+from bnbench.execute.devices import gpu_impossible, resolve_devices
 
 
 def test_no_gpu_is_possible_only_without_any_drivers_device_node(tmp_path):
@@ -22,7 +22,7 @@ def test_no_gpu_is_possible_only_without_any_drivers_device_node(tmp_path):
 
 
 def test_auto_on_a_host_without_gpus_asks_no_torch(monkeypatch):
-    monkeypatch.setattr(local, "gpu_impossible", lambda: True)
+    monkeypatch.setattr(devices, "gpu_impossible", lambda: True)
     monkeypatch.setitem(sys.modules, "torch", None)  # importing torch now fails
     assert resolve_devices("auto") == ["cpu"]
     with pytest.raises(UserError, match="no CUDA GPU is visible"):
@@ -32,7 +32,7 @@ def test_auto_on_a_host_without_gpus_asks_no_torch(monkeypatch):
 def test_where_a_gpu_may_be_torch_counts_them(monkeypatch):
     import torch
 
-    monkeypatch.setattr(local, "gpu_impossible", lambda: False)
+    monkeypatch.setattr(devices, "gpu_impossible", lambda: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
     assert resolve_devices("auto") == ["cuda:0", "cuda:1"]
