@@ -122,11 +122,18 @@ def run(
     address: Annotated[
         str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")
     ] = None,
+    runs_per_gpu: Annotated[
+        int | None,
+        typer.Option("--runs-per-gpu", min=1, max=64, metavar="K",
+                     help="Runs trained on each GPU at once, each charged its share of the board "
+                     "(scenario.runs_per_gpu)."),
+    ] = None,
 ) -> None:
     """Train every variant x seed of SCENARIO, measure it, and write the results folder."""
     from bnbench.commands.run import run_scenario
 
-    code = run_scenario(scenario, out=out, devices=device, overrides=set_ or [], argv=sys.argv, resume=resume,
+    overrides = [*(set_ or []), *([f"scenario.runs_per_gpu={runs_per_gpu}"] if runs_per_gpu else [])]
+    code = run_scenario(scenario, out=out, devices=device, overrides=overrides, argv=sys.argv, resume=resume,
                         force=force, workers=workers, executor=executor, address=address)
     raise typer.Exit(code)
 

@@ -74,6 +74,7 @@ class ScenarioSection(_Section):
     baseline: str = "control"
     workers: int | None = Field(default=None, ge=1)  # runs at once: default one per GPU, or 1 on the CPU
     gpus_per_run: int = Field(default=1, ge=1)  # >1: each run is DDP over this many GPUs (processes on the CPU)
+    runs_per_gpu: int = Field(default=1, ge=1, le=64)  # runs packed on each GPU at once, each charged its share
     order: Order = "interleaved"  # how runs are handed out: seed by seed, variants rotated; or variant by variant
 
     @field_validator("seeds", mode="before")

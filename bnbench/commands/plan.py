@@ -31,7 +31,7 @@ def question(scenario: Scenario, pilot: Results) -> Question:
                         "(--pilot-steps N) or give its results folder")
     on_gpu = any(str(d).startswith("cuda") for d in pilot.manifest.get("devices", []))
     workers = head.workers or (len([d for d in pilot.manifest.get("devices", []) if str(d).startswith("cuda")])
-                               // head.gpus_per_run if on_gpu else 1) or 1
+                               // head.gpus_per_run * head.runs_per_gpu if on_gpu else 1) or 1
     return Question(
         baseline=scenario.baseline, variants=tuple(v for v in names if v != scenario.baseline),
         steps={v.name: v.train.max_steps for v in scenario.variants}, alpha=stats.alpha, power=stats.power,
@@ -94,8 +94,24 @@ def plan_lines(plan: Plan, metric_value: Callable[[float], str], pilot: Path) ->
     return lines
 
 
+def packing_line(busy_pct: float, runs_per_gpu: int) -> str | None:
+    """What the pilot's GPU busy % says about packing runs, or None (a CPU pilot, a GPU kept busy enough)."""
+    from bnbench.energy.busy import suggest_runs_per_gpu
+
+    if math.isnan(busy_pct):
+        return None
+    k = suggest_runs_per_gpu(busy_pct)
+    if k <= runs_per_gpu:
+        return None
+    return (f"the pilot kept its GPU {busy_pct:.0f}% busy: --runs-per-gpu {k} (scenario.runs_per_gpu) trains {k} "
+            "runs on each GPU at once, each charged its share of the board; costs above assume "
+            f"{runs_per_gpu} per GPU")
+
+
 def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_steps: int | None,
                   argv: list[str], console: Console | None = None) -> None:
+    import pandas as pd
+
     from bnbench.analysis.plan import make_plan
     from bnbench.analysis.results import load as load_results
     from bnbench.commands.checks import check_scenario
@@ -112,5 +128,9 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
         pilot = run_pilot(path, overrides, int(pilot_steps), argv)
     results = load_results(pilot)
     plan = make_plan(results.summary, question(scenario, results))
-    for line in plan_lines(plan, results.metric.value, pilot):
+    lines = plan_lines(plan, results.metric.value, pilot)
+    busy = results.runs.get("gpu_busy_pct")
+    packing = None if busy is None else packing_line(float(pd.to_numeric(busy, errors="coerce").median()),
+                                                      scenario.scenario.runs_per_gpu)
+    for line in [*lines, *([packing] if packing else [])]:
         console.print(line, markup=False, highlight=False)

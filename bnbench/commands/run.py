@@ -143,7 +143,21 @@ def local_slots(scenario: Scenario, devices: list[str], workers: int | None) -> 
 
     gpus = max((int(d.partition(":")[2]) + 1 for d in devices if d.startswith("cuda:")), default=0)
     return pool.plan_slots(devices, workers or scenario.scenario.workers, scenario.scenario.gpus_per_run,
-                           pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_uuids(gpus))
+                           pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_uuids(gpus),
+                           runs_per_gpu_on(scenario, devices))
+
+
+def runs_per_gpu_on(scenario: Scenario, devices: Sequence[str]) -> int:
+    """The runs packed on each GPU at once: `[scenario] runs_per_gpu` on GPUs; 1 on the CPU, said once (there,
+    --workers packs runs, each on its own share of the cores)."""
+    asked = scenario.scenario.runs_per_gpu
+    if asked > 1 and not any(d.startswith("cuda") for d in devices):
+        from bnbench.energy.meter import warn_once
+
+        warn_once(f"runs_per_gpu = {asked} applies to GPUs and these runs train on the CPU; there, --workers N "
+                  "trains N runs at once, each on its share of the cores")
+        return 1
+    return asked
 
 
 @contextmanager
@@ -183,6 +197,9 @@ def plan_executor(
     workers = workers or scenario.scenario.workers
     if executor == "ray":
         from bnbench.execute.ray_executor import RayExecutor
+
+        if scenario.scenario.runs_per_gpu > 1:
+            raise UserError("runs_per_gpu > 1 is for the local executor: on Ray, each task holds its GPUs whole")
 
         ray = RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run)
         return Executor(ray, ray.slots, lambda train: train.threads or 1)  # a task's CPUs
@@ -301,7 +318,8 @@ def _session(
                          f"one instead, press Ctrl-C and run: bnbench run {path} --resume {earlier.root}")
     info = manifest.collect(argv, device_list, gpus=gpu_manifest())
     info["scenario_fingerprint"] = scenario.fingerprint()
-    info["run_order"] = {"order": scenario.scenario.order, "slots": run_on.slots, "runs": [s.run_id for s in queue]}
+    info["run_order"] = {"order": scenario.scenario.order, "slots": run_on.slots, "runs": [s.run_id for s in queue],
+                         "runs_per_gpu": runs_per_gpu_on(scenario, device_list)}
     info["math_mode"] = {  # every torch flag that changes results or speed, as each variant's runs set it
         v.name: {**math_mode(v.train).to_dict(), "threads": run_on.threads(v.train)} for v in scenario.variants}
     if resuming:

@@ -13,8 +13,24 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 UNDER_BUSY_PCT = 50.0
+TARGET_BUSY_PCT = 80.0  # what packing aims for: busy enough to pay its static power, short of contention
+MAX_RUNS_PER_GPU = 8
 ADVICE = ("launch overhead and idle power dominate its time and energy; raise the batch size, compile the model "
-          "(train.compile) or pack several runs on the GPU (--workers)")
+          "(train.compile) or pack several runs on the GPU (--runs-per-gpu K)")
+
+
+def suggest_runs_per_gpu(busy_pct: float | None) -> int:
+    """The runs to pack on a GPU that one run keeps `busy_pct` busy: as many as fit under TARGET_BUSY_PCT if busy %
+    added up (80 / 25 -> 3), at least 1 and at most MAX_RUNS_PER_GPU; 1 when unknown."""
+    if busy_pct is None or math.isnan(busy_pct) or busy_pct <= 0:
+        return 1 if busy_pct is None or math.isnan(busy_pct) else MAX_RUNS_PER_GPU
+    return max(1, min(MAX_RUNS_PER_GPU, int(TARGET_BUSY_PCT // busy_pct)))
+
+
+def advice(busy_pct: float | None) -> str:
+    """ADVICE with the K that `busy_pct` suggests."""
+    k = suggest_runs_per_gpu(busy_pct)
+    return ADVICE.replace("--runs-per-gpu K", f"--runs-per-gpu {k}") if k > 1 else ADVICE
 
 
 class BusyMean:

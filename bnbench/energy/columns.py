@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from bnbench import units
@@ -26,7 +27,7 @@ def energy_columns(energy: RunEnergy, config: EnergyConfig) -> dict[str, Any]:
         "cost": units.cost(energy.energy_j, config.price_per_kwh, config.pue),
         **{f"energy_{phase}_j": energy.phase_j[phase] for phase in PHASES},
         "energy_host_j": energy.host_j,
-        "idle_w": energy.idle_w,
+        "idle_w": energy.idle_j / energy.measured_s if energy.measured_s > 0 else math.nan,
         "energy_integral_j": energy.integral_j,
         "energy_discrepancy": energy.discrepancy,
     }

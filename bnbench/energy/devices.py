@@ -9,6 +9,7 @@ Everything here works in the process that calls it, so a worker process opens it
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -38,10 +39,39 @@ def host_chain(
 
 
 def _host_rapl(root: Path) -> EnergySource:
-    """RAPL for this run: the whole package, or its CPU-time share when a pool shares the host."""
+    """RAPL for this run: its CPU-time share of the package where a process trains runs (shared_host.Peers set),
+    else the whole package (the idle baseline)."""
     source = rapl.RaplSource.open(root)
     peers = shared_host.current_peers()
     return source if peers is None else shared_host.SharedHostSource(source, peers)
+
+
+MIG_REASON = "NVML reports no energy per MIG slice"
+
+
+def _mig_named(cuda_index: int, cuda: Any = None) -> bool:
+    """Whether CUDA device `cuda_index` of this process is a MIG slice (its UUID, or the entry naming it)."""
+    entries = identity.visible_entries(os.environ.get("CUDA_VISIBLE_DEVICES"))
+    if entries is not None and cuda_index < len(entries) and entries[cuda_index].startswith("MIG-"):
+        return True
+    uuid = identity.torch_uuid(cuda_index, cuda)
+    return bool(uuid and uuid.startswith("MIG-"))
+
+
+def _shared(chain: list[tuple[str, SourceFactory]], api: Any, gpu: identity.GpuIdentity, idle_w: float | None,
+            key: str, warn: Callable[[str], None]) -> list[tuple[str, SourceFactory]]:
+    """`chain` with each source charged to this run by its share of the board, where a process trains runs."""
+    peers = shared_host.current_peers()
+    if peers is None:
+        return chain
+    from bnbench.energy.shared_gpu import GpuTenants, SharedGpuSource
+
+    label = f"{key} ({gpu.uuid})"
+
+    def wrap(factory: SourceFactory) -> SourceFactory:
+        return lambda: SharedGpuSource(factory(), GpuTenants(api, gpu.handle), peers, idle_w, label, warn)
+
+    return [(name, wrap(factory)) for name, factory in chain]
 
 
 def gpu_chain(
@@ -56,16 +86,19 @@ def gpu_chain(
         api = api or nvml.load_nvml()
         gpu = identity.identify_here(api, cuda_index, cuda)
     except SourceError as exc:
-        return [], str(exc), None
+        return [], MIG_REASON if _mig_named(cuda_index, cuda) else str(exc), None
     chain = nvml.gpu_chain(api, gpu.handle)
-    return chain, "" if chain else "NVML cannot meter a MIG slice", gpu
+    return chain, "" if chain else MIG_REASON, gpu
 
 
 def open_device_meter(
     key: str, config: EnergyConfig | None = None, clock: Clock = time.perf_counter,
-    warn: Callable[[str], None] = warn_once, nvml_api: Any = None,
+    warn: Callable[[str], None] = warn_once, nvml_api: Any = None, idle_w: float | None = None,
 ) -> DeviceMeter:
-    """A meter for 'cpu', 'host' (both the host CPU) or 'cuda:N', with the chain its config allows."""
+    """A meter for 'cpu', 'host' (both the host CPU) or 'cuda:N', with the chain its config allows.
+
+    Where a process trains runs (bnbench.energy.shared_host.Peers set), the host and a GPU are charged by this
+    run's share of them; `idle_w`, the GPU's idle baseline, splits its board by time share (None: unknown)."""
     w_per_core = _w_per_core(config)
     if key in ("cpu", HOST):
         return DeviceMeter(key, host_chain(w_per_core, powercap_of(config)), clock=clock, warn=warn)
@@ -73,7 +106,10 @@ def open_device_meter(
         chain, why, gpu = gpu_chain(int(key.partition(":")[2] or 0), nvml_api)
         if not chain:
             warn(f"{key}: no energy source ({why}); its energy is unknown")
-        busy = nvml.busy_reader(nvml_api or nvml.load_nvml(), gpu.handle) if gpu is not None else None
+        api = nvml_api or (nvml.load_nvml() if gpu is not None else None)
+        busy = nvml.busy_reader(api, gpu.handle) if gpu is not None else None
+        if gpu is not None:
+            chain = _shared(chain, api, gpu, idle_w, key, warn)
         return DeviceMeter(key, chain, clock=clock, warn=warn, unavailable=why, gpu=gpu, busy=busy)
     raise ValueError(f"no energy meter for device '{key}'")
 
@@ -123,7 +159,7 @@ def open_run_meter(
 
     A GPU run's host share is left out when no host source works (its energy is then the GPU's alone).
     """
-    parts = [open_device_meter(k, config, clock, warn, nvml_api) for k in run_parts(device)]
+    parts = [open_device_meter(k, config, clock, warn, nvml_api, (idle_w or {}).get(k)) for k in run_parts(device)]
     parts = [p for p in parts if p.key != HOST or p.source is not None]
     return RunMeter(parts, idle_w=idle_w, start_from=start_from, clock=clock, warn=warn)
 

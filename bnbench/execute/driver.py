@@ -15,12 +15,13 @@ import torch
 
 from bnbench import checkpoint
 from bnbench.data import task_metadata
-from bnbench.energy.busy import ADVICE, BusyMean, gpu_columns, under_busy
+from bnbench.energy.busy import BusyMean, advice, gpu_columns, under_busy
 from bnbench.energy.columns import energy_columns
 from bnbench.energy.devices import open_run_meter
 from bnbench.energy.meter import warn_once
 from bnbench.energy.run_meter import EXCLUDED_PHASES, PowerSample, RunMeter
 from bnbench.energy.sampler import Sampler
+from bnbench.energy.shared_gpu import sharing_columns, sharing_state
 from bnbench.errors import StorageError
 from bnbench.execute.command import command_gpu_memory, is_command, run_command
 from bnbench.execute.progress import Progress
@@ -104,6 +105,7 @@ class RunHooks:
                 "rows": {"curves": self.curves.written, "power": self.power.written if self.power else 0},
                 "energy": self.meter.snapshot() if self.meter else None,
                 "busy": self.busy.state(),
+                "sharing": sharing_state(self.meter.parts, self.carried.get("sharing")) if self.meter else None,
                 "power_t_s": self.carried.get("power_t_s", 0.0) + (
                     self.meter.clock() - self.meter.t0 if self.meter else 0.0),
             }
@@ -215,10 +217,11 @@ def execute_run(
         warn_once(f"{spec.run_id}: the power sampler stopped early ({sampler.error}); energy still counted")
     row.update(energy_columns(meter.result(), spec.energy))
     known = set(store.columns)  # a folder started by an older bnbench lacks the GPU columns
-    extra = {**gpu_columns([p.gpu for p in meter.parts if p.gpu is not None]), "gpu_busy_pct": busy.mean_pct}
+    extra = {**gpu_columns([p.gpu for p in meter.parts if p.gpu is not None]), "gpu_busy_pct": busy.mean_pct,
+             **sharing_columns(sharing_state(meter.parts, carried.get("sharing")))}
     row.update({k: v for k, v in extra.items() if k in known})
     if under_busy(busy.mean_pct):
-        warn_once(f"{spec.run_id} kept its GPU {busy.mean_pct:.0f}% busy (under half): {ADVICE}")
+        warn_once(f"{spec.run_id} kept its GPU {busy.mean_pct:.0f}% busy (under half): {advice(busy.mean_pct)}")
     row.update(wall_s=carried.get("wall_s", 0.0) + time.perf_counter() - start, ended_at=now_iso())
     with storage_errors(f"results of {spec.run_id}", store.root):
         store.consolidate("curves", spec.run_id)

@@ -6,7 +6,10 @@ workers before it pays for torch itself, so the workers' start-up overlaps its o
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from bnbench.execute.pool import Slot, WorkerPool, pooled, run_pool, with_threads
@@ -47,9 +50,28 @@ def run_matrix(
         if pool is not None:
             return rows + pool.run([p.spec for p in todo], store, progress, stop, options)
         return rows + run_pool([p.spec for p in todo], slots, store, progress, stop, options)
-    for plan in todo:
-        if stop.is_set():
-            break
-        spec = with_threads(plan.spec, slots[0].threads) if slots else plan.spec  # the slot's share of the cores
-        rows.append(execute_run(spec, device, store, progress, stop, plan=plan))
+    with sharing_this_process():
+        for plan in todo:
+            if stop.is_set():
+                break
+            spec = with_threads(plan.spec, slots[0].threads) if slots else plan.spec  # the slot's share of the cores
+            rows.append(execute_run(spec, device, store, progress, stop, plan=plan))
     return rows
+
+
+@contextlib.contextmanager
+def sharing_this_process() -> Iterator[None]:
+    """While open, runs trained in this process are charged their share of the host package (this process's
+    CPU time over the host's busy time) and of their GPU (bnbench.energy.shared_gpu), not the whole of either."""
+    from bnbench.energy.shared_host import Peers, current_peers, host_busy_s, share_host_with, tree_pids
+    from bnbench.execute.slot_meter import cpu_seconds_of
+
+    me = (os.getpid(),)
+    before = current_peers()
+    own_cpu_s = cpu_seconds_of(me)
+    share_host_with(Peers(own_cpu_s=own_cpu_s, all_cpu_s=own_cpu_s, runs=lambda: 1, host_busy_s=host_busy_s,
+                          own_pids=tree_pids(lambda: me), session_pids=tree_pids(lambda: me)))
+    try:
+        yield
+    finally:
+        share_host_with(before)

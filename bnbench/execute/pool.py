@@ -3,8 +3,9 @@
 `plan_slots` (pure) turns the device request into slots: every visible GPU for 'auto', the GPUs listed, or
 the CPU split into `workers` slots of cores/workers threads, each pinned to its own cores. A slot has one
 process per device of a run (`gpus_per_run`, see bnbench.execute.ddp), pinned by CUDA_VISIBLE_DEVICES, so the
-run's meter opens its own devices alone. Workers report through events (bnbench.execute.events); only this
-process writes the results folder.
+run's meter opens its own devices alone. With `runs_per_gpu` k, each GPU (or group of them) gets k slots: k runs
+train on it at once, each charged its share of the board (bnbench.energy.shared_gpu). Workers report through
+events (bnbench.execute.events); only this process writes the results folder.
 """
 
 from __future__ import annotations
@@ -76,10 +77,12 @@ def plan_slots(
     cores: Sequence[int] = (0,),
     visible: str | None = None,
     uuids: Sequence[str | None] = (),
+    runs_per_gpu: int = 1,
 ) -> list[Slot]:
     """Slots for resolved `devices` ('cpu' or 'cuda:N', from resolve_devices). UserError when they do not fit.
 
-    GPUs: consecutive groups of `gpus_per_run`, at most `workers` groups (default: as many as fit). The CPU:
+    GPUs: consecutive groups of `gpus_per_run`, at most `workers` groups (default: as many as fit), each taken by
+    `runs_per_gpu` slots (the GPUs' first slots first, so fewer workers than slots still spread over them). The CPU:
     `workers` slots (default 1) of `gpus_per_run` processes, the `cores` shared out evenly, each process pinned
     to its own. A worker is given its GPUs by UUID (`uuids[N]`: torch's UUID of this process's cuda:N), so no
     numbering can send it to another GPU; where a UUID is unknown, by the entry of `visible` (this process's
@@ -89,7 +92,7 @@ def plan_slots(
     if gpus and len(gpus) != len(devices):
         raise UserError(f"devices {', '.join(devices)}: use either GPUs or the CPU, not both")
     if gpus:
-        return _gpu_slots(gpus, workers, gpus_per_run, visible, uuids)
+        return _gpu_slots(gpus, workers, gpus_per_run, visible, uuids, runs_per_gpu)
     n = workers or 1
     per_process = len(cores) // (n * gpus_per_run)
     if per_process < 1:
@@ -105,7 +108,7 @@ def plan_slots(
 
 
 def _gpu_slots(gpus: list[str], workers: int | None, gpus_per_run: int, visible: str | None,
-               uuids: Sequence[str | None]) -> list[Slot]:
+               uuids: Sequence[str | None], runs_per_gpu: int = 1) -> list[Slot]:
     listed = [v.strip() for v in visible.split(",")] if visible else None
 
     def entry(g: int) -> str:
@@ -118,13 +121,23 @@ def _gpu_slots(gpus: list[str], workers: int | None, gpus_per_run: int, visible:
     if groups == 0:
         raise UserError(f"gpus_per_run = {gpus_per_run} but only {len(indices)} GPU(s): {', '.join(gpus)}")
     slots = []
-    for i in range(min(groups, workers or groups)):
-        mine = indices[i * gpus_per_run:(i + 1) * gpus_per_run]
+    for i in range(min(groups * runs_per_gpu, workers or groups * runs_per_gpu)):
+        group = i % groups  # round by round over the groups: every GPU gets its first run before any its second
+        mine = indices[group * gpus_per_run:(group + 1) * gpus_per_run]
         env = {"CUDA_VISIBLE_DEVICES": ",".join(entry(g) for g in mine)}
         devices = tuple(f"cuda:{r}" for r in range(gpus_per_run))
         names = {seen: f"cuda:{g}" for seen, g in zip(devices, mine, strict=True)}
         slots.append(Slot(i, "+".join(f"cuda:{g}" for g in mine), devices, env, None, None, names))
     return slots
+
+
+def packed(slots: Sequence[Slot]) -> dict[int, int]:
+    """The runs each slot shares its devices with, itself included, by slot index (1: alone on them)."""
+    counts: dict[tuple[str, ...], int] = {}
+    for slot in slots:
+        key = tuple(slot.names.values()) or (slot.label,)
+        counts[key] = counts.get(key, 0) + 1
+    return {slot.index: counts[tuple(slot.names.values()) or (slot.label,)] for slot in slots}
 
 
 def usable_cores() -> tuple[int, ...]:
@@ -174,14 +187,13 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, name="bnbench-parent-watch", daemon=True).start()
 
 
-def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: Any, shared_host: bool = False
-            ) -> None:
+def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: Any) -> None:
     """A worker process: pin itself, import torch and the run driver, join the slot's group, say it is ready,
     then train what its inbox hands it until None.
 
-    The inbox's first item is the results folder and its columns (a pool starts before the folder exists); with
-    `shared_host`, the one before it is every worker process of the pool (pids) and the number of slots: the runs
-    this one shares the host package with."""
+    The inbox's first item is who shares the host and the GPUs with it: every process of the session (the
+    parent's pid first, then the workers'), the number of slots, and the runs on this slot's GPUs at once; the
+    next is the results folder and its columns (a pool starts before the folder exists)."""
     # Ctrl-C (the whole terminal group) and a SIGTERM to every process of a job (Slurm, systemd) are the
     # parent's to handle: it asks the runs to stop after their step, so they checkpoint and end 'interrupted'.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -206,13 +218,7 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
     if slot.ranks > 1:
         pids = ddp.join_group(rank, slot.ranks, address, device)
     meter = SlotMeter(slot.devices, slot.where.names, pids)
-    if shared_host:  # other slots train at the same time: RAPL's package is split by CPU time, not repeated
-        from bnbench.energy.shared_host import Peers, pool_cpu_s, share_host_with
-        from bnbench.execute.slot_meter import cpu_seconds_of
-
-        pool_pids, slots = inbox.get()
-        share_host_with(Peers(own_cpu_s=cpu_seconds_of(pids), all_cpu_s=pool_cpu_s(lambda: pool_pids),
-                              runs=lambda: slots))
+    _share_devices(pids, *inbox.get())
     send((READY, rank))
     try:
         first = inbox.get()
@@ -237,6 +243,19 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
             send(("idle",))
     finally:
         ddp.leave_group()
+
+
+def _share_devices(pids: tuple[int, ...], session_pids: tuple[int, ...], slots: int, runs_per_gpu: int) -> None:
+    """Charge this worker's runs only their share of the host package (by CPU time, over the host's busy time)
+    and of their GPUs (bnbench.energy.shared_gpu): other slots, the parent and other users are not theirs."""
+    from bnbench.energy.shared_host import Peers, host_busy_s, pool_cpu_s, share_host_with, tree_pids
+    from bnbench.execute.slot_meter import cpu_seconds_of
+
+    parent, *workers = session_pids
+    share_host_with(Peers(own_cpu_s=cpu_seconds_of(pids), all_cpu_s=pool_cpu_s(lambda: session_pids),
+                          runs=lambda: slots, host_busy_s=host_busy_s, own_pids=tree_pids(lambda: pids),
+                          session_pids=tree_pids(lambda: workers), quiet_pids=frozenset({parent}),
+                          runs_per_gpu=runs_per_gpu))
 
 
 def _run_command_in_slot(spec: RunSpec, slot: Slot, device: Any, store: ShippingStore, progress: ShippingProgress,
@@ -282,23 +301,23 @@ class WorkerPool:
         self._ready: set[tuple[int, int]] = set()
         self._root: Path | None = None
         self._started_at = time.monotonic()
-        shared_host = len(slots) > 1
         for slot in slots:
             address = free_address() if slot.ranks > 1 else ""
             inboxes = [ctx.Queue() for _ in range(slot.ranks)]
             processes = [
                 ctx.Process(target=_worker, name=f"bnbench-{slot.label}-rank{rank}",
-                            args=(slot, rank, address, inboxes[rank], self._outbox, self._stop_flag, shared_host))
+                            args=(slot, rank, address, inboxes[rank], self._outbox, self._stop_flag))
                 for rank in range(slot.ranks)
             ]
             for process in processes:
                 process.start()
             self._running[slot.index] = _Running(slot, processes, inboxes)
-        if shared_host:  # each worker reads the CPU time of the pool's own processes, never the host's table
-            pool_pids = tuple(p.pid for r in self._running.values() for p in r.processes)
-            for r in self._running.values():
-                for inbox in r.inboxes:
-                    inbox.put((pool_pids, len(slots)))
+        # Each worker reads the CPU time of the session's own processes, never a walk of the host's table.
+        session_pids = (os.getpid(), *(p.pid for r in self._running.values() for p in r.processes))
+        sharing = packed(slots)
+        for r in self._running.values():
+            for inbox in r.inboxes:
+                inbox.put((session_pids, len(slots), sharing[r.slot.index]))
 
     def wait_ready(self, timeout_s: float | None = None) -> None:
         """Return once every worker has started (imported torch, joined its group) or died. A slot with a worker

@@ -81,7 +81,7 @@ def share_node_host(session: str) -> Iterator[None]:
     """While it is open, this process's host energy is its CPU-time share among the session's tasks running on
     this node: each registers its pid as a file in a node-local folder named after the session. The last task
     to leave removes the folder, so a node keeps nothing of a session once its tasks are done."""
-    from bnbench.energy.shared_host import Peers, pool_cpu_s, share_host_with
+    from bnbench.energy.shared_host import Peers, host_busy_s, pool_cpu_s, share_host_with, tree_pids
     from bnbench.execute.slot_meter import cpu_seconds_of
 
     folder = Path(tempfile.gettempdir()) / f"bnbench-{session}"
@@ -97,8 +97,9 @@ def share_node_host(session: str) -> Iterator[None]:
     def pids() -> list[int]:
         return [int(p.name) for p in folder.iterdir() if p.name.isdigit()]
 
-    share_host_with(Peers(own_cpu_s=cpu_seconds_of((os.getpid(),)), all_cpu_s=pool_cpu_s(pids),
-                          runs=lambda: max(len(pids()), 1)))
+    me = (os.getpid(),)
+    share_host_with(Peers(own_cpu_s=cpu_seconds_of(me), all_cpu_s=pool_cpu_s(pids), runs=lambda: max(len(pids()), 1),
+                          host_busy_s=host_busy_s, own_pids=tree_pids(lambda: me), session_pids=tree_pids(pids)))
     try:
         yield
     finally:

@@ -22,7 +22,7 @@ from bnbench.scenario import RunSpec, Scenario
 FINISHED = ("completed", "diverged")
 # Keys that change how a run is saved, where or when it runs, not what it computes: they may differ on resume.
 HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints",
-                           "order", "warmup_steps", "powercap", "echo", "grace_s"})
+                           "order", "warmup_steps", "powercap", "echo", "grace_s", "runs_per_gpu"})
 
 Action = Literal["skip", "start", "resume"]
 

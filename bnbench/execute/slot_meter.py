@@ -48,7 +48,7 @@ class SlotMeter:
         if unique == ("cpu",):
             parts = [self._host("cpu", config)]
         else:
-            parts = [open_device_meter(d, config) for d in unique]
+            parts = [open_device_meter(d, config, idle_w=idle.get(d)) for d in unique]
             host = open_device_meter(HOST, config)
             parts += [host] if host.source is not None else []
         return RunMeter(parts, idle_w=idle, start_from=start_from)

@@ -27,6 +27,7 @@ from bnbench.energy import busy
 from bnbench.rendering import format as fmt
 from bnbench.rendering import glance
 from bnbench.rendering.figure_files import Plot
+from bnbench.rendering.sharing import sharing_lines
 
 
 @dataclass(frozen=True)
@@ -292,7 +293,7 @@ def busy_blocks(summary: Summary) -> list[Block]:
     shown = ", ".join(f"{r.run_id} {r.gpu_busy_pct:.0f}%" for r in low.head(8).itertuples())
     more = f" and {len(low) - 8} more" if len(low) > 8 else ""
     return [Paragraph(f"{len(low)} of {int(values.notna().sum())} GPU runs kept their GPU under half busy "
-                      f"({shown}{more}): {busy.ADVICE}.")]
+                      f"({shown}{more}): {busy.advice(float(values.median()))}.")]
 
 
 def energy_blocks(results: Results, summary: Summary) -> list[Block]:
@@ -469,8 +470,9 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
         blocks.append(Heading(3, "Figures"))
     for plot in plots:
         blocks.append(FigureBlock(plot))
-    blocks += [Heading(2, "Energy"), *energy_blocks(results, summary), *busy_blocks(summary), Heading(2, "Conclusion"),
-               *conclusion(summary)]
+    shared = [Paragraph(line) for line in sharing_lines(results.runs, results.manifest)]
+    blocks += [Heading(2, "Energy"), *energy_blocks(results, summary), *busy_blocks(summary), *shared,
+               Heading(2, "Conclusion"), *conclusion(summary)]
     return title, blocks
 
 

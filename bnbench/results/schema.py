@@ -14,7 +14,7 @@ ENERGY_COLUMNS = [
     "cost",
     *(f"energy_{phase}_j" for phase in ENERGY_PHASES),
     "energy_host_j",  # the host CPU's part (a CPU run: all of it)
-    "idle_w",  # the run's devices at idle, summed: net = energy - each part's idle watts x the seconds it held it
+    "idle_w",  # the run's share of its devices' idle watts: what net_kwh subtracts, over its measured seconds
     "energy_integral_j",  # sampled power integrated, over the spans the counters also covered
     "energy_discrepancy",  # (integral - counter) / counter: the sampler's error against the counter
 ]
@@ -40,6 +40,9 @@ def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
         *ENERGY_COLUMNS,
         "gpu_busy_pct",  # mean NVML utilization over the measured phases; empty for a CPU run
         "gpu_mem_peak_mib",  # a command run's peak GPU memory, all its processes (NVML, sampled); else empty
+        "gpu_shared",  # share of readings in which a process outside the session held the run's GPU
+        "gpu_attribution",  # how the GPU's energy was charged: whole, sm-share or equal; empty for a CPU run
+        "host_others_pct",  # % of the host's busy CPU time used by processes outside the session's runs
         "started_at",
         "ended_at",
         "error",

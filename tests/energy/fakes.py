@@ -60,6 +60,8 @@ class FakeGpu:
     persistence: int = 1
     processes: list[int] = field(default_factory=list)  # pids of compute processes on it
     held: Script | None = None  # {pid: bytes or None} per read of the compute processes; None: `processes`, 1 GiB
+    graphics: list[int] = field(default_factory=list)  # pids of graphics processes on it
+    sm_samples: Script | None = None  # per read: [(pid, sm %, timestamp us), ...]; None: not supported
     reads: dict[str, int] = field(default_factory=dict)
 
     def next(self, what: str, script: Script | None) -> Any:
@@ -144,7 +146,17 @@ class FakeNvml:
         return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in gpu.processes]
 
     def nvmlDeviceGetGraphicsRunningProcesses(self, gpu: FakeGpu) -> list[SimpleNamespace]:
-        raise NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        if not gpu.graphics:
+            raise NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+        return [SimpleNamespace(pid=pid, usedGpuMemory=None) for pid in gpu.graphics]
+
+    def nvmlDeviceGetProcessUtilization(self, gpu: FakeGpu, last_seen_us: int) -> list[SimpleNamespace]:
+        """NVML's per-process samples newer than `last_seen_us`; NOT_FOUND when there are none."""
+        samples = [SimpleNamespace(pid=pid, smUtil=sm, timeStamp=ts, memUtil=0, encUtil=0, decUtil=0)
+                   for pid, sm, ts in gpu.next("sm", gpu.sm_samples) if ts > last_seen_us]
+        if not samples:
+            raise NVMLError(pynvml.NVML_ERROR_NOT_FOUND)
+        return samples
 
     def nvmlSystemGetNVMLVersion(self) -> str:
         return "12.550.54.15"

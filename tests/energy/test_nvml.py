@@ -85,7 +85,7 @@ def test_mig_has_no_source() -> None:
         warnings: list[str] = []
         meter = devices.open_device_meter("cuda:0", nvml_api=api, warn=warnings.append)
         assert meter.label == "none" and math.isnan(meter.total_j)
-        assert warnings == ["cuda:0: no energy source (NVML cannot meter a MIG slice); its energy is unknown"]
+        assert warnings == ["cuda:0: no energy source (NVML reports no energy per MIG slice); its energy is unknown"]
 
 
 def test_no_driver(monkeypatch: pytest.MonkeyPatch) -> None:

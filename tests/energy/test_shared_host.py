@@ -192,3 +192,58 @@ def test_held_seconds_survive_a_resume() -> None:
     # 12 s at a quarter of the package: 1200 J / 4 = 300 J, idle 40 W x 12 s / 4 = 120 J; net 180 J.
     assert result.energy_j == pytest.approx(300.0)
     assert result.net_j == pytest.approx(180.0)
+
+
+def test_the_denominator_is_the_hosts_busy_time() -> None:
+    # Stretch 1: 100 J while this run used 2 of the host's 8 busy CPU seconds (the session 2; other users 6):
+    # 25 J. Stretch 2: 60 J; this run 1 of 2 busy seconds, the session's other run the other one: 30 J more.
+    source = SharedHostSource(
+        Counter(0.0, 100.0, 160.0),
+        Peers(own_cpu_s=Script(0.0, 2.0, 3.0), all_cpu_s=Script(0.0, 2.0, 4.0), runs=lambda: 2,
+              host_busy_s=Script(0.0, 8.0, 10.0)),
+    )
+    assert source.energy_j() == pytest.approx(25.0)
+    assert source.energy_j() == pytest.approx(55.0)
+    # Other users: 6 of the 10 busy CPU seconds.
+    assert (source.others_s, source.busy_s) == (pytest.approx(6.0), pytest.approx(10.0))
+
+
+def test_one_slot_run_on_a_busy_host_is_charged_only_its_share(
+    powercap: Path, monkeypatch: pytest.MonkeyPatch,  # noqa: F811
+) -> None:
+    # `bnbench run` training in its own process (one slot) shares the package with everything else on the host:
+    # the 400 J the package drew while this process used 1 of the host's 4 busy CPU seconds cost it 100 J.
+    from bnbench.energy.devices import open_run_meter
+    from bnbench.execute import local, slot_meter
+    from bnbench.scenario import EnergyConfig
+
+    from .test_rapl import MAX_UJ, set_uj
+
+    cpu = {"own": 0.0, "host": 0.0}
+    monkeypatch.setattr(slot_meter, "cpu_seconds_of", lambda pids: lambda: cpu["own"])
+    monkeypatch.setattr(shared_host, "host_busy_s", lambda: cpu["host"])
+    with local.sharing_this_process():
+        meter = open_run_meter("cpu", EnergyConfig(powercap=str(powercap), estimate=False), idle_w={"cpu": 20.0})
+        meter.open("train")
+        cpu.update(own=1.0, host=4.0)
+        set_uj(powercap, "intel-rapl:0", 399_000_000)  # from 1 J before the wrap: 1 J + 399 J = 400 J
+        meter.close("train")
+    assert shared_host.current_peers() is None  # restored for what comes after the runs
+    result = meter.result()
+    assert MAX_UJ > 399_000_000
+    assert result.energy_j == pytest.approx(100.0)
+    host = meter.parts[0].source
+    assert isinstance(host, SharedHostSource)
+    assert 100.0 * host.others_s / host.busy_s == pytest.approx(75.0)  # other processes: 3 of 4 busy seconds
+    # Its idle is charged on its quarter of the window's seconds: runs.csv's idle_w is a quarter of 20 W.
+    assert result.idle_j / result.measured_s == pytest.approx(5.0, rel=0.05)  # edges read a moment apart
+
+
+def test_host_busy_seconds_leave_out_idle_and_guest_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # /proc/stat: user 100 (guest 10 inside it, and again in its own field), system 40, idle 500, iowait 30,
+    # irq 5: busy 100 + 40 + 5 = 145; the guest field is not added a second time.
+    from collections import namedtuple
+
+    Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
+    monkeypatch.setattr(psutil, "cpu_times", lambda: Times(100.0, 0.0, 40.0, 500.0, 30.0, 5.0, 0.0, 0.0, 10.0, 0.0))
+    assert shared_host.host_busy_s() == pytest.approx(145.0)

@@ -85,7 +85,7 @@ def test_run_hands_out_interleaved_and_records_the_order(digits_scenario: Path, 
     expected = ["control-s0", "bn-s0", "bn-s1", "control-s1"]
     assert [r["run_id"] for r in read_rows(out)] == expected
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["run_order"] == {"order": "interleaved", "slots": 1, "runs": expected}
+    assert manifest["run_order"] == {"order": "interleaved", "slots": 1, "runs": expected, "runs_per_gpu": 1}
 
 
 def test_a_scenario_may_ask_for_variant_major(digits_scenario: Path, tmp_path: Path) -> None:
@@ -105,7 +105,7 @@ def test_a_scenario_may_ask_for_variant_major(digits_scenario: Path, tmp_path: P
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["run_order"]["order"] == "variant-major"
     assert manifest["resumes"][-1]["run_order"] == {"order": "interleaved", "slots": 1, "runs": [
-        "control-s0", "bn-s0", "bn-s1", "control-s1"]}
+        "control-s0", "bn-s0", "bn-s1", "control-s1"], "runs_per_gpu": 1}
 
 
 def test_an_unknown_order_is_one_line(digits_scenario: Path) -> None:

@@ -1,0 +1,34 @@
+"""What a report says about shared hardware: runs packed on a GPU, other tenants on it, other users on the host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from bnbench.rendering import format as fmt
+
+
+def sharing_lines(runs: pd.DataFrame, manifest: dict[str, Any]) -> list[str]:
+    """One sentence per fact: packed runs, runs whose GPU another process used, the host's other users. Empty
+    when runs had their devices to themselves (or a folder predates the columns)."""
+    lines = []
+    packed = int((manifest.get("run_order") or {}).get("runs_per_gpu") or 1)
+    if packed > 1:
+        lines.append(f"Runs were packed {packed} per GPU: each was charged its share of the board, and their wall "
+                     "times are those of runs sharing a GPU, not of a run alone (every variant was packed alike).")
+    shared = pd.to_numeric(runs.get("gpu_shared", pd.Series(dtype=float)), errors="coerce")
+    foreign = runs[shared > 0]
+    if not foreign.empty:
+        ids = ", ".join(f"{r.run_id} {float(r.gpu_shared):.0%}" for r in foreign.head(8).itertuples())
+        more = f" and {len(foreign) - 8} more" if len(foreign) > 8 else ""
+        ways = sorted({str(a) for a in foreign.get("gpu_attribution", pd.Series(dtype=str)).dropna() if str(a)})
+        lines.append(f"{len(foreign)} run(s) shared their GPU with processes outside this session ({ids}{more} of "
+                     f"readings); each was charged its share of the board ({', '.join(ways) or 'split'}), not the "
+                     "whole of it.")
+    others = pd.to_numeric(runs.get("host_others_pct", pd.Series(dtype=float)), errors="coerce").dropna()
+    if not others.empty and others.max() >= 5.0:
+        lines.append(f"Processes outside this session's runs used up to {fmt.significant(others.max())}% of the "
+                     "host's busy CPU time; the host's energy was split by CPU time, so they were not charged to "
+                     "the runs.")
+    return lines
