@@ -278,7 +278,7 @@ def compare(
     ] = None,
     tolerance: Annotated[
         float | None, typer.Option("--tolerance", metavar="PCT",
-                                   help="With --fail-on: fail only when worse by more than PCT % of A's mean.")
+                                   help="With --fail-on: energy and wall time fail only beyond PCT % above A's.")
     ] = None,
 ) -> None:
     """Compare the variants two results folders share: B's runs against A's, with intervals and verdicts."""

@@ -26,8 +26,8 @@ EXIT_GATE_FAILED = 1
 
 @dataclass(frozen=True)
 class GateOptions:
-    """`--fail-on worse`: gate on `quantities` (metric, energy, wall), worse by more than `tolerance_pct`
-    percent of A's mean, Holm's family at `alpha`."""
+    """`--fail-on worse`: gate on `quantities` (metric, energy, wall), energy and wall time worse by more than
+    `tolerance_pct` percent of A's mean, Holm's family at `alpha`."""
 
     quantities: tuple[str, ...]
     tolerance_pct: float = 0.0
@@ -79,7 +79,7 @@ def compare(root_a: Path, root_b: Path, output: str = "table", console: Console 
         print_table(result, a.metric, console)
     if verdict is None:
         return 0
-    lines = [verdict.headline(), *(f"  worse: {f}" for f in verdict.failures),
+    lines = [verdict.headline(), *(f"  - {f}" for f in verdict.failures),
              *(f"  note: {n}" for n in verdict.notes)]
     if output == "table":
         for line in lines:
