@@ -289,6 +289,24 @@ def compare(
     raise typer.Exit(compare_folders(folder_a, folder_b, format_, _pipe_console(), gate))
 
 
+@app.command()
+@friendly
+def export(
+    folder: ResultsArg,
+    mlflow: Annotated[
+        str | None, typer.Option("--mlflow", metavar="URI",
+                                 help="An MLflow tracking URI: http://host:5000, sqlite:///mlflow.db or a folder.")
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="The MLflow experiment. [default: the scenario's name]")
+    ] = None,
+) -> None:
+    """Export a results folder: one MLflow run per run (curves, energy, settings) under one per session."""
+    from bnbench.commands.export import export_folder
+
+    export_folder(folder, mlflow, experiment, typer.echo)
+
+
 @app.command("eval")
 @friendly
 def eval_(
