@@ -144,8 +144,7 @@ def curve_points(curves: pd.DataFrame, metric: str, start_ms: int | None) -> lis
     base = start_ms or 0
     points = []
     columns = [c for c in (*CURVE_METRICS, metric, "energy_j") if c in curves.columns]
-    for row in curves.sort_values(["step", "kind"]).itertuples(index=False):
-        record = row._asdict()
+    for record in curves.sort_values(["step", "kind"]).to_dict("records"):
         timestamp = base + int(round((finite(record.get("t_s")) or 0.0) * 1000))
         for column in columns:
             value = finite(record.get(column))
