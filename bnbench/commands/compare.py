@@ -82,8 +82,10 @@ def compare(root_a: Path, root_b: Path, output: str = "table", console: Console 
     lines = [verdict.headline(), *(f"  - {f}" for f in verdict.failures),
              *(f"  note: {n}" for n in verdict.notes)]
     if output == "table":
+        from bnbench.rendering.table import say
+
         for line in lines:
-            console.print(line, markup=False, highlight=False)
+            say(console, line)
     else:  # stdout holds the document (a job summary, a JSON file): the job's log still says why
         sys.stderr.write("".join(f"bnbench: {line}\n" for line in lines))
     return 0 if verdict.passed else EXIT_GATE_FAILED
@@ -109,6 +111,7 @@ def print_table(result: FolderComparison, metric: MetricInfo, console: Console) 
     from bnbench.analysis.summary import COMPARED
     from bnbench.analysis.verdict import p_text
     from bnbench.rendering.document import FIGURE_LABELS, difference_cell, ratio_cell
+    from bnbench.rendering.table import say, show
 
     table = Table(title=f"{result.label_b} against {result.label_a} (B minus A; 95% Welch intervals)")
     for column in ("variant", "figure", "difference [95% CI]", "ratio [95% CI]", "Welch p", "n", "verdict"):
@@ -120,9 +123,9 @@ def print_table(result: FolderComparison, metric: MetricInfo, console: Console) 
             name = FIGURE_LABELS[figure].format(metric=metric.label)
             table.add_row(variant, name, difference_cell(d, decimals), ratio_cell(c.ratios[figure]),
                           p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}", c.words[figure])
-    console.print(table)
+    show(console, table)  # piped (a CI log), no row and no sentence is wrapped
     for c in result.comparisons.values():
-        console.print(c.sentence, markup=False, highlight=False)
+        say(console, c.sentence)
     for label, only in ((result.label_a, result.only_a), (result.label_b, result.only_b)):
         if only:
-            console.print(f"only in {label}: {', '.join(only)}", markup=False, highlight=False)
+            say(console, f"only in {label}: {', '.join(only)}")

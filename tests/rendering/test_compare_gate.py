@@ -32,9 +32,9 @@ def test_a_real_energy_regression_fails_the_gate_and_says_why(regressed):
     assert result.exit_code == 1, result.output
     out = " ".join(result.output.split())
     assert "gate failed on metric, energy, wall time (6 tests, Holm at alpha 0.05):" in out
-    # 134 / 122 = 1.098; interval 1.06 to 1.14 from the delta method.
-    assert ("bn in b: 1.10 x [1.06, 1.14] the energy of a; worse beyond seed luck (p=0.002, n=3; Holm level "
-            "0.00833)") in out
+    # 134 / 122 = 1.098; interval 1.06 to 1.14 from the delta method. Piped (a CI log), one line each.
+    assert ("  - bn in b: 1.10 x [1.06, 1.14] the energy of a; worse beyond seed luck (p=0.002, n=3; Holm level "
+            "0.00833)") in result.stdout.splitlines()
     # Gating the metric and the wall time only, the same folders pass.
     result = runner.invoke(app, ["compare", str(a), str(b), "--fail-on", "worse", "--gate-on", "metric,wall"])
     assert result.exit_code == 0, result.output
