@@ -272,13 +272,46 @@ def compare(
     folder_a: ResultsArg,
     folder_b: ResultsArg,
     format_: Annotated[
-        str, typer.Option("--format", "-f", metavar="FORMAT", help="What to print: table or json.")
+        str, typer.Option("--format", "-f", metavar="FORMAT",
+                          help="What to print: table, json, or github (Markdown for a CI job's summary page).")
     ] = "table",
+    fail_on: Annotated[
+        str | None, typer.Option("--fail-on", metavar="worse",
+                                 help="Exit 1 when a shared variant is worse in B beyond seed luck (a CI gate).")
+    ] = None,
+    gate_on: Annotated[
+        str | None, typer.Option("--gate-on", metavar="LIST",
+                                 help="What --fail-on gates: metric, energy, wall, comma-separated. [default: all]")
+    ] = None,
+    tolerance: Annotated[
+        float | None, typer.Option("--tolerance", metavar="PCT",
+                                   help="With --fail-on: energy and wall time fail only beyond PCT % above A's.")
+    ] = None,
 ) -> None:
     """Compare the variants two results folders share: B's runs against A's, with intervals and verdicts."""
-    from bnbench.commands.report import compare as compare_folders
+    from bnbench.commands.compare import compare as compare_folders
+    from bnbench.commands.compare import gate_options
 
-    compare_folders(folder_a, folder_b, format_, _pipe_console())
+    gate = gate_options(fail_on, gate_on, tolerance)
+    raise typer.Exit(compare_folders(folder_a, folder_b, format_, _pipe_console(), gate))
+
+
+@app.command()
+@friendly
+def export(
+    folder: ResultsArg,
+    mlflow: Annotated[
+        str | None, typer.Option("--mlflow", metavar="URI",
+                                 help="An MLflow tracking URI: http://host:5000, sqlite:///mlflow.db or a folder.")
+    ] = None,
+    experiment: Annotated[
+        str | None, typer.Option("--experiment", help="The MLflow experiment. [default: the scenario's name]")
+    ] = None,
+) -> None:
+    """Export a results folder: one MLflow run per run (curves, energy, settings) under one per session."""
+    from bnbench.commands.export import export_folder
+
+    export_folder(folder, mlflow, experiment, typer.echo)
 
 
 @app.command("eval")

@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("execute", ("bnbench.execute",)),
     ("analysis", ("bnbench.analysis",)),
     ("rendering", ("bnbench.rendering",)),
+    ("export", ("bnbench.export",)),
     ("doctor", ("bnbench.doctor",)),
     ("commands", ("bnbench.commands", "bnbench.cli", "bnbench.__main__")),
     ("package root", (ROOT,)),

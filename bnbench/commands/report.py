@@ -1,12 +1,10 @@
-"""`bnbench report DIR` and `bnbench compare DIR_A DIR_B`: every table, plot and report from the files alone."""
+"""`bnbench report DIR`: every table, plot and report from the files alone."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from bnbench.errors import UserError
 
@@ -41,44 +39,6 @@ def report(root: Path, output: str = "table", console: Console | None = None,
     else:
         text = {"md": rendered.markdown, "html": rendered.html, "json": rendered.json}[output]
         console.file.write(text if text.endswith("\n") else text + "\n")
-
-
-def compare(root_a: Path, root_b: Path, output: str = "table", console: Console | None = None) -> None:
-    """Print, per variant in both folders, B's runs against A's: differences, ratios, verdicts."""
-    from bnbench.analysis.compare import compare_folders
-    from bnbench.analysis.results import load
-    from bnbench.analysis.summary import COMPARED
-    from bnbench.analysis.verdict import p_text
-    from bnbench.rendering.document import FIGURE_LABELS, difference_cell, ratio_cell, to_jsonable
-
-    check_format(output, ("table", "json"))
-    console = console or Console()
-    a, b = load(root_a), load(root_b)
-    result = compare_folders(a, b)
-    if output == "json":
-        data = {"a": str(root_a), "b": str(root_b), "only_a": result.only_a, "only_b": result.only_b,
-                "variants": {v: {"sentence": c.sentence, "words": c.words,
-                                 "differences": {k: vars(d) for k, d in c.differences.items()},
-                                 "ratios": {k: vars(r) for k, r in c.ratios.items()}}
-                             for v, c in result.comparisons.items()}}
-        console.file.write(json.dumps(to_jsonable(data), indent=2, allow_nan=False) + "\n")
-        return
-    table = Table(title=f"{result.label_b} against {result.label_a} (B minus A; 95% Welch intervals)")
-    for column in ("variant", "figure", "difference [95% CI]", "ratio [95% CI]", "Welch p", "n", "verdict"):
-        table.add_column(column)
-    for variant, c in result.comparisons.items():
-        for figure in COMPARED:
-            d = c.differences[figure]
-            decimals = a.metric.decimals if figure in ("final", "best") else 1
-            name = FIGURE_LABELS[figure].format(metric=a.metric.label)
-            table.add_row(variant, name, difference_cell(d, decimals), ratio_cell(c.ratios[figure]),
-                          p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}", c.words[figure])
-    console.print(table)
-    for c in result.comparisons.values():
-        console.print(c.sentence, markup=False, highlight=False)
-    for label, only in ((result.label_a, result.only_a), (result.label_b, result.only_b)):
-        if only:
-            console.print(f"only in {label}: {', '.join(only)}", markup=False, highlight=False)
 
 
 def report_after_run(root: Path, console: Console) -> str | None:

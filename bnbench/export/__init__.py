@@ -1,0 +1,1 @@
+"""Exports: readers of a results folder that write what it holds into someone else's tool (MLflow)."""
