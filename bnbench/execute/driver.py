@@ -213,8 +213,11 @@ def execute_run(
         torch.cuda.empty_cache()
     if sampler.error is not None:
         warn_once(f"{spec.run_id}: the power sampler stopped early ({sampler.error}); energy still counted")
-    row.update(energy_columns(meter.result(), spec.energy))
-    known = set(store.columns)  # a folder started by an older bnbench lacks the GPU columns
+    known = set(store.columns)  # a folder started by an older bnbench lacks the GPU, setup and measured_s columns
+    energy = meter.result()
+    row.update({k: v for k, v in energy_columns(energy, spec.energy).items() if k in known})
+    if "measured_s" in known:
+        row["measured_s"] = energy.measured_s  # a resumed run's meter starts from its checkpoint's seconds
     extra = {**gpu_columns([p.gpu for p in meter.parts if p.gpu is not None]), "gpu_busy_pct": busy.mean_pct}
     row.update({k: v for k, v in extra.items() if k in known})
     if under_busy(busy.mean_pct):

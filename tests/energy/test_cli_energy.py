@@ -82,7 +82,7 @@ def test_cpu_run_without_sensors_is_an_estimate(tmp_path: Path) -> None:
     runs, out = run_tiny(tmp_path)
     run = runs.iloc[0]
     assert run["energy_source"] == "estimate"
-    # Warm-up is left out: the run's energy is its train and eval windows.
+    # Setup and warm-up are left out: the run's energy is its train, eval and checkpoint windows.
     assert run["energy_j"] > 0
     assert run["energy_j"] == pytest.approx(run["energy_train_j"] + run["energy_eval_j"] + run["energy_checkpoint_j"])
     assert run["kwh"] == pytest.approx(run["energy_j"] / 3.6e6)
@@ -92,8 +92,15 @@ def test_cpu_run_without_sensors_is_an_estimate(tmp_path: Path) -> None:
     assert run["net_kwh"] <= run["kwh"]
     power = pd.read_parquet(out / "power.parquet")
     assert set(power["device"]) == {"cpu"} and len(power) >= 2
-    assert set(power["phase"].dropna()) <= {"warmup", "train", "eval", "checkpoint"}
+    assert set(power["phase"].dropna()) <= {"setup", "warmup", "train", "eval", "checkpoint"}
     assert power["t_s"].is_monotonic_increasing
+    # Every joule is in a named phase: the estimate's power is its counter's difference over each sample's
+    # interval, so the trace's right Riemann sum is the counter from the first sample to the last; the phases
+    # hold the counter from the meter's opening to its closing, a few ms more on either side.
+    phases_j = sum(run[f"energy_{p}_j"] for p in ("setup", "warmup", "train", "eval", "checkpoint"))
+    trace_j = (power["power_w"] * power["t_s"].diff()).sum()
+    assert phases_j == pytest.approx(trace_j, rel=0.05)
+    assert run["energy_setup_j"] > 0 and run["measured_s"] <= run["wall_s"]
     evals = pd.read_parquet(out / "curves.parquet").query("kind == 'eval'")
     # Cumulative at each evaluation; after the last one only the final checkpoint's window is counted.
     assert evals["energy_j"].is_monotonic_increasing
