@@ -2,7 +2,9 @@
 
 Two sources per GPU, best first:
 - `nvml-counter`: `nvmlDeviceGetTotalEnergyConsumption`, millijoules since the driver loaded (Volta and newer).
-  Differences between window edges are the exact energy. It updates every 20-100 ms.
+  Differences between window edges are the exact energy. It updates every 20-100 ms or more: when a source
+  opens, the counter is read back to back until it has moved twice (a fraction of a second), which gives its
+  period (`period_s`) and what one read costs (`read_s`).
 - `nvml-power`: polled power, integrated by the meter (trapezoid). The instantaneous field
   `NVML_FI_DEV_POWER_INSTANT` where supported; otherwise `nvmlDeviceGetPowerUsage`, which on Ampere (but GA100)
   and newer is a 1 s average.
@@ -14,6 +16,8 @@ watts and joules here, at the edge.
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +28,7 @@ ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing"
                  9: "Hopper", 10: "Blackwell", 13: "Rubin"}
 
 _api: tuple[int, Any] | None = None
+TIMING_LIMIT_S = 0.5  # the longest a counter's timing may take when its source opens; 0: not timed
 
 
 def load_nvml() -> Any:
@@ -97,6 +102,33 @@ def counter_j(api: Any, handle: Any) -> float:
     return call(api, "total energy", api.nvmlDeviceGetTotalEnergyConsumption, handle) / 1000.0
 
 
+def counter_timing(
+    api: Any, handle: Any, limit_s: float | None = None, clock: Callable[[], float] = time.perf_counter,
+) -> tuple[float | None, float | None]:
+    """Read the energy counter back to back until it has moved twice, for at most `limit_s` seconds (default
+    `TIMING_LIMIT_S`): the seconds between the two moves (its update period; None when it moved fewer than
+    twice) and the median seconds one read costs (None when not timed, `limit_s` 0)."""
+    limit_s = TIMING_LIMIT_S if limit_s is None else limit_s
+    if limit_s <= 0:
+        return None, None
+    last = counter_j(api, handle)
+    moves: list[float] = []
+    costs: list[float] = []
+    start = clock()
+    while len(moves) < 2:
+        before = clock()
+        if before - start >= limit_s:
+            break
+        value = counter_j(api, handle)
+        after = clock()
+        costs.append(after - before)
+        if value != last:
+            moves.append(after)
+            last = value
+    period_s = moves[1] - moves[0] if len(moves) == 2 else None
+    return period_s, statistics.median(costs) if costs else None
+
+
 def busy_pct(api: Any, handle: Any) -> float:
     """nvmlDeviceGetUtilizationRates' `gpu`: percent of the last sample period in which a kernel ran."""
     return float(call(api, "utilization", api.nvmlDeviceGetUtilizationRates, handle).gpu)
@@ -134,7 +166,10 @@ def power_reader(api: Any, handle: Any) -> Callable[[], float] | None:
 
 
 class NvmlCounterSource:
-    """The energy counter; power for the trace from the best power reading (None when it has none)."""
+    """The energy counter; power for the trace from the best power reading (None when it has none).
+
+    `period_s`: how often the counter moves, `read_s`: what a read costs, both measured when it opened (seconds;
+    None when unknown)."""
 
     name = NVML_COUNTER
 
@@ -142,6 +177,7 @@ class NvmlCounterSource:
         self.api, self.handle = api, handle
         counter_j(api, handle)  # raises SourceError where the counter does not exist
         self.power = power_reader(api, handle)
+        self.period_s, self.read_s = counter_timing(api, handle)
 
     def energy_j(self) -> float:
         return counter_j(self.api, self.handle)
@@ -205,6 +241,8 @@ class GpuInfo:
     counter: bool
     instant_power: bool
     average_power: bool
+    counter_period_ms: float | None = None  # how often the counter moves, timed when probed
+    read_ms: float | None = None  # what one counter read costs
 
     @property
     def source(self) -> str:
@@ -229,6 +267,8 @@ def probe(api: Any, index: int) -> GpuInfo:
     handle = call(api, f"GPU {index}", api.nvmlDeviceGetHandleByIndex, index)
     arch = _maybe(api, api.nvmlDeviceGetArchitecture, handle)
     limit_mw = _maybe(api, api.nvmlDeviceGetEnforcedPowerLimit, handle)
+    counter = _works(lambda: counter_j(api, handle))
+    period_s, read_s = counter_timing(api, handle) if counter else (None, None)
     return GpuInfo(
         index=index,
         name=_maybe(api, api.nvmlDeviceGetName, handle),
@@ -237,9 +277,11 @@ def probe(api: Any, index: int) -> GpuInfo:
         driver=_maybe(api, api.nvmlSystemGetDriverVersion),
         power_limit_w=None if limit_mw is None else limit_mw / 1000.0,
         mig=is_mig(api, handle),
-        counter=_works(lambda: counter_j(api, handle)),
+        counter=counter,
         instant_power=_works(lambda: instant_power_w(api, handle)),
         average_power=_works(lambda: usage_power_w(api, handle)),
+        counter_period_ms=None if period_s is None else period_s * 1000,
+        read_ms=None if read_s is None else read_s * 1000,
     )
 
 

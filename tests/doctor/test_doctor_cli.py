@@ -59,13 +59,13 @@ def test_end_to_end_judgement_from_runs_csv_rows() -> None:
 
     def row(run_id: str, status: str = "completed", energy: str = "100", disc: str = "0.01", busy: str = "80"):
         return {"run_id": run_id, "status": status, "wall_s": "20", "energy_j": energy, "energy_source":
-                "nvml-counter+rapl", "energy_discrepancy": disc, "gpu_busy_pct": busy, "energy_setup_j": "3", "energy_warmup_j": "5",
-                "energy_train_j": "90", "energy_eval_j": "9", "energy_checkpoint_j": "1"}
+                "nvml-counter+rapl", "energy_discrepancy": disc, "gpu_busy_pct": busy, "energy_setup_j": "3",
+                "energy_warmup_j": "5", "energy_train_j": "90", "energy_eval_j": "9", "energy_checkpoint_j": "1"}
 
     good = judge_runs([row("control-s0"), row("bn-s0")], "out")
     assert good.status == PASS
-    assert good.message.startswith("control-s0 20 s, setup 3.0 J, warmup 5.0 J, train 90.0 J, eval 9.0 J, checkpoint 1.0 J "
-                                   "(nvml-counter+rapl, sampled vs counter +1.00%, 80% busy)")
+    assert good.message.startswith("control-s0 20 s, setup 3.0 J, warmup 5.0 J, train 90.0 J, eval 9.0 J, "
+                                   "checkpoint 1.0 J (nvml-counter+rapl, sampled vs counter +1.00%, 80% busy)")
     # 6% between sampled power and the counter, and a GPU 30% busy: warnings, not failures.
     warned = judge_runs([row("control-s0", disc="0.06", busy="30")], "out")
     assert warned.status == "WARN" and "sampled power vs counter +6.0%" in warned.message
