@@ -320,3 +320,22 @@ def test_a_short_window_without_power_readings_warns() -> None:
     clock.advance(0.5)  # long enough: no warning, even at 0 J
     meter.close("train")
     assert len(warnings) == 1
+
+
+class SlowCounter(ScriptedSource):
+    """A counter timed at 200 ms when it opened, with no power reading."""
+
+    period_s = 0.2
+
+
+def test_short_windows_are_judged_against_the_counters_measured_period() -> None:
+    clock = FakeClock()
+    warnings: list[str] = []
+    gpu = DeviceMeter("cuda:0", chain(SlowCounter("nvml-counter", energy_j=[500.0])), clock=clock)
+    meter = RunMeter([gpu], clock=clock, warn=warnings.append)
+    meter.open("eval")
+    clock.advance(0.15)  # longer than the 100 ms once assumed for every counter, shorter than this one's 200 ms
+    meter.close("eval")
+    assert warnings == ["cuda:0: a 'eval' window shorter than the energy counter's update period (200 ms) read 0 J "
+                        "and no power reading can split it; its energy lands in the next window. Lengthen "
+                        "eval_every for a per-phase split"]
