@@ -72,3 +72,30 @@ def test_end_to_end_judgement_from_runs_csv_rows() -> None:
     assert "30% busy" in warned.message
     failed = judge_runs([row("control-s0", status="failed"), row("bn-s0", energy="")], "out")
     assert failed.status == FAIL and "control-s0 failed; bn-s0 has no energy figure" in failed.message
+
+
+def test_gpus_visible_but_nvml_broken_is_a_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bnbench.energy import nvml
+    from bnbench.energy.source import SourceError
+
+    def no_nvml() -> None:
+        raise SourceError("NVML: NVML Shared Library Not Found")
+
+    # Two faked CUDA devices, and NVML failing to load: before, every GPU check was a SKIP and the exit 0.
+    monkeypatch.setattr(nvml, "load_nvml", no_nvml)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    result = CliRunner().invoke(app, ["doctor", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert ("FAIL nvml: torch sees 2 CUDA device(s) but NVML: NVML Shared Library Not Found; every run here would "
+            "record GPU energy as none: fix the NVIDIA driver until nvidia-smi works") in result.output.splitlines()
+    assert "SKIP counter period: needs NVML (see the nvml line)" in result.output.splitlines()
+
+
+def test_the_driver_node_without_nvml_is_a_fail_that_says_what_to_install() -> None:
+    from bnbench.doctor.gpus import nvml_broken
+
+    outcome = nvml_broken("NVML: the nvidia-ml-py package is not installed", 0, True)
+    assert outcome.status == FAIL
+    assert outcome.message == ("/dev/nvidiactl exists but NVML: the nvidia-ml-py package is not installed; every run "
+                               "here would record GPU energy as none: install it: pip install nvidia-ml-py")
