@@ -23,7 +23,7 @@ SPIKE_HISTORY = 10
 SPIKE_MIN_HISTORY = 3
 
 FIGURE_COLUMNS = [
-    "run_id", "variant", "seed", "status", "steps", "wall_s", "final", "best", "gap", "reached",
+    "run_id", "variant", "seed", "status", "steps", "wall_s", "measured_s", "final", "best", "gap", "reached",
     "steps_to_target", "time_to_target_s", "energy_to_target_j", "energy_j", "energy_source", "kwh", "tea_cups",
     "loss_spikes", "final_loss", "gpu_busy_pct",
 ]
@@ -73,6 +73,9 @@ def run_figures(
 ) -> pd.DataFrame:
     """One row per run with FIGURE_COLUMNS. Unmeasured or unreached figures are NaN, never 0."""
     out = pd.DataFrame({c: runs[c] for c in ("run_id", "variant", "seed", "status", "steps", "wall_s")})
+    # The time compared: seconds in the measured phases, the same for every run whatever its process paid to
+    # start (a folder written before runs.csv had the column: its wall time).
+    out["measured_s"] = pd.to_numeric(runs["measured_s"] if "measured_s" in runs else runs["wall_s"], errors="coerce")
     out["final"] = runs.get(f"final_{metric.name}", np.nan)
     out["best"] = runs.get(f"best_{metric.name}", np.nan)
     out["gap"] = gap(out["final"], out["best"], metric)
