@@ -107,6 +107,10 @@ class DeviceMeter:
             if bridge:
                 self.held_s += t - self._last_t
             self._last_held = getattr(source, "held_s", None)
+            if getattr(source, "averaged", False):
+                self.warn(f"{self.key}: {name} reads NVML's 1 s-averaged power (this GPU has no instantaneous "
+                          "power field): it lags each change by up to a second, so a short phase is smeared into "
+                          "its neighbours")
             self.source = source
             self.sources_used.append(name)
             self._last_counter, self._last_power, self._last_t = counter, power, t

@@ -7,7 +7,8 @@ Two sources per GPU, best first:
   period (`period_s`) and what one read costs (`read_s`).
 - `nvml-power`: polled power, integrated by the meter (trapezoid). The instantaneous field
   `NVML_FI_DEV_POWER_INSTANT` where supported; otherwise `nvmlDeviceGetPowerUsage`, which on Ampere (but GA100)
-  and newer is a 1 s average.
+  and newer is a 1 s average: such a source says so (`averaged`), its meter warns, and the manifest's GPU
+  entry reads `power_reading = "1 s average"`.
 NVML cannot meter MIG slices: a MIG device gets no source. Every NVML call goes through `api`, the pynvml
 module or a fake with the same names, so the logic is tested without a GPU. Milliwatts and millijoules become
 watts and joules here, at the edge.
@@ -156,13 +157,22 @@ def _works(read: Callable[[], Any]) -> bool:
         return False
 
 
+INSTANT, AVERAGED = "instant", "1 s average"
+
+
+def power_reading(api: Any, handle: Any) -> tuple[Callable[[], float] | None, str | None]:
+    """The best power reading this GPU supports and what it is: (reader, INSTANT), else (reader, AVERAGED),
+    else (None, None)."""
+    if _works(lambda: instant_power_w(api, handle)):
+        return (lambda: instant_power_w(api, handle)), INSTANT
+    if _works(lambda: usage_power_w(api, handle)):
+        return (lambda: usage_power_w(api, handle)), AVERAGED
+    return None, None
+
+
 def power_reader(api: Any, handle: Any) -> Callable[[], float] | None:
     """The best power reading this GPU supports (instantaneous, else averaged), or None."""
-    if _works(lambda: instant_power_w(api, handle)):
-        return lambda: instant_power_w(api, handle)
-    if _works(lambda: usage_power_w(api, handle)):
-        return lambda: usage_power_w(api, handle)
-    return None
+    return power_reading(api, handle)[0]
 
 
 class NvmlCounterSource:
@@ -196,16 +206,17 @@ class NvmlCounterSource:
 
 
 class NvmlPowerSource:
-    """Polled power only; the meter integrates it."""
+    """Polled power only; the meter integrates it. `averaged`: True when the GPU has no instantaneous field and
+    the reading is NVML's 1 s average, which lags every change by up to a second."""
 
     name = NVML_POWER
 
     def __init__(self, api: Any, handle: Any) -> None:
         self.api, self.handle = api, handle
-        power = power_reader(api, handle)
+        power, kind = power_reading(api, handle)
         if power is None:
             raise SourceError("NVML: this GPU reports no power reading")
-        self.power = power
+        self.power, self.averaged = power, kind == AVERAGED
 
     def energy_j(self) -> None:
         return None
@@ -252,6 +263,11 @@ class GpuInfo:
         if self.counter:
             return NVML_COUNTER
         return NVML_POWER if self.instant_power or self.average_power else "none"
+
+    @property
+    def power_reading(self) -> str | None:
+        """What its power reading is: INSTANT, AVERAGED (NVML's 1 s average), or None when it has none."""
+        return INSTANT if self.instant_power else AVERAGED if self.average_power else None
 
 
 def _maybe(api: Any, fn: Callable[..., Any], *args: Any) -> Any:

@@ -155,3 +155,20 @@ def test_the_manifest_records_each_gpus_timing_and_sample_rate(monkeypatch: pyte
     assert gpu_sample_hz([timed], 100.0, 1)[0]["sample_hz"] == pytest.approx(0.5 / 0.009)
     assert gpu_sample_hz([timed], 100.0, 8)[0]["sample_hz"] == pytest.approx(0.5 / 0.072)
     assert gpu_sample_hz([timed], 10.0, 1)[0]["sample_hz"] == 10.0  # fits: as asked
+
+
+def test_nvml_power_says_when_its_reading_is_the_1s_average() -> None:
+    # A GPU without the counter: nvml-power, from the instantaneous field where it exists.
+    instant = FakeNvml([FakeGpu(energy_mj=None, instant_mw=[250_000], usage_mw=[240_000])])
+    averaged = FakeNvml([FakeGpu(energy_mj=None, usage_mw=[240_000])])
+    warnings: list[str] = []
+    sources = [nvml.NvmlPowerSource(api, api.gpus[0]) for api in (instant, averaged)]
+    assert [s.averaged for s in sources] == [False, True]
+    assert sources[0].power_w() == pytest.approx(250.0)  # the instantaneous field, not the average
+    for source in sources:
+        DeviceMeter("cuda:0", [("nvml-power", lambda s=source: s)], warn=warnings.append)
+    assert warnings == ["cuda:0: nvml-power reads NVML's 1 s-averaged power (this GPU has no instantaneous power "
+                        "field): it lags each change by up to a second, so a short phase is smeared into its "
+                        "neighbours"]
+    assert [g["power_reading"] for g in devices.gpu_manifest(instant) + devices.gpu_manifest(averaged)] == [
+        "instant", "1 s average"]
