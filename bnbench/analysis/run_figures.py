@@ -2,7 +2,8 @@
 
 To-target follows MLPerf Training's rule: a run reaches the target at its first evaluation whose metric is at or
 past the target, and its time-to-target is the wall time at the end of that evaluation (evaluation time counts).
-The clock starts at the first training step (after data preparation and model building, the 'warmup' phase).
+The clock starts at the first training step (after data preparation and model building, the 'setup' phase, and
+the 'warmup' phase).
 Energy-to-target is the run's cumulative measured energy recorded with that evaluation.
 
 A loss spike is a logged window whose largest step loss (`loss_max`) exceeds SPIKE_FACTOR times the median of
