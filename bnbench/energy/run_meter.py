@@ -136,6 +136,9 @@ class RunMeter:
         self._edge_j = {p.key: p.total_j for p in self.parts}
         self._edge_held = {p.key: p.held_s for p in self.parts}
         self._power_t = {p.key: self.t0 for p in self.parts}
+        # Sampled joules since the last edge: added to the open phase at the next edge, so the split always
+        # weighs the counter and the sampled power over the same span (up to the last edge).
+        self._pending_j = {p.key: 0.0 for p in self.parts}
 
     def _restore(self, state: Mapping[str, Any]) -> None:
         for key, phases in state.get("phase_j", {}).items():
@@ -205,6 +208,8 @@ class RunMeter:
             joules = part.total_j - self._edge_j[key]
             if coarse[key]:
                 self._weigh(part, powers[key], t)
+            self.power_j[key][phase] += self._pending_j[key]
+            self._pending_j[key] = 0.0
             self.held_s[key][phase] += part.held_s - self._edge_held[key]
             self.raw_j[key][phase] += joules
             period_s = part.counter_period_s or COUNTER_UPDATE_S
@@ -217,10 +222,10 @@ class RunMeter:
         self._edge_held = {p.key: p.held_s for p in self.parts}
 
     def _weigh(self, part: DeviceMeter, power_w: float | None, t: float) -> None:
-        """Charge the watts read at `t` (else the last seen; nothing when none is known) over the seconds since
-        the last reading to the phase open now."""
+        """Add the watts read at `t` (else the last seen; nothing when none is known) over the seconds since the
+        last reading to what the next edge charges the open phase."""
         power_w = part.last_power_w if power_w is None else power_w
-        self.power_j[part.key][self.phase] += (power_w or 0.0) * (t - self._power_t[part.key])
+        self._pending_j[part.key] += (power_w or 0.0) * (t - self._power_t[part.key])
         self._power_t[part.key] = t
 
     def open(self, phase: str) -> None:

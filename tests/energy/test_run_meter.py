@@ -339,3 +339,21 @@ def test_short_windows_are_judged_against_the_counters_measured_period() -> None
     assert warnings == ["cuda:0: a 'eval' window shorter than the energy counter's update period (200 ms) read 0 J "
                         "and no power reading can split it; its energy lands in the next window. Lengthen "
                         "eval_every for a per-phase split"]
+
+
+def test_energy_so_far_inside_a_long_window_is_the_counter_since_it_opened() -> None:
+    clock = FakeClock()
+    # Counter readings: the meter opens at 0 J, the train window opens at 20 J (40 ms of setup at 500 W), then
+    # three sampler ticks 0.1 s apart read 70, 120 and 170 J; power is 500 W throughout.
+    gpu = DeviceMeter("cuda:0", chain(ScriptedSource("nvml-counter", energy_j=[0.0, 20.0, 70.0, 120.0, 170.0],
+                                                     power_w=[500.0])), clock=clock)
+    meter = RunMeter([gpu], clock=clock)
+    clock.advance(0.04)
+    meter.open("train")
+    for _ in range(3):
+        clock.advance(0.1)
+        meter.sample()
+    # Setup is excluded; the training so far is the counter since the window opened, 170 - 20 = 150 J. The
+    # samples taken inside the open window must not enter the split before its counter difference does (they
+    # would scale the setup's 20 J over 20 + 150 sampled joules and count 17.6 J of it as training).
+    assert meter.energy_j() == pytest.approx(150.0)
