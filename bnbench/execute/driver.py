@@ -68,7 +68,7 @@ class RunHooks:
                 self.meter.close(name)
 
     def energy_j(self) -> float:
-        """The run's measured energy so far, warm-up excluded; NaN when unknown."""
+        """The run's measured energy so far, setup and warm-up excluded; NaN when unknown."""
         return self.meter.energy_j() if self.meter else math.nan
 
     def _row(self, kind: str, step: int, t_s: float) -> dict[str, Any]:
