@@ -110,6 +110,23 @@ def test_cpu_run_without_sensors_is_an_estimate(tmp_path: Path) -> None:
     assert '"idle_w"' in manifest and '"gpus": []' in manifest
 
 
+def test_the_manifest_says_what_rate_each_gpu_is_sampled_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from bnbench.energy import devices
+
+    # The GPUs as probed: one whose counter read was timed at 3 ms, one not timed.
+    probed = [{"index": 0, "uuid": "GPU-aaaa", "read_ms": 3.0, "counter_period_ms": 100.0},
+              {"index": 1, "uuid": "GPU-bbbb", "read_ms": None, "counter_period_ms": None}]
+    monkeypatch.setattr(devices, "gpu_manifest", lambda: probed)
+    _, out = run_tiny(tmp_path, "energy.sample_hz=100", "train.max_steps=2")
+    gpus = json.loads((out / "manifest.json").read_text())["gpus"]
+    # 3 reads a tick at 3 ms = 9 ms, at most half of each period: 0.5 / 0.009 s = 55.6 Hz of the 100 asked;
+    # the untimed GPU gets the rate asked.
+    assert gpus[0]["sample_hz"] == pytest.approx(0.5 / 0.009) and gpus[1]["sample_hz"] == 100.0
+    assert gpus[0]["counter_period_ms"] == 100.0
+
+
 def test_nothing_to_read_and_no_estimate_leaves_energy_empty(tmp_path: Path) -> None:
     runs, _ = run_tiny(tmp_path, "energy.estimate=false")
     run = runs.iloc[0]
