@@ -37,15 +37,18 @@ echo "quick exit $?"
 tail -25 "$OUT/quick-gpu.txt"
 for f in runs.csv manifest.json report.md; do cp "$work/q/$f" "$OUT/quick-$f" 2>/dev/null; done
 
-# 3. `bnbench measure` on a command that loads the GPU for 8 s and holds about 1 GiB.
+# 3. `bnbench measure` on a command that loads the GPU for 8 s and holds about 1 GiB. Each matmul is
+#    synchronised before the clock is read: unsynchronised, the loop queues far more than 8 s of work, which
+#    drains after it, so neither its joules nor its time would describe 8 s of load.
 timeout "${MEASURE_S:-90}" python3 -m bnbench measure --out "$work/m" -- python3 -c "
 import time, torch
 x = torch.randn(8192, 8192, device='cuda')
 hold = torch.empty(1024**3 // 4, device='cuda')
+torch.cuda.synchronize()
 t = time.time()
 while time.time() - t < 8:
     x = (x @ x).tanh()
-torch.cuda.synchronize()" > "$OUT/measure-gpu.txt" 2>&1
+    torch.cuda.synchronize()" > "$OUT/measure-gpu.txt" 2>&1
 echo "measure exit $?"
 cat "$OUT/measure-gpu.txt"
 cp "$work/m/runs.csv" "$OUT/measure-runs.csv" 2>/dev/null

@@ -59,7 +59,8 @@ class Outcome:
 
 class Hooks(Protocol):
     def phase(self, name: str) -> contextlib.AbstractContextManager[None]:
-        """A window around `name` work ('warmup', 'train', 'eval'); the device is synchronized inside."""
+        """A window around `name` work ('setup', 'warmup', 'train', 'eval', 'checkpoint'); the device is
+        synchronized inside."""
         ...
 
     def on_log(self, log: StepLog) -> None: ...
@@ -126,14 +127,16 @@ def train(
     Checkpoints go to `hooks.on_checkpoint` every `checkpoint_every` steps (default: at every evaluation), at
     least every `checkpoint_every_s` seconds, and at the end. `resume` is such a checkpoint's state: the run
     continues from it as if it had never stopped (on the CPU, to the same weights bit for bit). The math mode
-    (bnbench.backend) is set first; `warmup_steps` steps on copies then run inside the `warmup` window.
+    (bnbench.backend) is set first; the data, model and optimizer are built inside the `setup` window;
+    `warmup_steps` steps on copies then run inside the `warmup` window; the loop, its evaluations and
+    checkpoints inside one `train` window (evaluations and checkpoints in windows of their own nested in it).
     """
     hooks = hooks or NullHooks()
     t = spec.train
     mode = backend.math_mode(t)
     backend.apply(mode)  # every flag that changes results or speed, set explicitly (bnbench.backend)
     autocast = backend.autocast(mode, device)
-    with hooks.phase("warmup"):
+    with hooks.phase("setup"):
         seed_everything(spec.seed)
         task = build_task(spec.task, device)
         model = build_model(spec.model, task.io).to(device)
@@ -144,7 +147,8 @@ def train(
         replicas = Replicas.current()  # one process, or one of a DDP run's (bnbench.execute.ddp)
         forward = prepare_forward(model, device, mode, t.compile, replicas)
         generator = torch.Generator(device=device).manual_seed(replicas.seed(spec.seed))
-        if t.warmup_steps:
+    if t.warmup_steps:
+        with hooks.phase("warmup"):
             warm_up(spec, task, model, device, mode, replicas)
     outcome = Outcome(status="completed", steps=0, train_s=0.0)
     pending: list[torch.Tensor] = []
@@ -177,10 +181,12 @@ def train(
     def checkpoint_due_by_time() -> bool:
         return t.checkpoint_every_s is not None and time.perf_counter() - last_checkpoint >= t.checkpoint_every_s
 
-    while step < t.max_steps and not outcome.stop_reason:
-        block_end = min(t.max_steps, (step // t.eval_every + 1) * t.eval_every, (step // every + 1) * every)
-        model.train()
-        with hooks.phase("train"):
+    # One window around the whole loop, evaluations and checkpoints nested in it: no gap between blocks
+    # is left out of the measured phases.
+    with hooks.phase("train"):
+        while step < t.max_steps and not outcome.stop_reason:
+            block_end = min(t.max_steps, (step // t.eval_every + 1) * t.eval_every, (step // every + 1) * every)
+            model.train()
             while step < block_end:
                 loss = train_step(task, forward, optimizer, generator, autocast)
                 schedule.step()
@@ -200,23 +206,23 @@ def train(
                     break
                 if checkpoint_due_by_time():
                     break
-        outcome.steps = step
-        if outcome.stop_reason == INTERRUPTED:
-            outcome.status = "interrupted"
-        if outcome.status != "completed":
-            break
-        if step % t.eval_every == 0 or step == t.max_steps or outcome.stop_reason:
-            with hooks.phase("eval"):
-                model.eval()
-                with autocast():
-                    metrics = task.evaluate(forward)
-            log = EvalLog(step, time.perf_counter() - start, metrics)
-            outcome.evals.append(log)
-            hooks.on_eval(log)
-        if step < t.max_steps and not outcome.stop_reason and (step % every == 0 or checkpoint_due_by_time()):
-            checkpoint()
-    outcome.train_s = time.perf_counter() - start
-    checkpoint()  # the final state: what `bnbench eval` reloads, and where an interrupted run resumes
+            outcome.steps = step
+            if outcome.stop_reason == INTERRUPTED:
+                outcome.status = "interrupted"
+            if outcome.status != "completed":
+                break
+            if step % t.eval_every == 0 or step == t.max_steps or outcome.stop_reason:
+                with hooks.phase("eval"):
+                    model.eval()
+                    with autocast():
+                        metrics = task.evaluate(forward)
+                log = EvalLog(step, time.perf_counter() - start, metrics)
+                outcome.evals.append(log)
+                hooks.on_eval(log)
+            if step < t.max_steps and not outcome.stop_reason and (step % every == 0 or checkpoint_due_by_time()):
+                checkpoint()
+        outcome.train_s = time.perf_counter() - start
+        checkpoint()  # the final state: what `bnbench eval` reloads, and where an interrupted run resumes
     return outcome, model
 
 

@@ -50,7 +50,7 @@ def test_measure_times_a_sleep_and_charges_a_burn_more(tmp_path):
     assert burn["energy_source"] == sleep["energy_source"] == "estimate"
     # Compared with the first command, as `bnbench run` compares variants, and kept as a results folder.
     assert data["comparisons"][0]["command"] == "burn" and data["comparisons"][0]["against"] == "sleep"
-    assert set(data["comparisons"][0]["figures"]) == {"wall_s", "energy_j"}
+    assert set(data["comparisons"][0]["figures"]) == {"measured_s", "energy_j"}
     assert data["results"] == str(out)
     report = runner.invoke(app, ["report", str(out)])
     assert report.exit_code == 0, report.output

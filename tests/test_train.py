@@ -53,8 +53,9 @@ def test_blocks_logs_and_evals(tiny_scenario):
     # Logs every 2 steps and at each block end; evals every 2 steps and at the last step.
     assert [log.step for log in hooks.logs] == [2, 4, 5]
     assert [e.step for e in hooks.evals] == [2, 4, 5]
-    # A checkpoint after every evaluation (checkpoint_every defaults to eval_every) and one at the end.
-    assert hooks.phases == ["warmup", "train", "eval", "checkpoint", "train", "eval", "checkpoint", "train", "eval",
+    # Setup, warm-up, then one training window holding every evaluation and checkpoint: a checkpoint after
+    # every evaluation (checkpoint_every defaults to eval_every) and one at the end.
+    assert hooks.phases == ["setup", "warmup", "train", "eval", "checkpoint", "eval", "checkpoint", "eval",
                             "checkpoint"]
     assert set(hooks.evals[-1].metrics) == {"psnr_db", "bicubic_psnr_db", "val_loss"}
 

@@ -19,16 +19,20 @@ class PhaseLog(NullHooks):
     """Hooks that know which window is open, and a log of what ran in which."""
 
     def __init__(self) -> None:
-        self.current: str | None = None
+        self.stack: list[str] = []
         self.seen: list[tuple[str | None, str]] = []
+
+    @property
+    def current(self) -> str | None:
+        return self.stack[-1] if self.stack else None
 
     @contextlib.contextmanager
     def phase(self, name):
-        self.current = name
+        self.stack.append(name)
         try:
             yield
         finally:
-            self.current = None
+            self.stack.pop()
 
 
 def test_warm_up_steps_and_one_evaluation_run_inside_the_warmup_window(tiny_scenario, monkeypatch) -> None:

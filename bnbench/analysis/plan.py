@@ -100,7 +100,7 @@ def make_plan(pilot: Summary, q: Question) -> Plan:
     level = q.alpha / max(len(q.variants), 1)
     names = [q.baseline, *q.variants]
     energy = {v: per_step(figures, v, "energy_j") * q.steps[v] for v in names}
-    seconds = {v: per_step(figures, v, "wall_s") * q.steps[v] for v in names}
+    seconds = {v: per_step(figures, v, "measured_s") * q.steps[v] for v in names}
     sd = {v: pilot.variants[v].figures["final"].sd for v in names}
     rows = []
     for v in q.variants:

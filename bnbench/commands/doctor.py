@@ -13,6 +13,7 @@ from bnbench.doctor.outcome import PASS, DoctorLog, Outcome
 from bnbench.energy import identity, nvml
 from bnbench.energy.source import SourceError
 
+NVIDIA_CONTROL = Path("/dev/nvidiactl")  # the driver's control node: present where NVIDIA GPUs are installed
 GPU_CHECKS = ["gpu facts", "identity: parent", "identity: pool worker", "identity: permuted", "counter period",
               "nvml latency", "idle watts", "burn", "srcnn bench"]
 
@@ -38,7 +39,10 @@ def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: fl
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    if api is None or count == 0:
+    if api is None and (count or NVIDIA_CONTROL.exists()):
+        log.add(gpus.nvml_broken(why, count, NVIDIA_CONTROL.exists()))
+        log.skip(GPU_CHECKS, "needs NVML (see the nvml line)")
+    elif api is None or count == 0:
         log.skip(GPU_CHECKS, f"needs a GPU ({why or 'torch sees no CUDA device'})")
     else:
         gpu_checks(log, api, count, quick, burn_s)

@@ -195,7 +195,7 @@ def comparison_lines(root: Path, metric: bool) -> tuple[list[str], list[dict[str
     from bnbench.rendering.document import FIGURE_LABELS, ratio_cell
 
     summary = load(root).summary
-    figures = (("final",) if metric else ()) + ("wall_s", "energy_j")
+    figures = (("final",) if metric else ()) + ("measured_s", "energy_j")
     lines: list[str] = []
     found: list[dict[str, Any]] = []
     for c in summary.comparisons.values():

@@ -277,6 +277,7 @@ def _session(
     from bnbench.commands.report import report_after_run
     from bnbench.data import task_metadata
     from bnbench.energy.devices import gpu_manifest
+    from bnbench.energy.sampler import gpu_sample_hz
     from bnbench.execute.order import arrange
     from bnbench.execute.resume import check_resumable, plan_runs, unfinished_sessions
     from bnbench.rendering.display import make_progress
@@ -317,6 +318,7 @@ def _session(
                          f"settings ({earlier.finished} of {plural(earlier.total, 'run')} finished); to continue that "
                          f"one instead, press Ctrl-C and run: bnbench run {path} --resume {earlier.root}")
     info = manifest.collect(argv, device_list, gpus=gpu_manifest())
+    info["gpus"] = gpu_sample_hz(info["gpus"], scenario.energy.sample_hz, scenario.scenario.gpus_per_run)
     info["scenario_fingerprint"] = scenario.fingerprint()
     info["run_order"] = {"order": scenario.scenario.order, "slots": run_on.slots, "runs": [s.run_id for s in queue],
                          "runs_per_gpu": runs_per_gpu_on(scenario, device_list)}

@@ -17,6 +17,16 @@ Probe = Callable[[str], list[dict[str, Any]]]
 """Runs the identity probe in another process under CUDA_VISIBLE_DEVICES=<argument>; returns its findings."""
 
 
+def nvml_broken(why: str, cuda_devices: int, control_node: bool) -> Outcome:
+    """The FAIL of a host whose GPUs are visible (torch sees `cuda_devices`, or the driver's `control_node`
+    /dev/nvidiactl exists) while NVML cannot load (`why`): every run there would record GPU energy as none."""
+    seen = f"torch sees {cuda_devices} CUDA device(s)" if cuda_devices else "/dev/nvidiactl exists"
+    fix = ("install it: pip install nvidia-ml-py" if "not installed" in why
+           else "fix the NVIDIA driver until nvidia-smi works")
+    return Outcome(FAIL, "nvml", f"{seen} but {why}; every run here would record GPU energy as none: {fix}",
+                   {"why": why, "cuda_devices": cuda_devices, "control_node": control_node})
+
+
 def gpu_facts(api: Any, own_pids: Sequence[int] = ()) -> list[Outcome]:
     """Per GPU NVML sees: name, UUID, power limit, persistence mode, MIG mode, and other processes on it."""
     outcomes = []

@@ -197,4 +197,4 @@ def gpu_report(api: Any = None) -> tuple[list[nvml.GpuInfo], str]:
 def gpu_manifest(api: Any = None) -> list[dict[str, Any]]:
     """The GPUs for manifest.json: name, UUID, architecture, driver, power limit and energy source each."""
     gpus, _ = gpu_report(api)
-    return [{**g.__dict__, "energy_source": g.source} for g in gpus]
+    return [{**g.__dict__, "energy_source": g.source, "power_reading": g.power_reading} for g in gpus]

@@ -7,6 +7,8 @@ the run: every second, or only this run's share of each stretch when its source 
 (the idle baseline is charged on those seconds). Alongside, sampled power is integrated on its own
 (`integral_j`) and compared with the counter over the same spans (`counter_span_j`): the cross-check the
 reports show. Once every source has failed, `total_j` is NaN: an unmeasured stretch is unknown, never 0.
+A counter that goes backwards (a driver reload or GPU reset starts it again) has that interval counted from
+power instead, with one warning.
 
 Not thread-safe on its own: `RunMeter` serializes the sampler thread and the window edges.
 """
@@ -70,6 +72,7 @@ class DeviceMeter:
         self.sources_used: list[str] = []
         self.source: EnergySource | None = None
         self.last_power_w: float | None = None
+        self.reads_power = False  # True once the source gave a power reading of its own (not derived)
         self._why = unavailable
         self._last_counter: float | None = None
         self._last_power: float | None = None
@@ -104,6 +107,10 @@ class DeviceMeter:
             if bridge:
                 self.held_s += t - self._last_t
             self._last_held = getattr(source, "held_s", None)
+            if getattr(source, "averaged", False):
+                self.warn(f"{self.key}: {name} reads NVML's 1 s-averaged power (this GPU has no instantaneous "
+                          "power field): it lags each change by up to a second, so a short phase is smeared into "
+                          "its neighbours")
             self.source = source
             self.sources_used.append(name)
             self._last_counter, self._last_power, self._last_t = counter, power, t
@@ -117,6 +124,16 @@ class DeviceMeter:
     def busy_pct(self) -> float | None:
         """The GPU's busy % now (NVML utilization), None for the host or when the GPU does not say."""
         return self._busy() if self._busy is not None else None
+
+    @property
+    def counter_period_s(self) -> float | None:
+        """How often the source's counter moves, in seconds, as measured when it opened; None when unknown."""
+        return getattr(self.source, "period_s", None)
+
+    @property
+    def read_s(self) -> float | None:
+        """What one reading of the source costs, in seconds, as measured when it opened; None when unknown."""
+        return getattr(self.source, "read_s", None)
 
     @property
     def why_unavailable(self) -> str:
@@ -140,7 +157,9 @@ class DeviceMeter:
             self._open_next(t, bridge=True)
             return None
         if counter is not None:
-            if self._last_counter is not None:
+            if self._last_counter is not None and counter < self._last_counter:
+                self.total_j += self._reset_j(source, power, t)
+            elif self._last_counter is not None:
                 self.total_j += counter - self._last_counter
             self._last_counter = counter
         elif power is not None:
@@ -156,8 +175,28 @@ class DeviceMeter:
         self._last_t = t
         return self._take_sample(t, counter, power) if sample else None
 
+    def _reset_j(self, source: EnergySource, power_w: float | None, t: float) -> float:
+        """The joules of an interval over which the counter went backwards: its power, read now (or the last
+        seen) and at the interval's start, trapezoid-integrated; NaN when no power is known at all."""
+        self.warn(f"{self.key}: {source.name} went backwards (a driver reload or GPU reset restarted it); "
+                  "that interval is counted from its power")
+        if power_w is None:
+            try:
+                power_w = source.power_w()
+            except SourceError:
+                power_w = None
+        before_w = self.last_power_w if self.last_power_w is not None else power_w
+        after_w = power_w if power_w is not None else before_w
+        if before_w is None or after_w is None:
+            return math.nan
+        return trapezoid_j(before_w, after_w, t - self._last_t)
+
     def _take_sample(self, t: float, counter: float | None, power: float | None) -> float | None:
         previous = self._sample
+        if previous is not None and counter is not None and previous[1] is not None and counter < previous[1]:
+            previous = (previous[0], None, previous[2])  # the counter restarted: no difference across it
+        if power is not None:
+            self.reads_power = True
         derive = power is None and counter is not None and previous is not None and previous[1] is not None
         if derive and t > previous[0]:  # type: ignore[index]
             power = (counter - previous[1]) / (t - previous[0])  # type: ignore[index,operator]  # from the counter

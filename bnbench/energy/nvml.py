@@ -2,10 +2,13 @@
 
 Two sources per GPU, best first:
 - `nvml-counter`: `nvmlDeviceGetTotalEnergyConsumption`, millijoules since the driver loaded (Volta and newer).
-  Differences between window edges are the exact energy. It updates every 20-100 ms.
+  Differences between window edges are the exact energy. It updates every 20-100 ms or more: when a source
+  opens, the counter is read back to back until it has moved twice (a fraction of a second), which gives its
+  period (`period_s`) and what one read costs (`read_s`).
 - `nvml-power`: polled power, integrated by the meter (trapezoid). The instantaneous field
   `NVML_FI_DEV_POWER_INSTANT` where supported; otherwise `nvmlDeviceGetPowerUsage`, which on Ampere (but GA100)
-  and newer is a 1 s average.
+  and newer is a 1 s average: such a source says so (`averaged`), its meter warns, and the manifest's GPU
+  entry reads `power_reading = "1 s average"`.
 NVML cannot meter MIG slices: a MIG device gets no source. Every NVML call goes through `api`, the pynvml
 module or a fake with the same names, so the logic is tested without a GPU. Milliwatts and millijoules become
 watts and joules here, at the edge.
@@ -14,6 +17,8 @@ watts and joules here, at the edge.
 from __future__ import annotations
 
 import os
+import statistics
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +29,7 @@ ARCHITECTURES = {2: "Kepler", 3: "Maxwell", 4: "Pascal", 5: "Volta", 6: "Turing"
                  9: "Hopper", 10: "Blackwell", 13: "Rubin"}
 
 _api: tuple[int, Any] | None = None
+TIMING_LIMIT_S = 0.5  # the longest a counter's timing may take when its source opens; 0: not timed
 
 
 def load_nvml() -> Any:
@@ -97,6 +103,33 @@ def counter_j(api: Any, handle: Any) -> float:
     return call(api, "total energy", api.nvmlDeviceGetTotalEnergyConsumption, handle) / 1000.0
 
 
+def counter_timing(
+    api: Any, handle: Any, limit_s: float | None = None, clock: Callable[[], float] = time.perf_counter,
+) -> tuple[float | None, float | None]:
+    """Read the energy counter back to back until it has moved twice, for at most `limit_s` seconds (default
+    `TIMING_LIMIT_S`): the seconds between the two moves (its update period; None when it moved fewer than
+    twice) and the median seconds one read costs (None when not timed, `limit_s` 0)."""
+    limit_s = TIMING_LIMIT_S if limit_s is None else limit_s
+    if limit_s <= 0:
+        return None, None
+    last = counter_j(api, handle)
+    moves: list[float] = []
+    costs: list[float] = []
+    start = clock()
+    while len(moves) < 2:
+        before = clock()
+        if before - start >= limit_s:
+            break
+        value = counter_j(api, handle)
+        after = clock()
+        costs.append(after - before)
+        if value != last:
+            moves.append(after)
+            last = value
+    period_s = moves[1] - moves[0] if len(moves) == 2 else None
+    return period_s, statistics.median(costs) if costs else None
+
+
 def busy_pct(api: Any, handle: Any) -> float:
     """nvmlDeviceGetUtilizationRates' `gpu`: percent of the last sample period in which a kernel ran."""
     return float(call(api, "utilization", api.nvmlDeviceGetUtilizationRates, handle).gpu)
@@ -124,17 +157,29 @@ def _works(read: Callable[[], Any]) -> bool:
         return False
 
 
+INSTANT, AVERAGED = "instant", "1 s average"
+
+
+def power_reading(api: Any, handle: Any) -> tuple[Callable[[], float] | None, str | None]:
+    """The best power reading this GPU supports and what it is: (reader, INSTANT), else (reader, AVERAGED),
+    else (None, None)."""
+    if _works(lambda: instant_power_w(api, handle)):
+        return (lambda: instant_power_w(api, handle)), INSTANT
+    if _works(lambda: usage_power_w(api, handle)):
+        return (lambda: usage_power_w(api, handle)), AVERAGED
+    return None, None
+
+
 def power_reader(api: Any, handle: Any) -> Callable[[], float] | None:
     """The best power reading this GPU supports (instantaneous, else averaged), or None."""
-    if _works(lambda: instant_power_w(api, handle)):
-        return lambda: instant_power_w(api, handle)
-    if _works(lambda: usage_power_w(api, handle)):
-        return lambda: usage_power_w(api, handle)
-    return None
+    return power_reading(api, handle)[0]
 
 
 class NvmlCounterSource:
-    """The energy counter; power for the trace from the best power reading (None when it has none)."""
+    """The energy counter; power for the trace from the best power reading (None when it has none).
+
+    `period_s`: how often the counter moves, `read_s`: what a read costs, both measured when it opened (seconds;
+    None when unknown)."""
 
     name = NVML_COUNTER
 
@@ -142,6 +187,7 @@ class NvmlCounterSource:
         self.api, self.handle = api, handle
         counter_j(api, handle)  # raises SourceError where the counter does not exist
         self.power = power_reader(api, handle)
+        self.period_s, self.read_s = counter_timing(api, handle)
 
     def energy_j(self) -> float:
         return counter_j(self.api, self.handle)
@@ -160,16 +206,17 @@ class NvmlCounterSource:
 
 
 class NvmlPowerSource:
-    """Polled power only; the meter integrates it."""
+    """Polled power only; the meter integrates it. `averaged`: True when the GPU has no instantaneous field and
+    the reading is NVML's 1 s average, which lags every change by up to a second."""
 
     name = NVML_POWER
 
     def __init__(self, api: Any, handle: Any) -> None:
         self.api, self.handle = api, handle
-        power = power_reader(api, handle)
+        power, kind = power_reading(api, handle)
         if power is None:
             raise SourceError("NVML: this GPU reports no power reading")
-        self.power = power
+        self.power, self.averaged = power, kind == AVERAGED
 
     def energy_j(self) -> None:
         return None
@@ -205,6 +252,8 @@ class GpuInfo:
     counter: bool
     instant_power: bool
     average_power: bool
+    counter_period_ms: float | None = None  # how often the counter moves, timed when probed
+    read_ms: float | None = None  # what one counter read costs
 
     @property
     def source(self) -> str:
@@ -214,6 +263,11 @@ class GpuInfo:
         if self.counter:
             return NVML_COUNTER
         return NVML_POWER if self.instant_power or self.average_power else "none"
+
+    @property
+    def power_reading(self) -> str | None:
+        """What its power reading is: INSTANT, AVERAGED (NVML's 1 s average), or None when it has none."""
+        return INSTANT if self.instant_power else AVERAGED if self.average_power else None
 
 
 def _maybe(api: Any, fn: Callable[..., Any], *args: Any) -> Any:
@@ -229,6 +283,8 @@ def probe(api: Any, index: int) -> GpuInfo:
     handle = call(api, f"GPU {index}", api.nvmlDeviceGetHandleByIndex, index)
     arch = _maybe(api, api.nvmlDeviceGetArchitecture, handle)
     limit_mw = _maybe(api, api.nvmlDeviceGetEnforcedPowerLimit, handle)
+    counter = _works(lambda: counter_j(api, handle))
+    period_s, read_s = counter_timing(api, handle) if counter else (None, None)
     return GpuInfo(
         index=index,
         name=_maybe(api, api.nvmlDeviceGetName, handle),
@@ -237,9 +293,11 @@ def probe(api: Any, index: int) -> GpuInfo:
         driver=_maybe(api, api.nvmlSystemGetDriverVersion),
         power_limit_w=None if limit_mw is None else limit_mw / 1000.0,
         mig=is_mig(api, handle),
-        counter=_works(lambda: counter_j(api, handle)),
+        counter=counter,
         instant_power=_works(lambda: instant_power_w(api, handle)),
         average_power=_works(lambda: usage_power_w(api, handle)),
+        counter_period_ms=None if period_s is None else period_s * 1000,
+        read_ms=None if read_s is None else read_s * 1000,
     )
 
 

@@ -1,17 +1,22 @@
-"""A run's energy: the devices it used plus the host's share, split into phase windows.
+"""A run's energy: the devices it used plus the host's share, split into phases.
 
-The run driver opens a window around each phase of the train loop ('warmup', 'train', 'eval', 'checkpoint';
-the device is synchronized at both edges). At every edge each device meter is read; the joules since the
-previous edge go to the phase on top of the window stack, so a window nested inside another (a checkpoint
-during training) is charged to itself, not twice. Warm-up is measured and reported but left out of the run's
-energy. The sampler thread calls `sample()`; both paths hold one lock.
+Every moment of a run is in a named phase. The run driver opens windows around the train loop's work
+('setup', 'warmup', 'train', 'eval', 'checkpoint'; the device is synchronized at both edges); whatever lies
+in no open window (the process's start-up before the first window, the wind-down after the last) is charged
+to 'setup'. At every edge each device meter is read; the joules since the previous edge go to the phase on
+top of the window stack, so a window nested inside another (a checkpoint during training) is charged to
+itself, not twice. Setup and warm-up are measured and reported but left out of the run's energy: they are
+start-up, paid once per process, not the work being compared. The sampler thread calls `sample()`; both
+paths hold one lock.
 
-NVML's energy counter moves only every 20-100 ms, so a window shorter than that (an evaluation of a few ms)
-often reads 0 J and its energy shows up in the next window's difference, or reads a whole step that mostly
-belongs to the window before. For such a counter, power is also read at every edge (after the synchronize, so
-it is the power of the work just done), and a window shorter than `COUNTER_UPDATE_S` is charged its sampled
-power x seconds; the joules it was charged are taken out of the next longer window's counter difference, so
-the counter's total is kept and only its split between phases comes from the power samples.
+NVML's energy counter moves only every 20-100 ms (its period is measured when the meter opens), and its
+reading lags the true total by 0 to one period. A window's raw counter difference therefore takes energy
+from the phase before it at each edge: a few percent on long windows, most of it on short ones, and 0 J
+on a window shorter than the period. For such a counter, power is also read at every edge (after the
+synchronize, so it is the power of the work just done) and by the sampler in between; each phase is charged
+its sampled power x seconds, all phases scaled by one factor, the counter's total over the sampled power's
+total, so the phases add up to the counter and each gets its share by power. A counter whose power cannot
+be read is split by its raw differences.
 """
 
 from __future__ import annotations
@@ -26,10 +31,12 @@ from typing import Any
 from bnbench.energy.meter import Clock, DeviceMeter, warn_once
 from bnbench.energy.source import NVML_COUNTER
 
-PHASES = ("warmup", "train", "eval", "checkpoint")
-EXCLUDED_PHASES = ("warmup",)
+SETUP = "setup"
+PHASES = (SETUP, "warmup", "train", "eval", "checkpoint")
+EXCLUDED_PHASES = (SETUP, "warmup")
+"""Phases left out of `energy_j` and `measured_s`: start-up, paid once per process, not the work compared."""
 HOST = "host"
-COUNTER_UPDATE_S = 0.1  # NVML's energy counter moves every 20-100 ms: a shorter window can read 0 J
+COUNTER_UPDATE_S = 0.1  # the period assumed for a counter whose own could not be measured when it opened
 
 
 @dataclass(frozen=True)
@@ -48,8 +55,9 @@ class PowerSample:
 class RunEnergy:
     """A run's energy figures in joules. Anything unknown is NaN, never 0.
 
-    `energy_j`: all parts, warm-up excluded. `phase_j`: per phase, all parts. `host_j`: the host CPU's part
-    (for a CPU run, the whole run). `measured_s`: seconds inside non-warm-up windows. `idle_w`: the parts'
+    `energy_j`: all parts, the measured phases (train, eval, checkpoint) only: setup and warm-up excluded.
+    `phase_j`: per phase, all parts; every phase together is the whole run. `host_j`: the host CPU's part of
+    `energy_j` (for a CPU run, all of it). `measured_s`: seconds in the measured phases. `idle_w`: the parts'
     summed idle power. `idle_j`: the idle baseline charged to the run: each part's idle watts x the seconds it
     held that part (all of `measured_s`, or its CPU-time share of them on a host shared with other runs).
     `integral_j` and `counter_span_j`: sampled power integrated, and the counters over the same spans (NaN
@@ -110,7 +118,12 @@ class RunMeter:
         self.clock = clock
         self.lock = threading.Lock()
         self.stack: list[str] = []
-        self.phase_j = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
+        # Per part and phase: joules carried over from a resumed run, the counter's (or integral's) raw
+        # differences, and sampled watts x seconds (right Riemann sum: each reading stands for the seconds
+        # before it; only for a counter whose power is read, see the module's docstring).
+        self.base_j = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
+        self.raw_j = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
+        self.power_j = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
         self.phase_s = dict.fromkeys(PHASES, 0.0)
         self.held_s = {p.key: dict.fromkeys(PHASES, 0.0) for p in self.parts}
         self.earlier_sources: dict[str, list[str]] = {}
@@ -122,17 +135,15 @@ class RunMeter:
         self._edge_t = self.t0
         self._edge_j = {p.key: p.total_j for p in self.parts}
         self._edge_held = {p.key: p.held_s for p in self.parts}
-        # Per part: sampled watts x seconds so far (right Riemann sum: each reading stands for the seconds
-        # before it), and the joules short windows were charged that its counter has not counted yet.
-        self._power_j = dict.fromkeys(self._edge_j, 0.0)
-        self._power_t = dict.fromkeys(self._edge_j, self.t0)
-        self._edge_power_j = dict(self._power_j)
-        self._ahead_j = dict.fromkeys(self._edge_j, 0.0)
+        self._power_t = {p.key: self.t0 for p in self.parts}
+        # Sampled joules since the last edge: added to the open phase at the next edge, so the split always
+        # weighs the counter and the sampled power over the same span (up to the last edge).
+        self._pending_j = {p.key: 0.0 for p in self.parts}
 
     def _restore(self, state: Mapping[str, Any]) -> None:
         for key, phases in state.get("phase_j", {}).items():
             for phase, joules in phases.items():
-                self.phase_j.setdefault(key, dict.fromkeys(PHASES, 0.0))[phase] = float(joules)
+                self.base_j.setdefault(key, dict.fromkeys(PHASES, 0.0))[phase] = float(joules)
         for phase, seconds in state.get("phase_s", {}).items():
             self.phase_s[phase] = float(seconds)
         # A snapshot from before held seconds were saved: every part held for every measured second.
@@ -149,7 +160,7 @@ class RunMeter:
         with self.lock:
             self._edge()
             return {
-                "phase_j": {k: dict(v) for k, v in self.phase_j.items()},
+                "phase_j": self.phase_j,
                 "phase_s": dict(self.phase_s),
                 "held_s": {k: dict(v) for k, v in self.held_s.items()},
                 "sources": {p.key: self._sources(p) for p in self.parts},
@@ -163,46 +174,58 @@ class RunMeter:
         used = [*self.earlier_sources.get(part.key, []), *part.sources_used]
         return [*used, "none"] if part.source is None else used
 
+    @staticmethod
+    def _by_power(part: DeviceMeter) -> bool:
+        """True for a coarse counter whose power is read: its phases are split by sampled power."""
+        return part.label == NVML_COUNTER and part.reads_power
+
+    def _split(self, part: DeviceMeter) -> dict[str, float]:
+        """Joules per phase of one part: carried over + measured here (see the module's docstring)."""
+        key = part.key
+        raw, sampled = self.raw_j[key], self.power_j[key]
+        sampled_j = math.fsum(sampled.values())
+        live = raw
+        if self._by_power(part) and sampled_j > 0:
+            scale = math.fsum(raw.values()) / sampled_j  # the counter's total over the sampled power's
+            live = {phase: joules * scale for phase, joules in sampled.items()}
+        return {phase: self.base_j[key].get(phase, 0.0) + live[phase] for phase in PHASES}
+
+    @property
+    def phase_j(self) -> dict[str, dict[str, float]]:
+        """Joules per part and phase so far (up to the last edge)."""
+        return {p.key: self._split(p) for p in self.parts}
+
     def _edge(self) -> None:
-        """Read every part now and charge what was used since the last edge to the phase on top of the stack;
-        a short window on a coarse counter is charged its sampled power instead (see the module's docstring)."""
+        """Read every part now and charge what was used since the last edge to the phase on top of the stack
+        ('setup' when no window is open)."""
         coarse = {p.key: p.label == NVML_COUNTER for p in self.parts}
         powers = {p.key: p.tick(sample=coarse[p.key]) for p in self.parts}
         t = self.clock()
         span_s, phase = t - self._edge_t, self.phase
-        if phase:
-            self.phase_s[phase] += span_s
+        self.phase_s[phase] += span_s
         for part in self.parts:
             key = part.key
             joules = part.total_j - self._edge_j[key]
             if coarse[key]:
                 self._weigh(part, powers[key], t)
-            if phase:
-                self.held_s[key][phase] += part.held_s - self._edge_held[key]
-            sampled_j = self._power_j[key] - self._edge_power_j[key]
-            if coarse[key] and phase and span_s < COUNTER_UPDATE_S and sampled_j > 0:
-                self.phase_j[key][phase] += sampled_j
-                self._ahead_j[key] += sampled_j - joules  # charged before the counter counted it
-                continue
-            if coarse[key] and phase and span_s < COUNTER_UPDATE_S and joules == 0:
+            self.power_j[key][phase] += self._pending_j[key]
+            self._pending_j[key] = 0.0
+            self.held_s[key][phase] += part.held_s - self._edge_held[key]
+            self.raw_j[key][phase] += joules
+            period_s = part.counter_period_s or COUNTER_UPDATE_S
+            if coarse[key] and self.stack and span_s < period_s and joules == 0 and not self._by_power(part):
                 self.warn(f"{key}: a '{phase}' window shorter than the energy counter's update period "
-                          f"({COUNTER_UPDATE_S * 1000:.0f} ms) read 0 J and no power reading can split it; its "
+                          f"({period_s * 1000:.0f} ms) read 0 J and no power reading can split it; its "
                           f"energy lands in the next window. Lengthen eval_every for a per-phase split")
-            if joules == 0:
-                continue  # nothing counted since: what short windows were charged ahead waits for the counter
-            if phase:
-                self.phase_j[key][phase] += joules - self._ahead_j[key]
-            self._ahead_j[key] = 0.0
         self._edge_t = t
         self._edge_j = {p.key: p.total_j for p in self.parts}
         self._edge_held = {p.key: p.held_s for p in self.parts}
-        self._edge_power_j = dict(self._power_j)
 
     def _weigh(self, part: DeviceMeter, power_w: float | None, t: float) -> None:
-        """Add the watts read at `t` (else the last seen; nothing when none is known) over the seconds since
-        the last reading."""
+        """Add the watts read at `t` (else the last seen; nothing when none is known) over the seconds since the
+        last reading to what the next edge charges the open phase."""
         power_w = part.last_power_w if power_w is None else power_w
-        self._power_j[part.key] += (power_w or 0.0) * (t - self._power_t[part.key])
+        self._pending_j[part.key] += (power_w or 0.0) * (t - self._power_t[part.key])
         self._power_t[part.key] = t
 
     def open(self, phase: str) -> None:
@@ -222,8 +245,9 @@ class RunMeter:
             self.stack.pop()
 
     @property
-    def phase(self) -> str | None:
-        return self.stack[-1] if self.stack else None
+    def phase(self) -> str:
+        """The phase charged now: the innermost open window, else 'setup'."""
+        return self.stack[-1] if self.stack else SETUP
 
     def sample(self) -> list[PowerSample]:
         """Read every part and return its power now (the sampler thread calls this at sample_hz)."""
@@ -240,11 +264,12 @@ class RunMeter:
         return None if not powers or any(p is None for p in powers) else math.fsum(powers)  # type: ignore[arg-type]
 
     def energy_j(self) -> float:
-        """Joules so far, warm-up excluded, the open window counted up to the last reading. NaN when unknown."""
+        """Joules so far, setup and warm-up excluded, the open window counted up to the last reading. NaN when
+        unknown."""
         with self.lock:
             total = 0.0
             for part in self.parts:
-                total += sum(j for phase, j in self.phase_j[part.key].items() if phase not in EXCLUDED_PHASES)
+                total += sum(j for phase, j in self._split(part).items() if phase not in EXCLUDED_PHASES)
                 if self.stack and self.stack[-1] not in EXCLUDED_PHASES:
                     total += part.total_j - self._edge_j[part.key]
             return total if self.parts else math.nan
@@ -266,7 +291,8 @@ class RunMeter:
             self._edge()
             keys = [p.key for p in self.parts]
             counted = [ph for ph in PHASES if ph not in EXCLUDED_PHASES]
-            phase_j = {ph: _sum([self.phase_j[k][ph] for k in keys]) for ph in PHASES}
+            by_part = self.phase_j
+            phase_j = {ph: _sum([by_part[k][ph] for k in keys]) for ph in PHASES}
             host_key = HOST if HOST in keys else ("cpu" if keys == ["cpu"] else None)
             idle = [self.idle_w.get(k) for k in keys]
             held = [math.fsum(self.held_s[k][ph] for ph in counted) for k in keys]
@@ -278,7 +304,7 @@ class RunMeter:
             energy_j=_sum([phase_j[ph] for ph in counted]),
             energy_source=self.energy_source,
             phase_j=phase_j,
-            host_j=_sum([self.phase_j[host_key][ph] for ph in counted]) if host_key else math.nan,
+            host_j=_sum([by_part[host_key][ph] for ph in counted]) if host_key else math.nan,
             measured_s=math.fsum(self.phase_s[ph] for ph in counted),
             idle_w=math.nan if not idle or any(w is None for w in idle) else math.fsum(idle),  # type: ignore[arg-type]
             idle_j=math.nan if not idle or any(w is None for w in idle)

@@ -69,7 +69,7 @@ class RunHooks:
                 self.meter.close(name)
 
     def energy_j(self) -> float:
-        """The run's measured energy so far, warm-up excluded; NaN when unknown."""
+        """The run's measured energy so far, setup and warm-up excluded; NaN when unknown."""
         return self.meter.energy_j() if self.meter else math.nan
 
     def _row(self, kind: str, step: int, t_s: float) -> dict[str, Any]:
@@ -215,8 +215,11 @@ def execute_run(
         torch.cuda.empty_cache()
     if sampler.error is not None:
         warn_once(f"{spec.run_id}: the power sampler stopped early ({sampler.error}); energy still counted")
-    row.update(energy_columns(meter.result(), spec.energy))
-    known = set(store.columns)  # a folder started by an older bnbench lacks the GPU columns
+    known = set(store.columns)  # a folder started by an older bnbench lacks the GPU, setup and measured_s columns
+    energy = meter.result()
+    row.update({k: v for k, v in energy_columns(energy, spec.energy).items() if k in known})
+    if "measured_s" in known:
+        row["measured_s"] = energy.measured_s  # a resumed run's meter starts from its checkpoint's seconds
     extra = {**gpu_columns([p.gpu for p in meter.parts if p.gpu is not None]), "gpu_busy_pct": busy.mean_pct,
              **sharing_columns(sharing_state(meter.parts, carried.get("sharing")))}
     row.update({k: v for k, v in extra.items() if k in known})

@@ -64,7 +64,8 @@ class FigureBlock:
 Block = Heading | Paragraph | Bullets | TableBlock | FigureBlock
 
 FIGURE_LABELS = {
-    "final": "final {metric}", "best": "best {metric}", "wall_s": "wall time (s)", "energy_j": "energy (J)",
+    "final": "final {metric}", "best": "best {metric}", "wall_s": "wall time (s)", "measured_s": "measured time (s)",
+    "energy_j": "energy (J)",
     "steps_to_target": "steps to target", "time_to_target_s": "time to target (s)",
     "energy_to_target_j": "energy to target (J)",
 }
@@ -433,7 +434,7 @@ def glance_blocks(g: glance.Glance) -> list[Block]:
         Heading(2, "At a glance"), Paragraph(g.headline + "."),
         Bullets([*g.verdicts, *g.reference_lines]) if g.verdicts or g.reference_lines else Paragraph("No verdicts."),
         TableBlock(quality, rows, "Quality per variant"),
-        TableBlock(["variant", "wall time", "kWh", "cups of tea", "CO2", "cost", "energy source"], costs,
+        TableBlock(["variant", "measured time", "kWh", "cups of tea", "CO2", "cost", "energy source"], costs,
                    f"What each variant cost (all its runs) and the session's total; {g.source_note}"),
     ]
 

@@ -61,9 +61,9 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
     run_order = summary.figures["run_id"].tolist()
     power = Plot("power", "Power trace per device",
                  "Power drawn by each device over the whole session, reduced per time bin (black: mean; grey: "
-                 "lowest to highest sample). Shading marks warm-up, evaluation and checkpoint phases (unshaded is "
-                 "training); where phases alternate faster than a bin, the tint's strength is the phase's share of "
-                 "the bin. Runs that share a device are drawn one after another." + estimate)
+                 "lowest to highest sample). Shading marks setup, warm-up, evaluation and checkpoint phases "
+                 "(unshaded is training); where phases alternate faster than a bin, the tint's strength is the "
+                 "phase's share of the bin. Runs that share a device are drawn one after another." + estimate)
     worker = None
     if power_in_parallel(root):
         worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))

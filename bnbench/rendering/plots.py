@@ -19,7 +19,7 @@ from bnbench.analysis.summary import Summary, is_estimate
 from bnbench.rendering.format import energy_scale, time_scale
 
 MAX_POINTS = 800  # per line: about one per pixel column of an 8-inch figure at 110 dpi
-PHASE_COLORS = {"warmup": "#f2c14e", "eval": "#7fb3d5", "checkpoint": "#c39bd3", "idle": "#d5d8dc"}
+PHASE_COLORS = {"setup": "#e59866", "warmup": "#f2c14e", "eval": "#7fb3d5", "checkpoint": "#c39bd3", "idle": "#d5d8dc"}
 DPI = 110
 
 

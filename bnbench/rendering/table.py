@@ -40,7 +40,7 @@ def quality_table(glance: Glance) -> Table:
 
 def cost_table(glance: Glance) -> Table:
     mixed = len({v.source for v in glance.variants}) > 1
-    columns = ["variant", "wall time", "kWh", "cups of tea", "CO2", "cost"] + (["energy source"] if mixed else [])
+    columns = ["variant", "measured time", "kWh", "cups of tea", "CO2", "cost"] + (["energy source"] if mixed else [])
 
     def cells(v: VariantGlance) -> list[str]:
         return [v.variant, v.wall, v.kwh, v.cups, v.co2, v.cost] + ([v.source] if mixed else [])

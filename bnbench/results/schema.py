@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-ENERGY_PHASES = ("warmup", "train", "eval", "checkpoint")
+ENERGY_PHASES = ("setup", "warmup", "train", "eval", "checkpoint")
 
 ENERGY_COLUMNS = [
     "energy_j",
@@ -33,6 +33,7 @@ def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
         "steps",
         "wall_s",
         "train_s",
+        "measured_s",  # seconds in the measured phases (train, eval, checkpoint): what verdicts compare
         "cpu_s",  # CPU seconds (user + system) of the training, a command's whole process tree included
         f"final_{metric}",
         f"best_{metric}",

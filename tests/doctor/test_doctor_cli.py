@@ -59,16 +59,43 @@ def test_end_to_end_judgement_from_runs_csv_rows() -> None:
 
     def row(run_id: str, status: str = "completed", energy: str = "100", disc: str = "0.01", busy: str = "80"):
         return {"run_id": run_id, "status": status, "wall_s": "20", "energy_j": energy, "energy_source":
-                "nvml-counter+rapl", "energy_discrepancy": disc, "gpu_busy_pct": busy, "energy_warmup_j": "5",
-                "energy_train_j": "90", "energy_eval_j": "9", "energy_checkpoint_j": "1"}
+                "nvml-counter+rapl", "energy_discrepancy": disc, "gpu_busy_pct": busy, "energy_setup_j": "3",
+                "energy_warmup_j": "5", "energy_train_j": "90", "energy_eval_j": "9", "energy_checkpoint_j": "1"}
 
     good = judge_runs([row("control-s0"), row("bn-s0")], "out")
     assert good.status == PASS
-    assert good.message.startswith("control-s0 20 s, warmup 5.0 J, train 90.0 J, eval 9.0 J, checkpoint 1.0 J "
-                                   "(nvml-counter+rapl, sampled vs counter +1.00%, 80% busy)")
+    assert good.message.startswith("control-s0 20 s, setup 3.0 J, warmup 5.0 J, train 90.0 J, eval 9.0 J, "
+                                   "checkpoint 1.0 J (nvml-counter+rapl, sampled vs counter +1.00%, 80% busy)")
     # 6% between sampled power and the counter, and a GPU 30% busy: warnings, not failures.
     warned = judge_runs([row("control-s0", disc="0.06", busy="30")], "out")
     assert warned.status == "WARN" and "sampled power vs counter +6.0%" in warned.message
     assert "30% busy" in warned.message
     failed = judge_runs([row("control-s0", status="failed"), row("bn-s0", energy="")], "out")
     assert failed.status == FAIL and "control-s0 failed; bn-s0 has no energy figure" in failed.message
+
+
+def test_gpus_visible_but_nvml_broken_is_a_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bnbench.energy import nvml
+    from bnbench.energy.source import SourceError
+
+    def no_nvml() -> None:
+        raise SourceError("NVML: NVML Shared Library Not Found")
+
+    # Two faked CUDA devices, and NVML failing to load: before, every GPU check was a SKIP and the exit 0.
+    monkeypatch.setattr(nvml, "load_nvml", no_nvml)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    result = CliRunner().invoke(app, ["doctor", "--quick", "--out", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert ("FAIL nvml: torch sees 2 CUDA device(s) but NVML: NVML Shared Library Not Found; every run here would "
+            "record GPU energy as none: fix the NVIDIA driver until nvidia-smi works") in result.output.splitlines()
+    assert "SKIP counter period: needs NVML (see the nvml line)" in result.output.splitlines()
+
+
+def test_the_driver_node_without_nvml_is_a_fail_that_says_what_to_install() -> None:
+    from bnbench.doctor.gpus import nvml_broken
+
+    outcome = nvml_broken("NVML: the nvidia-ml-py package is not installed", 0, True)
+    assert outcome.status == FAIL
+    assert outcome.message == ("/dev/nvidiactl exists but NVML: the nvidia-ml-py package is not installed; every run "
+                               "here would record GPU energy as none: install it: pip install nvidia-ml-py")

@@ -82,7 +82,7 @@ def test_cpu_run_without_sensors_is_an_estimate(tmp_path: Path) -> None:
     runs, out = run_tiny(tmp_path)
     run = runs.iloc[0]
     assert run["energy_source"] == "estimate"
-    # Warm-up is left out: the run's energy is its train and eval windows.
+    # Setup and warm-up are left out: the run's energy is its train, eval and checkpoint windows.
     assert run["energy_j"] > 0
     assert run["energy_j"] == pytest.approx(run["energy_train_j"] + run["energy_eval_j"] + run["energy_checkpoint_j"])
     assert run["kwh"] == pytest.approx(run["energy_j"] / 3.6e6)
@@ -92,8 +92,15 @@ def test_cpu_run_without_sensors_is_an_estimate(tmp_path: Path) -> None:
     assert run["net_kwh"] <= run["kwh"]
     power = pd.read_parquet(out / "power.parquet")
     assert set(power["device"]) == {"cpu"} and len(power) >= 2
-    assert set(power["phase"].dropna()) <= {"warmup", "train", "eval", "checkpoint"}
+    assert set(power["phase"].dropna()) <= {"setup", "warmup", "train", "eval", "checkpoint"}
     assert power["t_s"].is_monotonic_increasing
+    # Every joule is in a named phase: the estimate's power is its counter's difference over each sample's
+    # interval, so the trace's right Riemann sum is the counter from the first sample to the last; the phases
+    # hold the counter from the meter's opening to its closing, a few ms more on either side.
+    phases_j = sum(run[f"energy_{p}_j"] for p in ("setup", "warmup", "train", "eval", "checkpoint"))
+    trace_j = (power["power_w"] * power["t_s"].diff()).sum()
+    assert phases_j == pytest.approx(trace_j, rel=0.05)
+    assert run["energy_setup_j"] > 0 and run["measured_s"] <= run["wall_s"]
     evals = pd.read_parquet(out / "curves.parquet").query("kind == 'eval'")
     # Cumulative at each evaluation; after the last one only the final checkpoint's window is counted.
     assert evals["energy_j"].is_monotonic_increasing
@@ -101,6 +108,23 @@ def test_cpu_run_without_sensors_is_an_estimate(tmp_path: Path) -> None:
     assert run["energy_j"] - run["energy_checkpoint_j"] - 1e-9 <= last <= run["energy_j"] + 1e-9
     manifest = (out / "manifest.json").read_text()
     assert '"idle_w"' in manifest and '"gpus": []' in manifest
+
+
+def test_the_manifest_says_what_rate_each_gpu_is_sampled_at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from bnbench.energy import devices
+
+    # The GPUs as probed: one whose counter read was timed at 3 ms, one not timed.
+    probed = [{"index": 0, "uuid": "GPU-aaaa", "read_ms": 3.0, "counter_period_ms": 100.0},
+              {"index": 1, "uuid": "GPU-bbbb", "read_ms": None, "counter_period_ms": None}]
+    monkeypatch.setattr(devices, "gpu_manifest", lambda: probed)
+    _, out = run_tiny(tmp_path, "energy.sample_hz=100", "train.max_steps=2")
+    gpus = json.loads((out / "manifest.json").read_text())["gpus"]
+    # 3 reads a tick at 3 ms = 9 ms, at most half of each period: 0.5 / 0.009 s = 55.6 Hz of the 100 asked;
+    # the untimed GPU gets the rate asked.
+    assert gpus[0]["sample_hz"] == pytest.approx(0.5 / 0.009) and gpus[1]["sample_hz"] == 100.0
+    assert gpus[0]["counter_period_ms"] == 100.0
 
 
 def test_nothing_to_read_and_no_estimate_leaves_energy_empty(tmp_path: Path) -> None:

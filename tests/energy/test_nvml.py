@@ -114,3 +114,61 @@ def test_inventory_describes_each_gpu() -> None:
     # Pascal has no energy counter: the averaged power is integrated.
     assert (p100.architecture, p100.counter, p100.instant_power, p100.source) == ("Pascal", False, False, "nvml-power")
     assert devices.gpu_manifest(api)[1]["energy_source"] == "nvml-power"
+
+
+class TimedCounter(FakeNvml):
+    """A counter that moves every 50 ms of a fake clock, 1 ms per read: as a real counter is seen read back
+    to back."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__([FakeGpu(energy_mj=[0])])
+        self.clock = clock
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, gpu: FakeGpu) -> int:
+        self.clock.advance(0.001)
+        return int(round(self.clock() * 1000, 6) // 50) * 1000  # +1000 mJ at every 50 ms
+
+
+def test_the_counter_period_and_read_cost_are_timed_when_it_opens() -> None:
+    clock = FakeClock(0.0)
+    api = TimedCounter(clock)
+    period_s, read_s = nvml.counter_timing(api, api.gpus[0], limit_s=0.5, clock=clock)
+    # Reads land every 1 ms: the counter is seen to move at 50 ms and at 100 ms, so its period is 50 ms; each
+    # read costs the 1 ms the fake clock moves inside it.
+    assert period_s == pytest.approx(0.050) and read_s == pytest.approx(0.001)
+    # A counter that never moves within the limit: its period is unknown, not guessed.
+    still = FakeNvml([FakeGpu(energy_mj=[7])])
+    assert nvml.counter_timing(still, still.gpus[0], limit_s=0.01)[0] is None
+
+
+def test_the_manifest_records_each_gpus_timing_and_sample_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bnbench.energy.sampler import gpu_sample_hz
+
+    monkeypatch.setattr(nvml, "TIMING_LIMIT_S", 0.5)
+    # The probe reads the counter once to see it works (1000), then times it: 1000, 2000 (a move), 3000 (a move).
+    api = FakeNvml([FakeGpu(energy_mj=[1000, 1000, 2000, 3000])])
+    gpu = devices.gpu_manifest(api)[0]
+    assert gpu["counter_period_ms"] is not None and gpu["read_ms"] is not None
+    # 3 ms a read, 3 reads a tick per GPU: one GPU at 100 Hz takes 9 ms of a 10 ms tick, more than half, so
+    # 0.5 / 9 ms = 55.6 Hz; 8 GPUs a tick take 72 ms, so 0.5 / 72 ms = 6.94 Hz.
+    timed = {**gpu, "read_ms": 3.0}
+    assert gpu_sample_hz([timed], 100.0, 1)[0]["sample_hz"] == pytest.approx(0.5 / 0.009)
+    assert gpu_sample_hz([timed], 100.0, 8)[0]["sample_hz"] == pytest.approx(0.5 / 0.072)
+    assert gpu_sample_hz([timed], 10.0, 1)[0]["sample_hz"] == 10.0  # fits: as asked
+
+
+def test_nvml_power_says_when_its_reading_is_the_1s_average() -> None:
+    # A GPU without the counter: nvml-power, from the instantaneous field where it exists.
+    instant = FakeNvml([FakeGpu(energy_mj=None, instant_mw=[250_000], usage_mw=[240_000])])
+    averaged = FakeNvml([FakeGpu(energy_mj=None, usage_mw=[240_000])])
+    warnings: list[str] = []
+    sources = [nvml.NvmlPowerSource(api, api.gpus[0]) for api in (instant, averaged)]
+    assert [s.averaged for s in sources] == [False, True]
+    assert sources[0].power_w() == pytest.approx(250.0)  # the instantaneous field, not the average
+    for source in sources:
+        DeviceMeter("cuda:0", [("nvml-power", lambda s=source: s)], warn=warnings.append)
+    assert warnings == ["cuda:0: nvml-power reads NVML's 1 s-averaged power (this GPU has no instantaneous power "
+                        "field): it lags each change by up to a second, so a short phase is smeared into its "
+                        "neighbours"]
+    assert [g["power_reading"] for g in devices.gpu_manifest(instant) + devices.gpu_manifest(averaged)] == [
+        "instant", "1 s average"]

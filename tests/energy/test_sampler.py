@@ -51,3 +51,21 @@ def test_thread_samples_at_about_the_rate_with_monotonic_times() -> None:
     # 0.3 s at 100 Hz is 30 samples (plus the final one on stop); a loaded 2-core machine may drop some.
     assert 10 <= len(rows) <= 32
     assert sampler.error is None
+
+
+class TimedSource(ScriptedSource):
+    """A GPU counter whose reads were timed at 3 ms each when it opened (an H200's figure)."""
+
+    period_s, read_s = 0.1, 0.003
+
+
+def test_the_rate_is_capped_so_a_ticks_gpu_reads_fit_it() -> None:
+    warnings: list[str] = []
+    parts = [DeviceMeter(f"cuda:{i}", chain(TimedSource("nvml-counter", energy_j=[0.0], power_w=[300.0])))
+             for i in range(8)]
+    sampler = Sampler(RunMeter(parts), hz=100, sink=lambda _: None, warn=warnings.append)
+    # 8 GPUs x 3 reads x 3 ms = 72 ms a tick, at most half of each period: 0.5 / 0.072 s = 6.94 Hz, not 100.
+    assert sampler.hz == pytest.approx(0.5 / 0.072) and sampler.period_s == pytest.approx(0.144)
+    assert warnings == ["sampling at 6.9 Hz instead of 100: one tick reads 8 GPU(s) 3 times at 3.0 ms a read"]
+    one = Sampler(RunMeter(parts[:1]), hz=10, sink=lambda _: None, warn=warnings.append)
+    assert one.hz == 10 and len(warnings) == 1  # 9 ms of a 100 ms tick: as asked
