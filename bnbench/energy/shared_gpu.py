@@ -211,6 +211,21 @@ class SharedGpuSource:
         self.last_total_j, self.last_t = total_j, t
         return self.charged_j
 
+    @property
+    def period_s(self) -> float | None:
+        """The board's counter period, as the wrapped source measured it (None: not measured)."""
+        return getattr(self.inner, "period_s", None)
+
+    @property
+    def read_s(self) -> float | None:
+        """What one read of the wrapped source costs (None: not timed)."""
+        return getattr(self.inner, "read_s", None)
+
+    @property
+    def averaged(self) -> bool:
+        """Whether the wrapped source's power is NVML's 1 s average."""
+        return bool(getattr(self.inner, "averaged", False))
+
     def power_w(self) -> float | None:
         """The board's power now x this run's share of the last stretch (None when the board gives none)."""
         power = self.inner.power_w()

@@ -272,3 +272,13 @@ def test_a_gpu_with_power_only_is_integrated_then_shared() -> None:
                              peers({OWN_PID}, {OWN_PID}), None, "cuda:0", lambda _: None, clock)
     clock.advance(2.0)
     assert source.energy_j() == pytest.approx(300.0)
+
+
+def test_the_wrapped_sources_timing_shows_through() -> None:
+    # The run meter judges short windows by the counter's measured period and caps the sampler by its read cost.
+    board = Board(FakeClock(0.0), 100.0, {OWN_PID: 1.0})
+    inner = Counter(board)
+    inner.period_s, inner.read_s = 0.05, 0.003  # type: ignore[attr-defined]
+    source = SharedGpuSource(inner, GpuTenants(board, None, exists=lambda p: True), peers({OWN_PID}, {OWN_PID}), None,
+                             "cuda:0", lambda _: None, board.clock)
+    assert (source.period_s, source.read_s, source.averaged) == (0.05, 0.003, False)
