@@ -35,6 +35,7 @@ from bnbench.units import (
 
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 COMMAND = "command"  # [task] name of a run that is the user's own command (bnbench.execute.command)
+SEED_LIMIT = 2**32  # np.random.seed takes 0 .. 2^32-1; a run's seed goes to it
 PLACEHOLDERS = ("seed", "run_id", "run_dir", "variant")  # filled per run in a command's arguments
 Order = Literal["interleaved", "variant-major"]  # how runs are handed out (bnbench.execute.order)
 
@@ -50,7 +51,7 @@ class SeedRange(_Section):
     comparison is decided or the next round would break a budget."""
 
     min: int = Field(default=3, ge=2)
-    max: int = Field(default=20, ge=2)
+    max: int = Field(default=20, ge=2, le=SEED_LIMIT)  # the seeds are 0 .. max-1
     budget_kwh: float | None = Field(default=None, gt=0)  # energy of all runs together
     budget_s: float | None = Field(default=None, gt=0)  # run time of all runs added up (seconds or '12h')
 
@@ -104,6 +105,8 @@ class ScenarioSection(_Section):
             raise ValueError("must be distinct")
         if any(s < 0 for s in seeds):
             raise ValueError("must be >= 0")
+        if any(s >= SEED_LIMIT for s in seeds):
+            raise ValueError(f"must be < 2^32 = {SEED_LIMIT} (NumPy's seeds are 32 bits)")
         return seeds
 
     @property

@@ -1,0 +1,39 @@
+"""Settings that `validate` passed and every run then failed on: refused at validation, one line, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bnbench.cli import app
+from tests.reliability.helpers import TINY
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
+QUICK = REPO / "scenarios" / "quick.toml"
+
+
+def one_line(output: str) -> str:
+    return " ".join(output.split())
+
+
+@pytest.mark.parametrize("seeds", ["[4294967296]", "[0, 18446744073709551616]", "{ min = 2, max = 4294967297 }"])
+def test_seeds_past_32_bits_are_refused(seeds: str):
+    # NumPy seeds with 0 .. 2^32-1 = 4294967295; adaptive seeds run 0 .. max-1, so max may be 2^32 at most.
+    result = runner.invoke(app, ["validate", str(QUICK), "--set", f"scenario.seeds={seeds}"])
+    assert result.exit_code == 2, result.output
+    assert "[scenario] seeds:" in one_line(result.output) and "Traceback" not in result.output
+    assert "4294967296" in one_line(result.output)
+
+
+def test_the_largest_seed_trains(tmp_path: Path):
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY.replace("seeds = [0]", "seeds = [4294967295]"), encoding="utf-8")
+    result = runner.invoke(app, ["run", str(scenario), "--out", str(tmp_path / "out"), "--set", "train.max_steps=2",
+                                 "--set", "train.eval_every=2"])
+    assert result.exit_code == 0, result.output
+    runs = pd.read_csv(tmp_path / "out" / "runs.csv")
+    assert runs["status"].tolist() == ["completed", "completed"] and runs["seed"].tolist() == [4294967295] * 2
