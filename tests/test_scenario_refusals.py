@@ -37,3 +37,23 @@ def test_the_largest_seed_trains(tmp_path: Path):
     assert result.exit_code == 0, result.output
     runs = pd.read_csv(tmp_path / "out" / "runs.csv")
     assert runs["status"].tolist() == ["completed", "completed"] and runs["seed"].tolist() == [4294967295] * 2
+
+
+@pytest.mark.parametrize(
+    ("arch", "raised"),
+    [("os.path:join", "TypeError: expected str, bytes or os.PathLike object, not function"),
+     ("torch.nn:Linear", "TypeError: empty(): argument 'size'"),
+     ("refusals_net:make", "KeyError: 'width'")],
+)
+def test_a_factory_that_raises_is_one_line(tmp_path: Path, arch: str, raised: str):
+    # refusals_net sits beside the scenario (a folder custom models are imported from) and reads an option
+    # the scenario does not give.
+    (tmp_path / "refusals_net.py").write_text("def make(norm, io, **options):\n    return options['width']\n",
+                                              encoding="utf-8")
+    scenario = tmp_path / "tiny.toml"
+    scenario.write_text(TINY, encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(scenario), "--set", f'model.arch="{arch}"'])
+    assert result.exit_code == 2, result.output
+    message = one_line(result.output)
+    assert message.startswith(f"bnbench: error: model '{arch}': building it and running one batch raised {raised}")
+    assert "Traceback" not in result.output
