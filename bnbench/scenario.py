@@ -15,7 +15,6 @@ import json
 import re
 import shlex
 import string
-import sys
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -671,9 +670,9 @@ def is_import_path(arch: str) -> bool:
 
 def trust_scenario_folder(scenario: Scenario) -> None:
     """Let `arch = "module:factory"` import from the folder of `scenario`'s file, searched last, so a file there
-    never shadows an installed package (bnbench.models.custom). Spawned pool workers inherit it."""
+    never shadows an installed package (bnbench.trusted). Spawned pool workers inherit it."""
+    from bnbench import trusted
+
     if not any(is_import_path(v.model.arch) for v in scenario.variants):
         return
-    folder = str(Path(scenario.source).resolve().parent)
-    if folder not in sys.path:
-        sys.path.append(folder)
+    trusted.trust(str(Path(scenario.source).resolve().parent))
