@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +69,19 @@ def read_frame(path: Path, **options: Any) -> pd.DataFrame:
         raise damaged(path, exc) from None
 
 
+# The columns each table has had since its first version: a file without them is another table's, or not
+# bnbench's, and its rows must not be merged with the others.
+REQUIRED_COLUMNS = {"curves": ("run_id", "variant", "seed", "kind", "step", "t_s"),
+                    "power": ("run_id", "device", "t_s", "power_w", "phase")}
+
+
+def check_columns(path: Path, table: str, names: Iterable[str]) -> None:
+    """UserError (`damaged`) when the column `names` of the file at `path` lack one of `table`'s required ones."""
+    missing = [c for c in REQUIRED_COLUMNS[table] if c not in set(names)]
+    if missing:
+        raise damaged(path, ValueError(f"not a {table} table: no {', '.join(missing)} column"))
+
+
 def _row_count(path: Path) -> int:
     import pyarrow.parquet as pq
 
@@ -80,10 +94,17 @@ def _row_count(path: Path) -> int:
 def check_tables(root: Path) -> None:
     """Every Parquet file of the folder has an intact footer (the end a cut-short copy loses): UserError
     naming the first that does not, before a resume starts writing."""
+    import pyarrow.parquet as pq
+
     for table in TABLES:
         for path in [root / f"{table}.parquet", *chunk_paths(root, table)]:
             if path.exists():
                 _row_count(path)
+                try:
+                    names = pq.read_schema(path).names
+                except (OSError, ValueError) as exc:
+                    raise damaged(path, exc) from None
+                check_columns(path, table, names)
 
 
 def _sequence(path: Path) -> int:
