@@ -108,6 +108,19 @@ class ScenarioSection(_Section):
             raise ValueError(f"must be < 2^32 = {SEED_LIMIT} (NumPy's seeds are 32 bits)")
         return seeds
 
+    @field_validator("device")
+    @classmethod
+    def _device_names(cls, device: str | list[str]) -> str | list[str]:
+        # what any host could resolve (execute/devices.py); whether this host has the GPUs is checked by `run`
+        items = [device] if isinstance(device, str) else device
+        if not items:
+            raise ValueError('needs at least one device, e.g. device = "auto" or ["cuda:0", "cuda:1"]')
+        for item in items:
+            name = item.strip().lower()
+            if name not in ("auto", "cpu", "cuda") and not (name.startswith("cuda:") and name[5:].isdigit()):
+                raise ValueError(f"unknown device '{item}'; use auto, cpu, cuda or cuda:N")
+        return device
+
     @property
     def adaptive(self) -> SeedRange | None:
         return self.seeds if isinstance(self.seeds, SeedRange) else None

@@ -57,3 +57,16 @@ def test_a_factory_that_raises_is_one_line(tmp_path: Path, arch: str, raised: st
     message = one_line(result.output)
     assert message.startswith(f"bnbench: error: model '{arch}': building it and running one batch raised {raised}")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("device", "message"), [
+    ("[]", 'needs at least one device, e.g. device = "auto" or ["cuda:0", "cuda:1"] (got [])'),
+    ('"gpu"', "unknown device 'gpu'; use auto, cpu, cuda or cuda:N (got 'gpu')"),
+    ('["cpu", "cuda:x"]', "unknown device 'cuda:x'; use auto, cpu, cuda or cuda:N (got ['cpu', 'cuda:x'])"),
+])
+def test_a_device_no_host_has_is_refused_by_validate_and_run(tmp_path: Path, device: str, message: str):
+    for command in (["validate", str(QUICK)], ["run", str(QUICK), "--out", str(tmp_path / "out")]):
+        result = runner.invoke(app, [*command, "--set", f"scenario.device={device}"])
+        assert result.exit_code == 2, result.output
+        assert one_line(result.output).endswith(f"[scenario] device: {message}"), result.output
+    assert not (tmp_path / "out").exists()
