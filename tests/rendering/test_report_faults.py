@@ -35,3 +35,41 @@ def test_a_folder_whose_runs_all_failed_before_any_phase_reports(folder):
     result = runner.invoke(app, ["report", str(root)])
     assert result.exit_code == 0, result.output
     assert (root / "figures" / "power.svg").stat().st_size > 0
+
+
+def test_a_full_disk_while_a_figure_is_saved_leaves_the_previous_one(folder, monkeypatch):
+    import errno
+
+    from matplotlib.figure import Figure
+
+    root = folder(finals={"control": [29.9, 30.0], "bn": [27.9, 28.0]})
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    svg = root / "figures" / "metric_vs_step.svg"
+    before = svg.read_bytes()
+    real = Figure.savefig
+
+    def disk_fills(self, target, **kwargs):  # half the SVG reaches the disk, then no space is left
+        if kwargs.get("format") == "svg" or str(target).endswith(".svg"):
+            with open(target, "wb") as handle:
+                handle.write(before[: len(before) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, target, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", disk_fills)
+    result = runner.invoke(app, ["report", str(root)])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == f"bnbench: error: {root}: cannot write the report (No space left on device)"
+    assert svg.read_bytes() == before  # not the half-written one
+    assert not list((root / "figures").glob(".*.tmp"))
+
+
+def test_a_symlinked_figures_folder_is_refused(folder, tmp_path):
+    root = folder(finals={"control": [29.9, 30.0], "bn": [27.9, 28.0]})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "figures").symlink_to(elsewhere)
+    result = runner.invoke(app, ["report", str(root)])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output).startswith(f"bnbench: error: {root / 'figures'}: a symbolic link inside a "
+                                              "results folder")
+    assert not list(elsewhere.iterdir())  # nothing written outside the results folder
