@@ -70,3 +70,43 @@ def test_a_device_no_host_has_is_refused_by_validate_and_run(tmp_path: Path, dev
         assert result.exit_code == 2, result.output
         assert one_line(result.output).endswith(f"[scenario] device: {message}"), result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_one_variant_scenario_refuses_a_baseline_it_does_not_have(tmp_path: Path):
+    scenario = tmp_path / "one.toml"
+    scenario.write_text('[scenario]\nname = "one"\nbaseline = "nope"\n\n[[variant]]\nname = "control"\n',
+                        encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(scenario)])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == (f"bnbench: error: {scenario}: [scenario] baseline: no variant named 'nope' "
+                                       "(variants: control); remove baseline or name a variant")
+
+
+@pytest.mark.parametrize(("table", "line"), [("[task.parse]\nevl = 'x'\n", 10), ("parse = { evl = 'x' }\n", 9)])
+def test_a_typo_inside_a_table_names_the_table_and_the_key(tmp_path: Path, table: str, line: int):
+    scenario = tmp_path / "cmd.toml"
+    scenario.write_text('[scenario]\nname = "c"\ndevice = "cpu"\n[task]\nname = "command"\nmetric = "acc"\n'
+                        f'higher_is_better = true\ncommand = ["true"]\n{table}', encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(scenario)])
+    assert result.exit_code == 2, result.output
+    # It said "[task]: unknown key 'parse'; did you mean 'parse'?".
+    assert one_line(result.output) == (f"bnbench: error: {scenario}:{line}: [task.parse]: unknown key 'evl'; "
+                                       "did you mean 'eval'?")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    # 100,000 dotted parts in one key (200 KB): tomllib's time grows with their square (over a minute).
+    ("k" + ".k" * 100_000 + " = 1\n", "tables or arrays nested more than 16 deep"),
+    # 2,000 comment lines of 204 bytes: 408,000 bytes, over the 262,144 (256 KiB) cap.
+    ("".join(f"# {i:0200d}\n" for i in range(2000)), "over 256 KiB; a scenario is a few KiB"),
+])
+def test_oversized_scenarios_are_refused_before_parsing(tmp_path: Path, text: str, message: str):
+    import time
+
+    scenario = tmp_path / "big.toml"
+    scenario.write_text('[scenario]\nname = "big"\n' + text, encoding="utf-8")
+    started = time.monotonic()
+    result = runner.invoke(app, ["validate", str(scenario)])
+    assert result.exit_code == 2, result.output
+    assert message in one_line(result.output)
+    assert time.monotonic() - started < 5

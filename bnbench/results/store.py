@@ -25,6 +25,7 @@ import tomli_w
 from bnbench.energy.meter import warn_once
 from bnbench.errors import UserError
 from bnbench.results.atomic import append_line, atomic_write, atomic_write_text
+from bnbench.results.lock import refuse_foreign_contents
 
 if TYPE_CHECKING:  # pandas is imported where a table is read or written: a pool worker only ships rows
     import pandas as pd
@@ -162,6 +163,7 @@ class RunStore:
             root.mkdir(parents=True, exist_ok=True)
             if (root / "runs.csv").exists():
                 raise UserError(f"{root}: already holds results; use --resume {root} or another --out")
+            refuse_foreign_contents(root)
             store = cls(root)
             atomic_write_text(root / "scenario.toml", tomli_w.dumps(scenario))
             store.write_manifest(manifest)
