@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
@@ -45,8 +46,21 @@ def friendly(fn: F) -> F:
             # Whatever is still buffered for the closed pipe would fail again at exit: send it nowhere.
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             raise typer.Exit(0) from None
+        except OSError as exc:
+            if exc.filename is None:  # not about a path the user gave: a fault to show in full
+                raise
+            typer.echo(f"bnbench: error: {path_error(exc)}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def path_error(exc: OSError) -> str:
+    """One line for an OSError about a path: the path, then why ('File name too long' says which limit)."""
+    why = exc.strerror or str(exc)
+    if exc.errno == errno.ENAMETOOLONG:
+        why += " (a file system takes file and folder names of up to 255 bytes)"
+    return f"{exc.filename}: {why}"
 
 
 def _version(value: bool) -> None:

@@ -15,7 +15,6 @@ import json
 import re
 import shlex
 import string
-import sys
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from bnbench.units import (
 
 _SLUG = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 COMMAND = "command"  # [task] name of a run that is the user's own command (bnbench.execute.command)
+SEED_LIMIT = 2**32  # np.random.seed takes 0 .. 2^32-1; a run's seed goes to it
 PLACEHOLDERS = ("seed", "run_id", "run_dir", "variant")  # filled per run in a command's arguments
 Order = Literal["interleaved", "variant-major"]  # how runs are handed out (bnbench.execute.order)
 
@@ -50,7 +50,7 @@ class SeedRange(_Section):
     comparison is decided or the next round would break a budget."""
 
     min: int = Field(default=3, ge=2)
-    max: int = Field(default=20, ge=2)
+    max: int = Field(default=20, ge=2, le=SEED_LIMIT)  # the seeds are 0 .. max-1
     budget_kwh: float | None = Field(default=None, gt=0)  # energy of all runs together
     budget_s: float | None = Field(default=None, gt=0)  # run time of all runs added up (seconds or '12h')
 
@@ -105,7 +105,22 @@ class ScenarioSection(_Section):
             raise ValueError("must be distinct")
         if any(s < 0 for s in seeds):
             raise ValueError("must be >= 0")
+        if any(s >= SEED_LIMIT for s in seeds):
+            raise ValueError(f"must be < 2^32 = {SEED_LIMIT} (NumPy's seeds are 32 bits)")
         return seeds
+
+    @field_validator("device")
+    @classmethod
+    def _device_names(cls, device: str | list[str]) -> str | list[str]:
+        # what any host could resolve (execute/devices.py); whether this host has the GPUs is checked by `run`
+        items = [device] if isinstance(device, str) else device
+        if not items:
+            raise ValueError('needs at least one device, e.g. device = "auto" or ["cuda:0", "cuda:1"]')
+        for item in items:
+            name = item.strip().lower()
+            if name not in ("auto", "cpu", "cuda") and not (name.startswith("cuda:") and name[5:].isdigit()):
+                raise ValueError(f"unknown device '{item}'; use auto, cpu, cuda or cuda:N")
+        return device
 
     @property
     def adaptive(self) -> SeedRange | None:
@@ -416,12 +431,17 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
         raise UserError(f"{path}: a folder, not a scenario file")
     if not path.is_file():
         raise UserError(f"{path}: no such scenario file")
-    data = path.read_bytes()
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:  # refused before parsing: TOML parsers take seconds on some large inputs
+        raise UserError(f"{path}: over {MAX_BYTES // 1024} KiB; a scenario is a few KiB (a thousand variants fit)")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not a TOML text file (byte {data[exc.start]:#04x} at offset {exc.start} is not "
                         "UTF-8)") from None
+    if any(line.split("=", 1)[0].count(".") > MAX_DEPTH for line in text.splitlines()):
+        raise _too_deep(path)  # a key of many dotted parts: tomllib's time grows with their square
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -432,10 +452,17 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     apply_overrides(raw, overrides)
     if _depth(raw) > MAX_DEPTH:
         raise _too_deep(path)
-    return from_dict(raw, source=str(path), text=text)
+    scenario = from_dict(raw, source=str(path), text=text)
+    named = raw.get("scenario", {}).get("baseline") if isinstance(raw.get("scenario"), dict) else None
+    if named is not None and scenario.baseline not in {v.name for v in scenario.variants}:
+        # with several variants from_dict refuses it; one variant is its own baseline unless one is named
+        raise UserError(f"{path}: [scenario] baseline: no variant named '{scenario.baseline}' (variants: "
+                        f"{', '.join(v.name for v in scenario.variants)}); remove baseline or name a variant")
+    return scenario
 
 
 MAX_DEPTH = 16  # tables in tables (variant options included); far more than any scenario, far less than recursion
+MAX_BYTES = 256 * 1024  # the bundled scenarios are 1-2 KiB
 
 
 def _too_deep(path: Path) -> UserError:
@@ -562,6 +589,13 @@ def _validate(
         err = exc.errors()[0]
         key = str(err["loc"][0]) if err["loc"] else ""
         line = _line_of(text, section, key, variant_index) if key else ""
+        if err["type"] == "extra_forbidden" and len(err["loc"]) > 1:  # inside a table of the section
+            path, key = ".".join(str(p) for p in err["loc"][:-1]), str(err["loc"][-1])
+            nested = _nested_model(model, err["loc"][:-1])
+            hint = did_you_mean(key, nested.model_fields) if nested else ""
+            line = _line_of(text, f"{section}.{path}", key, variant_index) or line
+            inner = f"[{where[1:-1]}.{path}]" if re.fullmatch(r"\[[\w.-]+\]", where) else f"{where} [{path}]"
+            raise UserError(f"{source}{line}: {inner}: unknown key '{key}'{hint}") from None
         if err["type"] == "extra_forbidden":
             hint = did_you_mean(key, model.model_fields)
             raise UserError(f"{source}{line}: {where}: unknown key '{key}'{hint}") from None
@@ -571,6 +605,20 @@ def _validate(
         got = f" (got {err['input']!r})" if key and not isinstance(err.get("input"), dict) else ""
         field = f" {key}" if key else ""
         raise UserError(f"{source}{line}: {where}{field}: {message}{got}") from None
+
+
+def _nested_model(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model of the table at `loc` inside `model` (through optional fields), None when there is none."""
+    import typing
+
+    current: type[BaseModel] | None = model
+    for part in loc:
+        field = current.model_fields.get(str(part)) if current else None
+        if field is None:
+            return None
+        kinds = typing.get_args(field.annotation) or (field.annotation,)
+        current = next((k for k in kinds if isinstance(k, type) and issubclass(k, BaseModel)), None)
+    return current
 
 
 # pydantic's words for a value of the wrong TOML type, in the words of a scenario file.
@@ -669,9 +717,9 @@ def is_import_path(arch: str) -> bool:
 
 def trust_scenario_folder(scenario: Scenario) -> None:
     """Let `arch = "module:factory"` import from the folder of `scenario`'s file, searched last, so a file there
-    never shadows an installed package (bnbench.models.custom). Spawned pool workers inherit it."""
+    never shadows an installed package (bnbench.trusted). Spawned pool workers inherit it."""
+    from bnbench import trusted
+
     if not any(is_import_path(v.model.arch) for v in scenario.variants):
         return
-    folder = str(Path(scenario.source).resolve().parent)
-    if folder not in sys.path:
-        sys.path.append(folder)
+    trusted.trust(str(Path(scenario.source).resolve().parent))

@@ -181,9 +181,26 @@ def train(
     def checkpoint_due_by_time() -> bool:
         return t.checkpoint_every_s is not None and time.perf_counter() - last_checkpoint >= t.checkpoint_every_s
 
+    def evaluate() -> None:
+        with hooks.phase("eval"):
+            model.eval()
+            with autocast():
+                metrics = task.evaluate(forward)
+        log = EvalLog(step, time.perf_counter() - start, metrics)
+        outcome.evals.append(log)
+        hooks.on_eval(log)
+
+    # A stop on the last step of a block comes before that block's evaluation: a run resumed from there
+    # evaluates first, or it would end (or go on) without that evaluation and report the one before it.
+    due = bool(step) and (step % t.eval_every == 0 or step == t.max_steps)
+    owed = due and outcome.status == "completed" and (not outcome.evals or outcome.evals[-1].step != step)
     # One window around the whole loop, evaluations and checkpoints nested in it: no gap between blocks
     # is left out of the measured phases.
     with hooks.phase("train"):
+        if resume is not None and owed:
+            evaluate()
+            if step < t.max_steps:
+                checkpoint()
         while step < t.max_steps and not outcome.stop_reason:
             block_end = min(t.max_steps, (step // t.eval_every + 1) * t.eval_every, (step // every + 1) * every)
             model.train()
@@ -212,13 +229,7 @@ def train(
             if outcome.status != "completed":
                 break
             if step % t.eval_every == 0 or step == t.max_steps or outcome.stop_reason:
-                with hooks.phase("eval"):
-                    model.eval()
-                    with autocast():
-                        metrics = task.evaluate(forward)
-                log = EvalLog(step, time.perf_counter() - start, metrics)
-                outcome.evals.append(log)
-                hooks.on_eval(log)
+                evaluate()
             if step < t.max_steps and not outcome.stop_reason and (step % every == 0 or checkpoint_due_by_time()):
                 checkpoint()
         outcome.train_s = time.perf_counter() - start

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 
 J_PER_WH = 3600.0
 J_PER_KWH = 3_600_000.0
@@ -70,41 +71,71 @@ def cost(energy_j: float, price_per_kwh: float = DEFAULT_PRICE_PER_KWH, pue: flo
     return facility_kwh(energy_j, pue) * price_per_kwh
 
 
-_ENERGY_J = {"j": 1.0, "kj": 1e3, "mj": 1e6, "gj": 1e9, "wh": J_PER_WH, "kwh": J_PER_KWH, "mwh": 1e3 * J_PER_KWH,
-             "gwh": 1e6 * J_PER_KWH}
-_POWER_W = {"w": 1.0, "kw": 1e3, "mw": 1e6, "gw": 1e9}
+_ENERGY_BASES = {"j": 1.0, "wh": J_PER_WH}
+_POWER_BASES = {"w": 1.0}
+_SPELLED = {"j": "J", "wh": "Wh", "w": "W"}
+# SI prefixes. 'm' is milli and 'M' mega, so they are told apart by case; the others are read in either case.
+_PREFIXES = {"": 1.0, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "g": 1e9, "G": 1e9, "t": 1e12, "T": 1e12}
 _TIME_S = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hr": 3600.0, "d": 86400.0}
-_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+)\s*([a-z]+)\s*$")
+_QUANTITY = re.compile(r"^\s*(\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+)\s*([a-zA-Z]+)\s*$")
 
 
-def _quantity(text: str, units: dict[str, float]) -> float | None:
-    match = _QUANTITY.match(text.lower())
-    if not match or match.group(2) not in units:
+class AmbiguousUnit(ValueError):
+    """A lower-case 'm' prefix ('5mwh'): milli or mega cannot be told."""
+
+
+def _factor(unit: str, bases: dict[str, float]) -> float | None:
+    """The size of `unit` (a base such as 'Wh', with an SI prefix or none) in the bases' unit; None if unknown.
+    AmbiguousUnit for an all-lower-case unit with an 'm' prefix."""
+    for base, size in bases.items():
+        if unit.lower().endswith(base) and unit[: len(unit) - len(base)] in _PREFIXES:
+            prefix = unit[: len(unit) - len(base)]
+            if prefix == "m" and unit == unit.lower():
+                shown = _SPELLED[base]
+                raise AmbiguousUnit(f"'{unit}' is milli or mega: write m{shown} for milli, M{shown} for mega")
+            return _PREFIXES[prefix] * size
+    return None
+
+
+def _quantity(text: str, bases: dict[str, float] | None) -> float | None:
+    """The figure of '18kWh' in base units (joules, watts, or seconds when `bases` is None), None if unknown."""
+    match = _QUANTITY.match(text)
+    if not match:
         return None
-    return float(match.group(1)) * units[match.group(2)]
+    unit = match.group(2)
+    size = _TIME_S.get(unit.lower()) if bases is None else _factor(unit, bases)
+    return None if size is None else float(match.group(1)) * size
 
 
 def parse_energy_j(text: str) -> float:
-    """Joules from '18kWh', '500 Wh', '64.8MJ', '3600J' or a power times a time: '1.5kW*12h', '1.5 kW x 12 h'.
+    """Joules from '18kWh', '500 Wh', '64.8MJ', '3600J', '5mWh' or a power times a time: '1.5kW*12h',
+    '1.5 kW x 12 h'.
 
-    Unit names are case-insensitive ('mj' is megajoules; millijoules are not accepted). Raises ValueError
-    with one line saying what is accepted.
+    SI prefixes: 'm' is milli and 'M' mega ('5mWh' is 18 J, '5MWh' 18 GJ); an all-lower-case unit with an 'm'
+    ('5mwh') could be either and is refused; other prefixes and units may be in any case ('18KWH'). Raises
+    ValueError with one line saying what is accepted, also for a figure too large for a float ('1e400J').
     """
-    parts = re.split(r"\s*[*x×]\s*(?=[\d.])", text.strip().lower())
-    if len(parts) == 1:
-        energy = _quantity(parts[0], _ENERGY_J)
-        if energy is not None:
-            return energy
-    elif len(parts) == 2:
-        first, second = parts
-        power, duration = _quantity(first, _POWER_W), _quantity(second, _TIME_S)
-        if power is None or duration is None:  # the time may come first: 12h*1.5kW
-            power, duration = _quantity(second, _POWER_W), _quantity(first, _TIME_S)
-        if power is not None and duration is not None:
-            return power * duration
-    raise ValueError(
-        f"'{text}' is not an energy; write e.g. 18kWh, 500Wh, 64.8MJ, 3600J or a power times a time: 1.5kW*12h"
-    )
+    parts = re.split(r"\s*[*xX×]\s*(?=[\d.])", text.strip())
+    energy_j: float | None = None
+    try:
+        if len(parts) == 1:
+            energy_j = _quantity(parts[0], _ENERGY_BASES)
+        elif len(parts) == 2:
+            first, second = parts
+            power, duration = _quantity(first, _POWER_BASES), _quantity(second, None)
+            if power is None or duration is None:  # the time may come first: 12h*1.5kW
+                power, duration = _quantity(second, _POWER_BASES), _quantity(first, None)
+            if power is not None and duration is not None:
+                energy_j = power * duration
+    except AmbiguousUnit as exc:
+        raise ValueError(f"'{text}': {exc}") from None
+    if energy_j is not None and not math.isfinite(energy_j):
+        raise ValueError(f"'{text}' is too large an energy (over {sys.float_info.max:.3g} J)")
+    if energy_j is None:
+        raise ValueError(
+            f"'{text}' is not an energy; write e.g. 18kWh, 500Wh, 64.8MJ, 3600J or a power times a time: 1.5kW*12h"
+        )
+    return energy_j
 
 
 def format_energy(energy_j: float) -> str:

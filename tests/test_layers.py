@@ -20,7 +20,8 @@ ROOT = "bnbench"  # the package's face (bnbench.load, bnbench.__version__): its 
 # Bottom to top. A module is in the layer of the longest prefix that names it: the module itself or a package
 # above it (the root package names only itself).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("base", ("bnbench.errors", "bnbench.version", "bnbench.units", "bnbench.registry", "bnbench.reporter")),
+    ("base", ("bnbench.errors", "bnbench.version", "bnbench.units", "bnbench.registry", "bnbench.reporter",
+              "bnbench.trusted")),
     ("scenario", ("bnbench.scenario",)),
     ("models and data", ("bnbench.models", "bnbench.data")),
     ("energy", ("bnbench.energy",)),

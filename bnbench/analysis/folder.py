@@ -89,19 +89,27 @@ def load_power(root: Path) -> pd.DataFrame:
 
     from bnbench.results.load import check_results_dir
     from bnbench.results.schema import POWER_COLUMNS
-    from bnbench.results.store import chunk_paths
+    from bnbench.results.store import check_columns, chunk_paths, damaged
 
     check_results_dir(root)
     strings = ["run_id", "device", "phase"]
+
+    def read(path: Path) -> pa.Table:
+        try:
+            table = pq.read_table(path, read_dictionary=strings)
+        except (OSError, ValueError) as exc:  # a truncated file, or not Parquet (ArrowInvalid is a ValueError)
+            raise damaged(path, exc) from None
+        check_columns(path, "power", table.column_names)
+        return table
+
     tables: list[pa.Table] = []
     done: set[str] = set()
     target = root / "power.parquet"
     if target.exists():
-        table = pq.read_table(target, read_dictionary=strings)
+        table = read(target)
         done = {str(r) for r in table.column("run_id").unique().to_pylist()}
         tables.append(table)
-    tables += [pq.read_table(c, read_dictionary=strings) for c in chunk_paths(root, "power")
-               if c.parent.name not in done]
+    tables += [read(c) for c in chunk_paths(root, "power") if c.parent.name not in done]
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in POWER_COLUMNS})

@@ -21,8 +21,11 @@ GPU_CHECKS = ["gpu facts", "identity: parent", "identity: pool worker", "identit
 def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: float,
                echo: Callable[[str], None], api: Any = None) -> int:
     """Run every check, print one line each, write the JSON as it goes; 0 when nothing failed, else 1."""
+    from bnbench.errors import UserError
     from bnbench.results.manifest import now_iso
 
+    if json_path is not None and not json_path.parent.is_dir():  # a typo must not become a tree of folders
+        raise UserError(f"--json {json_path}: no folder {json_path.parent}; create it first or name another file")
     folder = out or Path.cwd()
     json_path = json_path or folder / "doctor.json"
     log = DoctorLog(json_path, echo, {"command": "bnbench doctor", "started_at": now_iso(), "quick": quick})

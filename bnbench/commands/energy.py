@@ -33,9 +33,17 @@ def tea_lines(
                         ("--pue", pue)):
         if not math.isfinite(value):
             raise UserError(f"{name} must be a finite number (got {value:g})")
-    for name, value in (("--wh-per-cup", wh_per_cup), ("--pue", pue)):
-        if value <= 0:
-            raise UserError(f"{name} must be > 0 (got {value:g})")
+    if wh_per_cup <= 0:
+        raise UserError(f"--wh-per-cup must be > 0 (got {wh_per_cup:g})")
+    for name, value in (("--co2", co2_g_per_kwh), ("--price", price_per_kwh)):  # as a scenario's [energy]
+        if value < 0:
+            raise UserError(f"{name} must be >= 0 (got {value:g})")
+    if pue < 1:
+        raise UserError(f"--pue must be >= 1: facility energy over device energy (got {pue:g})")
+    figures = (units.tea_cups(energy_j, wh_per_cup), units.co2_g(energy_j, co2_g_per_kwh, pue),
+               units.cost(energy_j, price_per_kwh, pue))
+    if not all(math.isfinite(f) for f in figures):
+        raise UserError(f"'{text.strip()}' with these rates gives a figure too large for a float; give a smaller one")
     cups = units.tea_cups(energy_j, wh_per_cup)
     pue_note = f", PUE {pue:g}" if pue != 1.0 else ""
     return [

@@ -22,8 +22,13 @@ PILOT_SEEDS = 3
 
 def question(scenario: Scenario, pilot: Results) -> Question:
     from bnbench.analysis.plan import Question
+    from bnbench.data import task_metadata
 
     head, stats, energy = scenario.scenario, scenario.stats, scenario.energy
+    metric = task_metadata(scenario.task)[0]
+    if pilot.metric.name != metric:  # as `compare` refuses folders of different metrics
+        raise UserError(f"{pilot.root}: the pilot measures {pilot.metric.name}, scenario '{scenario.name}' measures "
+                        f"{metric}; give a pilot of this scenario (--pilot DIR of its results, or --pilot-steps N)")
     names = [v.name for v in scenario.variants]
     missing = [v for v in names if v not in pilot.variants]
     if missing:

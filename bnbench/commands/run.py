@@ -245,7 +245,7 @@ def execute_scenario(
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
     (unless `report` is False). `bnbench measure` is such a session of one-off command runs."""
     from bnbench.execute.devices import resolve_devices
-    from bnbench.results.lock import hold
+    from bnbench.results.lock import hold, refuse_foreign_contents
     from bnbench.scenario import trust_scenario_folder
 
     trust_scenario_folder(scenario)  # before a pool starts: its workers inherit the import path
@@ -260,6 +260,8 @@ def execute_scenario(
         if resume is not None and not (resume / "runs.csv").is_file():
             raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
         folder = resume or out or default_out(scenario)
+        if resume is None and not (folder / "runs.csv").exists():
+            refuse_foreign_contents(folder)  # before the lock's file: nothing is left among someone else's files
         with hold(folder):  # one writer per folder; whether it resumes is decided under the lock
             return _session(scenario, specs, given is not None, folder, resume_folder(out, resume), force,
                             device_list, run_on, argv, path or scenario.source, console or Console(), progress, report)

@@ -188,6 +188,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
             err = _Output(group.process.stderr, stderr_log, sys.stderr.buffer if task.echo else None,
                           tail=STDERR_TAIL_LINES)
             apply = _Applier(spec, hooks, outcome, windows, start)
+            stopped = False
             try:
                 while True:
                     for line in pipe.read_lines(_POLL_S):
@@ -199,9 +200,9 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                         break
                     if gpu_memory is not None:
                         gpu_memory.sample(group.pids())
-                    reason = _stop_reason(hooks, start, spec.train.max_wall_s)
-                    if reason and not outcome.stop_reason:
-                        outcome.stop_reason = reason
+                    reason = outcome.stop_reason or _stop_reason(hooks, start, spec.train.max_wall_s)
+                    if reason and not stopped:
+                        stopped, outcome.stop_reason = True, reason
                         note(f"stopping the command ({reason}): SIGTERM, SIGKILL after {task.grace_s:g} s")
                         group.stop(task.grace_s)
             finally:
@@ -237,7 +238,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
         tail = " | ".join(line for line in err.tail if line.strip())
         said = f": {tail}" if tail else " (nothing on stderr)"
         raise CommandFailed(f"{_exit_text(code)}{said}"[:500], stderr_text, measured)
-    if not outcome.evals and task.metric_required:
+    if not outcome.evals and task.metric_required and outcome.status != "diverged":
         raise CommandFailed(
             f"the command reported no '{task.metric}' (Reporter.evaluate(step, {task.metric}=...) or a "
             f"[task.parse] eval expression with (?P<{task.metric}>...)); {_exit_text(code)}", stderr_text, measured)
@@ -325,14 +326,25 @@ class _Applier:
             self.windows.edge(event)
             return
         self.outcome.steps = max(self.outcome.steps, event.step)
+        metric = self.spec.task.metric
         if isinstance(event, Logged):
             loss = event.metrics.get("loss", float("nan"))
             self.hooks.on_log(StepLog(event.step, t_s, loss, event.metrics.get("loss_max", loss)))
+            if "loss" in event.metrics and not math.isfinite(loss):
+                self._diverged(f"non-finite loss ({loss}) at step {event.step}")
         elif isinstance(event, Evaluated):
             log = EvalLog(event.step, t_s, event.metrics)
             self.hooks.on_eval(log)
-            if self.spec.task.metric in event.metrics:
+            if metric in event.metrics and not math.isfinite(event.metrics[metric]):
+                self._diverged(f"non-finite {metric} ({event.metrics[metric]}) at step {event.step}")
+            elif metric in event.metrics and self.outcome.status != "diverged":
                 self.outcome.evals.append(log)
+
+    def _diverged(self, reason: str) -> None:
+        """A non-finite loss or metric ends the run as `diverged`, as in a built-in run (the first reason kept);
+        the run's loop then stops the command."""
+        if self.outcome.status == "completed" and self.outcome.stop_reason != INTERRUPTED:
+            self.outcome.status, self.outcome.stop_reason = "diverged", reason
 
 
 def is_command(spec: RunSpec) -> bool:

@@ -48,10 +48,14 @@ def checkpoint_dir(root: Path, run_id: str) -> Path:
 
 def recorded_rows(root: Path) -> dict[str, dict[str, str]]:
     """The last runs.csv row of each run_id ({} when there is no runs.csv)."""
+    from bnbench.results.load import check_runs_cells
+
     path = root / "runs.csv"
     if not path.is_file():
         return {}
-    reader = csv.DictReader(io.StringIO(read_runs_text(root), newline=""))
+    text = read_runs_text(root)
+    check_runs_cells(path, text)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
     return {row["run_id"]: row for row in reader if row.get("run_id")}
 
 
@@ -124,12 +128,12 @@ def scenario_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str
 def check_resumable(root: Path, scenario: Scenario, force: bool) -> list[str]:
     """Every difference between `scenario` and the one `root` was started with. UserError naming the ones
     that alter results, unless `force`."""
-    from bnbench.results.load import load_manifest, load_scenario_dict
+    from bnbench.results.load import load_manifest, load_runs, load_scenario_dict
 
     if not (root / "runs.csv").is_file() or not (root / "scenario.toml").is_file():
         raise UserError(f"{root}: not a bnbench results folder (no runs.csv or scenario.toml); nothing to resume")
     stored = load_scenario_dict(root)
-    recorded_rows(root)  # a damaged runs.csv, manifest or Parquet file is one line now, not a crash later
+    load_runs(root)  # a damaged runs.csv (cells included), manifest or Parquet file is one line now, not a crash later
     load_manifest(root)
     check_tables(root)
     real, harmless = scenario_changes(stored, scenario.to_dict())

@@ -84,11 +84,23 @@ def check_model(config: ModelConfig, io: ModelIO) -> None:
 
     try:
         probe(config, io, PROBE_BATCH)
+    except UserError:
+        raise
     except (RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
-            f"model '{config.arch}' cannot take this task's {io.image_size}x{io.image_size} inputs ({first})"
+            f"model '{config.arch}' cannot take this task's {io.image_size}x{io.image_size} inputs ({_first(exc)})"
         ) from None
+    except Exception as exc:  # a user's factory is code of its own: whatever it raises is one line, not a traceback
+        if not is_import_path(config.arch):
+            raise
+        raise UserError(f"model '{config.arch}': building it and running one batch raised {type(exc).__name__}: "
+                        f"{_first(exc)}; is '{config.arch}' a factory(norm, io, **options) returning an "
+                        "nn.Module?") from None
+
+
+def _first(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type's name when it has none."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 from bnbench.models import fsrcnn as _fsrcnn  # noqa: E402,F401  (registers the built-in architectures)

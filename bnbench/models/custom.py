@@ -16,6 +16,7 @@ from typing import Any
 
 from torch import nn
 
+from bnbench import trusted
 from bnbench.errors import UserError
 from bnbench.models.norms import NormFactory
 from bnbench.models.options import call_with_options
@@ -27,6 +28,7 @@ def load_factory(arch: str) -> Callable[..., Any]:
     module_name, _, attribute = arch.partition(":")
     if not module_name or not attribute:
         raise UserError(f"arch '{arch}': write a custom model as 'module.path:factory', e.g. 'mypkg.nets:make_net'")
+    trusted.install()  # in a spawned worker: the scenario's folder, inherited through the environment
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from bnbench.analysis.summary import Summary, is_estimate
 from bnbench.rendering import plots
+from bnbench.results.atomic import atomic_write
 
 PARALLEL_POWER_BYTES = 8 * 2**20  # a power.parquet above this is drawn in a worker process (about 1 M samples)
 
@@ -32,8 +33,10 @@ class Plot:
 
 
 def save(fig: Figure, folder: Path, name: str) -> None:
-    fig.savefig(folder / f"{name}.png")
-    fig.savefig(folder / f"{name}.svg")
+    """`folder/name.png` and `.svg`, each written to a temporary file and renamed: a full disk or a Ctrl-C
+    leaves the previous figure or none, never half of one."""
+    for ext in ("png", "svg"):
+        atomic_write(folder / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext))
 
 
 def draw_power(root: Path, folder: Path, run_order: list[str], source: str) -> bool:

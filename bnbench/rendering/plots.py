@@ -240,14 +240,17 @@ def phase_spans(
     """(phase code, start, end, share) to shade. Contiguous runs of samples (share 1) when there are at most
     `max_spans`; otherwise one entry per time bin and phase present in it, `share` being the fraction of the bin's
     samples in that phase, so a one-second evaluation every few seconds shows as a light tint across the night
-    rather than vanishing or painting everything."""
+    rather than vanishing or painting everything. A sample outside every phase (code -1: taken before a run's
+    first window opened, or after a run failed) shades nothing."""
     if not len(t):
         return []
     change = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     if len(change) <= max_spans:
         starts = np.r_[0, change]
         ends = np.r_[change, len(t) - 1]
-        return [(int(codes[s]), float(t[s]), float(t[e]), 1.0) for s, e in zip(starts, ends, strict=True)]
+        return [(int(codes[s]), float(t[s]), float(t[e]), 1.0) for s, e in zip(starts, ends, strict=True)
+                if codes[s] >= 0]
+    codes = codes + 1  # no phase (-1) counted as a kind of its own, 0, which is never shaded
     span = max(float(t[-1] - t[0]), 1e-9)
     index = np.minimum(((t - t[0]) / span * max_spans).astype(np.int64), max_spans - 1)
     kinds = int(codes.max()) + 1
@@ -257,14 +260,14 @@ def phase_spans(
     # Shares rounded to 5% so that neighbouring bins with the same tint merge into one rectangle.
     shares = np.round(counts / np.maximum(totals, 1)[:, None] * 20) / 20
     out = []
-    for code in range(kinds):
+    for code in range(1, kinds):
         present = np.flatnonzero(counts[:, code])
         if not len(present):
             continue
         level = shares[present, code]
         breaks = np.flatnonzero(np.r_[True, (np.diff(present) != 1) | (np.diff(level) != 0)])
         ends = np.r_[breaks[1:], len(present)] - 1
-        out += [(code, float(edges[present[b]]), float(edges[present[e] + 1]), float(max(level[b], 0.05)))
+        out += [(code - 1, float(edges[present[b]]), float(edges[present[e] + 1]), float(max(level[b], 0.05)))
                 for b, e in zip(breaks, ends, strict=True)]
     return out
 

@@ -175,6 +175,9 @@ def write_reports(results: Results) -> Rendered:
     """
     summary = results.summary
     figures = results.root / FIGURES_DIR
+    if figures.is_symlink():  # its files would be written wherever it points, outside the results folder
+        raise UserError(f"{figures}: a symbolic link inside a results folder; bnbench only writes real files there. "
+                        "Remove it (the report draws the figures again)")
     try:
         plots = write_figures(summary, results.curves, results.root, figures, results.variants)
         title, blocks = build(results, summary, plots)

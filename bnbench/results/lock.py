@@ -61,6 +61,19 @@ def refuse_symlinks(root: Path) -> None:
                 )
 
 
+def refuse_foreign_contents(root: Path) -> None:
+    """UserError when the folder `root`, about to become a new results folder, holds files that are not a
+    session's own (its lock, its first files, their temporaries): a new session would write among someone
+    else's files, and a later resume would delete and replace files there."""
+    own = {LOCK_NAME, "scenario.toml", "manifest.json"}
+    found = sorted(p.name for p in root.iterdir() if p.name not in own and not (
+        p.name.startswith(".") and p.name.endswith(".tmp"))) if root.is_dir() else []
+    if found:
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+        raise UserError(f"{root}: not empty ({shown}) and not a bnbench results folder; give --out a new or empty "
+                        "folder")
+
+
 def remove_temporaries(root: Path) -> list[Path]:
     """Delete the temporary files that writes killed midway left (`.NAME.XXXX.tmp`, never renamed into
     place); return them. Call only while holding the folder: a live writer's temporaries look the same."""

@@ -16,6 +16,7 @@ import csv
 import io
 import json
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ import tomli_w
 from bnbench.energy.meter import warn_once
 from bnbench.errors import UserError
 from bnbench.results.atomic import append_line, atomic_write, atomic_write_text
+from bnbench.results.lock import refuse_foreign_contents
 
 if TYPE_CHECKING:  # pandas is imported where a table is read or written: a pool worker only ships rows
     import pandas as pd
@@ -68,6 +70,19 @@ def read_frame(path: Path, **options: Any) -> pd.DataFrame:
         raise damaged(path, exc) from None
 
 
+# The columns each table has had since its first version: a file without them is another table's, or not
+# bnbench's, and its rows must not be merged with the others.
+REQUIRED_COLUMNS = {"curves": ("run_id", "variant", "seed", "kind", "step", "t_s"),
+                    "power": ("run_id", "device", "t_s", "power_w", "phase")}
+
+
+def check_columns(path: Path, table: str, names: Iterable[str]) -> None:
+    """UserError (`damaged`) when the column `names` of the file at `path` lack one of `table`'s required ones."""
+    missing = [c for c in REQUIRED_COLUMNS[table] if c not in set(names)]
+    if missing:
+        raise damaged(path, ValueError(f"not a {table} table: no {', '.join(missing)} column"))
+
+
 def _row_count(path: Path) -> int:
     import pyarrow.parquet as pq
 
@@ -80,10 +95,17 @@ def _row_count(path: Path) -> int:
 def check_tables(root: Path) -> None:
     """Every Parquet file of the folder has an intact footer (the end a cut-short copy loses): UserError
     naming the first that does not, before a resume starts writing."""
+    import pyarrow.parquet as pq
+
     for table in TABLES:
         for path in [root / f"{table}.parquet", *chunk_paths(root, table)]:
             if path.exists():
                 _row_count(path)
+                try:
+                    names = pq.read_schema(path).names
+                except (OSError, ValueError) as exc:
+                    raise damaged(path, exc) from None
+                check_columns(path, table, names)
 
 
 def _sequence(path: Path) -> int:
@@ -141,6 +163,7 @@ class RunStore:
             root.mkdir(parents=True, exist_ok=True)
             if (root / "runs.csv").exists():
                 raise UserError(f"{root}: already holds results; use --resume {root} or another --out")
+            refuse_foreign_contents(root)
             store = cls(root)
             atomic_write_text(root / "scenario.toml", tomli_w.dumps(scenario))
             store.write_manifest(manifest)

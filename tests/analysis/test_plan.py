@@ -100,3 +100,15 @@ def test_plan_runs_its_own_short_pilot(tiny_scenario, tmp_path, monkeypatch):
     assert sorted(runs["seed"].unique()) == [0, 1, 2] and set(runs["steps"]) == {2}
     assert f"plan from 6 completed pilot runs in {Path('reports') / 'tiny' / pilots[0].name}" in text
     assert "per full run (control: 4 steps," in text and "bn vs control: seed-to-seed sd" in text
+
+
+def test_a_pilot_of_another_metric_is_refused(tmp_path, folder):
+    # The pilot measured PSNR (a super-resolution folder); digits.toml measures accuracy, with the same variant
+    # names: its plan would take dB spreads for percentage points.
+    pilot = folder(finals={"control": [29.0, 30.0, 31.0], "bn": [29.5, 30.5, 31.5]})
+    digits = Path(__file__).resolve().parents[2] / "scenarios" / "digits.toml"
+    result = runner.invoke(app, ["plan", str(digits), "--pilot", str(pilot)])
+    assert result.exit_code == 2, result.output
+    assert " ".join(result.output.split()) == (
+        f"bnbench: error: {pilot}: the pilot measures psnr_db, scenario 'digits' measures accuracy_pct; give a "
+        "pilot of this scenario (--pilot DIR of its results, or --pilot-steps N)")

@@ -18,6 +18,7 @@ torch = pytest.importorskip("torch")
 @pytest.mark.skipif(torch.cuda.is_available(), reason="the host path is for a machine without a GPU")
 def test_quick_doctor_without_a_gpu_runs_the_host_checks_and_skips_the_rest(tmp_path: Path) -> None:
     report = tmp_path / "checks" / "machine.json"
+    report.parent.mkdir()  # --json names a file in a folder that exists
     result = CliRunner().invoke(app, ["doctor", "--quick", "--out", str(tmp_path), "--json", str(report)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()

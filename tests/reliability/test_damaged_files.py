@@ -94,6 +94,31 @@ def _chunk_of_a_run_in_progress(out: Path) -> Path:
     return chunk
 
 
+def _edit_runs_csv(out: Path, edit) -> Path:
+    """runs.csv with `edit` applied to its rows (lists of cells, the header first)."""
+    import csv
+    import io
+
+    path = out / "runs.csv"
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"), newline="")))
+    text = io.StringIO()
+    csv.writer(text, lineterminator="\n").writerows(edit(rows))
+    path.write_text(text.getvalue(), encoding="utf-8")
+    return path
+
+
+def _cell(rows: list[list[str]], column: str, value: str) -> list[list[str]]:
+    rows[1][rows[0].index(column)] = value  # the first run's
+    return rows
+
+
+def _foreign_chunk(out: Path) -> Path:
+    chunk = out / "runs" / "ghost-s0" / "power-000000.parquet"
+    chunk.parent.mkdir(parents=True)
+    shutil.copy(out / "curves.parquet", chunk)  # intact Parquet, but the curves' columns
+    return chunk
+
+
 DAMAGE = {
     # name: (damage the copy, return the file named; words the message must hold)
     "runs.csv not text": (lambda out: (out / "runs.csv").write_bytes(b"\xff\xfe\x00\x81garbage\n") and out / "runs.csv",
@@ -104,6 +129,20 @@ DAMAGE = {
     "curves.parquet cut": (lambda out: _truncate(out / "curves.parquet") or out / "curves.parquet",
                            "Parquet magic bytes not found"),
     "a chunk cut": (_chunk_of_a_run_in_progress, "and resume: run ghost-s0 starts over from step 0"),
+    "runs.csv a word for a number": (lambda out: _edit_runs_csv(out, lambda rows: _cell(rows, "steps", "abc")),
+                                     "run 'control-s0', column 'steps': 'abc' is not a number"),
+    "runs.csv a cell too many": (lambda out: _edit_runs_csv(out, lambda rows: [rows[0], rows[1] + ["x"], *rows[2:]]),
+                                 "line 2 has"),
+    "runs.csv no status": (lambda out: _edit_runs_csv(
+        out, lambda rows: [[c for i, c in enumerate(r) if i != rows[0].index("status")] for r in rows]),
+                           "no 'status' column in its header"),
+    "manifest.json wrong type": (lambda out: (out / "manifest.json").write_text('{"devices": 7}') and
+                                 out / "manifest.json", "'devices' is 7, not a list"),
+    "power.parquet cut": (lambda out: _truncate(out / "power.parquet") or out / "power.parquet",
+                          "Parquet magic bytes not found"),
+    "power.parquet of curves": (lambda out: shutil.copy(out / "curves.parquet", out / "power.parquet") and
+                                out / "power.parquet", "not a power table: no device, power_w, phase column"),
+    "a chunk of curves as power": (_foreign_chunk, "not a power table: no device, power_w, phase column"),
     "scenario.toml not text": (lambda out: (out / "scenario.toml").write_bytes(b"name = \"\xff\"\n")
                                and out / "scenario.toml", "damaged ('utf-8' codec can't decode byte 0xff"),
 }

@@ -1,0 +1,75 @@
+"""`bnbench report` on folders that are odd but not wrong (runs that failed early), and on damaged ones: a
+report, or one line and exit 2, never a traceback."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from typer.testing import CliRunner
+
+from bnbench.cli import app
+from bnbench.rendering.plots import phase_spans
+
+runner = CliRunner()
+
+
+def one_line(output: str) -> str:
+    return " ".join(output.split())
+
+
+def test_samples_outside_every_phase_shade_nothing():
+    # Codes -1 (no phase), -1, 0, 0, 1 at t = 0..4: the first two are not shaded; train from 2 to 4, eval at 4.
+    assert phase_spans(np.arange(5.0), np.array([-1, -1, 0, 0, 1])) == [(0, 2.0, 4.0, 1.0), (1, 4.0, 4.0, 1.0)]
+    # Binned (5 changes, more than 2 spans): t = 0..9 into 2 bins of 4.5 s; bin 0 (t=0..4) holds no phase 3
+    # times of 5 and phase 0 twice (share 0.4); bin 1 (t=5..9) phase 0 five times (share 1.0).
+    codes = np.array([-1, 0, -1, 0, -1, 0, 0, 0, 0, 0])
+    assert phase_spans(np.arange(10.0), codes, max_spans=2) == [(0, 0.0, 4.5, 0.4), (0, 4.5, 9.0, 1.0)]
+
+
+def test_a_folder_whose_runs_all_failed_before_any_phase_reports(folder):
+    # A run that fails before its first phase window opens leaves power samples with no phase at all.
+    root = folder(finals={"control": [30.0]}, power=True, statuses={"control": ["failed"]})
+    power = pd.read_parquet(root / "power.parquet")
+    power["phase"] = None
+    power.to_parquet(root / "power.parquet", index=False)
+    result = runner.invoke(app, ["report", str(root)])
+    assert result.exit_code == 0, result.output
+    assert (root / "figures" / "power.svg").stat().st_size > 0
+
+
+def test_a_full_disk_while_a_figure_is_saved_leaves_the_previous_one(folder, monkeypatch):
+    import errno
+
+    from matplotlib.figure import Figure
+
+    root = folder(finals={"control": [29.9, 30.0], "bn": [27.9, 28.0]})
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    svg = root / "figures" / "metric_vs_step.svg"
+    before = svg.read_bytes()
+    real = Figure.savefig
+
+    def disk_fills(self, target, **kwargs):  # half the SVG reaches the disk, then no space is left
+        if kwargs.get("format") == "svg" or str(target).endswith(".svg"):
+            with open(target, "wb") as handle:
+                handle.write(before[: len(before) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, target, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", disk_fills)
+    result = runner.invoke(app, ["report", str(root)])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == f"bnbench: error: {root}: cannot write the report (No space left on device)"
+    assert svg.read_bytes() == before  # not the half-written one
+    assert not list((root / "figures").glob(".*.tmp"))
+
+
+def test_a_symlinked_figures_folder_is_refused(folder, tmp_path):
+    root = folder(finals={"control": [29.9, 30.0], "bn": [27.9, 28.0]})
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (root / "figures").symlink_to(elsewhere)
+    result = runner.invoke(app, ["report", str(root)])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output).startswith(f"bnbench: error: {root / 'figures'}: a symbolic link inside a "
+                                              "results folder")
+    assert not list(elsewhere.iterdir())  # nothing written outside the results folder
