@@ -111,6 +111,8 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
     entry |= {"changes": changes, "trained": [p.spec.run_id for p in plans if p.action != "skip"],
               "finished_before": [p.spec.run_id for p in plans if p.action == "skip"]}
     merged = {**earlier, "ended_at": None, "resumes": [*earlier.get("resumes", []), entry]}
+    if not earlier.get("resumes"):  # the first session's end, which "ended_at" no longer holds: elapsed time
+        merged["first_ended_at"] = earlier.get("ended_at")
     try:
         if changes:
             atomic_write_text(root / "scenario.toml", tomli_w.dumps(scenario.to_dict()))
