@@ -199,6 +199,21 @@ def plan_executor(
                     pool.wait_ready if pool is not None else _started)
 
 
+def thread_warning(scenario: Scenario, threads: Callable[[TrainConfig], int | None]) -> str | None:
+    """One line when a variant's `threads` asks for more torch threads than its slot owns cores (its runs get
+    the slot's share: threads beyond the cores a run owns would wait on each other and on the other slots'
+    runs, and time identical runs unequally); None when every variant fits."""
+    capped = [(v.train.threads, got) for v in scenario.variants
+              if v.train.threads is not None and (got := threads(v.train)) is not None and got < v.train.threads]
+    if not capped:
+        return None
+    from bnbench.rendering.format import plural
+
+    asked, got = max(a for a, _ in capped), min(g for _, g in capped)
+    return (f"warning: threads = {asked} is more than the {plural(got, 'core')} each run's slot owns; runs use "
+            f"{got} (set threads = {got} or fewer, or run fewer workers at once)")
+
+
 def run_scenario(
     path: Path, out: Path | None, devices: Sequence[str] | None, overrides: Sequence[str], argv: list[str],
     resume: Path | None = None, force: bool = False,
@@ -229,11 +244,23 @@ def execute_scenario(
     """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
     (unless `report` is False). `bnbench measure` is such a session of one-off command runs."""
-    from bnbench.execute.devices import resolve_devices
-    from bnbench.results.lock import hold
+    from bnbench.energy.session_warnings import session_warnings
     from bnbench.scenario import trust_scenario_folder
 
     trust_scenario_folder(scenario)  # before a pool starts: its workers inherit the import path
+    with session_warnings():  # before a pool starts: its workers inherit the file of warnings said
+        return _execute(scenario, out, devices, argv, resume, force, workers, executor, address, console, progress,
+                        report, specs, path)
+
+
+def _execute(
+    scenario: Scenario, out: Path | None, devices: Sequence[str] | None, argv: list[str], resume: Path | None,
+    force: bool, workers: int | None, executor: str, address: str | None, console: Console | None,
+    progress: Progress | None, report: bool, specs: list[RunSpec] | None, path: Path | None,
+) -> Session:
+    from bnbench.execute.devices import resolve_devices
+    from bnbench.results.lock import hold
+
     given = specs
     specs = specs or expand(scenario)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)  # no torch for the CPU
@@ -313,6 +340,8 @@ def _session(
         store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
 
     say(console, header)
+    if (threads := thread_warning(scenario, run_on.threads)) is not None:
+        say(console, threads)
     if resuming:
         counts = {a: sum(p.action == a for p in plans) for a in ("skip", "resume", "start")}
         say(console, f"resuming: {counts['skip']} finished, {counts['resume']} continue from a checkpoint, "
