@@ -3,15 +3,20 @@ is printed by one process only, and threads beyond a slot's cores get one warnin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 
 import pytest
+from typer.testing import CliRunner
 
+from bnbench.cli import app
 from bnbench.energy import session_warnings
 from bnbench.execute.pool import usable_cores
+
+runner = CliRunner()
 
 
 def test_a_warning_is_first_in_a_session_once(tmp_path, monkeypatch):
@@ -65,3 +70,19 @@ norm = "batch"
                        "= 1 or fewer, or run fewer workers at once)"], text
     warnings = re.findall(r"^bnbench: warning: .*$", done.stderr, re.M)
     assert len(warnings) == len(set(warnings)), warnings
+
+
+def test_no_idle_baseline_is_waited_for_where_the_estimate_meters(tiny_scenario, tmp_path, monkeypatch):
+    # An empty powercap tree: no RAPL, so the CPU is metered by the estimate, whose idle draw is 0 W by its model
+    # (CPU seconds of a sleeping process). The 30 s baseline asked for is not waited for, and it says so once.
+    (tmp_path / "powercap").mkdir()
+    monkeypatch.setenv("BNBENCH_POWERCAP", str(tmp_path / "powercap"))
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(tiny_scenario), "--out", str(out), "--set", "energy.idle_s=30",
+                                 "--set", "scenario.seeds=[0]"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("idle baseline")]
+    assert lines == ["idle baseline: not measured for cpu: an estimate counts the CPU time runs use, so its idle "
+                     "draw is 0 W by its model"], result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["idle_w"] == {"cpu": 0.0} and manifest["idle_s"] == 0.0
