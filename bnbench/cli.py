@@ -89,7 +89,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     except UserError:  # the GPUs it names are not on this machine: check against this host's memory
         devices = ["cpu"]
     check_before_running(loaded, expand(loaded), devices)  # no torch unless a model is the user's own code
-    print_matrix(loaded)
+    print_matrix(loaded, _pipe_console(), devices)
 
 
 @app.command()

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -31,12 +32,15 @@ EXIT_OK, EXIT_RUN_FAILED = 0, 1
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
-def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
-    """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario)."""
+def print_matrix(scenario: Scenario, console: Console | None = None, devices: list[str] | None = None) -> None:
+    """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario); with
+    the resolved `devices`, also what each run gets and how long the session should take."""
     from bnbench.rendering.format import plural
+    from bnbench.rendering.table import say, show
 
     console = console or Console()
-    table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
+    table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False)
     if scenario.task.name == COMMAND:
         from bnbench.execute.command import describe
 
@@ -44,18 +48,31 @@ def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
             table.add_column(column)
         for spec in expand(scenario):
             table.add_row(spec.run_id, spec.variant, str(spec.seed), describe(spec))
-        console.print(table)
-        console.print(f"scenario '{scenario.name}' from {scenario.source} is valid")
-        return
-    for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
-        table.add_column(column)
-    for spec in expand(scenario):
-        variant = next(v for v in scenario.variants if v.name == spec.variant)
-        overrides = ", ".join(f"{k}={v}" for k, v in variant.overrides) or "-"
-        table.add_row(spec.run_id, spec.variant, str(spec.seed), spec.model.arch, spec.model.norm,
-                      str(spec.train.max_steps), overrides)
-    console.print(table)
-    console.print(f"scenario '{scenario.name}' from {scenario.source} is valid")
+    else:
+        for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
+            table.add_column(column)
+        for spec in expand(scenario):
+            variant = next(v for v in scenario.variants if v.name == spec.variant)
+            overrides = ", ".join(f"{k}={toml_value(v)}" for k, v in variant.overrides) or "-"
+            table.add_row(spec.run_id, spec.variant, str(spec.seed), spec.model.arch, spec.model.norm,
+                          str(spec.train.max_steps), overrides)
+    show(console, table)
+    if devices is not None:
+        from bnbench.commands.expect import duration_line, slots
+
+        where = slots(scenario, devices)
+        say(console, f"each run gets: {where.each} ({where.at_once} at a time)")
+        say(console, duration_line(scenario, devices))
+    say(console, f"scenario '{scenario.name}' from {scenario.source} is valid")
+
+
+def toml_value(value: object) -> str:
+    """An override as the scenario file spells it: true, 0.9, "batch" (not Python's True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
 
 
 def default_out(scenario: Scenario) -> Path:
