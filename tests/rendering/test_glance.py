@@ -97,10 +97,11 @@ def test_report_first_screen_holds_verdicts_kwh_and_cups(results):
     assert runner.invoke(app, ["report", str(results)]).exit_code == 0
     html = (results / "report.html").read_text()
     first_screen = html[:html.index("<figure")]
-    for text in ("worse (p&lt;0.001)", "0.00250", "0.0751", "cups of tea", "+3.00 above", "bicubic (27.00 dB)",
-                 "0.050 US cents"):
+    for text in ('<span class="verdict v-worse">worse</span> (p&lt;0.001)', "0.00250", "0.0751", "cups of tea",
+                 '+3.00 <span class="verdict v-above">above</span>', "bicubic (27.00 dB)", "0.050 US cents"):
         assert text in first_screen, text
-    assert first_screen.index("At a glance") < first_screen.index("Abstract")
+    # The glance, then the figures, and only then the long sections.
+    assert "At a glance" in first_screen and "Abstract" not in first_screen
     md = (results / "report.md").read_text()
     top = md[:md.index("## Abstract")]
     assert "## At a glance" in top and HEADLINE + "." in top and f"- {VERDICT}" in top
