@@ -30,6 +30,13 @@ def test_validate_expects_the_time_earlier_results_took(tiny_scenario, tmp_path,
     assert (f"expected duration: about 12.0 s elapsed (4 runs, about 12.0 s of run time, 1 at a time; from the "
             f"seconds a step took in {earlier})") in lines(result.output)
     assert 'norm="batch", decay=0.9' in result.output  # overrides as the scenario file spells them
+    # plan without a pilot points at those results, and prices a pilot from them: 3 seeds x 4 steps (two
+    # evaluations of 2 steps) x (0.5 + 1.0) s a step = 18.0 s, one run at a time.
+    result = runner.invoke(app, ["plan", str(tiny_scenario)])
+    assert result.exit_code == 2
+    assert (f"plan needs a pilot: --pilot {earlier} (the newest results of this scenario), or --pilot-steps 4 for a "
+            f"short pilot now: 6 runs of 4 steps (3 seeds of 2 variants) on cpu, about 18.0 s (the seconds a step "
+            f"took in {earlier})") in " ".join(result.output.split())
 
 
 def test_validate_bounds_the_time_by_max_wall_s_or_says_it_is_unknown(tiny_scenario, tmp_path, monkeypatch):

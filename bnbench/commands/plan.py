@@ -131,6 +131,7 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
     from bnbench.analysis.plan import make_plan
     from bnbench.analysis.results import load as load_results
     from bnbench.commands.checks import check_scenario
+    from bnbench.rendering.table import say
 
     console = console or Console()
     scenario = load(path, overrides)
@@ -141,15 +142,19 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
         steps = pilot_steps_for(scenario)
         offer = f"a short pilot now: {pilot_text(scenario, steps)}"
         if not (sys.stdin.isatty() and console.is_terminal):
-            raise UserError(f"plan needs a pilot: --pilot DIR (a results folder of this scenario), or --pilot-steps "
-                            f"{steps} for {offer}")
+            from bnbench.commands.expect import earlier_results
+
+            earlier = earlier_results(scenario)
+            folder = f"--pilot {earlier} (the newest results of this scenario)" if earlier else (
+                "--pilot DIR (a results folder of this scenario)")
+            raise UserError(f"plan needs a pilot: {folder}, or --pilot-steps {steps} for {offer}")
         import typer
 
         if not typer.confirm(f"plan needs a pilot; run {offer}?", default=False):
             raise UserError(f"no pilot run; give --pilot DIR or --pilot-steps N (e.g. {steps})")
         pilot_steps = steps
     if pilot is None:
-        console.print(f"pilot: {pilot_text(scenario, int(pilot_steps))}", markup=False, highlight=False)
+        say(console, f"pilot: {pilot_text(scenario, int(pilot_steps))}")
         pilot = run_pilot(path, overrides, int(pilot_steps), argv)
     results = load_results(pilot)
     plan = make_plan(results.summary, question(scenario, results))
