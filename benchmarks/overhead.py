@@ -16,7 +16,8 @@ the run reached.
 How long it runs: on a VM whose steps swing by 10-30% from one second to the next, a pair of blocks differs by
 5-10% almost whatever their length, so many short blocks narrow the interval fastest. Rounds go on until both
 rates' wall intervals are within +-`--target` (checked every 20 rounds after `--min-rounds`, every 100 past
-200) or `--minutes` have passed; the printout says which.
+200) or `--minutes` have passed (at least one round, so `--minutes 0` still prints a figure); the printout
+says which.
 
 Where a metered block's extra time goes, measured inside the same blocks: the sampler thread's own CPU time
 (its thread clock), the meter windows (open + close), the store's per-log work (on_log); the rest of the gap
@@ -42,6 +43,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -191,7 +193,7 @@ def run_blocks(args: argparse.Namespace, root: Path) -> None:
     costs: dict[str, list[Costs]] = {k: [] for k in RATES}
     start, why = time.monotonic(), f"the {args.minutes:g}-minute budget ran out"
     r = 0
-    while time.monotonic() - start < args.minutes * 60:
+    while r == 0 or time.monotonic() - start < args.minutes * 60:  # one round at least: a figure to print
         for i in range(len(kinds)):
             kind = kinds[(r + i) % len(kinds)]
             if kind == "bare":
@@ -275,6 +277,9 @@ def bnbench_steps_per_s(spec: RunSpec, root: Path) -> float:
 
 
 def run_whole(args: argparse.Namespace, root: Path) -> None:
+    if args.whole_rounds == 0:
+        print("\nWhole runs: skipped (--whole-rounds 0)")
+        return
     kinds = ["bare", *RATES]
     results: dict[str, list[float]] = {k: [] for k in kinds}
     for r in range(args.whole_rounds):
@@ -291,17 +296,32 @@ def run_whole(args: argparse.Namespace, root: Path) -> None:
               f"(per round: {', '.join(f'{x:.3f}' for x in ratios)})")
 
 
+def at_least(low: float, kind: type = int) -> Callable[[str], float]:
+    """An argparse type: a number of `kind` no smaller than `low` (argparse turns the error into exit 2)."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a{'n integer' if kind is int else ' number'}: {text!r}") from None
+        if not value >= low:  # NaN too
+            raise argparse.ArgumentTypeError(f"must be at least {low:g} (got {text})")
+        return value
+
+    return parse
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--target", type=float, default=0.005,
+    parser.add_argument("--target", type=at_least(0.0, float), default=0.005,
                         help="stop once both wall intervals are this narrow (+-, as a fraction)")
-    parser.add_argument("--minutes", type=float, default=30.0, help="stop after this long whatever the intervals")
-    parser.add_argument("--min-rounds", type=int, default=60)
-    parser.add_argument("--block-steps", type=int, default=3)
-    parser.add_argument("--whole-rounds", type=int, default=3)
-    parser.add_argument("--whole-steps", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--minutes", type=at_least(0.0, float), default=30.0,
+                        help="stop after this long whatever the intervals (one round at least)")
+    parser.add_argument("--min-rounds", type=at_least(1), default=60)
+    parser.add_argument("--block-steps", type=at_least(1), default=3)
+    parser.add_argument("--whole-rounds", type=at_least(0), default=3, help="rounds of whole runs; 0 skips them")
+    parser.add_argument("--whole-steps", type=at_least(1), default=200)
+    parser.add_argument("--threads", type=at_least(1), default=1)
+    parser.add_argument("--batch-size", type=at_least(1), default=32)
     parser.add_argument("--verbose", action="store_true", help="print every round's block times")
     args = parser.parse_args()
     load_before = os.getloadavg()

@@ -89,7 +89,14 @@ SetOpt = Annotated[
 @app.command()
 @friendly
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
-    """Check a scenario and print its run matrix without training."""
+    """Check a scenario and print its run matrix, without training.
+
+    It also says which device each run gets and how long the session should take.
+
+    \b
+    Example:
+      bnbench validate scenarios/quick.toml --set train.max_steps=50
+    """
     from bnbench.commands.checks import check_before_running
     from bnbench.commands.run import print_matrix
     from bnbench.errors import UserError
@@ -103,7 +110,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     except UserError:  # the GPUs it names are not on this machine: check against this host's memory
         devices = ["cpu"]
     check_before_running(loaded, expand(loaded), devices)  # no torch unless a model is the user's own code
-    print_matrix(loaded)
+    print_matrix(loaded, _pipe_console(), devices)
 
 
 @app.command()
@@ -134,7 +141,8 @@ def run(
         str, typer.Option("--executor", metavar="local|ray", help="local (this host's devices) or ray.")
     ] = "local",
     address: Annotated[
-        str | None, typer.Option("--address", help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")
+        str | None, typer.Option("--address", metavar="ADDRESS",
+                                 help="Ray cluster address (default: RAY_ADDRESS, else a local Ray).")
     ] = None,
     runs_per_gpu: Annotated[
         int | None,
@@ -143,7 +151,14 @@ def run(
                      "(scenario.runs_per_gpu)."),
     ] = None,
 ) -> None:
-    """Train every variant x seed of SCENARIO, measure it, and write the results folder."""
+    """Train every variant x seed of SCENARIO and measure it.
+
+    Writes a results folder (default reports/NAME/TIME/) and ends with the answer at a glance.
+
+    \b
+    Example:
+      bnbench run scenarios/quick.toml --set train.max_steps=50 --out reports/try
+    """
     from bnbench.commands.run import run_scenario
 
     overrides = [*(set_ or []), *([f"scenario.runs_per_gpu={runs_per_gpu}"] if runs_per_gpu else [])]
@@ -157,23 +172,38 @@ def run(
 def measure(
     commands: Annotated[list[str], typer.Argument(
         help="The command (after --), or several quoted commands to compare: 'python a.py' 'python b.py'.",
-        show_default=False)],
-    runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Runs of each command (alternated).")] = 1,
-    name: Annotated[list[str] | None, typer.Option("--name", help="A name per command (repeat).")] = None,
+        show_default=False, metavar="COMMAND")],
+    runs: Annotated[int, typer.Option("--runs", "-n", min=1, metavar="N",
+                                      help="Runs of each command (alternated).")] = 1,
+    name: Annotated[list[str] | None, typer.Option("--name", metavar="NAME",
+                                                   help="A name per command (repeat).")] = None,
     metric: Annotated[
-        str | None, typer.Option("--metric", help="A metric the command reports (bnbench.reporter) to compare.")
+        str | None, typer.Option("--metric", metavar="NAME",
+                                 help="A metric the command reports (bnbench.reporter) to compare.")
     ] = None,
     lower_is_better: Annotated[bool, typer.Option("--lower-is-better", help="The metric is better lower.")] = False,
     device: Annotated[
-        list[str] | None, typer.Option("--device", "-d", help="cpu, cuda or cuda:N (default: every GPU, else CPU).")
+        list[str] | None, typer.Option("--device", "-d", metavar="DEVICE",
+                                       help="cpu, cuda or cuda:N (default: every GPU, else CPU).")
     ] = None,
-    idle_s: Annotated[float, typer.Option("--idle-s", min=0, help="Seconds of idle baseline first (net energy).")] = 0,
-    sample_hz: Annotated[float, typer.Option("--sample-hz", min=0.1, max=100, help="Power samples a second.")] = 10,
+    idle_s: Annotated[float, typer.Option("--idle-s", min=0, metavar="S",
+                                          help="Seconds of idle baseline first (net energy).")] = 0,
+    sample_hz: Annotated[float, typer.Option("--sample-hz", min=0.1, max=100, metavar="HZ",
+                                             help="Power samples a second.")] = 10,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Keep the command's output (in the results).")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON (implies --quiet).")] = False,
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Keep the results folder here.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", metavar="DIR",
+                                             help="Keep the results folder here.")] = None,
 ) -> None:
-    """Meter a command as `time` does: wall and CPU time, energy, kWh, tea, CO2, cost; exits with its exit code."""
+    """Meter a command as `time` does, energy included.
+
+    Prints wall and CPU time, energy, kWh, cups of tea, CO2 and cost, and exits with the command's exit code.
+
+    \b
+    Examples:
+      bnbench measure -- python train.py --epochs 1
+      bnbench measure -n 3 'python a.py' 'python b.py'
+    """
     from bnbench.commands.measure import MeasureOptions, split_commands
     from bnbench.commands.measure import measure as run_measure
 
@@ -189,14 +219,24 @@ def measure(
 def plan(
     scenario: ScenarioArg,
     pilot: Annotated[
-        Path | None, typer.Option("--pilot", help="A results folder of this scenario to estimate spread and cost.")
+        Path | None, typer.Option("--pilot", metavar="DIR",
+                                  help="A results folder of this scenario to estimate spread and cost.")
     ] = None,
     pilot_steps: Annotated[
-        int | None, typer.Option("--pilot-steps", min=1, help="Run a short pilot first: this many steps, 3 seeds.")
+        int | None, typer.Option("--pilot-steps", min=1, metavar="N",
+                                 help="Run a short pilot first: this many steps, 3 seeds.")
     ] = None,
     set_: SetOpt = None,
 ) -> None:
-    """Say what SCENARIO's question costs: seeds per variant to tell [stats] min_effect apart, kWh, tea, CO2."""
+    """Say what SCENARIO's question costs before running it.
+
+    From a pilot: the seeds per variant that tell [stats] min_effect apart, their kWh, cups of tea, CO2 and time.
+    Without --pilot or --pilot-steps it offers a short pilot.
+
+    \b
+    Example:
+      bnbench plan scenarios/quick.toml --pilot-steps 100 --set stats.min_effect=0.5
+    """
     from bnbench.commands.plan import plan_scenario
 
     plan_scenario(scenario, set_ or [], pilot, pilot_steps, sys.argv)
@@ -205,17 +245,24 @@ def plan(
 @app.command()
 @friendly
 def tea(
-    energy: Annotated[str, typer.Argument(help="An energy: 18kWh, 500Wh, 64.8MJ, or power x time: 1.5kW*12h.")],
+    energy: Annotated[str, typer.Argument(help="An energy: 18kWh, 500Wh, 64.8MJ, or power x time: 1.5kW*12h.",
+                                          metavar="ENERGY")],
     wh_per_cup: Annotated[
         float | None,
-        typer.Option(help="Watt-hours to make a cup of tea. [default: 33.3, the paper's 18 kWh / 540 cups]"),
+        typer.Option(metavar="WH", help="Watt-hours to make a cup of tea. [default: 33.3, the paper's 18 kWh / 540 "
+                     "cups]"),
     ] = None,
-    co2: Annotated[float, typer.Option("--co2", help="Grams of CO2 per kWh of electricity.")] = 475.0,
-    price: Annotated[float, typer.Option("--price", help="Price of a kWh.")] = 0.30,
-    currency: Annotated[str, typer.Option(help="Currency of the price.")] = "USD",
-    pue: Annotated[float, typer.Option(help="Data-centre PUE: facility energy / device energy.")] = 1.0,
+    co2: Annotated[float, typer.Option("--co2", metavar="G", help="Grams of CO2 per kWh of electricity.")] = 475.0,
+    price: Annotated[float, typer.Option("--price", metavar="PRICE", help="Price of a kWh.")] = 0.30,
+    currency: Annotated[str, typer.Option(metavar="CODE", help="Currency of the price.")] = "USD",
+    pue: Annotated[float, typer.Option(metavar="PUE", help="Data-centre PUE: facility energy / device energy.")] = 1.0,
 ) -> None:
-    """Say what ENERGY means: kWh, cups of tea, CO2 and cost (`bnbench tea 18kWh`: 540 cups)."""
+    """Say what ENERGY means: kWh, cups of tea, CO2 and cost.
+
+    \b
+    Example:
+      bnbench tea 18kWh          (the paper's night: 540 cups of tea)
+    """
     from bnbench.commands.energy import tea_lines
     from bnbench.units import WH_PER_CUP
 
@@ -226,7 +273,14 @@ def tea(
 @app.command()
 @friendly
 def devices() -> None:
-    """List GPUs and RAPL zones, what can be read on each, and the energy source runs will use."""
+    """List GPUs and RAPL zones and what can be read on each.
+
+    Ends with the energy source each kind of run will use.
+
+    \b
+    Example:
+      bnbench devices
+    """
     from bnbench.commands.energy import print_devices
 
     print_devices()
@@ -236,15 +290,26 @@ def devices() -> None:
 @friendly
 def doctor(
     out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Folder for doctor.json and the end-to-end run (default: here).")
+        Path | None, typer.Option("--out", "-o", metavar="DIR",
+                                  help="Folder for doctor.json and the end-to-end run (default: doctor.json here, the "
+                                  "run in a temporary folder).")
     ] = None,
-    json_path: Annotated[Path | None, typer.Option("--json", help="Where to write the JSON report.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", metavar="PATH", help="Where to write the JSON report.")
+                         ] = None,
     quick: Annotated[
         bool, typer.Option("--quick", help="Skip the slow parts: the GPU burns and the end-to-end run.")
     ] = False,
-    burn_s: Annotated[float, typer.Option("--burn-s", min=1.0, help="Seconds of load per GPU.")] = 10.0,
+    burn_s: Annotated[float, typer.Option("--burn-s", min=1.0, metavar="S", help="Seconds of load per GPU.")] = 10.0,
 ) -> None:
-    """Check this machine: versions, GPU identity, meters, a load per GPU, SRCNN speed and a short real run."""
+    """Check that this machine measures what bnbench says.
+
+    Versions, GPU identity, meters, a load per GPU, SRCNN speed and a short real run: one PASS, WARN, FAIL or
+    SKIP line each, and doctor.json.
+
+    \b
+    Example:
+      bnbench doctor --quick
+    """
     from bnbench.commands.doctor import run_doctor
 
     raise typer.Exit(run_doctor(out, json_path, quick, burn_s, typer.echo))
@@ -265,6 +330,10 @@ def _pipe_console() -> Any:
 
 ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False,
                                             metavar="DIR")]
+BaselineArg = Annotated[Path, typer.Argument(help="The baseline results folder (A): the others are set against it.",
+                                             show_default=False, metavar="BASELINE_DIR")]
+OtherArg = Annotated[Path, typer.Argument(help="The results folder compared with the baseline (B).",
+                                          show_default=False, metavar="DIR")]
 
 
 @app.command()
@@ -274,7 +343,16 @@ def report(
     format_: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
                                                    help="What to print: table, md, html or json.")] = "table",
 ) -> None:
-    """Rebuild every table, figure and report (md, html, json) of a results folder from its files alone."""
+    """Rebuild a results folder's tables and reports from its files.
+
+    Writes report.md, report.html and report.json (figures only where their data changed) and prints the chosen
+    format; for html, the page's path.
+
+    \b
+    Examples:
+      bnbench report reports/quick/20260101-120000
+      bnbench report DIR --format json | jq .verdicts
+    """
     from bnbench.commands.report import report as write_report
 
     write_report(folder, format_, _pipe_console())
@@ -283,8 +361,8 @@ def report(
 @app.command()
 @friendly
 def compare(
-    folder_a: ResultsArg,
-    folder_b: ResultsArg,
+    folder_a: BaselineArg,
+    folder_b: OtherArg,
     format_: Annotated[
         str, typer.Option("--format", "-f", metavar="FORMAT",
                           help="What to print: table, json, or github (Markdown for a CI job's summary page).")
@@ -302,7 +380,16 @@ def compare(
                                    help="With --fail-on: energy and wall time fail only beyond PCT % above A's.")
     ] = None,
 ) -> None:
-    """Compare the variants two results folders share: B's runs against A's, with intervals and verdicts."""
+    """Compare the variants two results folders share.
+
+    The first folder is the baseline: each variant's runs in the second are set against its runs in the first
+    (second minus first, second / first), with 95% intervals and verdicts. With --fail-on worse it is a CI gate.
+
+    \b
+    Examples:
+      bnbench compare reports/quick/before reports/quick/after
+      bnbench compare base/ pr/ --fail-on worse --gate-on metric,energy --tolerance 10 --format github
+    """
     from bnbench.commands.compare import compare as compare_folders
     from bnbench.commands.compare import gate_options
 
@@ -322,7 +409,14 @@ def export(
         str | None, typer.Option("--experiment", help="The MLflow experiment. [default: the scenario's name]")
     ] = None,
 ) -> None:
-    """Export a results folder: one MLflow run per run (curves, energy, settings) under one per session."""
+    """Export a results folder to MLflow: one run per run, under one per session.
+
+    Each run's curves, energy, settings and verdict; re-exporting the same folder writes no duplicates.
+
+    \b
+    Example:
+      bnbench export reports/quick/20261203-101500 --mlflow ./mlruns
+    """
     from bnbench.commands.export import export_folder
 
     export_folder(folder, mlflow, experiment, typer.echo)
@@ -332,10 +426,18 @@ def export(
 @friendly
 def eval_(
     folder: ResultsArg,
-    run_id: Annotated[str, typer.Option("--run", "-r", help="The run to evaluate, e.g. bn-s0.", show_default=False)],
-    device: Annotated[str, typer.Option("--device", "-d", help="cpu, cuda or cuda:N.")] = "cpu",
+    run_id: Annotated[str, typer.Option("--run", "-r", metavar="RUN_ID", help="The run to evaluate, e.g. bn-s0.",
+                                        show_default=False)],
+    device: Annotated[str, typer.Option("--device", "-d", metavar="DEVICE", help="cpu, cuda or cuda:N.")] = "cpu",
 ) -> None:
-    """Reload a run's final checkpoint and recompute its metric; it must equal the one recorded."""
+    """Recompute a run's metric from its final checkpoint.
+
+    The figure must equal the one recorded in runs.csv.
+
+    \b
+    Example:
+      bnbench eval reports/quick/20260101-120000 --run bn-s0
+    """
     from bnbench.commands.eval import evaluate_run
 
     raise typer.Exit(evaluate_run(folder, run_id, device))

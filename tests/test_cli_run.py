@@ -26,7 +26,7 @@ def test_validate_prints_the_matrix(tiny_scenario):
     assert result.exit_code == 0, result.output
     for run_id in ("control-s0", "control-s1", "bn-s0", "bn-s1"):
         assert run_id in result.output
-    assert "norm=batch, decay=0.9" in result.output
+    assert 'norm="batch", decay=0.9' in result.output  # overrides as the scenario file spells them
 
 
 def test_run_writes_the_results_contract(tiny_scenario, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,9 +45,11 @@ def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: fl
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if api is None and (count or NVIDIA_CONTROL.exists()):
         log.add(gpus.nvml_broken(why, count, NVIDIA_CONTROL.exists()))
-        log.skip(GPU_CHECKS, "needs NVML (see the nvml line)")
+        log.skip(GPU_CHECKS, "needs NVML (see the nvml line)", "GPU checks need NVML: skipped (see the nvml line)")
     elif api is None or count == 0:
-        log.skip(GPU_CHECKS, f"needs a GPU ({why or 'torch sees no CUDA device'})")
+        needs = "NVML" if api is None else "a CUDA device"
+        log.skip(GPU_CHECKS, f"needs a GPU ({why or 'torch sees no CUDA device'})",
+                 f"GPU checks need {needs}: skipped ({why or 'torch sees no CUDA device'})")
     else:
         gpu_checks(log, api, count, quick, burn_s)
     if quick:
@@ -54,7 +57,12 @@ def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: fl
     else:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         device = "cuda:0" if api is not None and count else "cpu"
-        log.run("end-to-end run", lambda: endtoend.run_end_to_end(folder / f"doctor-run-{stamp}", device))
+        if out is None:  # a scratch run: in a temporary folder, removed after (--out DIR keeps it)
+            with tempfile.TemporaryDirectory(prefix="bnbench-doctor-") as scratch:
+                log.run("end-to-end run", lambda: endtoend.run_end_to_end(Path(scratch) / f"doctor-run-{stamp}",
+                                                                          device))
+        else:
+            log.run("end-to-end run", lambda: endtoend.run_end_to_end(out / f"doctor-run-{stamp}", device))
     counts = {s: sum(o.status == s for o in log.outcomes) for s in ("PASS", "WARN", "FAIL", "SKIP")}
     echo(f"doctor: {', '.join(f'{n} {s}' for s, n in counts.items())}; details in {json_path}")
     return log.exit_code

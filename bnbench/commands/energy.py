@@ -100,24 +100,39 @@ def idle_baseline(
     """Measure every metered part of `devices` at idle for `config.idle_s` seconds (0: skip); a set `stop` (a
     signal) ends it early, with what was measured so far.
 
-    Returns manifest entries: `idle_w` {part: watts or None}, `idle_sources` {part: source}, `idle_s`.
+    A part metered by the estimate is not waited on: its idle draw is 0 W by the estimate's model (said once).
+
+    Returns manifest entries: `idle_w` {part: watts or None}, `idle_sources` {part: source}, `idle_s` (0 when
+    no part needed the wait).
     """
     from bnbench.energy.devices import open_device_meter, run_parts
-    from bnbench.energy.idle import measure_idle_w
+    from bnbench.energy.idle import measure_idle_w, sees_idle
+    from bnbench.rendering.table import say
 
     if config.idle_s <= 0:
         return {"idle_w": {}, "idle_sources": {}, "idle_s": 0.0}
     keys = list(dict.fromkeys(k for d in devices for k in run_parts(d)))
     meters = [open_device_meter(k, config) for k in keys]
     meters = [m for m in meters if m.source is not None]
-    console.print(f"idle baseline: {config.idle_s:g} s with nothing running ...")
-    stop = stop or threading.Event()
-    idle = measure_idle_w(meters, config.idle_s, sleep=stop.wait, stopped=stop.is_set)
-    for meter in meters:
-        meter.close()
     sources = {m.key: m.label for m in meters}
-    shown = ", ".join(
-        f"{k} {'unknown' if w is None else f'{w:.1f} W'} ({sources[k]})" for k, w in idle.items()
-    )
-    console.print(f"idle baseline: {shown or 'no device can be metered'}")
-    return {"idle_w": idle, "idle_sources": sources, "idle_s": config.idle_s}
+    blind = [m for m in meters if not sees_idle(m)]
+    meters = [m for m in meters if sees_idle(m)]
+    idle: dict[str, float | None] = {m.key: 0.0 for m in blind}  # the estimate's model: no CPU seconds, 0 W
+    for meter in blind:
+        meter.close()
+    if blind:
+        say(console, f"idle baseline: not measured for {', '.join(m.key for m in blind)}: an estimate counts the "
+                     "CPU time runs use, so its idle draw is 0 W by its model")
+    idle_s = config.idle_s if meters else 0.0
+    if meters:
+        console.print(f"idle baseline: {config.idle_s:g} s with nothing running ...")
+        stop = stop or threading.Event()
+        idle |= measure_idle_w(meters, config.idle_s, sleep=stop.wait, stopped=stop.is_set)
+        for meter in meters:
+            meter.close()
+        shown = ", ".join(f"{m.key} {'unknown' if idle[m.key] is None else f'{idle[m.key]:.1f} W'} ({m.label})"
+                          for m in meters)
+        console.print(f"idle baseline: {shown}")
+    elif not blind:
+        console.print("idle baseline: no device can be metered")
+    return {"idle_w": idle, "idle_sources": sources, "idle_s": idle_s}

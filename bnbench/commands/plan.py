@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,15 +61,46 @@ def run_pilot(path: Path, overrides: list[str], steps: int, argv: list[str]) -> 
 
 
 def cost_text(c: Cost, workers: int) -> str:
-    """'1.2 kWh (36 cups of tea, 0.57 kg CO2), 3.1 GPU-hours, about 2.5 h with 4 workers'."""
+    """'1.20 kWh (36.0 cups of tea, 570 g CO2), 3.1 GPU-hours, about 2.5 h with 4 workers': `run`'s units."""
     from bnbench.rendering import format as fmt
 
-    energy = (f"{fmt.energy(c.energy_j)} ({fmt.significant(c.tea_cups)} cups of tea, "
-              f"{fmt.significant(c.co2_g / 1000)} kg CO2)" if math.isfinite(c.energy_j)
-              else "energy not measured by the pilot")
+    energy = (f"{fmt.kwh(c.energy_j)} kWh ({fmt.count(c.tea_cups)} cups of tea, {fmt.co2(c.co2_g)} CO2)"
+              if math.isfinite(c.energy_j) else "energy not measured by the pilot")
     gpu = "no GPU-hours (CPU)" if c.gpu_hours is None else f"{fmt.significant(c.gpu_hours)} GPU-hours"
     return (f"{c.runs} runs, {energy}, {gpu}, about {fmt.seconds(c.wall_s)} with {workers} "
             f"worker{'s' if workers != 1 else ''}")
+
+
+def kwh_text(energy_j: float) -> str:
+    from bnbench.rendering import format as fmt
+
+    return f"{fmt.kwh(energy_j)} kWh" if math.isfinite(energy_j) else fmt.NOT_MEASURED
+
+
+def pilot_steps_for(scenario: Scenario) -> int:
+    """A pilot's steps: two evaluations' worth (its final metric is what the seeds spread), at most a full run."""
+    two_evaluations = 2 * max(v.train.eval_every for v in scenario.variants)
+    return min(two_evaluations, min(v.train.max_steps for v in scenario.variants))
+
+
+def pilot_text(scenario: Scenario, steps: int) -> str:
+    """What a pilot of `steps` steps costs, before it runs: its runs and, from earlier results of the scenario,
+    its time ('6 runs of 100 steps (3 seeds of 2 variants) on cpu, about 40.0 s')."""
+    from bnbench.commands.expect import earlier_results, slots, step_seconds
+    from bnbench.execute.devices import resolve_devices
+    from bnbench.rendering.format import seconds
+
+    devices = resolve_devices(scenario.scenario.device)
+    runs = PILOT_SEEDS * len(scenario.variants)
+    text = (f"{runs} runs of {steps} steps ({PILOT_SEEDS} seeds of {len(scenario.variants)} variants) on "
+            f"{', '.join(devices)}")
+    earlier = earlier_results(scenario)
+    per_step = step_seconds(earlier) if earlier is not None else {}
+    if all(v.name in per_step for v in scenario.variants):
+        run_s = PILOT_SEEDS * steps * sum(per_step[v.name] for v in scenario.variants)
+        at_once = slots(scenario, devices).at_once
+        return f"{text}, about {seconds(run_s / min(at_once, runs))} (the seconds a step took in {earlier})"
+    return f"{text}; its time is not known before it runs (no earlier results of '{scenario.name}')"
 
 
 def plan_lines(plan: Plan, metric_value: Callable[[float], str], pilot: Path) -> list[str]:
@@ -81,7 +113,7 @@ def plan_lines(plan: Plan, metric_value: Callable[[float], str], pilot: Path) ->
     family = f" (alpha {q.alpha:g} / {len(q.variants)} comparisons: Holm's first step)" if len(q.variants) > 1 else ""
     lines = [f"plan from {plan.pilot_runs} completed pilot runs in {pilot}: min_effect {effect}, {q.power:.0%} "
              f"power, Welch's test at {plan.level:.3g}{family}",
-             "per full run (" + ", ".join(f"{v}: {s} steps, {fmt.energy(plan.per_run_energy_j[v])}, "
+             "per full run (" + ", ".join(f"{v}: {s} steps, {kwh_text(plan.per_run_energy_j[v])}, "
                                           f"{fmt.seconds(plan.per_run_s[v])}" for v, s in q.steps.items()) + ")"]
     for row in plan.rows:
         lines.append(f"{row.variant} vs {q.baseline}: seed-to-seed sd {metric_value(row.sd_variant)} "
@@ -120,6 +152,7 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
     from bnbench.analysis.plan import make_plan
     from bnbench.analysis.results import load as load_results
     from bnbench.commands.checks import check_scenario
+    from bnbench.rendering.table import say
 
     console = console or Console()
     scenario = load(path, overrides)
@@ -127,9 +160,22 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
     if pilot is not None and pilot_steps is not None:
         raise UserError("give --pilot DIR or --pilot-steps N, not both")
     if pilot is None and pilot_steps is None:
-        raise UserError("plan needs a pilot: --pilot DIR (a results folder of this scenario) or --pilot-steps N "
-                        "(a short pilot run now)")
+        steps = pilot_steps_for(scenario)
+        offer = f"a short pilot now: {pilot_text(scenario, steps)}"
+        if not (sys.stdin.isatty() and console.is_terminal):
+            from bnbench.commands.expect import earlier_results
+
+            earlier = earlier_results(scenario)
+            folder = f"--pilot {earlier} (the newest results of this scenario)" if earlier else (
+                "--pilot DIR (a results folder of this scenario)")
+            raise UserError(f"plan needs a pilot: {folder}, or --pilot-steps {steps} for {offer}")
+        import typer
+
+        if not typer.confirm(f"plan needs a pilot; run {offer}?", default=False):
+            raise UserError(f"no pilot run; give --pilot DIR or --pilot-steps N (e.g. {steps})")
+        pilot_steps = steps
     if pilot is None:
+        say(console, f"pilot: {pilot_text(scenario, int(pilot_steps))}")
         pilot = run_pilot(path, overrides, int(pilot_steps), argv)
     results = load_results(pilot)
     plan = make_plan(results.summary, question(scenario, results))

@@ -19,7 +19,8 @@ def check_format(value: str, allowed: tuple[str, ...] = FORMATS) -> str:
 
 def report(root: Path, output: str = "table", console: Console | None = None,
            higher_is_better: bool | None = None) -> None:
-    """Rewrite figures/, report.md, report.html and report.json in ROOT, then print the chosen format."""
+    """Rewrite report.md, report.html and report.json in ROOT (and the figures whose data changed), then print
+    the chosen format: the glance as tables, the markdown or JSON text, or for html the page's path."""
     from bnbench.analysis.results import load
     from bnbench.rendering import glance
     from bnbench.rendering.report import write_reports
@@ -36,8 +37,10 @@ def report(root: Path, output: str = "table", console: Console | None = None,
             print_glance(glance.build(results), console, notes(results.summary, results.scenario.get("energy", {})))
         files = ", ".join(["report.md", "report.html", "report.json", f"{len(rendered.plots)} figures"])
         say(console, f"report: {root / 'report.html'} ({files})")
+    elif output == "html":  # a page is for a browser, not a terminal: where it is
+        console.file.write(f"{root / 'report.html'}\n")
     else:
-        text = {"md": rendered.markdown, "html": rendered.html, "json": rendered.json}[output]
+        text = {"md": rendered.markdown, "json": rendered.json}[output]
         console.file.write(text if text.endswith("\n") else text + "\n")
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -31,12 +32,15 @@ EXIT_OK, EXIT_RUN_FAILED = 0, 1
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
 
-def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
-    """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario)."""
+def print_matrix(scenario: Scenario, console: Console | None = None, devices: list[str] | None = None) -> None:
+    """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario); with
+    the resolved `devices`, also what each run gets and how long the session should take."""
     from bnbench.rendering.format import plural
+    from bnbench.rendering.table import say, show
 
     console = console or Console()
-    table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
+    table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}", box=box.SIMPLE_HEAD,
+                  show_edge=False, pad_edge=False)
     if scenario.task.name == COMMAND:
         from bnbench.execute.command import describe
 
@@ -44,18 +48,31 @@ def print_matrix(scenario: Scenario, console: Console | None = None) -> None:
             table.add_column(column)
         for spec in expand(scenario):
             table.add_row(spec.run_id, spec.variant, str(spec.seed), describe(spec))
-        console.print(table)
-        console.print(f"scenario '{scenario.name}' from {scenario.source} is valid")
-        return
-    for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
-        table.add_column(column)
-    for spec in expand(scenario):
-        variant = next(v for v in scenario.variants if v.name == spec.variant)
-        overrides = ", ".join(f"{k}={v}" for k, v in variant.overrides) or "-"
-        table.add_row(spec.run_id, spec.variant, str(spec.seed), spec.model.arch, spec.model.norm,
-                      str(spec.train.max_steps), overrides)
-    console.print(table)
-    console.print(f"scenario '{scenario.name}' from {scenario.source} is valid")
+    else:
+        for column in ("run", "variant", "seed", "model", "norm", "steps", "overrides"):
+            table.add_column(column)
+        for spec in expand(scenario):
+            variant = next(v for v in scenario.variants if v.name == spec.variant)
+            overrides = ", ".join(f"{k}={toml_value(v)}" for k, v in variant.overrides) or "-"
+            table.add_row(spec.run_id, spec.variant, str(spec.seed), spec.model.arch, spec.model.norm,
+                          str(spec.train.max_steps), overrides)
+    show(console, table)
+    if devices is not None:
+        from bnbench.commands.expect import duration_line, slots
+
+        where = slots(scenario, devices)
+        say(console, f"each run gets: {where.each} ({where.at_once} at a time)")
+        say(console, duration_line(scenario, devices))
+    say(console, f"scenario '{scenario.name}' from {scenario.source} is valid")
+
+
+def toml_value(value: object) -> str:
+    """An override as the scenario file spells it: true, 0.9, "batch" (not Python's True)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    return str(value)
 
 
 def default_out(scenario: Scenario) -> Path:
@@ -111,6 +128,8 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
     entry |= {"changes": changes, "trained": [p.spec.run_id for p in plans if p.action != "skip"],
               "finished_before": [p.spec.run_id for p in plans if p.action == "skip"]}
     merged = {**earlier, "ended_at": None, "resumes": [*earlier.get("resumes", []), entry]}
+    if not earlier.get("resumes"):  # the first session's end, which "ended_at" no longer holds: elapsed time
+        merged["first_ended_at"] = earlier.get("ended_at")
     try:
         if changes:
             atomic_write_text(root / "scenario.toml", tomli_w.dumps(scenario.to_dict()))
@@ -214,6 +233,21 @@ def plan_executor(
                     pool.wait_ready if pool is not None else _started)
 
 
+def thread_warning(scenario: Scenario, threads: Callable[[TrainConfig], int | None]) -> str | None:
+    """One line when a variant's `threads` asks for more torch threads than its slot owns cores (its runs get
+    the slot's share: threads beyond the cores a run owns would wait on each other and on the other slots'
+    runs, and time identical runs unequally); None when every variant fits."""
+    capped = [(v.train.threads, got) for v in scenario.variants
+              if v.train.threads is not None and (got := threads(v.train)) is not None and got < v.train.threads]
+    if not capped:
+        return None
+    from bnbench.rendering.format import plural
+
+    asked, got = max(a for a, _ in capped), min(g for _, g in capped)
+    return (f"warning: threads = {asked} is more than the {plural(got, 'core')} each run's slot owns; runs use "
+            f"{got} (set threads = {got} or fewer, or run fewer workers at once)")
+
+
 def run_scenario(
     path: Path, out: Path | None, devices: Sequence[str] | None, overrides: Sequence[str], argv: list[str],
     resume: Path | None = None, force: bool = False,
@@ -244,11 +278,23 @@ def execute_scenario(
     """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
     (unless `report` is False). `bnbench measure` is such a session of one-off command runs."""
-    from bnbench.execute.devices import resolve_devices
-    from bnbench.results.lock import hold, refuse_foreign_contents
+    from bnbench.energy.session_warnings import session_warnings
     from bnbench.scenario import trust_scenario_folder
 
     trust_scenario_folder(scenario)  # before a pool starts: its workers inherit the import path
+    with session_warnings():  # before a pool starts: its workers inherit the file of warnings said
+        return _execute(scenario, out, devices, argv, resume, force, workers, executor, address, console, progress,
+                        report, specs, path)
+
+
+def _execute(
+    scenario: Scenario, out: Path | None, devices: Sequence[str] | None, argv: list[str], resume: Path | None,
+    force: bool, workers: int | None, executor: str, address: str | None, console: Console | None,
+    progress: Progress | None, report: bool, specs: list[RunSpec] | None, path: Path | None,
+) -> Session:
+    from bnbench.execute.devices import resolve_devices
+    from bnbench.results.lock import hold, refuse_foreign_contents
+
     given = specs
     specs = specs or expand(scenario)
     device_list = resolve_devices(list(devices) if devices else scenario.scenario.device)  # no torch for the CPU
@@ -333,6 +379,8 @@ def _session(
         store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
 
     say(console, header)
+    if (threads := thread_warning(scenario, run_on.threads)) is not None:
+        say(console, threads)
     if resuming:
         counts = {a: sum(p.action == a for p in plans) for a in ("skip", "resume", "start")}
         say(console, f"resuming: {counts['skip']} finished, {counts['resume']} continue from a checkpoint, "

@@ -118,7 +118,9 @@ def judge_runs(rows: list[dict[str, str]], folder: str) -> Outcome:
     for r in rows:
         run = {"run_id": r["run_id"], "status": r["status"], "steps": r.get("steps"), "wall_s": _num(r.get("wall_s")),
                "energy_j": _num(r.get("energy_j")), "energy_source": r.get("energy_source"),
-               "discrepancy": _num(r.get("energy_discrepancy")), "gpu_busy_pct": _num(r.get("gpu_busy_pct")),
+               # an estimate is no counter: its sampled-vs-'counter' figure compares the model with itself
+               "discrepancy": math.nan if set((r.get("energy_source") or "").split("+")) == {"estimate"} else
+               _num(r.get("energy_discrepancy")), "gpu_busy_pct": _num(r.get("gpu_busy_pct")),
                "gpu_name": r.get("gpu_name"), "gpu_uuid": r.get("gpu_uuid"),
                **{f"{p}_j": _num(r.get(f"energy_{p}_j")) for p in PHASES}}
         runs.append(run)

@@ -73,9 +73,15 @@ class DoctorLog:
         self.echo(outcome.line)
         self._save()
 
-    def skip(self, names: list[str], why: str) -> None:
+    def skip(self, names: list[str], why: str, line: str | None = None) -> None:
+        """Record each of `names` as skipped for `why`: a line each, or the one `line` for them all."""
         for name in names:
-            self.add(Outcome(SKIP, name, why))
+            self.outcomes.append(Outcome(SKIP, name, why))
+            if line is None:
+                self.echo(self.outcomes[-1].line)
+        if line is not None:
+            self.echo(f"{SKIP} {line}")
+        self._save()
 
     def _save(self) -> None:
         document = {

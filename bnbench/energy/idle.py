@@ -10,8 +10,15 @@ import time
 from collections.abc import Callable, Sequence
 
 from bnbench.energy.meter import Clock, DeviceMeter
+from bnbench.energy.source import ESTIMATE
 
 IDLE_SAMPLE_S = 0.1
+
+
+def sees_idle(meter: DeviceMeter) -> bool:
+    """Whether waiting on `meter` can show idle power. The estimate cannot: it counts the CPU seconds of the
+    process that reads it, and a run's idle share is 0 W by that model, so measuring it only costs `idle_s`."""
+    return meter.label != ESTIMATE
 
 
 def measure_idle_w(

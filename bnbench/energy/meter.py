@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bnbench.energy.session_warnings import first_in_session
 from bnbench.energy.source import NONE, EnergySource, SourceError
 
 SourceFactory = Callable[[], EnergySource]
@@ -30,9 +31,12 @@ _warned: set[str] = set()
 
 
 def warn_once(message: str) -> None:
-    """Print a one-line warning to stderr, once per process for the same text."""
+    """Print a one-line warning to stderr, once per process for the same text, and once per session within
+    `session_warnings.session_warnings()` (its pool workers stay quiet about what it already said)."""
     if message not in _warned:
         _warned.add(message)
+        if not first_in_session(message):
+            return
         # One write of the whole line: pool workers share the terminal, and print()'s two writes interleave.
         sys.stderr.write(f"bnbench: warning: {message}\n")
         sys.stderr.flush()

@@ -137,6 +137,24 @@ def resume_notes(manifest: dict[str, Any]) -> list[str]:
     return notes
 
 
+# [task] keys that only a command's run reads, and those only super-resolution's images read.
+COMMAND_KEYS = frozenset({"command", "metric", "higher_is_better", "metric_required", "parse", "workdir", "grace_s",
+                          "echo"})
+IMAGE_KEYS = frozenset({"scale", "patch_size", "validation", "input", "eval_size"})
+
+
+def applying(section: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """A section's settings less the keys its task never reads (a command's `workdir` in a super-resolution run,
+    a patch size in a command's): the resolved scenario.toml holds every key with its default."""
+    if section != "task":
+        return settings
+    name = settings.get("name")
+    if name == "command":
+        return {k: v for k, v in settings.items() if k == "name" or k in COMMAND_KEYS}
+    unused = COMMAND_KEYS if name == "super-resolution" else COMMAND_KEYS | IMAGE_KEYS
+    return {k: v for k, v in settings.items() if k not in unused}
+
+
 def procedure(results: Results) -> list[Block]:
     m, sc = results.manifest, results.scenario
     head = sc.get("scenario", {})
@@ -158,7 +176,7 @@ def procedure(results: Results) -> list[Block]:
             *resume_notes(m),
         ]),
     ]
-    rows = [[section, ", ".join(f"{key} = {setting(value)}" for key, value in sc[section].items())]
+    rows = [[section, ", ".join(f"{key} = {setting(value)}" for key, value in applying(section, sc[section]).items())]
             for section in ("task", "model", "train", "energy") if sc.get(section)]
     if rows:
         blocks.append(TableBlock(["section", "settings"], rows, "Hyperparameters (the scenario as resolved)"))
@@ -443,8 +461,11 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
     """(title, blocks) of the lab report."""
     m = summary.metric.label
     title = f"{results.name}: {', '.join(summary.variants)} — a bnbench lab report"
+    # The figures right after the answer at a glance: they are what a reader looks at next.
+    figures: list[Block] = [Heading(2, "Figures"), *(FigureBlock(plot) for plot in plots)] if plots else []
     blocks: list[Block] = [
         *glance_blocks(glance.build(results, summary)),
+        *figures,
         Heading(2, "Abstract"), Paragraph(abstract(results, summary)),
         Heading(2, "Experimental Procedure"), *procedure(results),
         Heading(2, "Results"),
@@ -467,10 +488,6 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
     blocks.append(TableBlock(["run", "status", "steps", "wall s", f"final {m}", f"best {m}", "energy", "source",
                               "reached target", "s to target", "energy to target", "loss spikes", "GPU busy %"],
                              run_rows(summary), "Per run"))
-    if plots:
-        blocks.append(Heading(3, "Figures"))
-    for plot in plots:
-        blocks.append(FigureBlock(plot))
     shared = [Paragraph(line) for line in sharing_lines(results.runs, results.manifest)]
     blocks += [Heading(2, "Energy"), *energy_blocks(results, summary), *busy_blocks(summary), *shared,
                Heading(2, "Conclusion"), *conclusion(summary)]

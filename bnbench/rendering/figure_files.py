@@ -4,25 +4,37 @@ draws them).
 The power trace reads and reduces millions of samples while the other figures need none of them, so on a
 machine with more than one core and a large power.parquet it is drawn in a forked worker process at the same
 time as the others; the main process then never holds the power samples at all.
+
+A figure is drawn again only when what it is drawn from changed: `figures/figures.json` keeps, per figure, a
+key of its input files (size and modification time: every write replaces a file whole), the options that shape
+it and the plotting code, so a second `bnbench report` of an unchanged folder rewrites the documents and leaves
+the figures as they are.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
-from matplotlib.figure import Figure
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from bnbench.analysis.summary import Summary, is_estimate
-from bnbench.rendering import plots
 from bnbench.results.atomic import atomic_write
 
+if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: an unchanged folder's report needs none
+    import pandas as pd
+    from matplotlib.figure import Figure
+
 PARALLEL_POWER_BYTES = 8 * 2**20  # a power.parquet above this is drawn in a worker process (about 1 M samples)
+KEYS_FILE = "figures.json"  # in the figures folder: what each figure was last drawn from
+CURVE_FILES, POWER_FILES = ("runs.csv", "scenario.toml", "curves.parquet"), ("runs.csv", "power.parquet")
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ def save(fig: Figure, folder: Path, name: str) -> None:
 def draw_power(root: Path, folder: Path, run_order: list[str], source: str) -> bool:
     """Read the power samples of `root` and save the power figure into `folder`; False when there are none."""
     from bnbench.analysis.folder import load_power
+    from bnbench.rendering import plots
 
     fig = plots.plot_power(load_power(root), run_order, source)
     if fig is None:
@@ -55,8 +68,60 @@ def power_in_parallel(root: Path) -> bool:
     return (os.cpu_count() or 1) > 1 and target.exists() and target.stat().st_size > PARALLEL_POWER_BYTES
 
 
+def _plots() -> ModuleType:
+    from bnbench.rendering import plots
+
+    return plots
+
+
+def inputs_key(root: Path, names: tuple[str, ...], chunks: str, options: object) -> str:
+    """A digest of what a figure is drawn from: the files `names` of `root` and the run chunks of table `chunks`
+    (size and modification time), `options` (by their repr), and the plotting code."""
+    from bnbench.results.store import chunk_paths
+    from bnbench.version import __version__
+
+    stamps = []
+    for path in [root / name for name in names] + chunk_paths(root, chunks):
+        with contextlib.suppress(OSError):  # an absent file is part of the key by its absence
+            stat = path.stat()
+            stamps.append([path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns])
+    code = hashlib.sha256()
+    for module in (Path(__file__).with_name("plots.py"), Path(__file__)):
+        code.update(module.read_bytes())
+    text = json.dumps([__version__, code.hexdigest(), stamps, repr(options)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_keys(folder: Path) -> dict[str, object]:
+    """figures.json: {figure name: {"key": digest, "drawn": whether the data allowed one}}; {} when unreadable."""
+    try:
+        keys = json.loads((folder / KEYS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return keys if isinstance(keys, dict) else {}
+
+
+def unchanged(keys: dict[str, object], folder: Path, name: str, key: str) -> bool | None:
+    """Whether figure `name`, last drawn from inputs with this `key`, exists (True: its files are still there)
+    or had no data (False); None when it must be drawn."""
+    entry = keys.get(name)
+    if not isinstance(entry, dict) or entry.get("key") != key:
+        return None
+    if entry.get("drawn") is not True:
+        return False
+    return True if all((folder / f"{name}.{ext}").is_file() for ext in ("png", "svg")) else None
+
+
+def write_keys(folder: Path, keys: dict[str, str], drawn: set[str]) -> None:
+    from bnbench.results.atomic import atomic_write_text
+
+    entries = {name: {"key": key, "drawn": name in drawn} for name, key in keys.items()}
+    atomic_write_text(folder / KEYS_FILE, json.dumps(entries, indent=1) + "\n")
+
+
 def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Path, order: list[str]) -> list[Plot]:
-    """Draw every figure the data allows into `folder` (PNG and SVG); returns what was drawn, in report order."""
+    """Draw every figure the data allows into `folder` (PNG and SVG), each only when its inputs changed since it
+    was last drawn; returns the figures there are, in report order."""
     folder.mkdir(parents=True, exist_ok=True)
     metric = summary.metric
     estimate = " The energy is an ESTIMATE from a power model, not a measurement." if is_estimate(
@@ -67,39 +132,56 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
                  "lowest to highest sample). Shading marks setup, warm-up, evaluation and checkpoint phases "
                  "(unshaded is training); where phases alternate faster than a bin, the tint's strength is the "
                  "phase's share of the bin. Runs that share a device are drawn one after another." + estimate)
+    keys = {"power": inputs_key(root, POWER_FILES, "power", (run_order, summary.energy_source))}
+    curve_key = inputs_key(root, CURVE_FILES, "curves", (metric, order, summary.energy_source))
+    old_keys = read_keys(folder)
+    kept = {"power": unchanged(old_keys, folder, "power", keys["power"])}
     worker = None
-    if power_in_parallel(root):
+    if kept["power"] is None and power_in_parallel(root):
         worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
         pending = worker.submit(draw_power, root, folder, run_order, summary.energy_source)
     plans: list[tuple[Plot, Callable[[], Figure | None]]] = [
         (Plot("metric_vs_step", f"{metric.label} vs training step",
               "Convergence per variant: the line is the mean over seeds at each evaluation, the band spans the "
               "lowest to the highest seed. Where bands overlap, seed luck can explain the difference."),
-         lambda: plots.plot_metric_vs_step(summary, curves, order)),
+         lambda: _plots().plot_metric_vs_step(summary, curves, order)),
         (Plot("metric_vs_time", f"{metric.label} vs wall time",
               "Each run's evaluations against the wall-clock time since its first step (evaluation time counts). "
               "A line further left reached the same quality sooner."),
-         lambda: plots.plot_metric_vs(summary, curves, order, "t_s")),
+         lambda: _plots().plot_metric_vs(summary, curves, order, "t_s")),
         (Plot("metric_vs_energy", f"{metric.label} vs energy",
               "Each run's evaluations against the energy it had used by then: energy-to-quality. A line further "
               "left reached the same quality for fewer joules." + estimate),
-         lambda: plots.plot_metric_vs(summary, curves, order, "energy_j")),
+         lambda: _plots().plot_metric_vs(summary, curves, order, "energy_j")),
         (Plot("loss", "Training loss",
               "Mean training loss per log window on a log scale. Dots mark loss spikes (a window whose largest step "
               "loss is over 3 times the median of the previous 10 windows' largest); an x marks a divergence."),
-         lambda: plots.plot_loss(summary, curves, order)),
+         lambda: _plots().plot_loss(summary, curves, order)),
     ]
+    for plot, _ in plans:
+        keys[plot.name] = curve_key
+        kept[plot.name] = unchanged(old_keys, folder, plot.name, curve_key)
+    # Until every figure is saved only the unchanged ones keep their keys: an interrupted report draws the rest
+    # again next time.
+    write_keys(folder, {k: v for k, v in keys.items() if kept[k] is not None}, {k for k, v in kept.items() if v})
     drawn = []
     try:
         for plot, draw in plans:
-            fig = draw()
-            if fig is not None:
-                save(fig, folder, plot.name)
+            there = kept[plot.name]
+            if there is None:
+                fig = draw()
+                there = fig is not None
+                if fig is not None:
+                    save(fig, folder, plot.name)
+            if there:
                 drawn.append(plot)
-        has_power = pending.result() if worker else draw_power(root, folder, run_order, summary.energy_source)
+        has_power = kept["power"]
+        if has_power is None:
+            has_power = pending.result() if worker else draw_power(root, folder, run_order, summary.energy_source)
     finally:
         if worker:
             worker.shutdown()
     if has_power:
         drawn.append(power)
+    write_keys(folder, keys, {p.name for p in drawn})
     return drawn

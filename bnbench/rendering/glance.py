@@ -7,9 +7,10 @@ Cells are short strings whose numbers are never cut: the renderers stack or wrap
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -61,14 +62,35 @@ class Glance:
     reference_lines: list[str]  # per variant: its final metric against the reference, and on which side it is
     run_count: int
     reference_value: str  # '30.08 dB'
+    elapsed: str = ""  # the sessions' time from start to end ('2.4 min'), '' where the manifest lacks a time
 
     @property
     def headline(self) -> str:
-        """'quick: 4 runs, 2.9 min, 0.000838 kWh = 0.0252 cups of tea (estimate)'."""
+        """'quick: 6 runs, 2.4 min elapsed, 3.9 min of run time, 0.000838 kWh = 0.0252 cups of tea (estimate)'.
+
+        Run time adds up every run's wall time, so runs that train side by side make it longer than the
+        session's elapsed time; the headline names both."""
         energy = ("energy not measured" if self.total.kwh == fmt.NOT_MEASURED
                   else f"{self.total.kwh} kWh = {self.total.cups} cups of tea")
         note = " (estimate)" if is_estimate(self.source) else f" ({self.source})" if self.source != "none" else ""
-        return f"{self.name}: {fmt.plural(self.run_count, 'run')} in {self.total.wall}, {energy}{note}"
+        elapsed = f"{self.elapsed} elapsed, " if self.elapsed else ""
+        return (f"{self.name}: {fmt.plural(self.run_count, 'run')}, {elapsed}{self.total.wall} of run time, "
+                f"{energy}{note}")
+
+
+def elapsed_s(manifest: dict[str, Any]) -> float | None:
+    """Seconds from start to end of the sessions that wrote a folder: the first session, then each resume
+    (the gaps between them left out). None when a start or an end is not recorded (a session killed outright)."""
+    resumes = [r for r in manifest.get("resumes", []) if isinstance(r, dict)]
+    first_end = manifest.get("first_ended_at") if resumes else manifest.get("ended_at")
+    spans = [(manifest.get("started_at"), first_end), *((r.get("started_at"), r.get("ended_at")) for r in resumes)]
+    total_s = 0.0
+    for start, end in spans:
+        try:
+            total_s += (dt.datetime.fromisoformat(str(end)) - dt.datetime.fromisoformat(str(start))).total_seconds()
+        except ValueError:  # None or a damaged stamp: the elapsed time is not known
+            return None
+    return total_s if total_s >= 0 else None
 
 
 def references(runs: pd.DataFrame, metric: str) -> list[Reference]:
@@ -164,9 +186,10 @@ def build(results: Results, summary: Summary | None = None) -> Glance:
         counts[status] = counts.get(status, 0) + 1
     everything = VariantGlance("total", statuses(counts), "", "", "", **costs(runs, currency, summary.energy_source))
     header = f"final {metric.axis_label}"
+    elapsed = elapsed_s(results.manifest)
     return Glance(summary.name, header, summary.baseline, reference, rows, everything, summary.energy_source,
                   source_note(summary.energy_source), summary.verdicts, lines, len(runs),
-                  metric.value(reference.value) if reference else "")
+                  metric.value(reference.value) if reference else "", "" if elapsed is None else fmt.seconds(elapsed))
 
 
 def reference_line(variant: str, d: stats.Description, reference: Reference, side: str, summary: Summary) -> str:

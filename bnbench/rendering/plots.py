@@ -64,27 +64,65 @@ def reference_lines(ax, summary: Summary, curves: pd.DataFrame) -> None:  # noqa
                        label=f"{column.removesuffix(suffix)} {summary.metric.value(float(value.mean()))}")
 
 
-def plot_metric_vs_step(summary: Summary, curves: pd.DataFrame, order: list[str]) -> Figure | None:
-    data = evals(summary, curves)
-    if data.empty:
+def zoom_window(centres: list[float], finals: dict[str, float]) -> tuple[float, float, list[str]] | None:
+    """The metric range where the story is: around the references and the target (`centres`) and the variants
+    that end near them (within 10% of one); with the variants it leaves out. None without a centre."""
+    if not centres:
         return None
-    metric = summary.metric
-    fig = Figure(figsize=(8, 4.5), dpi=DPI, layout="constrained")
-    ax = fig.subplots()
-    palette = colors(order)
+    near = [f for f in finals.values() if any(abs(f - c) <= 0.1 * abs(c) for c in centres)]
+    low, high = min(centres + near), max(centres + near)
+    margin = max(0.25 * (high - low), 0.02 * abs(float(np.median(centres))), 1e-9)
+    low, high = low - margin, high + margin
+    return low, high, [v for v, f in finals.items() if not low <= f <= high]
+
+
+def metric_panel(ax, data: pd.DataFrame, summary: Summary, order: list[str]) -> dict[str, float]:  # noqa: ANN001
+    """Each variant's mean over seeds and its min-max band against the step; returns its last mean."""
+    palette, finals = colors(order), {}
     for variant in order:
-        table = data[data["variant"] == variant].pivot_table(index="step", columns="seed", values=metric.name)
+        table = data[data["variant"] == variant].pivot_table(index="step", columns="seed",
+                                                             values=summary.metric.name)
         if table.empty:
             continue
         steps = table.index.to_numpy(dtype=float)
         ax.fill_between(steps, table.min(axis=1), table.max(axis=1), color=palette[variant], alpha=0.2, linewidth=0)
-        ax.plot(steps, table.mean(axis=1), color=palette[variant], linewidth=1.8,
-                label=f"{variant} (mean of {table.shape[1]} seeds)")
+        mean = table.mean(axis=1)
+        ax.plot(steps, mean, color=palette[variant], linewidth=1.8, marker="o" if len(steps) <= 30 else None,
+                markersize=4, label=f"{variant} (mean of {table.shape[1]} seeds)")
+        finals[variant] = float(mean.iloc[-1])
     reference_lines(ax, summary, data)
     ax.set_xlabel("training step")
-    ax.set_ylabel(metric.axis_label)
-    ax.set_title(f"{metric.label} vs step: line = mean over seeds, band = min to max")
     ax.grid(alpha=0.3)
+    return finals
+
+
+def plot_metric_vs_step(summary: Summary, curves: pd.DataFrame, order: list[str]) -> Figure | None:
+    """The metric against the step; where the curves span far more than the references and the target, a second
+    panel zooms on them, so a variant a little above or below the reference is seen to be."""
+    data = evals(summary, curves)
+    if data.empty:
+        return None
+    metric = summary.metric
+    suffix = f"_{metric.name}"
+    centres = [float(data[c].mean()) for c in data.columns if c.endswith(suffix) and data[c].notna().any()]
+    centres += [float(summary.target)] if summary.target is not None else []
+    values = data[metric.name].to_numpy(dtype=float)
+    span = float(np.nanmax(values) - np.nanmin(values)) if np.isfinite(values).any() else 0.0
+    fig = Figure(figsize=(8, 4.5), dpi=DPI, layout="constrained")
+    ax = fig.subplots()
+    finals = metric_panel(ax, data, summary, order)
+    window = zoom_window(centres, finals)
+    if window is not None and span > 3 * (window[1] - window[0]):
+        fig = Figure(figsize=(11, 4.5), dpi=DPI, layout="constrained")
+        ax, zoom = fig.subplots(1, 2)
+        metric_panel(ax, data, summary, order)
+        metric_panel(zoom, data, summary, order)
+        zoom.set_ylim(window[0], window[1])
+        off = window[2]
+        zoom.set_title("zoomed on the reference and target" + (f" ({', '.join(off)} off the axis)" if off else ""),
+                       fontsize=9)
+    ax.set_ylabel(metric.axis_label)
+    ax.set_title(f"{metric.label} vs step: line = mean over seeds, band = min to max", fontsize=10)
     ax.legend(fontsize=8)
     return fig
 
@@ -301,14 +339,17 @@ def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure
             ax.fill_between(centre / divisor, low, high, color="#555555", alpha=0.35, linewidth=0,
                             label=None if "band" in shown else "min to max per time bin")
             shown.add("band")
-        ax.plot(centre / divisor, mean, color="black", linewidth=0.8,
-                label=None if "mean" in shown else "mean per time bin")
+        # An estimate is drawn as one: dashed, in its own colour, and named so in the legend and on the axis.
+        estimated = is_estimate(source)
+        ax.plot(centre / divisor, mean, color="#b35900" if estimated else "black", linewidth=1.0 if estimated else 0.8,
+                linestyle="--" if estimated else "-",
+                label=None if "mean" in shown else f"{'estimated' if estimated else 'mean'} power per time bin")
         shown.add("mean")
         ax.set_ylim(0, top)
-        ax.set_ylabel(f"{device}\npower (W)")
+        ax.set_ylabel(f"{device}\n{'estimated ' if estimated else ''}power (W)")
         ax.grid(alpha=0.3)
     axes[-1].set_xlabel(f"time ({unit})")
-    note = " (ESTIMATE)" if is_estimate(source) else ""
-    axes[0].set_title(f"Power per device{note}")
+    axes[0].set_title("Power per device: an ESTIMATE from CPU time, no sensor was read" if is_estimate(source)
+                      else "Power per device")
     fig.legend(fontsize=7, loc="outside lower center", ncols=4, frameon=False)  # below the axes: it hides no trace
     return fig

@@ -78,8 +78,14 @@ th, td { border: 1px solid #ccc; padding: 0.2rem 0.5rem; text-align: left; verti
 th { background: #f3f3f3; } caption { caption-side: top; font-weight: bold; text-align: left; padding: 0.3rem 0; }
 figure { margin: 1.5rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.9rem; color: #444; } code { font-size: 0.85rem; }
-.table-wrap { overflow-x: auto; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+td { white-space: nowrap; }
+.verdict { font-weight: bold; } .v-better, .v-above { color: #1a7f37; } .v-worse, .v-below { color: #c62828; }
+.v-equivalent { color: #1f5fa8; } .v-undecided, .v-unclear { color: #8a6d00; }
 """
+
+# The verdict words as the glance and the verdict sentences use them, each with its colour (see CSS above).
+_VERDICT = re.compile(r"\b(better|worse|equivalent|undecided|above|below|unclear)\b(?= \(p| it\b|$|;)")
 
 
 _CODE = re.compile(r"`([^`]+)`")
@@ -88,6 +94,11 @@ _CODE = re.compile(r"`([^`]+)`")
 def inline(text: str) -> str:
     """Text as HTML: escaped, with Markdown's `code` spans as <code> (the blocks are worded for Markdown)."""
     return _CODE.sub(r"<code>\1</code>", html.escape(text))
+
+
+def verdicts_html(text: str) -> str:
+    """`inline(text)` with each verdict word bold and coloured: 'worse (p=0.003)', '+0.26 above', 'above it'."""
+    return _VERDICT.sub(lambda m: f'<span class="verdict v-{m.group(1)}">{m.group(1)}</span>', inline(text))
 
 
 def to_html(title: str, blocks: list[Block], figures: Path) -> str:
@@ -102,11 +113,12 @@ def to_html(title: str, blocks: list[Block], figures: Path) -> str:
         elif isinstance(block, Paragraph):
             out.append(f"<p>{esc(block.text)}</p>")
         elif isinstance(block, Bullets):
-            out.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in block.items) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{verdicts_html(i)}</li>" for i in block.items) + "</ul>")
         elif isinstance(block, TableBlock):
             caption = f"<caption>{esc(block.caption)}</caption>" if block.caption else ""
             head = "".join(f"<th>{esc(h)}</th>" for h in block.headers)
-            body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in block.rows)
+            body = "".join("<tr>" + "".join(f"<td>{verdicts_html(c)}</td>" for c in row) + "</tr>"
+                           for row in block.rows)
             out.append(f'<div class="table-wrap"><table>{caption}<thead><tr>{head}</tr></thead>'
                        f"<tbody>{body}</tbody></table></div>")
         elif isinstance(block, FigureBlock):

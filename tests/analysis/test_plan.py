@@ -53,11 +53,12 @@ def test_plan_gives_the_textbook_seeds_and_the_pilots_costs(tmp_path, folder):
     text = plan_output(tmp_path, folder)
     # min_effect 0.5 dB with sd 1 on both sides: d = 0.5, the textbook 64 seeds per variant (alpha 0.05, 80%).
     assert "64 seeds per variant tell 0.50 dB apart: 128 runs" in text
-    # A full run is 60 steps, twice the pilot's 30: control 200 J and 60 s, bn 240 J and 60 s.
-    assert "control: 60 steps, 200 J, 60.0 s" in text and "bn: 60 steps, 240 J, 60.0 s" in text
-    # 64 x (200 + 240) J = 28,160 J = 28.2 kJ = 28160 / (33.33 Wh x 3600) = 0.235 cups of tea;
-    # CO2 0.0078 kWh x 475 g/kWh = 3.72 g; run time 128 x 60 s = 7680 s over 2 workers = 3840 s = 64.0 min.
-    assert "28.2 kJ (0.235 cups of tea, 0.00372 kg CO2), no GPU-hours (CPU), about 64.0 min with 2 workers" in text
+    # A full run is 60 steps, twice the pilot's 30: control 200 J and 60 s, bn 240 J and 60 s, in run's units:
+    # 200 J / 3.6 MJ = 0.0000556 kWh, 240 J = 0.0000667 kWh.
+    assert "control: 60 steps, 0.0000556 kWh, 60.0 s" in text and "bn: 60 steps, 0.0000667 kWh, 60.0 s" in text
+    # 64 x (200 + 240) J = 28,160 J = 0.00782 kWh = 28160 / (33.33 Wh x 3600) = 0.235 cups of tea;
+    # CO2 0.00782 kWh x 475 g/kWh = 3.7 g; run time 128 x 60 s = 7680 s over 2 workers = 3840 s = 64.0 min.
+    assert "0.00782 kWh (0.235 cups of tea, 3.7 g CO2), no GPU-hours (CPU), about 64.0 min with 2 workers" in text
     # The scenario's 3 seeds per variant: df 4, t_crit 2.776, and 80% power needs a noncentrality of 3.76, so
     # the smallest difference found is 3.76 x sqrt(2/3) = 3.07 dB (sd 1).
     assert "with the scenario's 3 seeds, the smallest difference found with 80% power is 3.07 dB" in text
@@ -75,8 +76,12 @@ def test_plan_without_min_effect_says_what_to_set(tmp_path, folder):
 
 def test_plan_needs_a_pilot_and_only_one(tmp_path, folder):
     path = scenario_file(tmp_path)
+    # Without a terminal to ask on, the offer is the error: the pilot it would run and the option that runs it
+    # (2 x eval_every 50 = 100 steps, more than the scenario's 60: a full run).
     result = runner.invoke(app, ["plan", str(path)])
-    assert result.exit_code == 2 and "plan needs a pilot: --pilot DIR" in result.output
+    assert result.exit_code == 2
+    assert ("plan needs a pilot: --pilot DIR (a results folder of this scenario), or --pilot-steps 60 for a short "
+            "pilot now: 6 runs of 60 steps (3 seeds of 2 variants) on cpu") in " ".join(result.output.split())
     result = runner.invoke(app, ["plan", str(path), "--pilot", str(tmp_path), "--pilot-steps", "5"])
     assert result.exit_code == 2 and "not both" in result.output
 
@@ -98,6 +103,7 @@ def test_plan_runs_its_own_short_pilot(tiny_scenario, tmp_path, monkeypatch):
     assert len(pilots) == 1
     runs = pd.read_csv(pilots[0] / "runs.csv")
     assert sorted(runs["seed"].unique()) == [0, 1, 2] and set(runs["steps"]) == {2}
+    assert text.startswith("pilot: 6 runs of 2 steps (3 seeds of 2 variants) on cpu; its time is not known")
     assert f"plan from 6 completed pilot runs in {Path('reports') / 'tiny' / pilots[0].name}" in text
     assert "per full run (control: 4 steps," in text and "bn vs control: seed-to-seed sd" in text
 

@@ -26,7 +26,13 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return finished_folder(tmp_path_factory.mktemp("finished"))
 
 
-def test_sigterm_during_the_idle_baseline_saves_and_exits_143(tmp_path: Path):
+def test_sigterm_during_the_idle_baseline_saves_and_exits_143(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # A RAPL package that reads (a file): the estimate alone would skip the baseline, it cannot see idle power.
+    package = tmp_path / "powercap" / "intel-rapl:0"
+    package.mkdir(parents=True)
+    for name, text in (("name", "package-0"), ("energy_uj", "1000000"), ("max_energy_range_uj", "262143328850")):
+        (package / name).write_text(f"{text}\n")
+    monkeypatch.setenv("BNBENCH_POWERCAP", str(tmp_path / "powercap"))
     out = tmp_path / "results"
     process = bnbench_process(["run", str(QUICK), *tiny_sets(4, 4, 2), "--set", "energy.idle_s=600", "--out",
                                str(out)], cwd=tmp_path)

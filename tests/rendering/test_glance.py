@@ -4,6 +4,7 @@ numbers printed to the precision they have."""
 from __future__ import annotations
 
 import io
+import json
 import re
 
 import pytest
@@ -25,7 +26,7 @@ runner = CliRunner()
 # Energy (estimate): control 1200 J a run, 3600 J in all = 1 Wh = 0.001 kWh = 1 / 33.3 = 0.0300 cups of tea,
 # 0.4 g CO2 (400 g/kWh) and 0.0002 USD (0.2 USD/kWh) = 0.020 US cents; bn-debiased 1800 J a run, 5400 J =
 # 0.0015 kWh = 0.0450 cups, 0.60 g, 0.030 US cents. Session: 0.0025 kWh, 2.5 / 33.3 = 0.0751 cups, 1.0 g,
-# 0.050 US cents; six runs of 30 s = 3.0 min.
+# 0.050 US cents; six runs of 30 s = 3.0 min of run time, in a session that took 150 s from start to end.
 EXPECTED = {
     "control": ["control", "3 completed", "30.00 [29.75, 30.25]", "+3.00 above", "baseline", "90.0 s", "0.00100",
                 "0.0300", "0.40 g", "0.020 US cents"],
@@ -33,15 +34,29 @@ EXPECTED = {
                     "90.0 s", "0.00150", "0.0450", "0.60 g", "0.030 US cents"],
     "total": ["total", "3.0 min", "0.00250", "0.0751", "1.0 g", "0.050 US cents"],
 }
-HEADLINE = "synthetic: 6 runs in 3.0 min, 0.00250 kWh = 0.0751 cups of tea (estimate)"
+HEADLINE = "synthetic: 6 runs, 150.0 s elapsed, 3.0 min of run time, 0.00250 kWh = 0.0751 cups of tea (estimate)"
 VERDICT = ("bn-debiased: PSNR -2.00 dB [-2.23, -1.77] vs control, 1.50 x [1.50, 1.50] the energy (estimate), "
            "1.00 x [1.00, 1.00] the wall time; worse (p<0.001, n=3)")
 
 
 @pytest.fixture
 def results(folder):
-    return folder(finals={"control": [29.9, 30.0, 30.1], "bn-debiased": [27.9, 28.0, 28.1]},
+    root = folder(finals={"control": [29.9, 30.0, 30.1], "bn-debiased": [27.9, 28.0, 28.1]},
                   energy_j={"control": [1200.0] * 3, "bn-debiased": [1800.0] * 3}, source="estimate")
+    (root / "manifest.json").write_text(json.dumps({"started_at": "2026-01-01T10:00:00+00:00",
+                                                    "ended_at": "2026-01-01T10:02:30+00:00"}), encoding="utf-8")
+    return root
+
+
+def test_elapsed_time_counts_each_session_and_leaves_out_the_gaps():
+    # First session 10:00:00-10:02:30 (150 s), killed and resumed at 11:00:00 until 11:01:00 (60 s): 210 s, the
+    # hour between them left out. A session whose end was never written makes the whole unknown.
+    resumed = {"started_at": "2026-01-01T10:00:00+00:00", "first_ended_at": "2026-01-01T10:02:30+00:00",
+               "ended_at": "2026-01-01T11:01:00+00:00",
+               "resumes": [{"started_at": "2026-01-01T11:00:00+00:00", "ended_at": "2026-01-01T11:01:00+00:00"}]}
+    assert glance.elapsed_s(resumed) == 210.0
+    assert glance.elapsed_s({"started_at": "2026-01-01T10:00:00+00:00", "ended_at": None}) is None
+    assert glance.elapsed_s({}) is None
 
 
 def rows_of(text: str) -> list[list[str]]:
@@ -55,7 +70,7 @@ def test_terminal_summary_fits_and_keeps_every_number_whole(results, width):
     print_glance(glance.build(load(results)), console)
     text = console.file.getvalue()
     assert max(len(line) for line in text.splitlines()) <= width
-    assert HEADLINE in text
+    assert HEADLINE in " ".join(text.split())  # a terminal of 80 columns wraps it between words
     cells = [cell for row in rows_of(text) for cell in row]
     for expected in EXPECTED.values():
         for cell in expected:
@@ -82,10 +97,11 @@ def test_report_first_screen_holds_verdicts_kwh_and_cups(results):
     assert runner.invoke(app, ["report", str(results)]).exit_code == 0
     html = (results / "report.html").read_text()
     first_screen = html[:html.index("<figure")]
-    for text in ("worse (p&lt;0.001)", "0.00250", "0.0751", "cups of tea", "+3.00 above", "bicubic (27.00 dB)",
-                 "0.050 US cents"):
+    for text in ('<span class="verdict v-worse">worse</span> (p&lt;0.001)', "0.00250", "0.0751", "cups of tea",
+                 '+3.00 <span class="verdict v-above">above</span>', "bicubic (27.00 dB)", "0.050 US cents"):
         assert text in first_screen, text
-    assert first_screen.index("At a glance") < first_screen.index("Abstract")
+    # The glance, then the figures, and only then the long sections.
+    assert "At a glance" in first_screen and "Abstract" not in first_screen
     md = (results / "report.md").read_text()
     top = md[:md.index("## Abstract")]
     assert "## At a glance" in top and HEADLINE + "." in top and f"- {VERDICT}" in top

@@ -1,0 +1,51 @@
+"""A report draws a figure again only when what it is drawn from changed; `--format html` writes the file and
+prints its path, not the page."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from bnbench.cli import app
+
+runner = CliRunner()
+
+
+def stamps(root):
+    return {p.name: p.stat().st_mtime_ns for p in (root / "figures").iterdir() if p.suffix in (".png", ".svg")}
+
+
+def test_figures_are_redrawn_only_when_their_data_changed(folder):
+    root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, energy_j={"control": [10.0, 12.0],
+                  "bn": [11.0, 13.0]}, source="rapl", power=True)
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    first = stamps(root)
+    assert set(first) == {f"{n}.{e}" for n in ("metric_vs_step", "metric_vs_time", "metric_vs_energy", "loss",
+                                              "power") for e in ("png", "svg")}
+    # Nothing changed: every file is left as it was, and the report still lists all five figures.
+    result = runner.invoke(app, ["report", str(root)])
+    assert result.exit_code == 0 and "5 figures" in result.output, result.output
+    assert stamps(root) == first
+    # New power samples: the power figure alone is drawn again.
+    power = pd.read_parquet(root / "power.parquet")
+    power.assign(power_w=power["power_w"] + 5).to_parquet(root / "power.parquet", index=False)
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    changed = {name for name, ns in stamps(root).items() if ns != first[name]}
+    assert changed == {"power.png", "power.svg"}
+    # A deleted figure is drawn again even when its data did not change.
+    (root / "figures" / "loss.svg").unlink()
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    assert (root / "figures" / "loss.svg").is_file()
+
+
+def test_html_format_writes_the_file_and_prints_its_path(folder):
+    root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]})
+    done = subprocess.run([sys.executable, "-m", "bnbench", "report", str(root), "--format", "html"],
+                          capture_output=True, text=True, env={**os.environ, "COLUMNS": "80"}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"{root / 'report.html'}\n"
+    assert (root / "report.html").read_text().startswith("<!DOCTYPE html>")
