@@ -409,9 +409,10 @@ def export(
         str | None, typer.Option("--experiment", help="The MLflow experiment. [default: the scenario's name]")
     ] = None,
 ) -> None:
-    """Export a results folder to MLflow: one run per run, under one per session.
+    """Export a results folder to MLflow.
 
-    Each run's curves, energy, settings and verdict; re-exporting the same folder writes no duplicates.
+    One MLflow run per bnbench run (its curves, energy, settings and verdict) under one per session;
+    re-exporting the same folder writes no duplicates.
 
     \b
     Example:
