@@ -89,7 +89,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     except UserError:  # the GPUs it names are not on this machine: check against this host's memory
         devices = ["cpu"]
     check_before_running(loaded, expand(loaded), devices)  # no torch unless a model is the user's own code
-    print_matrix(loaded)
+    print_matrix(loaded, _pipe_console())
 
 
 @app.command()
@@ -127,7 +127,7 @@ def run(
     from bnbench.commands.run import run_scenario
 
     code = run_scenario(scenario, out=out, devices=device, overrides=set_ or [], argv=sys.argv, resume=resume,
-                        force=force, workers=workers, executor=executor, address=address)
+                        force=force, workers=workers, executor=executor, address=address, console=_pipe_console())
     raise typer.Exit(code)
 
 
@@ -178,7 +178,7 @@ def plan(
     """Say what SCENARIO's question costs: seeds per variant to tell [stats] min_effect apart, kWh, tea, CO2."""
     from bnbench.commands.plan import plan_scenario
 
-    plan_scenario(scenario, set_ or [], pilot, pilot_steps, sys.argv)
+    plan_scenario(scenario, set_ or [], pilot, pilot_steps, sys.argv, _pipe_console())
 
 
 @app.command()
@@ -208,7 +208,7 @@ def devices() -> None:
     """List GPUs and RAPL zones, what can be read on each, and the energy source runs will use."""
     from bnbench.commands.energy import print_devices
 
-    print_devices()
+    print_devices(_pipe_console())
 
 
 @app.command()
@@ -230,16 +230,11 @@ def doctor(
 
 
 def _pipe_console() -> Any:
-    """A rich Console for stdout whose closed pipe is a BrokenPipeError for `friendly` (exit 0), not rich's own
-    exit 1."""
-    from rich.console import Console
+    """The Console a command prints to: never wrapped off a terminal; a closed pipe stops the printing, never
+    the work or its exit code (bnbench.rendering.terminal)."""
+    from bnbench.rendering.terminal import console
 
-    class PipeConsole(Console):
-        def on_broken_pipe(self) -> None:
-            self.quiet = True
-            raise BrokenPipeError
-
-    return PipeConsole()
+    return console()
 
 
 ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False,
@@ -284,7 +279,7 @@ def eval_(
     """Reload a run's final checkpoint and recompute its metric; it must equal the one recorded."""
     from bnbench.commands.eval import evaluate_run
 
-    raise typer.Exit(evaluate_run(folder, run_id, device))
+    raise typer.Exit(evaluate_run(folder, run_id, device, _pipe_console()))
 
 
 def main() -> None:

@@ -200,13 +200,20 @@ def plan_executor(
 def run_scenario(
     path: Path, out: Path | None, devices: Sequence[str] | None, overrides: Sequence[str], argv: list[str],
     resume: Path | None = None, force: bool = False,
-    workers: int | None = None, executor: str = "local", address: str | None = None,
+    workers: int | None = None, executor: str = "local", address: str | None = None, console: Console | None = None,
 ) -> int:
     """Validate everything, then train the matrix (or what a results folder still lacks of it). Returns the
     process exit code."""
+    from bnbench.rendering.terminal import is_stdout_closed
+
     scenario = load(path, overrides)
-    return execute_scenario(scenario, out=out, devices=devices, argv=argv, resume=resume, force=force,
-                            workers=workers, executor=executor, address=address, path=path).code
+    session = execute_scenario(scenario, out=out, devices=devices, argv=argv, resume=resume, force=force,
+                               workers=workers, executor=executor, address=address, path=path, console=console)
+    if is_stdout_closed():  # what the closed pipe did not show, the folder holds
+        import sys
+
+        print(f"bnbench: results: {session.out} (bnbench report {session.out})", file=sys.stderr)
+    return session.code
 
 
 @dataclass(frozen=True)
