@@ -151,8 +151,11 @@ def execute_run(
         power = store.writer("power", spec.run_id, POWER_COLUMNS)
     carried: dict[str, Any] = dict(state.get("run", {})) if state else {}
     # `open_meter`: a DDP run's rank 0 meters every device of the run once (bnbench.execute.ddp.group_meter).
+    command = is_command(spec)
+    # A command in this process: the CPU estimate counts the command's processes, not bnbench polling them.
+    own = {"children_only": True} if command and open_meter is open_run_meter else {}
     meter = open_meter(str(device), spec.energy, idle_w=load_manifest(store.root).get("idle_w"),
-                       start_from=carried.get("energy"))
+                       start_from=carried.get("energy"), **own)
     # A resumed run's power samples continue the time axis where its checkpoint left it (downtime not counted).
     power_offset_s = float(carried.get("power_t_s", 0.0))
     busy = BusyMean(carried.get("busy"))
@@ -162,7 +165,6 @@ def execute_run(
         busy.add(s.busy_pct for s in samples if s.phase is not None and s.phase not in EXCLUDED_PHASES)
 
     sampler = Sampler(meter, spec.energy.sample_hz, sink, power.flush)
-    command = is_command(spec)
     # A command's GPU work is its own processes': synchronizing here would only open a CUDA context in bnbench.
     hooks = RunHooks(spec, torch.device("cpu") if command else device, curves, progress, stop, meter)
     hooks.busy = busy
