@@ -138,6 +138,10 @@ def measure(
         help="The command (after --), or several quoted commands to compare: 'python a.py' 'python b.py'.",
         show_default=False)],
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, help="Runs of each command (alternated).")] = 1,
+    warmup: Annotated[
+        int, typer.Option("--warmup", "-w", min=0, metavar="N",
+                          help="Unmeasured runs of each command first, output discarded.")
+    ] = 0,
     name: Annotated[list[str] | None, typer.Option("--name", help="A name per command (repeat).")] = None,
     metric: Annotated[
         str | None, typer.Option("--metric", help="A metric the command reports (bnbench.reporter) to compare.")
@@ -152,14 +156,16 @@ def measure(
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON (implies --quiet).")] = False,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Keep the results folder here.")] = None,
 ) -> None:
-    """Meter a command as `time` does: wall and CPU time, energy, kWh, tea, CO2, cost; exits with its exit code."""
+    """Meter a command as `time` does: wall and CPU time, energy, kWh, tea, CO2, cost; exits with its exit code.
+
+    The command's stdin is empty (/dev/null): it runs once per run, so it cannot read bnbench's input."""
     from bnbench.commands.measure import MeasureOptions, split_commands
     from bnbench.commands.measure import measure as run_measure
 
     options = MeasureOptions(
         commands=tuple(tuple(c) for c in split_commands(commands)), names=tuple(name or ()), runs=runs,
         metric=metric, higher_is_better=not lower_is_better, device=tuple(device or ["auto"]), idle_s=idle_s,
-        sample_hz=sample_hz, quiet=quiet, as_json=as_json, out=out)
+        sample_hz=sample_hz, quiet=quiet, as_json=as_json, out=out, warmup=warmup)
     raise typer.Exit(run_measure(options, sys.argv))
 
 

@@ -35,10 +35,10 @@ from bnbench.errors import UserError
 from bnbench.execute.command_events import Evaluated, Event, Logged, PhaseEdge, StdoutParser, parse_report_line
 from bnbench.execute.process_group import ProcessGroup
 from bnbench.execute.runlog import ReportedFailure
+from bnbench.hooks import INTERRUPTED, EvalLog, Hooks, Outcome, StepLog
 from bnbench.reporter import ENV as REPORT_ENV
 from bnbench.results.manifest import now_iso
 from bnbench.scenario import RunSpec, TaskConfig
-from bnbench.train import INTERRUPTED, EvalLog, Hooks, Outcome, StepLog
 
 STDERR_TAIL_LINES = 5
 _POLL_S = 0.02  # how soon the end of a command is seen (and a stop request acted on)
@@ -168,7 +168,7 @@ class _Output:
             self.echo.write(chunk)
             self.echo.flush()
         except (BrokenPipeError, ValueError):
-            from bnbench.rendering.terminal import stdout_closed
+            from bnbench.stdout import stdout_closed
 
             if self.echo is getattr(sys.stdout, "buffer", None):
                 stdout_closed()

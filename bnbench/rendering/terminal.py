@@ -3,40 +3,23 @@
 
 Off a terminal (a pipe, a file, CI) a line is one line whatever its length, so `grep` finds a whole sentence
 and a test's output does not depend on the length of the path it runs from. When the reader goes away, stdout
-becomes /dev/null: every later write, rich's, print()'s or Python's own flush at exit, succeeds quietly, the
-command finishes what it was doing, quietly, and exits with the code the work earned.
+becomes /dev/null (bnbench.stdout): the command finishes what it was doing, quietly, and exits with the code
+the work earned.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from typing import Any
 
 from rich.console import Console
 
+from bnbench.stdout import is_stdout_closed, stdout_closed, write_line
+
+__all__ = ["Terminal", "console", "is_stdout_closed", "say", "stdout_closed", "write_line"]
+
 # Off a terminal: wide enough that no line or table row is ever wrapped (tables keep their natural width).
 PIPED_WIDTH = 10_000
-
-_closed = False
-
-
-def stdout_closed() -> None:
-    """The reader of stdout has gone: send stdout to /dev/null from now on (once)."""
-    global _closed
-    if _closed:
-        return
-    _closed = True
-    with contextlib.suppress(OSError, ValueError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-
-
-def is_stdout_closed() -> bool:
-    """True once stdout_closed() has run in this process."""
-    return _closed
 
 
 class Terminal(Console):
@@ -61,13 +44,6 @@ def console(stderr: bool = False, **options: Any) -> Console:
     return Terminal(stderr=stderr, soft_wrap=not terminal, **options)
 
 
-def write_line(text: str, stream: Any = None) -> None:
-    """print(text) to `stream` (stdout by default) that a closed stdout silences instead of failing."""
-    stream = stream or sys.stdout
-    try:
-        print(text, file=stream, flush=True)
-    except BrokenPipeError:
-        if stream is sys.stdout or stream is sys.__stdout__:
-            stdout_closed()
-        else:
-            raise
+def say(console: Console, text: str) -> None:
+    """One line of plain text: wrapped at word boundaries on a terminal, never wrapped or coloured in a pipe."""
+    console.print(text, markup=False, highlight=False, soft_wrap=not console.is_terminal)
