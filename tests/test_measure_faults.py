@@ -65,3 +65,66 @@ def test_one_long_line_is_cut_for_matching_but_logged_whole():
     assert [len(line) for line in lines] == [MAX_LINE_BYTES, 5]
     assert lines[1] == "short"
     assert len(log.getvalue()) == (3 << 20) + 6
+
+
+def test_an_interrupted_measure_shows_the_wall_time_and_no_folder_to_resume(tmp_path):
+    import signal
+    import time
+
+    import psutil
+
+    process = subprocess.Popen([sys.executable, "-m", "bnbench", "measure", "--device", "cpu", "--", "sleep", "30"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # the command has started: the run is under way
+        if any(c.name() == "sleep" for c in psutil.Process(process.pid).children(recursive=True)):
+            break
+        time.sleep(0.05)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    wall = next(line for line in err.splitlines() if line.startswith("  wall time"))
+    assert "n/a" not in wall and float(wall.split()[2]) >= 0.5  # the sleep ran at least the 0.5 s waited
+    assert "exit code     interrupted (bnbench was stopped: SIGINT or SIGTERM)" in err
+    assert "exit code     0" not in err
+    assert "--resume" not in err  # the temporary folder is gone: nothing to point at
+
+
+def test_a_run_that_fails_though_its_command_exited_0_says_why():
+    result = subprocess.run([sys.executable, "-m", "bnbench", "measure", "--device", "cpu", "--metric", "acc",
+                             "echo acc=1", "echo acc=2"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("  exit code     0\n") == 2  # what each command itself exited with
+    assert result.stderr.count("  failed        the command reported no 'acc' (Reporter.evaluate(step, acc=...)") == 2
+
+
+def test_a_session_too_large_is_refused_at_once():
+    result = subprocess.run([sys.executable, "-m", "bnbench", "measure", "-n", "1000000", "--", "true"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "bnbench: error: -n 1000000 x 1 command(s) is 1,000,000 runs; at most 10,000 in one session (each is a "
+        "row and a folder of its own)"]
+
+
+def test_help_says_the_command_reads_no_stdin():
+    result = subprocess.run([sys.executable, "-m", "bnbench", "measure", "--help"], capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "COLUMNS": "200"})
+    assert "The command's stdin is empty (/dev/null)" in result.stdout
+
+
+def test_warmup_runs_each_command_unmeasured_first(tmp_path):
+    # Each run appends a line: 3 warm-up runs and 2 measured ones make 5 lines, and 2 measured runs are kept.
+    out = tmp_path / "results"
+    result = subprocess.run([sys.executable, "-m", "bnbench", "measure", "--device", "cpu", "-n", "2", "--warmup",
+                             "3", "--json", "--out", str(out), "--", "sh", "-c", "echo x >> count.txt"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "count.txt").read_text() == "x\n" * 5
+    assert len(json.loads(result.stdout)["commands"][0]["runs"]) == 2
+    assert "warm-up: 3 unmeasured run(s) of each command" in result.stderr
+    failed = subprocess.run([sys.executable, "-m", "bnbench", "measure", "--warmup", "1", "--", "false"],
+                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert failed.returncode == 1
+    assert "warm-up run of false exited with code 1; nothing measured" in failed.stderr
