@@ -63,3 +63,17 @@ def test_piped_validate_keeps_each_sentence_on_one_line(tmp_path):
     assert "scenario 'tiny' from tiny.toml is valid" in result.stdout.splitlines()
     result = piped(f"validate {shlex.quote(str(folder / 'tiny.toml'))}", "cat", tmp_path)
     assert f"scenario 'tiny' from {folder / 'tiny.toml'} is valid" in result.stdout.splitlines()
+
+
+def test_validate_through_clirunner_keeps_a_long_path_on_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from bnbench.cli import app
+
+    # What a test of the CLI reads must not depend on the length of the path it runs from.
+    folder = tmp_path / ("a-rather-long-folder-name-" * 6)
+    folder.mkdir()
+    (folder / "tiny.toml").write_text(TINY_SCENARIO, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(folder / "tiny.toml")])
+    assert result.exit_code == 0, result.output
+    assert f"scenario 'tiny' from {folder / 'tiny.toml'} is valid" in result.output.splitlines()
