@@ -231,8 +231,9 @@ def doctor(
 ) -> None:
     """Check this machine: versions, GPU identity, meters, a load per GPU, SRCNN speed and a short real run."""
     from bnbench.commands.doctor import run_doctor
+    from bnbench.stdout import write_line
 
-    raise typer.Exit(run_doctor(out, json_path, quick, burn_s, typer.echo))
+    raise typer.Exit(run_doctor(out, json_path, quick, burn_s, write_line))  # a closed pipe stops no check
 
 
 def _pipe_console() -> Any:

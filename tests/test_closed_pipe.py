@@ -77,3 +77,16 @@ def test_validate_through_clirunner_keeps_a_long_path_on_one_line(tmp_path):
     result = CliRunner().invoke(app, ["validate", str(folder / "tiny.toml")])
     assert result.exit_code == 0, result.output
     assert f"scenario 'tiny' from {folder / 'tiny.toml'} is valid" in result.output.splitlines()
+
+
+def test_doctor_runs_every_check_when_its_reader_has_gone(tmp_path):
+    import json
+
+    # `doctor --quick` unpiped and with stdout closed at once: the same checks end in doctor.json.
+    plain = subprocess.run([sys.executable, "-m", "bnbench", "doctor", "--quick", "--json", "plain.json"],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    closed = piped("doctor --quick --json closed.json", "head -n 0", tmp_path, timeout_s=300)
+    assert closed.returncode == plain.returncode, closed.stderr
+    names = [[c.get("name") for c in json.loads((tmp_path / f).read_text())["checks"]]
+             for f in ("plain.json", "closed.json")]
+    assert names[1] == names[0] and len(names[0]) >= 10, names
