@@ -235,8 +235,8 @@ def execute_scenario(
 ) -> Session:
     """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
-    (unless `report` is False). `bnbench measure` is such a session of one-off command runs, in a folder that
-    may be temporary: not `resumable`, so an interruption names no folder to resume."""
+    (unless `report` is False). `bnbench measure` is such a session of one-off command runs, which has no
+    --resume: not `resumable`, an interruption names no folder to resume."""
     from bnbench.execute.devices import resolve_devices
     from bnbench.results.lock import hold
     from bnbench.scenario import trust_scenario_folder
