@@ -22,12 +22,12 @@ import shutil
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import numpy as np
-import torch
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from bnbench.results.atomic import atomic_write
+
+if TYPE_CHECKING:  # torch and numpy load where a checkpoint is written or read: a command's run needs neither
+    import torch
 
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^step-(\d{8})\.pt$")
@@ -92,6 +92,8 @@ _WRITER_FAILED = re.compile(r"inline_container|PytorchStreamWriter|unexpected po
 def _save_to(path: Path, state: dict[str, Any]) -> None:
     """torch.save `state` to `path`; OSError when the file cannot be written (the disk's own error when it is
     known), so a full disk stops the session like any storage error instead of failing runs one by one."""
+    import torch
+
     with open(path, "wb") as handle:
         sink = _Sink(handle)
         try:
@@ -126,6 +128,8 @@ def load(path: Path, required: frozenset[str] = frozenset({"step", "model"})) ->
 
     ValueError when the file is not a bnbench checkpoint: a pickle `weights_only` refuses (it would run code),
     or a dict without the `required` keys."""
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -168,6 +172,9 @@ def load_latest(
 
 def capture_rng(generator: torch.Generator | None = None) -> dict[str, Any]:
     """Every RNG state as tensors and plain values: Python, NumPy, torch CPU and CUDA, and `generator`."""
+    import numpy as np
+    import torch
+
     version, mt_state, gauss = random.getstate()
     name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)  # type: ignore[misc]
     state: dict[str, Any] = {
@@ -183,6 +190,9 @@ def capture_rng(generator: torch.Generator | None = None) -> dict[str, Any]:
 
 def restore_rng(state: dict[str, Any], generator: torch.Generator | None = None) -> None:
     """Put back the RNG states `capture_rng` took; CUDA states only when as many GPUs are visible."""
+    import numpy as np
+    import torch
+
     py = state["python"]
     random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
     npy = state["numpy"]
@@ -215,6 +225,8 @@ def capture_training(
     losses of steps not yet logged, so the next curve row averages the same steps as in an uninterrupted run.
     `elapsed_s` is training time so far (seconds); `evals` are the evaluations so far as plain dicts.
     """
+    import torch
+
     return {
         "step": step,
         "elapsed_s": elapsed_s,
@@ -238,6 +250,8 @@ def restore_training(
 ) -> list[torch.Tensor]:
     """Load a `capture_training` state into freshly built objects; returns the pending losses (on the model's
     device). Call it after everything is built, so the RNGs are not advanced again by building."""
+    import torch
+
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     schedule.load_state_dict(state["schedule"])

@@ -163,7 +163,7 @@ def run(
 
     overrides = [*(set_ or []), *([f"scenario.runs_per_gpu={runs_per_gpu}"] if runs_per_gpu else [])]
     code = run_scenario(scenario, out=out, devices=device, overrides=overrides, argv=sys.argv, resume=resume,
-                        force=force, workers=workers, executor=executor, address=address)
+                        force=force, workers=workers, executor=executor, address=address, console=_pipe_console())
     raise typer.Exit(code)
 
 
@@ -175,6 +175,10 @@ def measure(
         show_default=False, metavar="COMMAND")],
     runs: Annotated[int, typer.Option("--runs", "-n", min=1, metavar="N",
                                       help="Runs of each command (alternated).")] = 1,
+    warmup: Annotated[
+        int, typer.Option("--warmup", "-w", min=0, metavar="N",
+                          help="Unmeasured runs of each command first, output discarded.")
+    ] = 0,
     name: Annotated[list[str] | None, typer.Option("--name", metavar="NAME",
                                                    help="A name per command (repeat).")] = None,
     metric: Annotated[
@@ -198,11 +202,12 @@ def measure(
     """Meter a command as `time` does, energy included.
 
     Prints wall and CPU time, energy, kWh, cups of tea, CO2 and cost, and exits with the command's exit code.
+    The command's stdin is empty (/dev/null): it runs once per run, so it cannot read bnbench's input.
 
     \b
     Examples:
       bnbench measure -- python train.py --epochs 1
-      bnbench measure -n 3 'python a.py' 'python b.py'
+      bnbench measure -n 3 --warmup 1 'python a.py' 'python b.py'
     """
     from bnbench.commands.measure import MeasureOptions, split_commands
     from bnbench.commands.measure import measure as run_measure
@@ -210,7 +215,7 @@ def measure(
     options = MeasureOptions(
         commands=tuple(tuple(c) for c in split_commands(commands)), names=tuple(name or ()), runs=runs,
         metric=metric, higher_is_better=not lower_is_better, device=tuple(device or ["auto"]), idle_s=idle_s,
-        sample_hz=sample_hz, quiet=quiet, as_json=as_json, out=out)
+        sample_hz=sample_hz, quiet=quiet, as_json=as_json, out=out, warmup=warmup)
     raise typer.Exit(run_measure(options, sys.argv))
 
 
@@ -239,7 +244,7 @@ def plan(
     """
     from bnbench.commands.plan import plan_scenario
 
-    plan_scenario(scenario, set_ or [], pilot, pilot_steps, sys.argv)
+    plan_scenario(scenario, set_ or [], pilot, pilot_steps, sys.argv, _pipe_console())
 
 
 @app.command()
@@ -283,7 +288,7 @@ def devices() -> None:
     """
     from bnbench.commands.energy import print_devices
 
-    print_devices()
+    print_devices(_pipe_console())
 
 
 @app.command()
@@ -311,21 +316,17 @@ def doctor(
       bnbench doctor --quick
     """
     from bnbench.commands.doctor import run_doctor
+    from bnbench.stdout import write_line
 
-    raise typer.Exit(run_doctor(out, json_path, quick, burn_s, typer.echo))
+    raise typer.Exit(run_doctor(out, json_path, quick, burn_s, write_line))  # a closed pipe stops no check
 
 
 def _pipe_console() -> Any:
-    """A rich Console for stdout whose closed pipe is a BrokenPipeError for `friendly` (exit 0), not rich's own
-    exit 1."""
-    from rich.console import Console
+    """The Console a command prints to: never wrapped off a terminal; a closed pipe stops the printing, never
+    the work or its exit code (bnbench.rendering.terminal)."""
+    from bnbench.rendering.terminal import console
 
-    class PipeConsole(Console):
-        def on_broken_pipe(self) -> None:
-            self.quiet = True
-            raise BrokenPipeError
-
-    return PipeConsole()
+    return console()
 
 
 ResultsArg = Annotated[Path, typer.Argument(help="A results folder (holds runs.csv).", show_default=False,
@@ -441,7 +442,7 @@ def eval_(
     """
     from bnbench.commands.eval import evaluate_run
 
-    raise typer.Exit(evaluate_run(folder, run_id, device))
+    raise typer.Exit(evaluate_run(folder, run_id, device, _pipe_console()))
 
 
 def main() -> None:

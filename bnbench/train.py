@@ -12,8 +12,7 @@ import copy
 import random
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,57 +20,10 @@ import torch
 from bnbench import backend
 from bnbench.checkpoint import capture_training, restore_training
 from bnbench.data import Task, build_task
+from bnbench.hooks import INTERRUPTED, EvalLog, Hooks, Outcome, StepLog
 from bnbench.models import build_model
 from bnbench.replicas import Replicas
 from bnbench.scenario import RunSpec
-
-Status = Literal["completed", "diverged", "failed", "interrupted"]
-INTERRUPTED = "interrupted"
-
-
-@dataclass(frozen=True)
-class StepLog:
-    """Training loss over the `log_every` steps ending at `step`; `t_s` counts from the first step."""
-
-    step: int
-    t_s: float
-    loss: float
-    loss_max: float
-
-
-@dataclass(frozen=True)
-class EvalLog:
-    step: int
-    t_s: float
-    metrics: dict[str, float]
-
-
-@dataclass
-class Outcome:
-    status: Status
-    steps: int
-    train_s: float
-    evals: list[EvalLog] = field(default_factory=list)
-    stop_reason: str = ""
-    cpu_s: float | None = None  # CPU seconds the training used (a command: its processes'), None: not counted
-    gpu_mem_peak_mib: float | None = None  # a command's processes' peak GPU memory (NVML, sampled); None: unknown
-
-
-class Hooks(Protocol):
-    def phase(self, name: str) -> contextlib.AbstractContextManager[None]:
-        """A window around `name` work ('setup', 'warmup', 'train', 'eval', 'checkpoint'); the device is
-        synchronized inside."""
-        ...
-
-    def on_log(self, log: StepLog) -> None: ...
-
-    def on_eval(self, log: EvalLog) -> None: ...
-
-    def on_checkpoint(self, step: int, state: dict[str, Any]) -> None:
-        """Persist `state` (see bnbench.checkpoint), taken after `step` steps; curve rows up to `step` are final."""
-        ...
-
-    def should_stop(self) -> bool: ...
 
 
 class NullHooks:

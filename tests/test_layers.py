@@ -21,12 +21,12 @@ ROOT = "bnbench"  # the package's face (bnbench.load, bnbench.__version__): its 
 # above it (the root package names only itself).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("bnbench.errors", "bnbench.version", "bnbench.units", "bnbench.registry", "bnbench.reporter",
-              "bnbench.trusted")),
+              "bnbench.trusted", "bnbench.stdout")),
     ("scenario", ("bnbench.scenario",)),
     ("models and data", ("bnbench.models", "bnbench.data")),
     ("energy", ("bnbench.energy",)),
     ("results", ("bnbench.results",)),
-    ("train", ("bnbench.train", "bnbench.checkpoint", "bnbench.backend", "bnbench.replicas")),
+    ("train", ("bnbench.hooks", "bnbench.train", "bnbench.checkpoint", "bnbench.backend", "bnbench.replicas")),
     ("execute", ("bnbench.execute",)),
     ("analysis", ("bnbench.analysis",)),
     ("rendering", ("bnbench.rendering",)),

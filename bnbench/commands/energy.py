@@ -44,14 +44,19 @@ def tea_lines(
                units.cost(energy_j, price_per_kwh, pue))
     if not all(math.isfinite(f) for f in figures):
         raise UserError(f"'{text.strip()}' with these rates gives a figure too large for a float; give a smaller one")
+    from bnbench.rendering import format as fmt
+
     cups = units.tea_cups(energy_j, wh_per_cup)
     pue_note = f", PUE {pue:g}" if pue != 1.0 else ""
+    # Numbers as `bnbench run` writes them: 3 significant digits, never 1e-07; a small cost in cents.
+    other = f"{fmt.significant(energy_j / 1e6)} MJ" if abs(energy_j) >= 1e5 else fmt.energy(energy_j)
     return [
-        f"{text.strip()} = {units.j_to_kwh(energy_j):.4g} kWh = {energy_j / 1e6:.4g} MJ",
-        f"= {units.format_count(cups)} cups of tea ({wh_per_cup:.3g} Wh a cup; a perfect kettle needs "
+        f"{text.strip()} = {fmt.kwh(energy_j)} kWh = {other}",
+        f"= {fmt.count(cups)} cups of tea ({wh_per_cup:.3g} Wh a cup; a perfect kettle needs "
         f"{units.j_to_wh(units.kettle_energy_j()):.3g} Wh to heat 250 ml by 80 K)",
-        f"= {units.co2_g(energy_j, co2_g_per_kwh, pue) / 1000:.4g} kg CO2 at {co2_g_per_kwh:g} g/kWh{pue_note}",
-        f"= {units.cost(energy_j, price_per_kwh, pue):,.2f} {currency} at {price_per_kwh:g} {currency}/kWh{pue_note}",
+        f"= {fmt.co2(units.co2_g(energy_j, co2_g_per_kwh, pue))} CO2 at {co2_g_per_kwh:g} g/kWh{pue_note}",
+        f"= {fmt.cost(units.cost(energy_j, price_per_kwh, pue), currency)} at {price_per_kwh:g} {currency}/kWh"
+        f"{pue_note}",
     ]
 
 

@@ -13,19 +13,22 @@ import re
 import shlex
 import shutil
 import signal
+import statistics
+import subprocess
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from bnbench.errors import UserError
 
 MEASURED = ("train_s", "cpu_s", "energy_j")  # train_s: the command's own wall time, start to end
 NO_METRIC = "metric"  # the metric column's name when the commands report none (its cells stay empty)
 EXIT_NOT_STARTED = 127  # a shell's code for a command that could not be run
+MAX_RUNS = 10_000
+"""Runs of one session at most (runs x commands): each is a row, a folder and a power table, built before the
+first starts (a million took minutes and 660 MB before printing anything)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class MeasureOptions:
     quiet: bool
     as_json: bool
     out: Path | None
+    warmup: int = 0  # unmeasured runs of each command first (their output discarded)
 
 
 def split_commands(arguments: Sequence[str]) -> list[list[str]]:
@@ -99,16 +103,28 @@ def measure_scenario(options: MeasureOptions, names: list[str], gpus: int, workd
     }
 
 
-def exit_code_of(row: dict[str, Any]) -> int:
-    """The command's exit code as a shell gives it (128 + N when killed by signal N; 127: could not start)."""
+def exit_code_of(row: dict[str, Any]) -> int | None:
+    """The command's exit code as a shell gives it (128 + N when killed by signal N; 127: could not start);
+    None for a run bnbench stopped (interrupted), whose code is bnbench's doing, not the command's."""
     error = str(row.get("error") or "")
+    if row.get("status") == "interrupted":
+        return None
     if row.get("status") != "failed":
         return 0
-    if match := re.match(r"exit code (-?\d+)", error):
+    if match := re.search(r"\bexit code (-?\d+)", error):  # first, or after why the run failed though it exited
         return int(match.group(1))
-    if match := re.match(r"killed by (SIG\w+)", error):
+    if match := re.search(r"\bkilled by (SIG\w+)", error):
         return 128 + int(getattr(signal, match.group(1)))
     return EXIT_NOT_STARTED if error.startswith("cannot start") else 1
+
+
+def describe(values: Sequence[float]) -> dict[str, Any]:
+    """n, mean, sample sd (None below 2), min and max of the finite `values` (None: no value)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return {"n": 0, "mean": None, "sd": None, "min": None, "max": None}
+    sd = statistics.stdev(finite) if len(finite) > 1 else None
+    return {"n": len(finite), "mean": statistics.fmean(finite), "sd": sd, "min": min(finite), "max": max(finite)}
 
 
 def _number(value: Any) -> float:
@@ -120,31 +136,44 @@ def _number(value: Any) -> float:
 
 
 def command_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Mean, sd, min and max of wall, CPU and energy over a command's runs that ran to their end (a non-zero
-    exit included, as `time` includes it), and its exit codes."""
-    from bnbench.analysis import stats
-
-    done = [r for r in rows if r.get("status") in ("completed", "failed")]
-    figures: dict[str, Any] = {}
-    for column in MEASURED:
-        d = stats.describe([_number(r.get(column)) for r in done])
-        figures[column] = {"n": d.n, "mean": d.mean, "sd": d.sd, "min": d.min, "max": d.max}
-    host = stats.describe([_number(r.get("energy_host_j")) for r in done])
-    figures["energy_host_j"] = {"n": host.n, "mean": host.mean}
+    """Mean, sd, min and max of wall, CPU and energy over a command's runs (a non-zero exit included, as `time`
+    includes it; a run stopped by a signal to bnbench up to its stop), its exit codes (None: stopped) and why
+    runs failed though the command exited 0 (a metric it did not report)."""
+    done = [r for r in rows if r.get("status") in ("completed", "failed", "interrupted")]
+    figures: dict[str, Any] = {column: describe([_number(r.get(column)) for r in done]) for column in MEASURED}
+    host = describe([_number(r.get("energy_host_j")) for r in done])
+    figures["energy_host_j"] = {"n": host["n"], "mean": host["mean"]}
     sources = sorted({str(r.get("energy_source")) for r in done if r.get("energy_source")})
     figures["energy_source"] = "+".join(sources) if sources else "none"
     peaks = [v for v in (_number(r.get("gpu_mem_peak_mib")) for r in done) if not math.isnan(v)]
     figures["gpu_mem_peak_mib"] = max(peaks) if peaks else None
     figures["exit_codes"] = [exit_code_of(r) for r in rows]
+    figures["failures"] = sorted({str(r.get("error")) for r in rows
+                                  if r.get("status") == "failed" and r.get("error") and exit_code_of(r) == 0})
     figures["statuses"] = {s: sum(r.get("status") == s for r in rows) for s in {str(r.get("status")) for r in rows}}
     return figures
 
 
 def _seconds(d: dict[str, Any]) -> str:
+    """'1.23 s', or over several runs '1.23 s ± 0.05 (min 1.18, max 1.30)'; 'n/a' without a value."""
+    from bnbench.rendering.format import decimals_of, plus_minus, significant
+
     if not d["n"]:
         return "n/a"
-    spread = f" ± {d['sd']:.3f}" if d["n"] > 1 else ""
-    return f"{d['mean']:.3f} s{spread}" + (f" (min {d['min']:.3f}, max {d['max']:.3f})" if d["n"] > 1 else "")
+    if d["sd"] is None:
+        return f"{significant(d['mean'])} s"
+    decimals = decimals_of(d["mean"])
+    return f"{plus_minus(d['mean'], d['sd'])} s (min {d['min']:.{decimals}f}, max {d['max']:.{decimals}f})"
+
+
+def _joules(mean_j: float, sd_j: float | None) -> str:
+    """Energy in the unit `run` uses for its size (J, kJ, Wh, kWh), to 3 significant digits, ± the spread."""
+    from bnbench.rendering.format import energy_scale, plus_minus, significant
+
+    divisor, unit = energy_scale(abs(mean_j))
+    if sd_j is None:
+        return f"{significant(mean_j / divisor)} {unit}"
+    return f"{plus_minus(mean_j / divisor, sd_j / divisor)} {unit}"
 
 
 def gpu_memory_text(peak_mib: float | None, device: str) -> str:
@@ -157,8 +186,9 @@ def gpu_memory_text(peak_mib: float | None, device: str) -> str:
 
 
 def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], device: str, config: Any) -> list[str]:
-    """What `bnbench measure` prints for one command."""
+    """What `bnbench measure` prints for one command: numbers as `bnbench run` writes them."""
     from bnbench import units
+    from bnbench.rendering import format as fmt
 
     runs = len(figures["exit_codes"])
     lines = [f"{name}: {shlex.join(argv)}  ({runs} run{'s' if runs != 1 else ''}"
@@ -167,24 +197,26 @@ def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], devic
     lines.append(f"  CPU time      {_seconds(figures['cpu_s'])}  (user + system, every process of the command)")
     energy = figures["energy_j"]
     source = figures["energy_source"]
-    if not energy["n"] or math.isnan(energy["mean"]):
+    if not energy["n"]:
         lines.append(f"  energy        unknown (source: {source})")
     else:
         mean_j = energy["mean"]
-        spread = f" ± {energy['sd']:.4g}" if energy["n"] > 1 else ""
         word = "estimated" if "estimate" in source else "measured"
-        lines.append(f"  energy        {mean_j:.4g} J{spread}  ({word}: {source})")
+        lines.append(f"  energy        {_joules(mean_j, energy['sd'])}  ({word}: {source})")
         host_j = figures["energy_host_j"]["mean"]
-        if device.startswith("cuda") and not math.isnan(host_j):
-            lines.append(f"    {device:<11} {mean_j - host_j:.4g} J")
-            lines.append(f"    {'host':<11} {host_j:.4g} J  (CPU share)")
-        cups = units.format_count(units.tea_cups(mean_j, config.wh_per_cup))
-        co2_g = units.co2_g(mean_j, config.co2_g_per_kwh, config.pue)
-        lines.append(f"                = {units.j_to_kwh(mean_j):.4g} kWh = {cups} cups of tea = {co2_g:.4g} g CO2 = "
-                     f"{units.cost(mean_j, config.price_per_kwh, config.pue):.4g} {config.currency}")
+        if device.startswith("cuda") and host_j is not None:
+            lines.append(f"    {device:<11} {_joules(mean_j - host_j, None)}")
+            lines.append(f"    {'host':<11} {_joules(host_j, None)}  (CPU share)")
+        cups = fmt.count(units.tea_cups(mean_j, config.wh_per_cup))
+        co2 = fmt.co2(units.co2_g(mean_j, config.co2_g_per_kwh, config.pue))
+        cost = fmt.cost(units.cost(mean_j, config.price_per_kwh, config.pue), config.currency)
+        lines.append(f"                = {fmt.kwh(mean_j)} kWh = {cups} cups of tea = {co2} CO2 = {cost}")
     lines.append(f"  peak GPU mem  {gpu_memory_text(figures['gpu_mem_peak_mib'], device)}")
-    codes = sorted(set(figures["exit_codes"]))
-    lines.append(f"  exit code     {', '.join(str(c) for c in codes)}")
+    codes = sorted({c for c in figures["exit_codes"] if c is not None})
+    stopped = "interrupted (bnbench was stopped: SIGINT or SIGTERM)"
+    said = [str(c) for c in codes] + ([stopped] if None in figures["exit_codes"] else [])
+    lines.append(f"  exit code     {', '.join(said)}")
+    lines += [f"  failed        {failure}" for failure in figures["failures"]]
     return lines
 
 
@@ -211,25 +243,65 @@ def comparison_lines(root: Path, metric: bool) -> tuple[list[str], list[dict[str
     return lines, found
 
 
+def check_size(options: MeasureOptions) -> None:
+    """UserError when the session would hold more than MAX_RUNS runs (said before anything is built)."""
+    total = options.runs * len(options.commands)
+    if total > MAX_RUNS:
+        raise UserError(f"-n {options.runs} x {len(options.commands)} command(s) is {total:,} runs; at most "
+                        f"{MAX_RUNS:,} in one session (each is a row and a folder of its own)")
+
+
+def warm_up(options: MeasureOptions, names: Sequence[str], say: Any) -> int:
+    """Run each command `options.warmup` times, alternated, unmeasured and with its output discarded (as
+    hyperfine's --warmup). Returns 0, or the first non-zero exit code (nothing is measured then)."""
+    import os
+
+    if not options.warmup:
+        return 0
+    say(f"warm-up: {options.warmup} unmeasured run(s) of each command")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for _ in range(options.warmup):
+        for name, argv in zip(names, options.commands, strict=True):
+            try:
+                code = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, env=env, check=False).returncode
+            except OSError as exc:
+                say(f"warm-up run of {name}: cannot start '{argv[0]}': {exc.strerror or exc}; nothing measured")
+                return EXIT_NOT_STARTED
+            if code:
+                shell_code = 128 - code if code < 0 else code
+                say(f"warm-up run of {name} exited with code {shell_code}; nothing measured")
+                return shell_code
+    return 0
+
+
 def measure(options: MeasureOptions, argv: list[str]) -> int:
     """Run the commands, print what they cost, and return the exit code: the first non-zero exit code of a
-    command, else 0 (130/143 when interrupted)."""
+    command, else 1 when a run failed though its command exited 0 (a metric not reported), else 0 (130/143
+    when interrupted)."""
     from bnbench.commands.run import execute_scenario
     from bnbench.execute.devices import resolve_devices
     from bnbench.execute.progress import SilentProgress
+    from bnbench.rendering.terminal import console as terminal_console
+    from bnbench.rendering.terminal import say
     from bnbench.scenario import expand, from_dict
 
+    check_size(options)
     names = variant_names(options.commands, options.names)
     devices = resolve_devices(list(options.device))
     gpus = sum(d.startswith("cuda") for d in devices)
     scenario = from_dict(measure_scenario(options, names, gpus, Path.cwd()), source="bnbench measure")
     alternated = sorted(expand(scenario), key=lambda spec: (spec.seed, spec.index))
-    console = Console(stderr=True, highlight=False)
+    console = terminal_console(stderr=True, highlight=False)
+    code = warm_up(options, names, lambda text: say(console, text))
+    if code:
+        return code
     temporary = options.out is None
     out = Path(tempfile.mkdtemp(prefix="bnbench-measure-")) / "results" if temporary else options.out
     try:
         session = execute_scenario(scenario, out=out, devices=list(options.device), argv=argv, console=console,
-                                   progress=SilentProgress(), report=False, specs=alternated)
+                                   progress=SilentProgress(), report=False, specs=alternated,
+                                   resumable=False)  # measure has no --resume: an interruption names no folder
         rows = {name: [r for r in session.rows if r.get("variant") == name] for name in names}
         device = devices[0] if gpus <= 1 else "+".join(devices)
         figures = {name: command_figures(rows[name]) for name in names}
@@ -246,19 +318,32 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
         if not temporary:
             lines.append(f"results: {out} (bnbench report {out})")
         if options.as_json:
-            from bnbench.rendering.document import to_jsonable
+            from bnbench.rendering.terminal import write_line
 
-            print(json.dumps(to_jsonable(result), indent=2, allow_nan=False))
+            write_line(json.dumps(_jsonable(result), indent=2, allow_nan=False))
         else:
             for line in lines:
-                console.print(line, markup=False)
+                say(console, line)
     finally:
         if temporary:
             shutil.rmtree(out.parent, ignore_errors=True)
     if session.code >= 128:
         return session.code
     codes = [c for n in names for c in figures[n]["exit_codes"] if c]
-    return codes[0] if codes else 0
+    if codes:
+        return codes[0]
+    return 1 if any(figures[n]["failures"] for n in names) else 0
+
+
+def _jsonable(value: Any) -> Any:
+    """NaN and inf become None (JSON has none)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

@@ -208,11 +208,13 @@ def plan_executor(
     """The executor that will train the matrix, checked before any folder is written (UserError if it cannot):
     the local pool's slots (and `pool`, its workers if early_pool started them), or a connection to a Ray
     cluster (whose GPUs `requested` devices, or the scenario's, may use even when this host has none)."""
-    from bnbench.execute import ddp
     from bnbench.execute.local import run_matrix
 
     gpus_per_run = scenario.scenario.gpus_per_run
-    ddp.check_divisible(specs, gpus_per_run)
+    if gpus_per_run > 1:  # DDP's module imports torch: a run of one process (a command's) needs none of it
+        from bnbench.execute import ddp
+
+        ddp.check_divisible(specs, gpus_per_run)
     workers = workers or scenario.scenario.workers
     if executor == "ray":
         from bnbench.execute.ray_executor import RayExecutor
@@ -251,13 +253,20 @@ def thread_warning(scenario: Scenario, threads: Callable[[TrainConfig], int | No
 def run_scenario(
     path: Path, out: Path | None, devices: Sequence[str] | None, overrides: Sequence[str], argv: list[str],
     resume: Path | None = None, force: bool = False,
-    workers: int | None = None, executor: str = "local", address: str | None = None,
+    workers: int | None = None, executor: str = "local", address: str | None = None, console: Console | None = None,
 ) -> int:
     """Validate everything, then train the matrix (or what a results folder still lacks of it). Returns the
     process exit code."""
+    from bnbench.rendering.terminal import is_stdout_closed
+
     scenario = load(path, overrides)
-    return execute_scenario(scenario, out=out, devices=devices, argv=argv, resume=resume, force=force,
-                            workers=workers, executor=executor, address=address, path=path).code
+    session = execute_scenario(scenario, out=out, devices=devices, argv=argv, resume=resume, force=force,
+                               workers=workers, executor=executor, address=address, path=path, console=console)
+    if is_stdout_closed():  # what the closed pipe did not show, the folder holds
+        import sys
+
+        print(f"bnbench: results: {session.out} (bnbench report {session.out})", file=sys.stderr)
+    return session.code
 
 
 @dataclass(frozen=True)
@@ -273,24 +282,25 @@ def execute_scenario(
     scenario: Scenario, out: Path | None, devices: Sequence[str] | None, argv: list[str],
     resume: Path | None = None, force: bool = False, workers: int | None = None, executor: str = "local",
     address: str | None = None, console: Console | None = None, progress: Progress | None = None,
-    report: bool = True, specs: list[RunSpec] | None = None, path: Path | None = None,
+    report: bool = True, specs: list[RunSpec] | None = None, path: Path | None = None, resumable: bool = True,
 ) -> Session:
     """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
-    (unless `report` is False). `bnbench measure` is such a session of one-off command runs."""
+    (unless `report` is False). `bnbench measure` is such a session of one-off command runs, which has no
+    --resume: not `resumable`, an interruption names no folder to resume."""
     from bnbench.energy.session_warnings import session_warnings
     from bnbench.scenario import trust_scenario_folder
 
     trust_scenario_folder(scenario)  # before a pool starts: its workers inherit the import path
     with session_warnings():  # before a pool starts: its workers inherit the file of warnings said
         return _execute(scenario, out, devices, argv, resume, force, workers, executor, address, console, progress,
-                        report, specs, path)
+                        report, specs, path, resumable)
 
 
 def _execute(
     scenario: Scenario, out: Path | None, devices: Sequence[str] | None, argv: list[str], resume: Path | None,
     force: bool, workers: int | None, executor: str, address: str | None, console: Console | None,
-    progress: Progress | None, report: bool, specs: list[RunSpec] | None, path: Path | None,
+    progress: Progress | None, report: bool, specs: list[RunSpec] | None, path: Path | None, resumable: bool,
 ) -> Session:
     from bnbench.execute.devices import resolve_devices
     from bnbench.results.lock import hold, refuse_foreign_contents
@@ -304,23 +314,31 @@ def _execute(
         run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []), pool)
         resume_folder(out, resume)  # refuses two different folders before anything is created
         if resume is not None and not (resume / "runs.csv").is_file():
-            raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
+            from bnbench.rendering.terminal import say
+            from bnbench.results.lock import only_lock
+
+            if not (resume.is_dir() and only_lock(resume)):
+                raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
+            # Stopped (killed) before it wrote its first file: there is nothing to resume, so start it afresh.
+            say(console or Console(), f"{resume} holds only the lock of a session stopped before its first run was "
+                                      "written: starting it afresh")
+            out, resume = resume, None
         folder = resume or out or default_out(scenario)
         if resume is None and not (folder / "runs.csv").exists():
             refuse_foreign_contents(folder)  # before the lock's file: nothing is left among someone else's files
         with hold(folder):  # one writer per folder; whether it resumes is decided under the lock
             return _session(scenario, specs, given is not None, folder, resume_folder(out, resume), force,
-                            device_list, run_on, argv, path or scenario.source, console or Console(), progress, report)
+                            device_list, run_on, argv, path or scenario.source, console or Console(), progress, report,
+                            resumable)
 
 
 def _session(
     scenario: Scenario, specs: list[RunSpec], ordered: bool, out: Path, resuming: Path | None, force: bool,
     device_list: list[str], run_on: Executor, argv: list[str], path: Path | str, console: Console,
-    progress: Progress | None, report: bool,
+    progress: Progress | None, report: bool, resumable: bool = True,
 ) -> Session:
     """Train `specs` into `out`, held by this process: a new folder, or the rest of `resuming`. `ordered`: hand
     the runs out as given, else in the scenario's order."""
-    from bnbench.backend import math_mode
     from bnbench.commands.energy import idle_baseline
     from bnbench.commands.report import report_after_run
     from bnbench.data import task_metadata
@@ -330,7 +348,7 @@ def _session(
     from bnbench.execute.resume import check_resumable, plan_runs, unfinished_sessions
     from bnbench.rendering.display import make_progress
     from bnbench.rendering.format import plural
-    from bnbench.rendering.table import say
+    from bnbench.rendering.terminal import say
     from bnbench.results import manifest
     from bnbench.results.lock import refuse_symlinks, remove_temporaries
     from bnbench.results.schema import run_columns
@@ -370,8 +388,11 @@ def _session(
     info["scenario_fingerprint"] = scenario.fingerprint()
     info["run_order"] = {"order": scenario.scenario.order, "slots": run_on.slots, "runs": [s.run_id for s in queue],
                          "runs_per_gpu": runs_per_gpu_on(scenario, device_list)}
-    info["math_mode"] = {  # every torch flag that changes results or speed, as each variant's runs set it
-        v.name: {**math_mode(v.train).to_dict(), "threads": run_on.threads(v.train)} for v in scenario.variants}
+    if scenario.task.name != COMMAND:  # a command's own process sets its own flags; bnbench imports no torch for it
+        from bnbench.backend import math_mode
+
+        info["math_mode"] = {  # every torch flag that changes results or speed, as each variant's runs set it
+            v.name: {**math_mode(v.train).to_dict(), "threads": run_on.threads(v.train)} for v in scenario.variants}
     if resuming:
         info = reopen(out, scenario, info, changes, plans)
         store = RunStore(out)
@@ -387,6 +408,7 @@ def _session(
                      f"{counts['start']} start from step 0")
         for change in changes:
             say(console, f"  changed: {change}")
+    resume_hint = f"; resume with --resume {out}" if resumable else ""
     stop = threading.Event()
     with stop_on_signals(stop) as received:  # from the idle baseline on: a signal there must save too
         # Before the first run; runs read it back. A Ray cluster meters each node's own.
@@ -395,7 +417,7 @@ def _session(
         info.update(measure_idle(scenario.energy, console))
         store.write_manifest(info)
         if stop.is_set():
-            say(console, f"interrupted during the idle baseline: nothing trained yet; resume with --resume {out}")
+            say(console, "interrupted during the idle baseline: nothing trained yet" + resume_hint)
             return Session(EXIT_SIGTERM if received.get("signal") == signal.SIGTERM else EXIT_SIGINT, out, [])
         progress = progress or make_progress(specs, metric, console)
         try:
@@ -407,7 +429,7 @@ def _session(
             else:
                 rows = run_on.run(queue, device_list, store, progress, stop)
         except KeyboardInterrupt:  # a second Ctrl-C: leave now; each run resumes from its last checkpoint
-            say(console, f"interrupted twice: stopped at once; resume with --resume {out}")
+            say(console, "interrupted twice: stopped at once" + resume_hint)
             return Session(EXIT_SIGINT, out, [])
         finally:
             progress.close()
@@ -420,7 +442,7 @@ def _session(
                 say(console, f"could not update {out / 'manifest.json'}: {exc.strerror or exc}")
     if "signal" in received:  # exit within seconds (a scheduler's grace period); the report can wait
         say(console, f"interrupted: state saved; resume with --resume {out}, or `bnbench report {out}` for what is "
-                     "done")
+                     "done" if resumable else "interrupted")
         return Session(EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT, out, rows)
     if report:
         if report_after_run(out, console) == "interrupted":

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnbench.energy import identity, nvml, rapl, shared_host
-from bnbench.energy.estimate import CpuEstimateSource
+from bnbench.energy.estimate import CpuEstimateSource, process_cpu_s
 from bnbench.energy.meter import Clock, DeviceMeter, SourceFactory, warn_once
 from bnbench.energy.run_meter import HOST, RunMeter
 from bnbench.energy.source import ESTIMATE, NONE, RAPL, EnergySource, SourceError
@@ -28,13 +28,15 @@ if TYPE_CHECKING:
 
 
 def host_chain(
-    estimate_w_per_core: float | None = DEFAULT_W_PER_CORE, powercap: Path | None = None
+    estimate_w_per_core: float | None = DEFAULT_W_PER_CORE, powercap: Path | None = None, children_only: bool = False
 ) -> list[tuple[str, SourceFactory]]:
-    """RAPL (under `powercap`, default `rapl.powercap_root()`), then the CPU-time estimate (None: disabled)."""
+    """RAPL (under `powercap`, default `rapl.powercap_root()`), then the CPU-time estimate (None: disabled) of
+    this process and its children, or with `children_only` of its children alone (a command's processes)."""
     root = powercap or rapl.powercap_root()
     chain: list[tuple[str, SourceFactory]] = [(RAPL, lambda: _host_rapl(root))]
     if estimate_w_per_core is not None:
-        chain.append((ESTIMATE, lambda: CpuEstimateSource(estimate_w_per_core)))
+        chain.append((ESTIMATE, lambda: CpuEstimateSource(
+            estimate_w_per_core, cpu_s=process_cpu_s(own=False) if children_only else None)))
     return chain
 
 
@@ -94,14 +96,16 @@ def gpu_chain(
 def open_device_meter(
     key: str, config: EnergyConfig | None = None, clock: Clock = time.perf_counter,
     warn: Callable[[str], None] = warn_once, nvml_api: Any = None, idle_w: float | None = None,
+    children_only: bool = False,
 ) -> DeviceMeter:
-    """A meter for 'cpu', 'host' (both the host CPU) or 'cuda:N', with the chain its config allows.
+    """A meter for 'cpu', 'host' (both the host CPU) or 'cuda:N', with the chain its config allows (see
+    host_chain for `children_only`).
 
     Where a process trains runs (bnbench.energy.shared_host.Peers set), the host and a GPU are charged by this
     run's share of them; `idle_w`, the GPU's idle baseline, splits its board by time share (None: unknown)."""
     w_per_core = _w_per_core(config)
     if key in ("cpu", HOST):
-        return DeviceMeter(key, host_chain(w_per_core, powercap_of(config)), clock=clock, warn=warn)
+        return DeviceMeter(key, host_chain(w_per_core, powercap_of(config), children_only), clock=clock, warn=warn)
     if key.startswith("cuda"):
         chain, why, gpu = gpu_chain(int(key.partition(":")[2] or 0), nvml_api)
         if not chain:
@@ -154,12 +158,15 @@ def open_run_meter(
     clock: Clock = time.perf_counter,
     warn: Callable[[str], None] = warn_once,
     nvml_api: Any = None,
+    children_only: bool = False,
 ) -> RunMeter:
     """The meter of one run on `device` ('cpu' or 'cuda:N'); see RunMeter for `start_from` (resuming).
 
-    A GPU run's host share is left out when no host source works (its energy is then the GPU's alone).
+    A GPU run's host share is left out when no host source works (its energy is then the GPU's alone). With
+    `children_only` (a command's run) the CPU estimate counts this process's children, not this process.
     """
-    parts = [open_device_meter(k, config, clock, warn, nvml_api, (idle_w or {}).get(k)) for k in run_parts(device)]
+    parts = [open_device_meter(k, config, clock, warn, nvml_api, (idle_w or {}).get(k), children_only)
+             for k in run_parts(device)]
     parts = [p for p in parts if p.key != HOST or p.source is not None]
     return RunMeter(parts, idle_w=idle_w, start_from=start_from, clock=clock, warn=warn)
 

@@ -23,11 +23,14 @@ TREE_REFRESH_S = 1.0
 is counted in full from then on, and one that ended was counted by the parent that waited for it)."""
 
 
-def process_cpu_s(pid: int | None = None, refresh_s: float = TREE_REFRESH_S, walk: bool = True) -> Callable[[], float]:
+def process_cpu_s(pid: int | None = None, refresh_s: float = TREE_REFRESH_S, walk: bool = True,
+                  own: bool = True) -> Callable[[], float]:
     """A reader of the CPU seconds (user + system) of process `pid` (default: this one) and its whole tree: the
     children it waited for, and those still running with theirs (a command's data-loader workers, torchrun's
     ranks), their list read again every `refresh_s` seconds (see `descendants` for `walk`). Never decreases: a
-    child caught between ending and being waited for is counted again by its parent on a later read."""
+    child caught between ending and being waited for is counted again by its parent on a later read. Without
+    `own` (this process only), the process's own seconds are left out: a command's run counts the command's
+    processes, not bnbench watching them."""
     import psutil
 
     handle: list[Any] = []  # the psutil handle, made when first needed
@@ -38,6 +41,9 @@ def process_cpu_s(pid: int | None = None, refresh_s: float = TREE_REFRESH_S, wal
         return handle[0]
 
     def own() -> float:
+        if pid is None and not own:
+            times = os.times()
+            return times.children_user + times.children_system
         if pid is None:
             # One times(2) call (about 1 us) instead of parsing /proc/self/stat through psutil (about 40 us): the
             # sampler thread reads this at up to 100 Hz while the run trains.

@@ -35,10 +35,10 @@ from bnbench.errors import UserError
 from bnbench.execute.command_events import Evaluated, Event, Logged, PhaseEdge, StdoutParser, parse_report_line
 from bnbench.execute.process_group import ProcessGroup
 from bnbench.execute.runlog import ReportedFailure
+from bnbench.hooks import INTERRUPTED, EvalLog, Hooks, Outcome, StepLog
 from bnbench.reporter import ENV as REPORT_ENV
 from bnbench.results.manifest import now_iso
 from bnbench.scenario import RunSpec, TaskConfig
-from bnbench.train import INTERRUPTED, EvalLog, Hooks, Outcome, StepLog
 
 STDERR_TAIL_LINES = 5
 _POLL_S = 0.02  # how soon the end of a command is seen (and a stop request acted on)
@@ -119,27 +119,66 @@ class _ReportPipe:
         return lines
 
 
+MAX_LINE_BYTES = 1 << 20
+"""A longer output line is cut to this for `[task.parse]` and the stderr tail (its log keeps it whole), so a
+command that prints hundreds of megabytes without a newline does not hold them in memory."""
+_CHUNK_BYTES = 1 << 16
+
+
 class _Output:
-    """One output stream of the command: copied to a log file (and the terminal with echo), line by line."""
+    """One output stream of the command, read in chunks as they come: copied to a log file (and to the terminal
+    with echo), and cut into lines for `on_line` and the tail. A terminal that stops reading (`| head -1`) stops
+    the echo, never the reading: a command blocked on a full pipe would never end."""
 
     def __init__(self, stream: IO[bytes], log: IO[bytes], echo: IO[bytes] | None,
                  on_line: Callable[[str], None] | None = None, tail: int = 0) -> None:
         self.stream, self.log, self.echo, self.on_line = stream, log, echo, on_line
-        self.tail: collections.deque[str] = collections.deque(maxlen=tail or None)
+        self.tail: collections.deque[str] = collections.deque(maxlen=tail)
+        self.lines = on_line is not None or tail > 0  # whether anything needs the stream cut into lines
         self.thread = threading.Thread(target=self._pump, name="bnbench-command-output", daemon=True)
         self.thread.start()
 
     def _pump(self) -> None:
-        for raw in iter(self.stream.readline, b""):
-            self.log.write(raw)
+        fd = self.stream.fileno()
+        partial, cut = b"", False  # the line so far (at most MAX_LINE_BYTES), and whether its rest is dropped
+        while chunk := os.read(fd, _CHUNK_BYTES):
+            self.log.write(chunk)
             self.log.flush()
-            if self.echo is not None:
-                self.echo.write(raw)
-                self.echo.flush()
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            self.tail.append(line)
-            if self.on_line is not None:
-                self.on_line(line)
+            self._echo(chunk)
+            if not self.lines:
+                continue
+            if cut:
+                newline = chunk.find(b"\n")
+                if newline < 0:
+                    continue
+                self._line(partial)
+                partial, cut, chunk = b"", False, chunk[newline + 1:]
+            *lines, partial = (partial + chunk).split(b"\n")
+            for line in lines:
+                self._line(line[:MAX_LINE_BYTES])
+            if len(partial) > MAX_LINE_BYTES:
+                partial, cut = partial[:MAX_LINE_BYTES], True
+        if partial and self.lines:
+            self._line(partial)
+
+    def _echo(self, chunk: bytes) -> None:
+        if self.echo is None:
+            return
+        try:
+            self.echo.write(chunk)
+            self.echo.flush()
+        except (BrokenPipeError, ValueError):
+            from bnbench.stdout import stdout_closed
+
+            if self.echo is getattr(sys.stdout, "buffer", None):
+                stdout_closed()
+            self.echo = None
+
+    def _line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").rstrip("\r")
+        self.tail.append(line)
+        if self.on_line is not None:
+            self.on_line(line)
 
     def join(self, timeout_s: float = 5.0) -> None:
         """Wait for the stream's end (a process that left the group may hold it open: then give up waiting)."""
@@ -183,8 +222,9 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                 raise CommandFailed(f"cannot start '{argv[0]}': {exc.strerror or exc}") from None
             note(f"command started (pid {group.pid}): {' '.join(argv)}")
             assert group.process.stdout is not None and group.process.stderr is not None
+            parse = parser.log is not None or parser.eval is not None
             out = _Output(group.process.stdout, stdout_log, sys.stdout.buffer if task.echo else None,
-                          lambda line: [events.put(e) for e in parser.feed(line)])
+                          (lambda line: [events.put(e) for e in parser.feed(line)]) if parse else None)
             err = _Output(group.process.stderr, stderr_log, sys.stderr.buffer if task.echo else None,
                           tail=STDERR_TAIL_LINES)
             apply = _Applier(spec, hooks, outcome, windows, start)

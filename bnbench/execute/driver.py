@@ -9,9 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from bnbench import checkpoint
 from bnbench.data import task_metadata
@@ -27,20 +25,23 @@ from bnbench.execute.command import command_gpu_memory, is_command, run_command
 from bnbench.execute.progress import Progress
 from bnbench.execute.resume import RunPlan, checkpoint_dir
 from bnbench.execute.runlog import ReportedFailure, RunLog, describe_error, is_out_of_memory
+from bnbench.hooks import EvalLog, StepLog
 from bnbench.results.load import load_manifest
 from bnbench.results.manifest import now_iso
 from bnbench.results.schema import POWER_COLUMNS, curve_columns
 from bnbench.results.store import ChunkWriter, RunStore, run_dir
 from bnbench.scenario import RunSpec
-from bnbench.train import EvalLog, StepLog, synchronize, train
+
+if TYPE_CHECKING:  # torch loads when a built-in run trains: a command's run needs none of it
+    import torch
 
 
 class RunHooks:
     """The train loop's hooks for one run: phase windows, curve rows, progress, the stop flag."""
 
     def __init__(
-        self, spec: RunSpec, device: torch.device, curves: ChunkWriter, progress: Progress, stop: threading.Event,
-        meter: RunMeter | None = None,
+        self, spec: RunSpec, device: torch.device | None, curves: ChunkWriter, progress: Progress,
+        stop: threading.Event, meter: RunMeter | None = None,
     ) -> None:
         self.spec, self.device, self.curves, self.progress, self.stop = spec, device, curves, progress, stop
         self.meter = meter
@@ -57,16 +58,23 @@ class RunHooks:
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator[None]:
-        # Synchronize at both edges, or a window measures kernel launches instead of the work.
-        synchronize(self.device)
+        # Synchronize at both edges, or a window measures kernel launches instead of the work (no device: a
+        # command's run, whose GPU work is in its own processes).
+        self._synchronize()
         if self.meter:
             self.meter.open(name)
         try:
             yield
         finally:
-            synchronize(self.device)
+            self._synchronize()
             if self.meter:
                 self.meter.close(name)
+
+    def _synchronize(self) -> None:
+        if self.device is not None:
+            from bnbench.train import synchronize
+
+            synchronize(self.device)
 
     def energy_j(self) -> float:
         """The run's measured energy so far, setup and warm-up excluded; NaN when unknown."""
@@ -131,7 +139,7 @@ def storage_errors(what: str, folder: Path) -> Iterator[None]:
 
 
 def execute_run(
-    spec: RunSpec, device: torch.device, store: RunStore, progress: Progress, stop: threading.Event,
+    spec: RunSpec, device: torch.device | str, store: RunStore, progress: Progress, stop: threading.Event,
     plan: RunPlan | None = None, open_meter: Callable[..., RunMeter] = open_run_meter,
     devices: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
@@ -153,8 +161,11 @@ def execute_run(
         power = store.writer("power", spec.run_id, POWER_COLUMNS)
     carried: dict[str, Any] = dict(state.get("run", {})) if state else {}
     # `open_meter`: a DDP run's rank 0 meters every device of the run once (bnbench.execute.ddp.group_meter).
+    command = is_command(spec)
+    # A command in this process: the CPU estimate counts the command's processes, not bnbench polling them.
+    own = {"children_only": True} if command and open_meter is open_run_meter else {}
     meter = open_meter(str(device), spec.energy, idle_w=load_manifest(store.root).get("idle_w"),
-                       start_from=carried.get("energy"))
+                       start_from=carried.get("energy"), **own)
     # A resumed run's power samples continue the time axis where its checkpoint left it (downtime not counted).
     power_offset_s = float(carried.get("power_t_s", 0.0))
     busy = BusyMean(carried.get("busy"))
@@ -164,9 +175,8 @@ def execute_run(
         busy.add(s.busy_pct for s in samples if s.phase is not None and s.phase not in EXCLUDED_PHASES)
 
     sampler = Sampler(meter, spec.energy.sample_hz, sink, power.flush)
-    command = is_command(spec)
     # A command's GPU work is its own processes': synchronizing here would only open a CUDA context in bnbench.
-    hooks = RunHooks(spec, torch.device("cpu") if command else device, curves, progress, stop, meter)
+    hooks = RunHooks(spec, None if command else _torch_device(device), curves, progress, stop, meter)
     hooks.busy = busy
     carried.setdefault("started_at", now_iso())
     hooks.power, hooks.carried, hooks.log, hooks.step = power, carried, log, state["step"] if state else None
@@ -182,7 +192,9 @@ def execute_run(
                                   gpu_memory=command_gpu_memory(meter, spec.energy.sample_hz))
         else:
             cpu_start_s = time.process_time()
-            outcome, _ = train(spec, device, hooks, resume=state)
+            from bnbench.train import train
+
+            outcome, _ = train(spec, _torch_device(device), hooks, resume=state)
             outcome.cpu_s = time.process_time() - cpu_start_s
         row.update(status=outcome.status, steps=outcome.steps, train_s=outcome.train_s)
         if "cpu_s" in store.columns:  # a folder begun by an older bnbench has no such column
@@ -210,7 +222,9 @@ def execute_run(
         with storage_errors(f"curves and power of {spec.run_id}", store.root):
             curves.flush()
             power.flush()
-    if row["status"] == "failed" and out_of_memory and device.type == "cuda":
+    if row["status"] == "failed" and out_of_memory and str(device).startswith("cuda"):
+        import torch
+
         gc.collect()  # the exception's frames are gone: give their tensors back so the next run has the memory
         torch.cuda.empty_cache()
     if sampler.error is not None:
@@ -233,6 +247,12 @@ def execute_run(
     log.event(f"{row['status']} after {row.get('steps')} steps, {row['wall_s']:.1f} s")
     progress.finished(spec, row)
     return row
+
+
+def _torch_device(device: torch.device | str) -> torch.device:
+    import torch
+
+    return torch.device(device)
 
 
 def _resume_state(spec: RunSpec, store: RunStore, plan: RunPlan | None, log: RunLog) -> dict[str, Any] | None:

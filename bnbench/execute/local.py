@@ -29,12 +29,10 @@ def run_matrix(
     checkpoints (see `resume.plan_runs`). With more than one worker process in `slots` (several devices, CPU
     workers, DDP runs), the runs go to a pool of them (bnbench.execute.pool): `pool`, when it was started ahead
     (and is closed by whoever started it), else one started for these runs."""
-    import torch
-
     from bnbench.execute.driver import execute_run
     from bnbench.execute.resume import finished_rows, plan_runs
 
-    device = torch.device(devices[0])
+    device = devices[0]  # a torch.device where a built-in run trains (a command's run imports no torch)
     rows: list[dict[str, Any]] = []
     plans = plan_runs(store.root, specs)
     for spec, row in finished_rows(plans):

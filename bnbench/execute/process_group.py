@@ -82,16 +82,15 @@ class ProcessGroup:
         return True
 
     def _reap_orphans(self) -> None:
-        """Wait for the group's processes re-parented here that have exited (the leader is Popen's)."""
-        import psutil
-
-        with contextlib.suppress(psutil.Error):
-            for child in psutil.Process().children():
-                if child.pid == self.pid:
-                    continue
-                with contextlib.suppress(psutil.Error, ChildProcessError):
-                    if os.getpgid(child.pid) == self.pid and child.status() == psutil.STATUS_ZOMBIE:
-                        os.waitpid(child.pid, os.WNOHANG)
+        """Wait for the group's processes re-parented here that have exited (the leader is Popen's). One waitid
+        call per exited process, no walk of the process table: this runs every poll while orphans live on."""
+        while True:
+            try:
+                found = os.waitid(os.P_PGID, self.pid, os.WEXITED | os.WNOHANG)
+            except ChildProcessError:
+                return
+            if found is None:
+                return
 
     def signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):

@@ -8,6 +8,7 @@ full traceback. Both are only appended to, so a resumed run keeps the story of t
 from __future__ import annotations
 
 import contextlib
+import sys
 import traceback
 from pathlib import Path
 
@@ -36,6 +37,8 @@ def describe_error(exc: BaseException) -> str:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for torch's OutOfMemoryError (CUDA, MPS) and Python's MemoryError (host RAM)."""
+    if "torch" not in sys.modules:  # nothing imported torch (a command's run): no torch error can have happened
+        return isinstance(exc, MemoryError) or "out of memory" in str(exc).lower()
     import torch
 
     return isinstance(exc, MemoryError | torch.OutOfMemoryError) or "out of memory" in str(exc).lower()

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from bnbench.execute.progress import Progress
 from bnbench.rendering.format import significant
+from bnbench.rendering.terminal import write_line
 from bnbench.scenario import COMMAND, RunSpec
 
 if TYPE_CHECKING:
@@ -134,7 +135,7 @@ class PlainProgress:
         self.stream = stream or sys.stdout
 
     def _say(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+        write_line(text, self.stream)  # a closed stdout stops these lines, never the runs
 
     def started(self, spec: RunSpec, device: str) -> None:
         self._say(f"[{spec.run_id}] started on {device}")

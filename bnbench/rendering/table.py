@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bnbench.analysis.summary import Summary
+from bnbench.rendering import terminal
 from bnbench.rendering.document import rounds_text
 from bnbench.rendering.glance import Glance, VariantGlance
 
@@ -53,9 +54,7 @@ def cost_table(glance: Glance) -> Table:
     return table
 
 
-def say(console: Console, text: str) -> None:
-    """One line of plain text: wrapped at word boundaries on a terminal, never wrapped or coloured in a pipe."""
-    console.print(text, markup=False, highlight=False, soft_wrap=not console.is_terminal)
+say = terminal.say  # here too, beside the tables it is used with
 
 
 def show(console: Console, table: Table) -> None:

@@ -27,7 +27,10 @@ def hold(root: Path) -> Iterator[None]:
     """Hold the results folder `root` (created if missing) for the duration of the block.
 
     UserError naming the holder's process id when another live process holds it, or when it cannot be created.
+    A folder this call created that still holds nothing but the lock on leaving (a Ctrl-C before the first
+    file) is removed, so no empty folder is left to refuse a later --resume.
     """
+    created = not root.exists()
     try:
         root.mkdir(parents=True, exist_ok=True)
         fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
@@ -46,6 +49,18 @@ def hold(root: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the lock; the file stays, harmless without a live holder
+        if created and only_lock(root):
+            with contextlib.suppress(OSError):
+                (root / LOCK_NAME).unlink()
+                root.rmdir()
+
+
+def only_lock(root: Path) -> bool:
+    """True when the folder `root` holds nothing but a lock: a session stopped before it wrote anything."""
+    try:
+        return {p.name for p in root.iterdir()} <= {LOCK_NAME}
+    except OSError:
+        return False
 
 
 def refuse_symlinks(root: Path) -> None:

@@ -45,9 +45,7 @@ def code_version() -> dict[str, Any]:
 
 def collect(command: list[str], devices: list[str], gpus: list[dict[str, Any]]) -> dict[str, Any]:
     """The manifest written when a run starts; `ended_at` is filled in when it ends."""
-    import numpy
-    import torch
-
+    torch_version, cuda_version = library_versions()
     return {
         "bnbench": __version__,
         **{f"code_{k}": v for k, v in code_version().items()},
@@ -59,9 +57,39 @@ def collect(command: list[str], devices: list[str], gpus: list[dict[str, Any]]) 
         "devices": devices,
         "gpus": gpus,
         "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "numpy": numpy.__version__,
+        "torch": torch_version,
+        "cuda": cuda_version,
+        "numpy": _installed("numpy"),
         "started_at": now_iso(),
         "ended_at": None,
     }
+
+
+def library_versions() -> tuple[str | None, str | None]:
+    """torch's version and the CUDA it was built for, without importing torch where nothing else did (a command's
+    run never needs it: 2 to 5 s of `bnbench measure`'s start-up): torch/version.py is read as text."""
+    import re
+
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        return torch.__version__, torch.version.cuda
+    from importlib.util import find_spec
+
+    spec = find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None, None
+    try:
+        text = (Path(next(iter(spec.submodule_search_locations))) / "version.py").read_text(encoding="utf-8")
+    except OSError:
+        return _installed("torch"), None
+    found = {key: value for key, value in re.findall(r"^(__version__|cuda)\b[^=]*=\s*'([^']*)'", text, re.MULTILINE)}
+    return found.get("__version__") or _installed("torch"), found.get("cuda")
+
+
+def _installed(name: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return None

@@ -35,7 +35,7 @@ def test_tea_says_540_cups_for_18_kwh() -> None:
     assert "540 cups of tea" in result.output
     assert "8.55 kg CO2" in result.output  # 18 kWh x 475 g/kWh
     result = runner.invoke(app, ["tea", "1.5kW*12h", "--price", "0.2", "--currency", "EUR"])
-    assert "= 18 kWh" in result.output and "3.60 EUR" in result.output  # 18 kWh x 0.2
+    assert "= 18.0 kWh" in result.output and "3.60 EUR" in result.output  # 18 kWh x 0.2, 3 significant digits
 
 
 def test_tea_bad_input_is_one_line_exit_2() -> None:

@@ -105,7 +105,7 @@ def test_a_failed_save_keeps_the_previous_checkpoint(tmp_path: Path, monkeypatch
         handle.write(b"PK\x03\x04 half a zip")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(checkpoint.torch, "save", disk_full)
+    monkeypatch.setattr(torch, "save", disk_full)  # checkpoint imports torch where it saves
     with pytest.raises(OSError, match="No space left"):
         checkpoint.save(tmp_path, 4, _state(model, 4))
     assert [c.step for c in checkpoint.list_checkpoints(tmp_path)] == [2]

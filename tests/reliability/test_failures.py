@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from bnbench import checkpoint
@@ -162,7 +163,7 @@ def test_a_changed_scenario_is_refused_unless_forced(tmp_path: Path):
 def test_a_full_disk_inside_torch_save_stops_the_session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     path = _scenario(tmp_path, '[[variant]]\nname = "control"\n\n[[variant]]\nname = "bn"\nnorm = "batch"\n')
     out = tmp_path / "results"
-    real_save, calls = checkpoint.torch.save, []
+    real_save, calls = torch.save, []
 
     def fills_up(obj: object, handle) -> None:
         calls.append(1)
@@ -171,7 +172,7 @@ def test_a_full_disk_inside_torch_save_stops_the_session(tmp_path: Path, monkeyp
             raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
         real_save(obj, handle)
 
-    monkeypatch.setattr(checkpoint.torch, "save", fills_up)
+    monkeypatch.setattr(torch, "save", fills_up)  # checkpoint imports torch where it saves
     monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda _: shutil_usage(free=0))
     result = runner.invoke(app, ["run", str(path), "--out", str(out)])
     assert result.exit_code == 2, result.output  # a storage error, not a failed run (1)

@@ -1,0 +1,44 @@
+"""A session stopped before it wrote its first file leaves nothing that a later --resume refuses."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import TINY_SCENARIO
+
+
+def test_a_folder_holding_only_a_lock_is_resumed_afresh(tmp_path: Path):
+    # What a kill -9 during start-up leaves: the folder and its lock, nothing else.
+    (tmp_path / "tiny.toml").write_text(TINY_SCENARIO, encoding="utf-8")
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / ".lock").write_text("12345\n")
+    result = subprocess.run([sys.executable, "-m", "bnbench", "run", "tiny.toml", "--resume", "results",
+                             "--set", "scenario.seeds=[0]", "--set", "train.max_steps=2"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "results holds only the lock of a session stopped before its first run was written: starting it " \
+           "afresh" in result.stdout
+    rows = (out / "runs.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(",completed," in row for row in rows[1:]), rows  # control-s0 and bn-s0
+
+
+def test_a_ctrl_c_before_the_first_file_leaves_no_folder_behind(tmp_path: Path):
+    (tmp_path / "tiny.toml").write_text(TINY_SCENARIO, encoding="utf-8")
+    process = subprocess.Popen([sys.executable, "-m", "bnbench", "run", "tiny.toml", "--out", "results"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lock = tmp_path / "results" / ".lock"
+    deadline = time.monotonic() + 120
+    while not lock.exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.002)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 130, err
+    # Either the signal came before the first file (the folder is gone) or after (a folder --resume takes).
+    folder = tmp_path / "results"
+    assert not folder.exists() or (folder / "runs.csv").is_file(), os.listdir(folder)
