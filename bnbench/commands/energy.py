@@ -112,7 +112,7 @@ def idle_baseline(
     """
     from bnbench.energy.devices import open_device_meter, run_parts
     from bnbench.energy.idle import measure_idle_w, sees_idle
-    from bnbench.rendering.table import say
+    from bnbench.rendering.terminal import say
 
     if config.idle_s <= 0:
         return {"idle_w": {}, "idle_sources": {}, "idle_s": 0.0}

@@ -49,4 +49,5 @@ def test_the_plan_costs_the_measured_phases(tmp_path: Path, folder) -> None:
     result = runner.invoke(app, ["plan", str(scenario), "--pilot", str(pilot)])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "control: 60 steps, 200 J, 60.0 s" in text and "bn: 60 steps, 240 J, 60.0 s" in text
+    # 200 J and 240 J a run, in the kWh `run` speaks: 0.0000556 and 0.0000667 kWh.
+    assert "control: 60 steps, 0.0000556 kWh, 60.0 s" in text and "bn: 60 steps, 0.0000667 kWh, 60.0 s" in text
