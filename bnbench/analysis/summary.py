@@ -263,6 +263,7 @@ def compare(
         variant, baseline, differences["final"], metric, ratios["energy_j"], ratios["wall_s"], verdicts["final"],
         energy_note="estimate" if is_estimate(source) else "",
         diverged=int((rows["status"] == "diverged").sum()), runs=len(rows),
+        failed=int((rows["status"] == "failed").sum()),
     )
     paired = pairs(figures, variant, baseline, metric)
     return Comparison(variant, baseline, differences, ratios, verdicts, sentence, paired)

@@ -39,6 +39,40 @@ def difference_text(diff: Difference, metric: MetricInfo) -> str:
     return text
 
 
+def decision_text(decision: Verdict, quality: Difference, metric: MetricInfo) -> str:
+    """The difference with the interval the decision used: 'PSNR +2.50 dB [-0.12, +5.12] (98.3% interval,
+    Holm-adjusted)'; the label is left out for a plain 95% interval. Without a decision interval (too few seeds),
+    `quality`'s difference alone."""
+    label = decision.interval_label
+    if not label or math.isnan(decision.diff):
+        return difference_text(quality, metric)
+    d = metric.decimals
+    text = (f"{metric.label} {metric.value(decision.diff, signed=True)} "
+            f"[{decision.ci_low:+.{d}f}, {decision.ci_high:+.{d}f}]")
+    return text if label == "95% interval" else f"{text} ({label})"
+
+
+def word_text(decision: Verdict) -> str:
+    """The word and the test it rests on, for a table cell: 'worse (p=0.003)', or with a level other than a single
+    look's 0.05, 'undecided (p=0.039 > 0.025, Holm-adjusted)'."""
+    p = p_text(decision.p)
+    if not p:
+        return decision.word
+    if decision.basis or (math.isfinite(decision.level) and abs(decision.level - 0.05) > 1e-12):
+        side = "<=" if decision.p <= decision.level else ">"
+        p += f" {side} {decision.level:.2g}" + (f", {decision.basis}" if decision.basis else "")
+    return f"{decision.word} ({p})"
+
+
+def verdict_cell(decision: Verdict, decimals: int) -> str:
+    """A comparison table's verdict with the interval it used: 'undecided: [-1.07, +9.07], 97.5% interval,
+    Holm-adjusted'; the word alone where there is no interval."""
+    label = decision.interval_label
+    if not label:
+        return decision.word
+    return f"{decision.word}: [{decision.ci_low:+.{decimals}f}, {decision.ci_high:+.{decimals}f}], {label}"
+
+
 def sentence(
     variant: str,
     baseline: str,
@@ -50,15 +84,21 @@ def sentence(
     energy_note: str = "",
     diverged: int = 0,
     runs: int = 0,
+    failed: int = 0,
 ) -> str:
     """The one-line verdict, e.g.
     'bn: PSNR -1.90 dB [-2.60, -1.20] vs control, 1.02 x [0.98, 1.06] the energy, 1.01 x [0.99, 1.03] the wall
-    time; worse (p=0.003, n=3)'. `energy_note` is 'estimate' for estimated energy.
+    time; worse (p=0.003, n=3: the interval is below zero)'. The difference's interval is the one the decision
+    used (decision_text), so the reason's 'the interval' is the one printed. `energy_note` is 'estimate' for
+    estimated energy; `diverged` and `failed` count the variant's runs of those statuses out of `runs`.
     """
     text = (
-        f"{variant}: {difference_text(quality, metric)} vs {baseline}, {ratio_text(energy, 'energy', energy_note)}, "
-        f"{ratio_text(wall, 'wall time')}; {decision.word} ({decision.reason})"
+        f"{variant}: {decision_text(decision, quality, metric)} vs {baseline}, "
+        f"{ratio_text(energy, 'energy', energy_note)}, {ratio_text(wall, 'wall time')}; "
+        f"{decision.word} ({decision.reason})"
     )
     if diverged:
-        text += f"; {diverged} of {runs} runs diverged"
+        text += f"; {diverged} of {runs} runs diverged" + (f" and {failed} failed" if failed else "")
+    elif failed:
+        text += f"; {failed} of {runs} runs failed"
     return text

@@ -81,7 +81,7 @@ def short_verdict(c: Comparison, summary: Summary) -> str:
     energy = verdict.ratio_text(c.ratios["energy_j"], "energy", "estimate" if is_estimate(summary.energy_source)
                                 else "")
     energy = energy if energy.endswith(verdict.NOT_MEASURED) else f"at {energy}"
-    detail = verdict.difference_text(d, metric).removeprefix(f"{metric.label} ")
+    detail = verdict.decision_text(c.decision, d, metric).removeprefix(f"{metric.label} ")
     return (f"{c.variant} {phrase(c.verdict)} {c.baseline} in final {metric.label} "
             f"({detail}; {c.decision.reason}), {energy}")
 
@@ -246,7 +246,8 @@ def comparison_rows(summary: Summary) -> list[list[str]]:
                 label += " (estimate)"
             rows.append([c.variant, label,
                          difference_cell(d, decimals), ratio_cell(c.ratios[figure]),
-                         verdict.p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}", c.words[figure]])
+                         verdict.p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}",
+                         verdict.verdict_cell(c.verdicts[figure], decimals)])
     return rows
 
 
@@ -339,10 +340,12 @@ def conclusion(summary: Summary) -> list[Block]:
         d = c.differences["final"]
         v = summary.variants[c.variant]
         text = f"{c.variant} {phrase(c.verdict)} {c.baseline} in final {metric.label}"
-        if c.verdict == verdict.UNDECIDED and d.testable and not math.isnan(d.ci_low):
-            half = (d.ci_high - d.ci_low) / 2
+        decided_on = c.decision
+        if c.verdict == verdict.UNDECIDED and d.testable and decided_on.interval_label:
+            half = (decided_on.ci_high - decided_on.ci_low) / 2  # the interval the decision used, as shown
             text += (f": with {d.n_b} and {d.n_a} seeds, a difference smaller than about "
-                     f"{metric.value(half)} cannot be told from seed luck")
+                     f"{metric.value(half)} cannot be told from seed luck at this level "
+                     f"({decided_on.interval_label})")
             more = c.decision.more_seeds
             if more:
                 text += (f", and telling {metric.value(summary.margin)} apart needs about {more} more seeds per "
@@ -449,7 +452,8 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
         Paragraph("Statistics are over completed runs (one per seed). Intervals are 95%: Student-t for a mean, "
                   "Welch for a difference (with Welch's t-test p-value), the delta method on the log scale for a "
                   "ratio. Time and energy to target count from the first training step to the end of the first "
-                  "evaluation at or past the target (MLPerf's rule)."),
+                  "evaluation at or past the target (MLPerf's rule). A verdict shows the interval its decision used: "
+                  "with several variants (Holm) or adaptive seeds that is stricter than 95%, and it is named."),
         Paragraph(decision_rules(summary)),
         *rounds_blocks(results, summary),
         TableBlock([h.format(m=m) for h in VARIANT_HEADERS], variant_rows(summary), "Per variant (mean ± sd)"),
@@ -458,7 +462,8 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
     ]
     if summary.comparisons:
         blocks.append(TableBlock(["variant", "figure", f"difference vs {summary.baseline} [95% CI]",
-                                  "ratio [95% CI]", "Welch p", "n", "verdict"], comparison_rows(summary),
+                                  "ratio [95% CI]", "Welch p", "n", "verdict: the interval it used"],
+                                 comparison_rows(summary),
                                  f"Against {summary.baseline}: variant minus {summary.baseline}, and variant / "
                                  f"{summary.baseline}"))
         blocks += pairing_blocks(summary)

@@ -152,8 +152,7 @@ def build(results: Results, summary: Summary | None = None) -> Glance:
         elif c is None:
             word = "n/a"
         else:
-            p = verdict.p_text(c.differences["final"].p)
-            word = f"{c.verdict} ({p})" if p else c.verdict
+            word = verdict.word_text(c.decision)
         mine = runs[runs["variant"] == name]
         rows.append(VariantGlance(name, statuses(v.statuses), metric_cell(d, metric.decimals), vs_reference, word,
                                   **costs(mine, currency, v.energy_source)))
