@@ -297,6 +297,10 @@ def undecided(
     if not s.testable:
         return Verdict(UNDECIDED, f"too few seeds: {n_text(s)}, one seed cannot tell a difference from seed luck",
                        n, p=math.nan)
+    if min(s.n_a, s.n_b) == 2:  # df 1: a 95% interval is t(0.975, 1) = 12.7 standard errors either way
+        return Verdict(UNDECIDED, f"too few seeds: {p_text(s.p())}, {n_text(s)}, and two seeds cannot bound a "
+                       "difference (its 95% interval is 12.7 standard errors wide)", n, level, p=s.p(),
+                       diff=s.diff, basis=basis)
     low, high = s.interval(level)
     head = f"{p_text(s.p())}, {n_text(s)}: the interval holds zero"
     if margin is None:

@@ -113,4 +113,4 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
     results = load_results(pilot)
     plan = make_plan(results.summary, question(scenario, results))
     for line in plan_lines(plan, results.metric.value, pilot):
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=not console.is_terminal)  # piped: one line

@@ -209,6 +209,8 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                     group.stop(0)
                 out.join()
                 err.join()
+                for event in parser.flush():
+                    events.put(event)
                 for line in pipe.close():
                     _report(line, events, malformed)
                 while not events.empty():

@@ -156,7 +156,7 @@ def procedure(results: Results) -> list[Block]:
             *resume_notes(m),
         ]),
     ]
-    rows = [[section, ", ".join(f"{key} = {setting(value)}" for key, value in sc[section].items())]
+    rows = [[section, ", ".join(f"{key} = {setting(value)}" for key, value in settings_of(sc, section).items())]
             for section in ("task", "model", "train", "energy") if sc.get(section)]
     if rows:
         blocks.append(TableBlock(["section", "settings"], rows, "Hyperparameters (the scenario as resolved)"))
@@ -165,6 +165,20 @@ def procedure(results: Results) -> list[Block]:
     if variants:
         blocks.append(TableBlock(["variant", "overrides"], variants, "Variants"))
     return blocks
+
+
+# What a command task's [task] means; the rest of [task] (scale, patch_size, dataset, input, ...) is the bundled
+# tasks', present in the resolved scenario as defaults, and says nothing about a command's run.
+COMMAND_TASK_KEYS = ("name", "command", "metric", "higher_is_better", "metric_required", "parse", "workdir",
+                     "grace_s", "echo")
+
+
+def settings_of(scenario: dict[str, Any], section: str) -> dict[str, Any]:
+    """A section of the resolved scenario as the report lists it: a command task's own keys only."""
+    values = scenario.get(section, {})
+    if section == "task" and values.get("name") == "command":
+        return {k: v for k, v in values.items() if k in COMMAND_TASK_KEYS}
+    return values
 
 
 def variant_rows(summary: Summary) -> list[list[str]]:
@@ -225,14 +239,14 @@ def spread_rows(summary: Summary) -> list[list[str]]:
 def difference_cell(d: Difference, decimals: int) -> str:
     if math.isnan(d.diff):
         return "n/a"
-    text = f"{d.diff:+.{decimals}f}"
-    return text if math.isnan(d.ci_low) else f"{text} [{d.ci_low:+.{decimals}f}, {d.ci_high:+.{decimals}f}]"
+    return f"{d.diff:+.{decimals}f}" + verdict.interval_or_why(d.ci_low, d.ci_high, min(d.n_a, d.n_b),
+                                                                f"+.{decimals}f")
 
 
 def ratio_cell(r: Ratio) -> str:
     if math.isnan(r.ratio):
         return "n/a"
-    return f"{r.ratio:.2f}" + ("" if math.isnan(r.ci_low) else f" [{r.ci_low:.2f}, {r.ci_high:.2f}]")
+    return f"{r.ratio:.2f}" + verdict.interval_or_why(r.ci_low, r.ci_high, r.n, ".2f")
 
 
 def comparison_rows(summary: Summary) -> list[list[str]]:

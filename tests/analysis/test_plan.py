@@ -65,6 +65,17 @@ def test_plan_gives_the_textbook_seeds_and_the_pilots_costs(tmp_path, folder):
     assert "the whole question: 65 seeds per variant, 130 runs" in text
 
 
+def test_piped_plan_lines_are_never_wrapped(tmp_path, folder):
+    # CliRunner's output is a pipe: each sentence of the plan is one line, however long.
+    pilot = folder(finals={"control": [29.0, 30.0, 31.0], "bn": [29.5, 30.5, 31.5]},
+                   energy_j={"control": [100.0] * 3, "bn": [120.0] * 3}, source="rapl")
+    result = runner.invoke(app, ["plan", str(scenario_file(tmp_path)), "--pilot", str(pilot)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any("65 seeds per variant tell 0.50 dB apart: 130 runs, 28.6 kJ (0.238 cups of tea, 0.00377 kg CO2), no "
+               "GPU-hours (CPU), about 65.0 min with 2 workers" in line for line in lines), result.output
+
+
 def test_plan_without_min_effect_says_what_to_set(tmp_path, folder):
     pilot = folder(finals={"control": [29.0, 30.0, 31.0], "bn": [29.5, 30.5, 31.5]})
     text = SCENARIO.replace("min_effect = 0.5", "alpha = 0.05")
