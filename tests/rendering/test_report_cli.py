@@ -93,6 +93,9 @@ def test_compare_two_folders(folder):
     result = runner.invoke(app, ["compare", str(a), str(b)])
     assert result.exit_code == 0, result.output
     assert "bn in b: PSNR +1.00 dB [+0.30, +1.70] vs a" in result.output.replace("\n", " ")
+    data = json.loads(runner.invoke(app, ["compare", str(a), str(b), "--format", "json"]).output)
+    final = data["variants"]["bn"]["decisions"]["final"]
+    assert (final["word"], round(final["ci_low"], 2), round(final["ci_high"], 2)) == ("better", 0.30, 1.70)
     assert "control in b: PSNR +0.00 dB" in result.output.replace("\n", " ")
 
 
