@@ -386,9 +386,11 @@ def decision_rules(summary: Summary) -> str:
     """How the verdict words were decided for this folder: alpha, margin, Holm, sequential looks."""
     design, metric = summary.design, summary.metric
     m = len(summary.comparisons)
-    text = (f"A difference is called better or worse when Welch's p is at most alpha = {design.alpha:g} (its "
-            f"interval excludes zero), equivalent when the interval at twice that level (two one-sided tests) lies "
-            f"inside +-min_effect, and otherwise undecided, with the reason.")
+    text = (f"A difference is called better or worse when its t-test's p (Welch's statistic with Hsu's "
+            f"conservative degrees of freedom, min(n) - 1, which hold alpha whatever the two spreads) is at most "
+            f"alpha = {design.alpha:g} (its interval excludes zero), equivalent when the interval at twice that "
+            f"level (two one-sided tests) lies inside +-min_effect, and otherwise undecided, with the reason. Each "
+            f"verdict shows the interval it was decided with.")
     text += (f" min_effect is {metric.value(summary.margin)}." if summary.margin is not None else
              " No [stats] min_effect is set, so no comparison can be called equivalent.")
     if m > 1:
