@@ -133,11 +133,19 @@ class ScenarioSection(_Section):
 
 
 class ParseConfig(_Section):
-    """Regular expressions over a command's stdout, each with named groups: `log` lines give the training loss
-    ((?P<loss>...)), `eval` lines the metric; an optional (?P<step>...) group gives the step."""
+    """How a command's stdout is read: a `preset` for a framework's own log lines ('hf-trainer', 'lightning',
+    'keras'; bnbench.execute.parse_presets), or regular expressions with named groups: `log` lines give the
+    training loss ((?P<loss>...)), `eval` lines the metric; an optional (?P<step>...) group gives the step."""
 
+    preset: Literal["hf-trainer", "lightning", "keras"] | None = None
     log: str | None = None
     eval: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ParseConfig:
+        if self.preset is not None and (self.log is not None or self.eval is not None):
+            raise ValueError(f"preset = '{self.preset}' reads the lines itself: leave out log and eval")
+        return self
 
     @field_validator("log", "eval")
     @classmethod

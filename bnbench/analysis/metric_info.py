@@ -7,6 +7,7 @@ the metric's name and asks the registry only for a name it does not recognise.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Name fragments whose direction is unambiguous. Checked in order, so 'error' wins over nothing else.
@@ -46,6 +47,17 @@ class MetricInfo:
         text = f"{x:+.{self.decimals}f}" if signed else f"{x:.{self.decimals}f}"
         unit = "percentage points" if signed and self.unit == "%" else self.unit
         return f"{text} {unit}" if unit else text
+
+
+def bounds(metric: MetricInfo, values: Sequence[float]) -> tuple[float, float] | None:
+    """What the metric can take, where its name says: a percentage ('%' unit) lies in [0, 100]; an accuracy
+    without a unit in [0, 1] when every value is, else [0, 100]. None for anything else (PSNR, a loss)."""
+    finite = [v for v in values if math.isfinite(v)]
+    if metric.unit == "%":
+        return (0.0, 100.0)
+    if metric.unit == "" and any(part in ("acc", "accuracy") for part in metric.name.lower().split("_")):
+        return (0.0, 1.0) if finite and max(finite) <= 1 and min(finite) >= 0 else (0.0, 100.0)
+    return None
 
 
 def split_name(name: str) -> tuple[str, str]:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from bnbench.analysis import stats, verdict
 from bnbench.analysis.decide import Design, Verdict, decide
-from bnbench.analysis.metric_info import MetricInfo
+from bnbench.analysis.metric_info import MetricInfo, bounds
 from bnbench.analysis.run_figures import run_figures
 
 if TYPE_CHECKING:
@@ -158,10 +158,16 @@ def figure_values(figures: pd.DataFrame, variant: str, column: str) -> pd.Series
     return pd.to_numeric(done[column], errors="coerce")
 
 
-def summarize_variant(figures: pd.DataFrame, variant: str) -> VariantSummary:
+def summarize_variant(figures: pd.DataFrame, variant: str, metric: MetricInfo | None = None) -> VariantSummary:
+    """`metric`: the headline metric, whose final and best values get intervals within its bounds (an
+    accuracy's 0-100%)."""
     rows = figures[figures["variant"] == variant]
     done = rows[rows["status"] == "completed"]
-    described = {c: stats.describe(figure_values(figures, variant, c).to_numpy()) for c in FIGURES}
+    described = {}
+    for c in FIGURES:
+        values = figure_values(figures, variant, c).to_numpy(dtype=float)
+        limits = bounds(metric, values) if metric is not None and c in ("final", "best") else None
+        described[c] = stats.describe(values, bounds=limits)
     return VariantSummary(
         variant=variant,
         runs=len(rows),
@@ -264,6 +270,7 @@ def compare(
         variant, baseline, differences["final"], metric, ratios["energy_j"], ratios["measured_s"], verdicts["final"],
         energy_note="estimate" if is_estimate(source) else "",
         diverged=int((rows["status"] == "diverged").sum()), runs=len(rows),
+        failed=int((rows["status"] == "failed").sum()),
     )
     paired = pairs(figures, variant, baseline, metric)
     return Comparison(variant, baseline, differences, ratios, verdicts, sentence, paired)
@@ -315,7 +322,7 @@ def summarize(results: ResultsFolder, rounds: int | None = None) -> Summary:
     rank = figures["variant"].map({v: i for i, v in enumerate(names)})
     figures = figures.assign(_rank=rank).sort_values(["_rank", "seed"], kind="stable").drop(columns="_rank")
     figures = figures.reset_index(drop=True)
-    variants = {v: summarize_variant(figures, v) for v in names}
+    variants = {v: summarize_variant(figures, v, results.metric) for v in names}
     baseline = results.baseline
     settings, seed_range = results.stats, results.seed_range
     design = design_of(settings, seed_range, rounds)

@@ -97,6 +97,7 @@ def print_json(result: FolderComparison, root_a: Path, root_b: Path, verdict: Ga
 
     data = {"a": str(root_a), "b": str(root_b), "only_a": result.only_a, "only_b": result.only_b,
             "variants": {v: {"sentence": c.sentence, "words": c.words,
+                             "decisions": {k: vars(d) for k, d in c.verdicts.items()},
                              "differences": {k: vars(d) for k, d in c.differences.items()},
                              "ratios": {k: vars(r) for k, r in c.ratios.items()}}
                          for v, c in result.comparisons.items()}}
@@ -108,21 +109,25 @@ def print_json(result: FolderComparison, root_a: Path, root_b: Path, verdict: Ga
 
 
 def print_table(result: FolderComparison, metric: MetricInfo, console: Console) -> None:
+    from rich.markup import escape
+
     from bnbench.analysis.summary import COMPARED
-    from bnbench.analysis.verdict import p_text
+    from bnbench.analysis.verdict import p_text, verdict_cell
     from bnbench.rendering.document import FIGURE_LABELS, difference_cell, ratio_cell
     from bnbench.rendering.table import say, show
 
     table = Table(title=f"{result.label_b} against {result.label_a} (B minus A; 95% Welch intervals)")
-    for column in ("variant", "figure", "difference [95% CI]", "ratio [95% CI]", "Welch p", "n", "verdict"):
+    for column in ("variant", "figure", "difference [95% CI]", "ratio [95% CI]", "Welch p", "n",
+                   "verdict: the interval it used"):
         table.add_column(column)
     for variant, c in result.comparisons.items():
         for figure in COMPARED:
             d = c.differences[figure]
             decimals = metric.decimals if figure in ("final", "best") else 1
             name = FIGURE_LABELS[figure].format(metric=metric.label)
-            table.add_row(variant, name, difference_cell(d, decimals), ratio_cell(c.ratios[figure]),
-                          p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}", c.words[figure])
+            cells = [variant, name, difference_cell(d, decimals), ratio_cell(c.ratios[figure]), p_text(d.p) or "-",
+                     f"{d.n_b} vs {d.n_a}", verdict_cell(c.verdicts[figure], decimals)]
+            table.add_row(*(escape(cell) for cell in cells))  # '[n/a: ...]' is text, not rich markup
     show(console, table)  # piped (a CI log), no row and no sentence is wrapped
     for c in result.comparisons.values():
         say(console, c.sentence)

@@ -184,4 +184,4 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
     packing = None if busy is None else packing_line(float(pd.to_numeric(busy, errors="coerce").median()),
                                                       scenario.scenario.runs_per_gpu)
     for line in [*lines, *([packing] if packing else [])]:
-        console.print(line, markup=False, highlight=False)
+        console.print(line, markup=False, highlight=False, soft_wrap=not console.is_terminal)  # piped: one line

@@ -34,7 +34,7 @@ from bnbench.energy.gpu_memory import PeakGpuMemory
 from bnbench.errors import UserError
 from bnbench.execute.command_events import Evaluated, Event, Logged, PhaseEdge, StdoutParser, parse_report_line
 from bnbench.execute.process_group import ProcessGroup
-from bnbench.execute.runlog import ReportedFailure
+from bnbench.execute.runlog import ReportedFailure, tail_text
 from bnbench.hooks import INTERRUPTED, EvalLog, Hooks, Outcome, StepLog
 from bnbench.reporter import ENV as REPORT_ENV
 from bnbench.results.manifest import now_iso
@@ -250,6 +250,8 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                     group.stop(0)
                 out.join()
                 err.join()
+                for event in parser.flush():
+                    events.put(event)
                 for line in pipe.close():
                     _report(line, events, malformed)
                 while not events.empty():
@@ -275,9 +277,9 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                 "gpu_mem_peak_mib": outcome.gpu_mem_peak_mib}
     stderr_text = (folder / "stderr.log").read_text(encoding="utf-8", errors="replace").split(header.decode())[-1]
     if code != 0 and not outcome.stop_reason:
-        tail = " | ".join(line for line in err.tail if line.strip())
-        said = f": {tail}" if tail else " (nothing on stderr)"
-        raise CommandFailed(f"{_exit_text(code)}{said}"[:500], stderr_text, measured)
+        said = _exit_text(code)
+        tail = tail_text(list(err.tail), 500 - len(said) - 2)
+        raise CommandFailed(f"{said}: {tail}" if tail else f"{said} (nothing on stderr)", stderr_text, measured)
     if not outcome.evals and task.metric_required and outcome.status != "diverged":
         raise CommandFailed(
             f"the command reported no '{task.metric}' (Reporter.evaluate(step, {task.metric}=...) or a "

@@ -79,29 +79,50 @@ def parse_report_line(line: str) -> Event:
 
 
 class StdoutParser:
-    """Turns stdout lines into events with `[task.parse]`'s `log` and `eval` expressions (searched anywhere in
-    a line). Named groups are the figures; `step` is the step, or else the count of such lines so far."""
+    """Turns stdout lines into events with `[task.parse]`'s `preset` (parse_presets.py), or its `log` and `eval`
+    expressions (searched anywhere in a line). Named groups are the figures, and the step:
+
+    - a `step` group holding a whole number is the step;
+    - otherwise (no `step` group, or a fractional one such as the Trainer's epoch 0.25) train and eval points share
+      one axis, the count of `log` lines so far: a log line is the next point, an evaluation sits at the count
+      before it (with no `log` expression, the count of `eval` lines). A fractional `step` becomes the event's
+      figure `epoch` (curves.parquet keeps the loss, the metric and val_loss only).
+    """
 
     def __init__(self, config: ParseConfig | None) -> None:
+        from bnbench.execute.parse_presets import preset
+
+        self.preset = preset(config.preset) if config and config.preset else None
         self.log = re.compile(config.log) if config and config.log else None
         self.eval = re.compile(config.eval) if config and config.eval else None
         self.counts = {"log": 0, "eval": 0}
         self.unreadable = 0  # matches whose figures are not numbers
 
     def feed(self, line: str) -> list[Event]:
+        if self.preset is not None:
+            return self.preset.feed(line)
         events: list[Event] = []
         for kind, pattern in (("log", self.log), ("eval", self.eval)):
             match = pattern.search(line) if pattern else None
             if match is None:
                 continue
-            self.counts[kind] += 1
             groups = {k: v for k, v in match.groupdict().items() if v is not None}
             try:
-                step = int(float(groups.pop("step"))) if "step" in groups else self.counts[kind]
                 metrics = {k: float(v) for k, v in groups.items()}
             except ValueError:
                 self.unreadable += 1
                 continue
-            events.append(Logged(step, metrics) if kind == "log" else Evaluated(step, metrics))
+            self.counts[kind] += 1
+            step = metrics.pop("step", None)
+            if step is not None and not step.is_integer():
+                metrics.setdefault("epoch", step)
+                step = None
+            if step is None:
+                step = self.counts[kind] if kind == "log" or self.log is None else self.counts["log"]
+            events.append(Logged(int(step), metrics) if kind == "log" else Evaluated(int(step), metrics))
         return events
+
+    def flush(self) -> list[Event]:
+        """What a preset still holds when the output ends (the last frame of a progress bar)."""
+        return self.preset.flush() if self.preset is not None else []
 

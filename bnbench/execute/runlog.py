@@ -26,10 +26,28 @@ class ReportedFailure(Exception):
         self.figures = figures or {}  # what the run did get to measure (runs.csv columns): steps, train_s, cpu_s
 
 
+ERROR_CHARS = 500  # the most of an error runs.csv keeps
+
+
+def last_frame(line: str) -> str:
+    """What a terminal would show of `line`: a progress bar (tqdm and the like) redraws itself after each '\r',
+    so the last non-blank '\r' frame is its state, e.g. '\r 10%|#  | 1/10\r 20%|## | 2/10' -> ' 20%|## | 2/10'."""
+    frames = [frame for frame in line.rstrip("\r\n").split("\r") if frame.strip()]
+    return frames[-1] if frames else ""
+
+
+def tail_text(lines: list[str], limit: int = ERROR_CHARS) -> str:
+    """The non-blank `lines`, each collapsed to its last frame, joined by ' | '; when longer than `limit` chars,
+    the start is cut ('...' marks it), since a failure's meaning (the exception) is at the end."""
+    text = " | ".join(kept for kept in (last_frame(line).strip() for line in lines) if kept)
+    return text if len(text) <= limit else "..." + text[len(text) - limit + 3:]
+
+
 def describe_error(exc: BaseException) -> str:
-    """One line for runs.csv: the exception's type and first line, with what to do about running out of memory."""
-    first = (str(exc).strip().splitlines() or [""])[0]
-    text = first[:500] if isinstance(exc, ReportedFailure) else f"{type(exc).__name__}: {first}"[:500]
+    """One line for runs.csv: the exception's type and first line, with what to do about running out of memory.
+    Only '\n' ends a line: a '\r' (a progress bar's frame) in the message keeps its last frame instead."""
+    first = last_frame(str(exc).strip().split("\n")[0])
+    text = first[:ERROR_CHARS] if isinstance(exc, ReportedFailure) else f"{type(exc).__name__}: {first}"[:ERROR_CHARS]
     if is_out_of_memory(exc) and not isinstance(exc, ReportedFailure):
         text += " (out of memory: lower task.batch_size or run fewer runs per device)"
     return text

@@ -83,7 +83,7 @@ def short_verdict(c: Comparison, summary: Summary) -> str:
     energy = verdict.ratio_text(c.ratios["energy_j"], "energy", "estimate" if is_estimate(summary.energy_source)
                                 else "")
     energy = energy if energy.endswith(verdict.NOT_MEASURED) else f"at {energy}"
-    detail = verdict.difference_text(d, metric).removeprefix(f"{metric.label} ")
+    detail = verdict.decision_text(c.decision, d, metric).removeprefix(f"{metric.label} ")
     return (f"{c.variant} {phrase(c.verdict)} {c.baseline} in final {metric.label} "
             f"({detail}; {c.decision.reason}), {energy}")
 
@@ -245,14 +245,14 @@ def spread_rows(summary: Summary) -> list[list[str]]:
 def difference_cell(d: Difference, decimals: int) -> str:
     if math.isnan(d.diff):
         return "n/a"
-    text = f"{d.diff:+.{decimals}f}"
-    return text if math.isnan(d.ci_low) else f"{text} [{d.ci_low:+.{decimals}f}, {d.ci_high:+.{decimals}f}]"
+    return f"{d.diff:+.{decimals}f}" + verdict.interval_or_why(d.ci_low, d.ci_high, min(d.n_a, d.n_b),
+                                                                f"+.{decimals}f")
 
 
 def ratio_cell(r: Ratio) -> str:
     if math.isnan(r.ratio):
         return "n/a"
-    return f"{r.ratio:.2f}" + ("" if math.isnan(r.ci_low) else f" [{r.ci_low:.2f}, {r.ci_high:.2f}]")
+    return f"{r.ratio:.2f}" + verdict.interval_or_why(r.ci_low, r.ci_high, r.n, ".2f")
 
 
 def comparison_rows(summary: Summary) -> list[list[str]]:
@@ -266,7 +266,8 @@ def comparison_rows(summary: Summary) -> list[list[str]]:
                 label += " (estimate)"
             rows.append([c.variant, label,
                          difference_cell(d, decimals), ratio_cell(c.ratios[figure]),
-                         verdict.p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}", c.words[figure]])
+                         verdict.p_text(d.p) or "-", f"{d.n_b} vs {d.n_a}",
+                         verdict.verdict_cell(c.verdicts[figure], decimals)])
     return rows
 
 
@@ -359,10 +360,12 @@ def conclusion(summary: Summary) -> list[Block]:
         d = c.differences["final"]
         v = summary.variants[c.variant]
         text = f"{c.variant} {phrase(c.verdict)} {c.baseline} in final {metric.label}"
-        if c.verdict == verdict.UNDECIDED and d.testable and not math.isnan(d.ci_low):
-            half = (d.ci_high - d.ci_low) / 2
+        decided_on = c.decision
+        if c.verdict == verdict.UNDECIDED and d.testable and decided_on.interval_label:
+            half = (decided_on.ci_high - decided_on.ci_low) / 2  # the interval the decision used, as shown
             text += (f": with {d.n_b} and {d.n_a} seeds, a difference smaller than about "
-                     f"{metric.value(half)} cannot be told from seed luck")
+                     f"{metric.value(half)} cannot be told from seed luck at this level "
+                     f"({decided_on.interval_label})")
             more = c.decision.more_seeds
             if more:
                 text += (f", and telling {metric.value(summary.margin)} apart needs about {more} more seeds per "
@@ -389,9 +392,11 @@ def decision_rules(summary: Summary) -> str:
     """How the verdict words were decided for this folder: alpha, margin, Holm, sequential looks."""
     design, metric = summary.design, summary.metric
     m = len(summary.comparisons)
-    text = (f"A difference is called better or worse when Welch's p is at most alpha = {design.alpha:g} (its "
-            f"interval excludes zero), equivalent when the interval at twice that level (two one-sided tests) lies "
-            f"inside +-min_effect, and otherwise undecided, with the reason.")
+    text = (f"A difference is called better or worse when its t-test's p (Welch's statistic with Hsu's "
+            f"conservative degrees of freedom, min(n) - 1, which hold alpha whatever the two spreads) is at most "
+            f"alpha = {design.alpha:g} (its interval excludes zero), equivalent when the interval at twice that "
+            f"level (two one-sided tests) lies inside +-min_effect, and otherwise undecided, with the reason. Each "
+            f"verdict shows the interval it was decided with.")
     text += (f" min_effect is {metric.value(summary.margin)}." if summary.margin is not None else
              " No [stats] min_effect is set, so no comparison can be called equivalent.")
     if m > 1:
@@ -472,7 +477,8 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
         Paragraph("Statistics are over completed runs (one per seed). Intervals are 95%: Student-t for a mean, "
                   "Welch for a difference (with Welch's t-test p-value), the delta method on the log scale for a "
                   "ratio. Time and energy to target count from the first training step to the end of the first "
-                  "evaluation at or past the target (MLPerf's rule)."),
+                  "evaluation at or past the target (MLPerf's rule). A verdict shows the interval its decision used: "
+                  "with several variants (Holm) or adaptive seeds that is stricter than 95%, and it is named."),
         Paragraph(decision_rules(summary)),
         *rounds_blocks(results, summary),
         TableBlock([h.format(m=m) for h in VARIANT_HEADERS], variant_rows(summary), "Per variant (mean ± sd)"),
@@ -481,7 +487,8 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
     ]
     if summary.comparisons:
         blocks.append(TableBlock(["variant", "figure", f"difference vs {summary.baseline} [95% CI]",
-                                  "ratio [95% CI]", "Welch p", "n", "verdict"], comparison_rows(summary),
+                                  "ratio [95% CI]", "Welch p", "n", "verdict: the interval it used"],
+                                 comparison_rows(summary),
                                  f"Against {summary.baseline}: variant minus {summary.baseline}, and variant / "
                                  f"{summary.baseline}"))
         blocks += pairing_blocks(summary)

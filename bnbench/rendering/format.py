@@ -139,7 +139,10 @@ def mean_sd(d: Description, decimals: int = 2) -> str:
 
 
 def interval(d: Description, decimals: int = 2) -> str:
-    """'[29.80, 30.44]', or '-' without an interval (fewer than 2 values)."""
+    """'[29.80, 30.44]', '(n/a: 2 seeds cannot bound this)', or '-' without an interval (fewer than 2 values).
+    Parentheses, not brackets, around words: rich would take '[n/a: ...]' in a table cell for markup."""
+    if d.n == 2 and not math.isfinite(d.ci_low):
+        return "(n/a: 2 seeds cannot bound this)"  # as analysis.verdict.no_interval says it
     if d.n < 2 or not math.isfinite(d.ci_low):
         return "-"
     return f"[{number(d.ci_low, decimals)}, {number(d.ci_high, decimals)}]"

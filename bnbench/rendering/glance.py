@@ -124,7 +124,7 @@ def statuses(counts: dict[str, int]) -> str:
 def metric_cell(d: stats.Description, decimals: int) -> str:
     if d.n == 0:
         return "n/a"
-    if d.n == 1 or math.isnan(d.ci_low):
+    if d.n == 1 or (math.isnan(d.ci_low) and d.n != 2):
         return fmt.number(d.mean, decimals)
     return f"{fmt.number(d.mean, decimals)} {fmt.interval(d, decimals)}"
 
@@ -176,8 +176,7 @@ def build(results: Results, summary: Summary | None = None) -> Glance:
         elif c is None:
             word = "n/a"
         else:
-            p = verdict.p_text(c.differences["final"].p)
-            word = f"{c.verdict} ({p})" if p else c.verdict
+            word = verdict.word_text(c.decision)
         mine = runs[runs["variant"] == name]
         rows.append(VariantGlance(name, statuses(v.statuses), metric_cell(d, metric.decimals), vs_reference, word,
                                   **costs(mine, currency, v.energy_source)))
@@ -196,11 +195,12 @@ def reference_line(variant: str, d: stats.Description, reference: Reference, sid
     """'control: PSNR 30.34 dB [29.20, 31.48] (n=2), above bicubic 30.08 dB: the whole interval is above it'."""
     metric = summary.metric
     value = metric.value(d.mean)
-    if d.n >= 2 and not math.isnan(d.ci_low):
+    if d.n >= 2:
         value += f" {fmt.interval(d, metric.decimals)}"
     what = f"{variant}: final {metric.label} {value} (n={d.n}) against {reference.name} "
     what += metric.value(reference.value)
     if side == UNCLEAR:
-        why = "one seed has no interval" if d.n < 2 else "the interval includes it"
+        why = ("one seed has no interval" if d.n < 2 else "2 seeds cannot bound the mean" if math.isnan(d.ci_low)
+               else "the interval includes it")
         return f"{what}: not clearly above or below ({why})"
     return f"{what}: {side} it (the whole 95% interval is {side})"

@@ -141,6 +141,8 @@ def summary_json(results: Results, summary: Summary, plots: list[Plot]) -> dict[
             "decision": dataclasses.asdict(c.decision),
             "sentence": c.sentence,
             "words": c.words,
+            "decisions": {k: {**dataclasses.asdict(v), "interval": v.interval_label}
+                          for k, v in c.verdicts.items()},
             "differences": {k: dataclasses.asdict(v) for k, v in c.differences.items()},
             "ratios": {k: dataclasses.asdict(v) for k, v in c.ratios.items()},
             "seeds": c.pairs.to_dict(orient="records"),

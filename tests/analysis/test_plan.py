@@ -51,18 +51,30 @@ def plan_output(tmp_path: Path, folder, *extra: str) -> str:
 
 def test_plan_gives_the_textbook_seeds_and_the_pilots_costs(tmp_path, folder):
     text = plan_output(tmp_path, folder)
-    # min_effect 0.5 dB with sd 1 on both sides: d = 0.5, the textbook 64 seeds per variant (alpha 0.05, 80%).
-    assert "64 seeds per variant tell 0.50 dB apart: 128 runs" in text
+    # min_effect 0.5 dB with sd 1 on both sides: d = 0.5, the textbook 64 seeds per variant (alpha 0.05, 80%),
+    # plus one for the decisions' conservative df (n - 1 = 64, not 2n - 2): 65.
+    assert "65 seeds per variant tell 0.50 dB apart: 130 runs" in text
     # A full run is 60 steps, twice the pilot's 30: control 200 J and 60 s, bn 240 J and 60 s, in run's units:
     # 200 J / 3.6 MJ = 0.0000556 kWh, 240 J = 0.0000667 kWh.
     assert "control: 60 steps, 0.0000556 kWh, 60.0 s" in text and "bn: 60 steps, 0.0000667 kWh, 60.0 s" in text
-    # 64 x (200 + 240) J = 28,160 J = 0.00782 kWh = 28160 / (33.33 Wh x 3600) = 0.235 cups of tea;
-    # CO2 0.00782 kWh x 475 g/kWh = 3.7 g; run time 128 x 60 s = 7680 s over 2 workers = 3840 s = 64.0 min.
-    assert "0.00782 kWh (0.235 cups of tea, 3.7 g CO2), no GPU-hours (CPU), about 64.0 min with 2 workers" in text
-    # The scenario's 3 seeds per variant: df 4, t_crit 2.776, and 80% power needs a noncentrality of 3.76, so
-    # the smallest difference found is 3.76 x sqrt(2/3) = 3.07 dB (sd 1).
-    assert "with the scenario's 3 seeds, the smallest difference found with 80% power is 3.07 dB" in text
-    assert "the whole question: 64 seeds per variant, 128 runs" in text
+    # 65 x (200 + 240) J = 28,600 J = 0.00794 kWh = 28600 / (33.33 Wh x 3600) = 0.238 cups of tea;
+    # CO2 0.00794 kWh x 475 g/kWh = 3.77 g, shown as 3.8 g; run time 130 x 60 s = 7800 s over 2 workers = 65.0 min.
+    assert "0.00794 kWh (0.238 cups of tea, 3.8 g CO2), no GPU-hours (CPU), about 65.0 min with 2 workers" in text
+    # The scenario's 3 seeds per variant: df 2 (n - 1), t_crit 4.303, and 80% power needs a noncentrality of
+    # 5.65, so the smallest difference found is 5.65 x sqrt(2/3) = 4.62 dB (sd 1).
+    assert "with the scenario's 3 seeds, the smallest difference found with 80% power is 4.62 dB" in text
+    assert "the whole question: 65 seeds per variant, 130 runs" in text
+
+
+def test_piped_plan_lines_are_never_wrapped(tmp_path, folder):
+    # CliRunner's output is a pipe: each sentence of the plan is one line, however long.
+    pilot = folder(finals={"control": [29.0, 30.0, 31.0], "bn": [29.5, 30.5, 31.5]},
+                   energy_j={"control": [100.0] * 3, "bn": [120.0] * 3}, source="rapl")
+    result = runner.invoke(app, ["plan", str(scenario_file(tmp_path)), "--pilot", str(pilot)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert any("65 seeds per variant tell 0.50 dB apart: 130 runs, 0.00794 kWh (0.238 cups of tea, 3.8 g CO2), no "
+               "GPU-hours (CPU), about 65.0 min with 2 workers" in line for line in lines), result.output
 
 
 def test_plan_without_min_effect_says_what_to_set(tmp_path, folder):

@@ -59,20 +59,24 @@ def test_no_true_difference_is_called_equivalent_in_most_experiments():
 
 
 def test_holm_step_down_across_a_family():
-    # Three seeds per side, sd 1: Welch's t = shift / sqrt(2/3), df = 4. Shift 5 -> t = 6.12, p = 0.0036;
-    # shift 2.5 -> t = 3.06, p = 0.0376. One look at alpha 0.05.
+    # Three seeds per side, sd 1: t = shift / sqrt(2/3), df = min(3, 3) - 1 = 2 (Hsu). Shift 8 -> t = 9.80,
+    # p = 0.0103; shift 4 -> t = 4.90, p = 0.0392. One look at alpha 0.05.
     control = [0.0, 1.0, 2.0]
-    far, near, same = [5.0, 6.0, 7.0], [2.5, 3.5, 4.5], [0.0, 1.0, 2.0]
+    far, near, same = [8.0, 9.0, 10.0], [4.0, 5.0, 6.0], [0.0, 1.0, 2.0]
     design = Design(ALPHA, 3, 3)
     alone = decide(control, {"near": near}, design, None, True)
-    assert alone["near"].word == "better" and alone["near"].reason == "p=0.038, n=3"
-    # Two variants: 0.0036 <= 0.05 / 2, then 0.0376 <= 0.05 / 1: both better (Bonferroni would stop at 0.025).
+    assert alone["near"].word == "better" and alone["near"].reason == "p=0.039, n=3: the interval is above zero"
+    # Two variants: 0.0103 <= 0.05 / 2, then 0.0392 <= 0.05 / 1: both better (Bonferroni would stop at 0.025).
     pair = decide(control, {"far": far, "near": near}, design, None, True)
     assert [pair[v].word for v in ("far", "near")] == ["better", "better"]
-    # Three: 0.0036 <= 0.05 / 3, then 0.0376 > 0.05 / 2: near is undecided, and so is the third.
+    # Three: 0.0103 <= 0.05 / 3, then 0.0392 > 0.05 / 2: near is undecided, and so is the third, stopped at the
+    # same level. Each shows the interval its level gives: near's 97.5% one, 4 +- t(0.9875, 2) * sqrt(2/3)
+    # = 4 +- 6.205 * 0.8165 = [-1.07, +9.07], which holds zero, as its reason says.
     three = decide(control, {"far": far, "near": near, "same": same}, design, None, True)
     assert [three[v].word for v in ("far", "near", "same")] == ["better", "undecided", "undecided"]
-    assert three["near"].level == ALPHA / 2
+    assert three["near"].level == three["same"].level == ALPHA / 2 and three["far"].level == ALPHA / 3
+    assert (round(three["near"].ci_low, 2), round(three["near"].ci_high, 2)) == (-1.07, 9.07)
+    assert three["near"].interval_label == "97.5% interval, Holm-adjusted"
 
 
 def test_a_decision_stands_once_reached():

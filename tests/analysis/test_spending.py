@@ -1,4 +1,5 @@
-"""Alpha-spending boundaries against the published ones, and Welch's power against the textbook sample sizes."""
+"""Alpha-spending boundaries against the published ones, and the decisions' power against the textbook sample
+sizes."""
 
 from __future__ import annotations
 
@@ -28,23 +29,24 @@ def test_one_look_is_the_fixed_design():
     assert spending.nominal_levels(0.05, (1.0,), "pocock")[0] == pytest.approx(0.05)
 
 
-@pytest.mark.parametrize(("effect_sd", "seeds"), [(0.5, 64), (0.8, 26), (1.0, 17)])
+@pytest.mark.parametrize(("effect_sd", "seeds"), [(0.5, 65), (0.8, 27), (1.0, 18)])
 def test_seeds_needed_is_the_textbook_two_sample_t(effect_sd, seeds):
-    # Cohen (1988), table 2.4.1: two-sided alpha 0.05, power 0.80, d = 0.5 / 0.8 / 1.0 -> 64 / 26 / 17 per group.
-    # With equal spreads and equal n, Welch's df is 2n - 2, the pooled t-test's.
+    # Cohen (1988), table 2.4.1: two-sided alpha 0.05, power 0.80, d = 0.5 / 0.8 / 1.0 -> 64 / 26 / 17 per group
+    # with the pooled t-test's df = 2n - 2. The decisions' df is n - 1 (it holds alpha whatever the spreads):
+    # one seed more each, 65 / 27 / 18.
     assert power.seeds_needed(1.0, 1.0, effect_sd, 0.05, 0.8) == seeds
     assert power.seeds_needed(2.0, 2.0, 2 * effect_sd, 0.05, 0.8) == seeds  # only effect / sd matters
 
 
 def test_power_just_reaches_80_percent_at_the_textbook_size():
-    # d = 0.5: 64 seeds per side give 0.8015, 63 give 0.7952 (noncentral t, df = 126 and 124).
-    assert power.welch_power(64, 1, 1, 0.5, 0.05) == pytest.approx(0.8015, abs=1e-4)
-    assert power.welch_power(63, 1, 1, 0.5, 0.05) == pytest.approx(0.7952, abs=1e-4)
+    # d = 0.5: 65 seeds per side give 0.8016, 64 give 0.7953 (noncentral t, df = 64 and 63).
+    assert power.welch_power(65, 1, 1, 0.5, 0.05) == pytest.approx(0.8016, abs=1e-4)
+    assert power.welch_power(64, 1, 1, 0.5, 0.05) == pytest.approx(0.7953, abs=1e-4)
 
 
 def test_detectable_effect_inverts_seeds_needed():
-    # 64 seeds per side with sd 1 detect 0.499 sd with 80% power (just under the textbook 0.5).
-    assert power.detectable_effect(64, 1.0, 1.0, 0.05, 0.8) == pytest.approx(0.499, abs=1e-3)
+    # 65 seeds per side with sd 1 detect 0.499 sd with 80% power (just under 0.5).
+    assert power.detectable_effect(65, 1.0, 1.0, 0.05, 0.8) == pytest.approx(0.499, abs=1e-3)
 
 
 def test_no_spread_or_no_effect_plans_nothing():

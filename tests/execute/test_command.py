@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 import bnbench
 from bnbench.cli import app
 from bnbench.execute.command_events import Evaluated, Logged, PhaseEdge, StdoutParser, parse_report_line
+from bnbench.execute.runlog import ReportedFailure, describe_error, tail_text
 from bnbench.reporter import ENV, Reporter
 from bnbench.scenario import ParseConfig
 from tests.reliability.helpers import bnbench_process, wait_for
@@ -131,6 +132,36 @@ def test_a_failing_command_fails_its_run_only(tmp_path):
     assert runs.loc["control-s0", "error"] == "exit code 3: " + " | ".join(f"problem {i}" for i in range(3, 8))
     log = (out / "runs" / "control-s0" / "error.log").read_text()
     assert all(f"problem {i}\n" in log for i in range(1, 8)) and "Traceback" not in log
+
+
+def test_a_failing_command_behind_a_progress_bar_keeps_the_bar_last_state_and_the_exception(tmp_path):
+    # tqdm draws on stderr: each frame starts with '\r' and only close() ends the line. Here two bars: one that
+    # finished (its '\n'), one cut short by the exception, whose traceback starts on the bar's line.
+    script = """
+    import sys
+    bar = lambda i: f"\\r{25 * i:3d}%|{'#' * i}{' ' * (4 - i)}| {i}/4"
+    sys.stderr.write("".join(bar(i) for i in range(5)) + "\\n")
+    sys.stderr.write("".join(bar(i) for i in range(3)))
+    sys.stderr.write("Traceback (most recent call last):\\n  File 'job.py', line 7\\nValueError: loss is nan\\n")
+    sys.exit(3)
+    """
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(scenario(tmp_path, script)), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    # Each bar collapses to its last frame (100% and 50%); the 4 stderr lines are all within the 5 kept.
+    expected = ("exit code 3: 100%|####| 4/4 | 50%|##  | 2/4Traceback (most recent call last): | "
+                "File 'job.py', line 7 | ValueError: loss is nan")
+    assert pd.read_csv(out / "runs.csv")["error"].iloc[0] == expected
+    assert f"failed: {expected}" in (out / "runs" / "control-s0" / "run.log").read_text()
+    assert "failed after 0 steps" in result.output and expected in result.output
+
+
+def test_an_error_tail_too_long_keeps_its_end():
+    lines = ["x" * 600, "\r  0%|  | 0/2\r 50%|# | 1/2", "   ", "RuntimeError: boom"]
+    # The 600 x's would push the exception past 500 chars; the start is cut instead: '...' + the last 497.
+    text = tail_text(lines)
+    assert len(text) == 500 and text.endswith("x | 50%|# | 1/2 | RuntimeError: boom") and text.startswith("...x")
+    assert describe_error(ReportedFailure("\r 10%|#|\r 90%|#########| 9/10")) == " 90%|#########| 9/10"
 
 
 def test_a_command_that_reports_no_metric_fails_saying_so(tmp_path):

@@ -22,7 +22,8 @@ runner = CliRunner()
 
 # control finals 29.9, 30.0, 30.1: mean 30.00, sd 0.1, 95% CI 30.00 ± t(2) 4.303 x 0.1 / sqrt(3) = ± 0.248.
 # bn-debiased 27.9, 28.0, 28.1: 28.00 [27.75, 28.25]. Bicubic is 27.0 on every row, so both whole intervals are
-# above it (+3.00 and +1.00). Welch: -2.00 with se 0.0816 on 4 df, t = -24.5: worse, p < 0.001.
+# above it (+3.00 and +1.00). Difference: -2.00 with se 0.0816 on min(3, 3) - 1 = 2 df, t = -24.5: worse,
+# p = 0.002; the interval -2.00 ± 4.303 x 0.0816 = [-2.35, -1.65].
 # Energy (estimate): control 1200 J a run, 3600 J in all = 1 Wh = 0.001 kWh = 1 / 33.3 = 0.0300 cups of tea,
 # 0.4 g CO2 (400 g/kWh) and 0.0002 USD (0.2 USD/kWh) = 0.020 US cents; bn-debiased 1800 J a run, 5400 J =
 # 0.0015 kWh = 0.0450 cups, 0.60 g, 0.030 US cents. Session: 0.0025 kWh, 2.5 / 33.3 = 0.0751 cups, 1.0 g,
@@ -30,13 +31,13 @@ runner = CliRunner()
 EXPECTED = {
     "control": ["control", "3 completed", "30.00 [29.75, 30.25]", "+3.00 above", "baseline", "90.0 s", "0.00100",
                 "0.0300", "0.40 g", "0.020 US cents"],
-    "bn-debiased": ["bn-debiased", "3 completed", "28.00 [27.75, 28.25]", "+1.00 above", "worse (p<0.001)",
+    "bn-debiased": ["bn-debiased", "3 completed", "28.00 [27.75, 28.25]", "+1.00 above", "worse (p=0.002)",
                     "90.0 s", "0.00150", "0.0450", "0.60 g", "0.030 US cents"],
     "total": ["total", "3.0 min", "0.00250", "0.0751", "1.0 g", "0.050 US cents"],
 }
 HEADLINE = "synthetic: 6 runs, 150.0 s elapsed, 3.0 min of run time, 0.00250 kWh = 0.0751 cups of tea (estimate)"
-VERDICT = ("bn-debiased: PSNR -2.00 dB [-2.23, -1.77] vs control, 1.50 x [1.50, 1.50] the energy (estimate), "
-           "1.00 x [1.00, 1.00] the wall time; worse (p<0.001, n=3)")
+VERDICT = ("bn-debiased: PSNR -2.00 dB [-2.35, -1.65] vs control, 1.50 x [1.50, 1.50] the energy (estimate), "
+           "1.00 x [1.00, 1.00] the wall time; worse (p=0.002, n=3: the interval is below zero)")
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ def test_report_first_screen_holds_verdicts_kwh_and_cups(results):
     assert runner.invoke(app, ["report", str(results)]).exit_code == 0
     html = (results / "report.html").read_text()
     first_screen = html[:html.index("<figure")]
-    for text in ('<span class="verdict v-worse">worse</span> (p&lt;0.001)', "0.00250", "0.0751", "cups of tea",
+    for text in ('<span class="verdict v-worse">worse</span> (p=0.002)', "0.00250", "0.0751", "cups of tea",
                  '+3.00 <span class="verdict v-above">above</span>', "bicubic (27.00 dB)", "0.050 US cents"):
         assert text in first_screen, text
     # The glance, then the figures, and only then the long sections.

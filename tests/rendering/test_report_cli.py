@@ -16,14 +16,15 @@ runner = CliRunner()
 
 
 def test_report_writes_every_file_and_names_a_clear_loss(folder):
-    # control finals 30.0 ± 0.1, bn 28.0 ± 0.1 (3 seeds): bn is worse by 2.00 dB [-2.23, -1.77].
+    # control finals 30.0 ± 0.1, bn 28.0 ± 0.1 (3 seeds): bn is worse by 2.00 dB, se 0.0816 on 2 df (Hsu's
+    # min(3, 3) - 1): -2.00 ± 4.303 x 0.0816 = [-2.35, -1.65], p = 0.002.
     # Energy: control 100 J per run, bn 120 J: ratio 1.20 (zero spread -> zero-width interval).
     root = folder(finals={"control": [29.9, 30.0, 30.1], "bn": [27.9, 28.0, 28.1]},
                   energy_j={"control": [100.0] * 3, "bn": [120.0] * 3}, source="rapl", power=True)
     result = runner.invoke(app, ["report", str(root)])
     assert result.exit_code == 0, result.output
-    assert "bn: PSNR -2.00 dB [-2.23, -1.77] vs control, 1.20 x [1.20, 1.20] the energy" in result.output
-    assert "; worse (p<0.001, n=3)" in result.output
+    assert "bn: PSNR -2.00 dB [-2.35, -1.65] vs control, 1.20 x [1.20, 1.20] the energy" in result.output
+    assert "; worse (p=0.002, n=3: the interval is below zero)" in result.output
     for name in ("report.md", "report.html", "report.json"):
         assert (root / name).stat().st_size > 0
     for plot in ("metric_vs_step", "metric_vs_time", "metric_vs_energy", "loss", "power"):
@@ -86,12 +87,15 @@ def test_interrupted_folder_reports_what_it_has(folder):
 
 def test_compare_two_folders(folder):
     # The same control in both; bn in B is 1.0 dB better than in A on every seed (sd 0.2 each side, n=3):
-    # se = sqrt(0.04/3 * 2) = 0.1633, df = 4, half-width 2.7764 * 0.1633 = 0.45 -> [+0.55, +1.45].
+    # se = sqrt(0.04/3 * 2) = 0.1633, df = 2, half-width 4.3027 * 0.1633 = 0.70 -> [+0.30, +1.70].
     a = folder("a", finals={"control": [30.0, 30.2, 30.4], "bn": [28.0, 28.2, 28.4]})
     b = folder("b", finals={"control": [30.0, 30.2, 30.4], "bn": [29.0, 29.2, 29.4]})
     result = runner.invoke(app, ["compare", str(a), str(b)])
     assert result.exit_code == 0, result.output
-    assert "bn in b: PSNR +1.00 dB [+0.55, +1.45] vs a" in result.output.replace("\n", " ")
+    assert "bn in b: PSNR +1.00 dB [+0.30, +1.70] vs a" in result.output.replace("\n", " ")
+    data = json.loads(runner.invoke(app, ["compare", str(a), str(b), "--format", "json"]).output)
+    final = data["variants"]["bn"]["decisions"]["final"]
+    assert (final["word"], round(final["ci_low"], 2), round(final["ci_high"], 2)) == ("better", 0.30, 1.70)
     assert "control in b: PSNR +0.00 dB" in result.output.replace("\n", " ")
 
 
