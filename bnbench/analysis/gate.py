@@ -1,6 +1,6 @@
 """The CI gate of `bnbench compare A B --fail-on worse`: does B do worse than A beyond seed luck?
 
-Every shared variant is tested on every gated quantity (the final metric, the energy, the wall time), B's
+Every shared variant is tested on every gated quantity (the final metric, the energy, the measured time), B's
 completed runs against A's. One test: Welch's t on B - A in the direction that is worse (lower metric when higher
 is better, more energy, more time), less a tolerance of `tolerance` times A's mean for the two costs:
 
@@ -38,7 +38,7 @@ from bnbench.errors import UserError
 QUANTITIES: dict[str, tuple[str, str]] = {
     "metric": ("final", "metric"),
     "energy": ("energy_j", "energy"),
-    "wall": ("wall_s", "wall time"),
+    "wall": ("measured_s", "measured time"),  # the runs' measured phases: start-up is not the variant's
 }
 FAIL_ON = ("worse",)
 

@@ -33,7 +33,7 @@ def interval_or_why(low: float, high: float, n: int, fmt: str) -> str:
 
 
 def ratio_text(r: Ratio, what: str, source_note: str = "") -> str:
-    """'1.02 x [0.98, 1.06] the energy', '0.97 x the wall time' (no interval from one seed), '0.92 x [n/a: 2 seeds
+    """'1.02 x [0.98, 1.06] the energy', '0.97 x the measured time' (no interval from one seed), '0.92 x [n/a: 2 seeds
     cannot bound this] the energy', or 'X not measured'."""
     if math.isnan(r.ratio):
         return f"{what} {NOT_MEASURED}"
@@ -106,7 +106,7 @@ def sentence(
     """
     text = (
         f"{variant}: {decision_text(decision, quality, metric)} vs {baseline}, "
-        f"{ratio_text(energy, 'energy', energy_note)}, {ratio_text(wall, 'wall time')}; "
+        f"{ratio_text(energy, 'energy', energy_note)}, {ratio_text(wall, 'measured time')}; "
         f"{decision.word} ({decision.reason})"
     )
     if diverged:

@@ -27,14 +27,15 @@ def figures(runs: dict[str, dict[str, list[float]]], statuses: dict[str, list[st
 
 def test_p_worse_is_welch_in_the_worse_direction_and_shifts_by_the_tolerance():
     # Energy 120, 122, 124 J in A and 132, 134, 136 J in B: difference +12 J, sd 2 on each side, so
-    # se = sqrt(4/3 + 4/3) = 1.633 and df = 4; t = 7.35, two-sided p = 2 * P(T4 > 7.35) = 0.00183.
-    assert p_worse([120, 122, 124], [132, 134, 136], False, 0.0) == pytest.approx(0.001826, abs=1e-6)
-    # A 5% tolerance moves the bar by 0.05 x 122 = 6.1 J: t = (12 - 6.1) / 1.633 = 3.61, p = 0.0225.
-    assert p_worse([120, 122, 124], [132, 134, 136], False, 0.05) == pytest.approx(0.0225, abs=1e-4)
+    # se = sqrt(4/3 + 4/3) = 1.633; t = 7.35 on the decisions' conservative df, min(n) - 1 = 2 (Welch's would be
+    # 4): two-sided p = 2 * P(T2 > 7.35) = 0.0180.
+    assert p_worse([120, 122, 124], [132, 134, 136], False, 0.0) == pytest.approx(0.018019, abs=1e-6)
+    # A 5% tolerance moves the bar by 0.05 x 122 = 6.1 J: t = (12 - 6.1) / 1.633 = 3.61, p = 0.0688.
+    assert p_worse([120, 122, 124], [132, 134, 136], False, 0.05) == pytest.approx(0.0688, abs=1e-4)
     # Less energy in B is never worse: p is capped at 1.
     assert p_worse([120, 122, 124], [110, 112, 114], False, 0.0) == 1.0
-    # Higher PSNR is better: B lower by 1.0 dB, sd 0.2 each side, se = 0.1633, t = 6.12, p = 0.0036.
-    assert p_worse([29.0, 29.2, 29.4], [28.0, 28.2, 28.4], True, 0.0) == pytest.approx(0.003602, abs=1e-6)
+    # Higher PSNR is better: B lower by 1.0 dB, sd 0.2 each side, se = 0.1633, t = 6.12, p = 0.0256 on 2 df.
+    assert p_worse([29.0, 29.2, 29.4], [28.0, 28.2, 28.4], True, 0.0) == pytest.approx(0.025645, abs=1e-6)
     # One seed on a side: no test.
     assert math.isnan(p_worse([120], [130, 131], False, 0.0))
 
@@ -48,25 +49,25 @@ def test_holm_steps_down_and_stops_at_the_first_p_above_its_level():
     assert holm_rejected([0.02, 0.03, 0.04], holm_levels([0.02, 0.03, 0.04], 0.05)) == set()  # 0.02 > 0.0167
 
 
-SAME = {"final": [30.0, 30.2, 30.4], "energy_j": [100.0, 104.0, 108.0], "wall_s": [30.0, 31.0, 32.0]}
+SAME = {"final": [30.0, 30.2, 30.4], "energy_j": [100.0, 104.0, 108.0], "measured_s": [30.0, 31.0, 32.0]}
 
 
 def test_a_regression_alone_fails_and_the_family_of_six_forgives_it():
-    # bn's energy: A 100, 104, 108 J, B 110, 114, 118 J: +10 J, se = sqrt(16/3 * 2) = 3.266, t = 3.06, df = 4,
-    # p = 0.0375: worse at 0.05 alone. Among 2 variants x 3 quantities it must beat Holm's 0.05 / 6 = 0.0083.
-    # The ratio 114 / 104 = 1.096 is shown with its delta-method interval, as `compare` shows it.
+    # bn's energy: A 100, 104, 108 J, B 116, 120, 124 J: +16 J, se = sqrt(16/3 * 2) = 3.266, t = 4.90, df = 2,
+    # p = 0.039: worse at 0.05 alone. Among 2 variants x 3 quantities it must beat Holm's 0.05 / 6 = 0.0083.
+    # The ratio 120 / 104 = 1.154 is shown with its delta-method interval, as `compare` shows it.
     a = figures({"control": SAME, "bn": SAME})
-    b = figures({"control": SAME, "bn": {**SAME, "energy_j": [110.0, 114.0, 118.0]}})
+    b = figures({"control": SAME, "bn": {**SAME, "energy_j": [116.0, 120.0, 124.0]}})
     alone = gate(a[a["variant"] == "bn"], b, ["bn"], ["control", "bn"], "a", "b", PSNR, ("energy",))
     assert not alone.passed and alone.tested == 1
-    assert alone.failures == ["bn in b: 1.10 x [1.01, 1.19] the energy of a; worse beyond seed luck "
-                              "(p=0.038, n=3; Holm level 0.05)"]
+    assert alone.failures == ["bn in b: 1.15 x [1.06, 1.25] the energy of a; worse beyond seed luck "
+                              "(p=0.039, n=3; Holm level 0.05)"]
     family = gate(a, b, ["control", "bn"], ["control", "bn"], "a", "b", PSNR, ("metric", "energy", "wall"))
     assert family.passed and family.tested == 6
-    assert family.notes == ["bn in b: 1.10 x [1.01, 1.19] the energy of a: worse at p=0.038 alone, not beyond "
+    assert family.notes == ["bn in b: 1.15 x [1.06, 1.25] the energy of a: worse at p=0.039 alone, not beyond "
                             "Holm's level 0.00833 for 6 tests"]
     assert family.headline() == ("gate passed: no shared variant is worse beyond seed luck in metric, energy, "
-                                 "wall time (6 tests, Holm at alpha 0.05)")
+                                 "measured time (6 tests, Holm at alpha 0.05)")
 
 
 def test_what_b_lost_fails_whatever_the_statistics():

@@ -22,7 +22,7 @@ def test_clearly_worse():
     # = 2, t(0.975, 2) = 4.3027 -> [-2.35, -1.65]; |t| = 24.5 -> p = 0.002.
     text = line([29.9, 30.0, 30.1], [27.9, 28.0, 28.1])
     assert text.startswith("bn: PSNR -2.00 dB [-2.35, -1.65] vs control, energy not measured, 1.00 x [")
-    assert text.endswith("the wall time; worse (p=0.002, n=3: the interval is below zero)")
+    assert text.endswith("the measured time; worse (p=0.002, n=3: the interval is below zero)")
 
 
 def test_clearly_better_for_lower_is_better_metric():

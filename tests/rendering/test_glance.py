@@ -37,7 +37,7 @@ EXPECTED = {
 }
 HEADLINE = "synthetic: 6 runs, 150.0 s elapsed, 3.0 min of run time, 0.00250 kWh = 0.0751 cups of tea (estimate)"
 VERDICT = ("bn-debiased: PSNR -2.00 dB [-2.35, -1.65] vs control, 1.50 x [1.50, 1.50] the energy (estimate), "
-           "1.00 x [1.00, 1.00] the wall time; worse (p=0.002, n=3: the interval is below zero)")
+           "1.00 x [1.00, 1.00] the measured time; worse (p=0.002, n=3: the interval is below zero)")
 
 
 @pytest.fixture

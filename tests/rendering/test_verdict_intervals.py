@@ -68,7 +68,7 @@ def test_three_variants_show_the_holm_adjusted_intervals_their_words_rest_on(tmp
     text = " ".join(result.output.split())
     assert "far: PSNR +8.00 dB [+1.75, +14.25] (98.3% interval, Holm-adjusted) vs control" in text
     assert ("near: PSNR +4.00 dB [-1.07, +9.07] (97.5% interval, Holm-adjusted) vs control, energy not measured, "
-            "1.00 x [1.00, 1.00] the wall time; undecided (p=0.039, n=3: the interval holds zero") in text
+            "1.00 x [1.00, 1.00] the measured time; undecided (p=0.039, n=3: the interval holds zero") in text
     md = (root / "report.md").read_text()
     # The conclusion's 'cannot be told' width is that interval's half: (9.07 - -1.07) / 2 = 5.07 dB.
     assert ("a difference smaller than about 5.07 dB cannot be told from seed luck at this level (97.5% interval, "
