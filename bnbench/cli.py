@@ -236,6 +236,15 @@ def doctor(
     raise typer.Exit(run_doctor(out, json_path, quick, burn_s, typer.echo))
 
 
+@app.command()
+@friendly
+def schema() -> None:
+    """Print the JSON Schema of scenario files, so an editor (taplo, Even Better TOML) completes and checks keys."""
+    from bnbench.commands.schema import schema_text
+
+    typer.echo(schema_text(), nl=False)
+
+
 def _pipe_console() -> Any:
     """A rich Console for stdout whose closed pipe is a BrokenPipeError for `friendly` (exit 0), not rich's own
     exit 1."""
