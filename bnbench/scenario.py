@@ -260,7 +260,7 @@ def check_placeholders(arg: str) -> None:
 
 
 class ModelConfig(_Section):
-    """[model]: the network and its normalization (a variant overrides any of these keys)."""
+    """[model]: the network and its normalization."""
 
     arch: str = Field(default="srcnn", description="A bundled architecture (srcnn, srcnn-955, fsrcnn, lenet) or "
                       "your own factory as 'module.path:function'.")
@@ -321,7 +321,7 @@ def parse_duration_s(value: str | float | int) -> float:
 
 
 class TrainConfig(_Section):
-    """[train]: optimizer, steps, evaluations, precision and checkpoints (a variant overrides any of these)."""
+    """[train]: optimizer, steps, evaluations, precision and checkpoints."""
 
     optimizer: Literal["adam", "sgd"] = Field(default="adam", description="The optimizer.")
     lr: float = Field(default=1e-3, gt=0, description="Learning rate.")
