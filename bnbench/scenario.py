@@ -621,7 +621,7 @@ def _variants(
             for s, model in _OVERRIDABLE.items()
         }
         overrides = tuple((k, v) for k, v in table.items() if k != "name")
-        variants.append(Variant(name=name, overrides=overrides, **resolved))  # type: ignore[arg-type]
+        variants.append(Variant(name=name, overrides=overrides, **resolved))
     return tuple(variants)
 
 

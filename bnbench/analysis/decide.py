@@ -19,6 +19,7 @@ Pure functions of the values; `Verdict` objects carry the word and the reason fo
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -210,15 +211,17 @@ def decide(
         stats = {name: look(base[:n], values[name][:n]) for name in open_names}
         differing = sum(v.word in (BETTER, WORSE) for v in decided.values())
         rejected, levels = _holm({k: s.p() for k, s in stats.items()}, family_alphas(design.alpha, size - differing),
-                                 lambda a, n=n: design.level(n, a))
+                                 functools.partial(design.level, n))
         eq_rejected: set[str] = set()
         eq_levels = {k: 2 * levels[k] for k in open_names}
         if margin is not None:
             same = sum(v.word == EQUIVALENT for v in decided.values())
             # TOST at familywise alpha: one-sided p against half the two-sided level for 2 alpha.
+            def one_sided(a: float, n: int = n) -> float:
+                return design.level(n, min(2 * a, 0.999)) / 2
+
             eq_rejected, eq_levels = _holm({k: s.p_equivalent(margin) for k, s in stats.items()},
-                                           family_alphas(design.alpha, size - same),
-                                           lambda a, n=n: design.level(n, min(2 * a, 0.999)) / 2)
+                                           family_alphas(design.alpha, size - same), one_sided)
             eq_levels = {k: 2 * v for k, v in eq_levels.items()}
         for name in open_names:
             s = stats[name]

@@ -226,7 +226,7 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
     alternated = sorted(expand(scenario), key=lambda spec: (spec.seed, spec.index))
     console = Console(stderr=True, highlight=False)
     temporary = options.out is None
-    out = Path(tempfile.mkdtemp(prefix="bnbench-measure-")) / "results" if temporary else options.out
+    out = options.out if options.out is not None else Path(tempfile.mkdtemp(prefix="bnbench-measure-")) / "results"
     try:
         session = execute_scenario(scenario, out=out, devices=list(options.device), argv=argv, console=console,
                                    progress=SilentProgress(), report=False, specs=alternated)

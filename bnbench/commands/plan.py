@@ -125,7 +125,8 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
         raise UserError("plan needs a pilot: --pilot DIR (a results folder of this scenario) or --pilot-steps N "
                         "(a short pilot run now)")
     if pilot is None:
-        pilot = run_pilot(path, overrides, int(pilot_steps), argv)
+        assert pilot_steps is not None  # one of the two, checked above
+        pilot = run_pilot(path, overrides, pilot_steps, argv)
     results = load_results(pilot)
     plan = make_plan(results.summary, question(scenario, results))
     lines = plan_lines(plan, results.metric.value, pilot)

@@ -31,7 +31,7 @@ class Digits:
     metric = "accuracy_pct"
     metric_label = "accuracy (%)"
     higher_is_better = True
-    references = ("majority_accuracy_pct",)
+    references: tuple[str, ...] = ("majority_accuracy_pct",)
 
     @staticmethod
     def model_io(config: TaskConfig) -> ModelIO:

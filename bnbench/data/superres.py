@@ -33,7 +33,7 @@ class SuperResolution:
     metric = "psnr_db"
     metric_label = "PSNR (dB)"
     higher_is_better = True
-    references = ("bicubic_psnr_db",)
+    references: tuple[str, ...] = ("bicubic_psnr_db",)
 
     @staticmethod
     def model_io(config: TaskConfig) -> ModelIO:

@@ -116,7 +116,8 @@ def judge_runs(rows: list[dict[str, str]], folder: str) -> Outcome:
     runs: list[dict[str, Any]] = []
     problems, warnings = [], []
     for r in rows:
-        run = {"run_id": r["run_id"], "status": r["status"], "steps": r.get("steps"), "wall_s": _num(r.get("wall_s")),
+        run: dict[str, Any] = {
+               "run_id": r["run_id"], "status": r["status"], "steps": r.get("steps"), "wall_s": _num(r.get("wall_s")),
                "energy_j": _num(r.get("energy_j")), "energy_source": r.get("energy_source"),
                "discrepancy": _num(r.get("energy_discrepancy")), "gpu_busy_pct": _num(r.get("gpu_busy_pct")),
                "gpu_name": r.get("gpu_name"), "gpu_uuid": r.get("gpu_uuid"),

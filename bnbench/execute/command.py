@@ -119,6 +119,11 @@ class _ReportPipe:
         return lines
 
 
+def _put_all(events: queue.Queue[Event], found: list[Event]) -> None:
+    for event in found:
+        events.put(event)
+
+
 class _Output:
     """One output stream of the command: copied to a log file (and the terminal with echo), line by line."""
 
@@ -184,7 +189,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
             note(f"command started (pid {group.pid}): {' '.join(argv)}")
             assert group.process.stdout is not None and group.process.stderr is not None
             out = _Output(group.process.stdout, stdout_log, sys.stdout.buffer if task.echo else None,
-                          lambda line: [events.put(e) for e in parser.feed(line)])
+                          lambda line: _put_all(events, parser.feed(line)))
             err = _Output(group.process.stderr, stderr_log, sys.stderr.buffer if task.echo else None,
                           tail=STDERR_TAIL_LINES)
             apply = _Applier(spec, hooks, outcome, windows, start)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -35,11 +34,17 @@ from bnbench.scenario import RunSpec
 from bnbench.train import EvalLog, StepLog, synchronize, train
 
 
+class StopFlag(Protocol):
+    """What asks a run to stop: a threading.Event in a pool worker, the flag actor in a Ray task."""
+
+    def is_set(self) -> bool: ...
+
+
 class RunHooks:
     """The train loop's hooks for one run: phase windows, curve rows, progress, the stop flag."""
 
     def __init__(
-        self, spec: RunSpec, device: torch.device, curves: ChunkWriter, progress: Progress, stop: threading.Event,
+        self, spec: RunSpec, device: torch.device, curves: ChunkWriter, progress: Progress, stop: StopFlag,
         meter: RunMeter | None = None,
     ) -> None:
         self.spec, self.device, self.curves, self.progress, self.stop = spec, device, curves, progress, stop
@@ -131,7 +136,7 @@ def storage_errors(what: str, folder: Path) -> Iterator[None]:
 
 
 def execute_run(
-    spec: RunSpec, device: torch.device, store: RunStore, progress: Progress, stop: threading.Event,
+    spec: RunSpec, device: torch.device, store: RunStore, progress: Progress, stop: StopFlag,
     plan: RunPlan | None = None, open_meter: Callable[..., RunMeter] = open_run_meter,
     devices: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:

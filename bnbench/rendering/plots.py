@@ -9,6 +9,7 @@ so a night of 10 Hz samples draws as fast as a minute of them and looks the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ def evals(summary: Summary, curves: pd.DataFrame) -> pd.DataFrame:
     return in_run_order(summary, curves[curves["kind"] == "eval"])
 
 
-def reference_lines(ax, summary: Summary, curves: pd.DataFrame) -> None:  # noqa: ANN001
+def reference_lines(ax: Any, summary: Summary, curves: pd.DataFrame) -> None:
     """The target (dashed) and each non-learned reference such as bicubic (dotted), as horizontal lines."""
     if summary.target is not None:
         ax.axhline(summary.target, color="black", linestyle="--", linewidth=1,
