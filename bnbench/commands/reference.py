@@ -241,9 +241,10 @@ def scenario_page() -> str:
             "## Editor completion\n",
             "`bnbench schema > bnbench.schema.json` writes the JSON Schema of scenario files. Point "
             "[taplo](https://taplo.tamasfe.dev/) or Even Better TOML at it, and keys complete and are checked as "
-            "they are typed: either a first line `#:schema ./bnbench.schema.json` in the scenario file, or, for "
-            "every scenario of a project, a `.taplo.toml` beside them:\n",
-            "```toml\n[[rule]]\ninclude = [\"scenarios/*.toml\"]\n\n[rule.schema]\npath = \"bnbench.schema.json\"\n"
+            "they are typed: either a first line `#:schema ./bnbench.schema.json` in a scenario file (the path is "
+            "relative to that file; to bnbench the line is a comment), or, for every scenario of a project, a "
+            "`.taplo.toml` at the project's root:\n",
+            "```toml\n[[rule]]\ninclude = [\"scenarios/*.toml\"]\n\n[rule.schema]\npath = \"./bnbench.schema.json\"\n"
             "```\n"]
     return "\n".join(out)
 
