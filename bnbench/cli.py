@@ -321,6 +321,15 @@ def doctor(
     raise typer.Exit(run_doctor(out, json_path, quick, burn_s, write_line))  # a closed pipe stops no check
 
 
+@app.command()
+@friendly
+def schema() -> None:
+    """Print the JSON Schema of scenario files, so an editor (taplo, Even Better TOML) completes and checks keys."""
+    from bnbench.commands.schema import schema_text
+
+    typer.echo(schema_text(), nl=False)
+
+
 def _pipe_console() -> Any:
     """The Console a command prints to: never wrapped off a terminal; a closed pipe stops the printing, never
     the work or its exit code (bnbench.rendering.terminal)."""

@@ -39,6 +39,19 @@ PLACEHOLDERS = ("seed", "run_id", "run_dir", "variant")  # filled per run in a c
 Order = Literal["interleaved", "variant-major"]  # how runs are handed out (bnbench.execute.order)
 
 
+_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
+
+
+def _duration_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema: a duration field also takes text such as '12h' (parse_duration_s)."""
+    schema["anyOf"].insert(1, {"type": "string", "pattern": _DURATION.pattern})
+
+
+def _text_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema: an argv field also takes one string, split like a shell."""
+    schema["anyOf"].insert(1, {"type": "string"})
+
+
 class _Section(BaseModel):
     # inf and nan are never a setting: `idle_s = inf` would wait for ever, `lr = inf` diverge at once.
     # strict: TOML has types, so max_steps = "800" or 800.0 is a mistake to point out, not a value to coerce
@@ -49,10 +62,11 @@ class SeedRange(_Section):
     """Adaptive seeds: rounds of one run per variant (seeds 0, 1, ...), from `min` rounds up to `max`, until every
     comparison is decided or the next round would break a budget."""
 
-    min: int = Field(default=3, ge=2)
-    max: int = Field(default=20, ge=2, le=SEED_LIMIT)  # the seeds are 0 .. max-1
-    budget_kwh: float | None = Field(default=None, gt=0)  # energy of all runs together
-    budget_s: float | None = Field(default=None, gt=0)  # run time of all runs added up (seconds or '12h')
+    min: int = Field(default=3, ge=2, description="Rounds always run, before any comparison may be decided.")
+    max: int = Field(default=20, ge=2, le=SEED_LIMIT, description="Rounds at most: seeds 0 .. max-1.")
+    budget_kwh: float | None = Field(default=None, gt=0, description="Energy of all runs together, in kWh.")
+    budget_s: float | None = Field(default=None, gt=0, json_schema_extra=_duration_schema,
+                                   description="Run time of all runs added up: seconds, or text such as '12h'.")
 
     @field_validator("budget_s", mode="before")
     @classmethod
@@ -67,15 +81,25 @@ class SeedRange(_Section):
 
 
 class ScenarioSection(_Section):
-    name: str = Field(pattern=_SLUG)
-    description: str = ""
-    seeds: list[int] | SeedRange = Field(default=[0])
-    device: str | list[str] = "auto"
-    baseline: str = "control"
-    workers: int | None = Field(default=None, ge=1)  # runs at once: default one per GPU, or 1 on the CPU
-    gpus_per_run: int = Field(default=1, ge=1)  # >1: each run is DDP over this many GPUs (processes on the CPU)
-    runs_per_gpu: int = Field(default=1, ge=1, le=64)  # runs packed on each GPU at once, each charged its share
-    order: Order = "interleaved"  # how runs are handed out: seed by seed, variants rotated; or variant by variant
+    """[scenario]: the experiment's name, its seeds, the devices it runs on and how runs are handed out."""
+
+    name: str = Field(pattern=_SLUG, description="The scenario's name: letters, digits, '-', '_', '.'; names the "
+                      "results folder.")
+    description: str = Field(default="", description="Free text shown in reports.")
+    seeds: list[int] | SeedRange = Field(
+        default=[0], description="Seeds every variant runs with, e.g. [0, 1, 2]; or adaptive seeds "
+        "{ min = 3, max = 20 } (optional budget_kwh, budget_s).")
+    device: str | list[str] = Field(default="auto", description="auto (all visible GPUs, else the CPU), cpu, "
+                                    "cuda, cuda:N, or a list of them.")
+    baseline: str = Field(default="control", description="The variant every other one is compared against.")
+    workers: int | None = Field(default=None, ge=1,
+                                description="Runs at once; default one per GPU, or 1 on the CPU.")
+    gpus_per_run: int = Field(default=1, ge=1, description="More than 1: each run is DDP over this many GPUs "
+                              "(processes on the CPU).")
+    runs_per_gpu: int = Field(default=1, ge=1, le=64,
+                              description="Runs packed on each GPU at once, each charged its share.")
+    order: Order = Field(default="interleaved", description="How runs are handed out: interleaved (seed by seed, "
+                         "variants rotated) or variant-major (variant by variant).")
 
     @field_validator("seeds", mode="before")
     @classmethod
@@ -137,9 +161,13 @@ class ParseConfig(_Section):
     'keras'; bnbench.execute.parse_presets), or regular expressions with named groups: `log` lines give the
     training loss ((?P<loss>...)), `eval` lines the metric; an optional (?P<step>...) group gives the step."""
 
-    preset: Literal["hf-trainer", "lightning", "keras"] | None = None
-    log: str | None = None
-    eval: str | None = None
+    preset: Literal["hf-trainer", "lightning", "keras"] | None = Field(
+        default=None, description="Read a framework's own log lines: hf-trainer, lightning or keras (instead of "
+        "log and eval).")
+    log: str | None = Field(default=None, description="Regular expression for training-log lines, e.g. with "
+                            "(?P<loss>[0-9.eE+-]+).")
+    eval: str | None = Field(default=None, description="Regular expression for evaluation lines, with a group "
+                             "named after the metric.")
 
     @model_validator(mode="after")
     def _one_way(self) -> ParseConfig:
@@ -162,23 +190,41 @@ class ParseConfig(_Section):
 
 
 class TaskConfig(_Section):
-    name: str = "super-resolution"
-    scale: int = Field(default=3, ge=2, le=8)
-    patch_size: int = Field(default=33, ge=8, le=512)
-    batch_size: int = Field(default=64, ge=1)
-    dataset: str = "bundled"  # or a folder of PNG/JPEG images, relative to the scenario file's folder
-    validation: str | None = None  # super-resolution: a folder of validation images; None holds out every 5th
-    input: Literal["bicubic", "low_res"] = "bicubic"  # SR input: bicubic-upsampled (SRCNN) or low-res (FSRCNN)
-    eval_size: int | None = Field(default=None, ge=16)  # SR: score each validation image on its centre NxN pixels
+    """[task]: what is learned and scored: super-resolution, digits, or the user's own command."""
+
+    name: str = Field(default="super-resolution", description="The task: super-resolution, digits, or command "
+                      "(each run is the user's own command).")
+    scale: int = Field(default=3, ge=2, le=8, description="Super-resolution: the upscaling factor.")
+    patch_size: int = Field(default=33, ge=8, le=512, description="Super-resolution: side of the training "
+                            "patches, in pixels.")
+    batch_size: int = Field(default=64, ge=1, description="Samples per training step.")
+    dataset: str = Field(default="bundled", description="bundled, or a folder of PNG/JPEG images, relative to "
+                         "the scenario file's folder.")
+    validation: str | None = Field(default=None, description="Super-resolution: a folder of validation images; "
+                                   "unset holds out every 5th image.")
+    input: Literal["bicubic", "low_res"] = Field(
+        default="bicubic", description="Super-resolution input: bicubic-upsampled (SRCNN) or low-res (FSRCNN).")
+    eval_size: int | None = Field(default=None, ge=16, description="Super-resolution: score each validation "
+                                  "image on its centre NxN pixels.")
     # name = "command": each variant runs a command (bnbench.execute.command); the rest is for it alone.
-    command: list[str] | None = None  # argv with {seed} {run_id} {run_dir} {variant}; a string is split like a shell
-    metric: str | None = None  # the metric the command reports and the verdict compares
-    higher_is_better: bool | None = None  # its direction, stated (a name such as 'score' does not tell)
-    metric_required: bool = True  # false: a command that reports no metric still completes (bnbench measure)
-    parse: ParseConfig | None = None  # regular expressions over the command's stdout
-    workdir: str = "."  # where the command runs, relative to the scenario file's folder
-    grace_s: float = Field(default=10.0, ge=0)  # after SIGTERM, seconds before the command's group is killed
-    echo: bool = False  # pass the command's output through to the terminal (always kept in runs/RUN_ID/)
+    command: list[str] | None = Field(
+        default=None, json_schema_extra=_text_schema,
+        description="name = 'command': the program and its arguments, with {seed} {run_id} {run_dir} {variant}; "
+        "a string is split like a shell.")
+    metric: str | None = Field(default=None, description="name = 'command': the metric the command reports and "
+                               "the verdict compares.")
+    higher_is_better: bool | None = Field(default=None, description="name = 'command': the metric's direction, "
+                                          "stated (a name such as 'score' does not tell).")
+    metric_required: bool = Field(default=True, description="false: a command that reports no metric still "
+                                  "completes (bnbench measure).")
+    parse: ParseConfig | None = Field(default=None, description="name = 'command': regular expressions over the "
+                                      "command's stdout (log, eval).")
+    workdir: str = Field(default=".", description="name = 'command': where the command runs, relative to the "
+                         "scenario file's folder.")
+    grace_s: float = Field(default=10.0, ge=0, description="After SIGTERM, seconds before the command's process "
+                           "group is killed.")
+    echo: bool = Field(default=False, description="Pass the command's output through to the terminal (always "
+                       "kept in runs/RUN_ID/).")
 
     @field_validator("command", mode="before")
     @classmethod
@@ -239,20 +285,33 @@ def check_placeholders(arg: str) -> None:
 
 
 class ModelConfig(_Section):
-    arch: str = "srcnn"
-    norm: str = "none"
-    decay: float | None = Field(default=None, gt=0, lt=1)
-    momentum: float | None = Field(default=None, gt=0, lt=1)
-    eps: float = Field(default=1e-5, gt=0)
-    zero_debias: bool = False
-    groups: int = Field(default=32, ge=1)  # norm = "group": groups per layer (Wu & He's default 32)
-    rmax: float = Field(default=3.0, ge=1)  # norm = "batchrenorm": r clipped to [1/rmax, rmax] after the ramp
-    dmax: float = Field(default=5.0, ge=0)  # ... and d to [-dmax, dmax]
-    renorm_warmup: int = Field(default=5000, ge=0)  # steps with rmax = 1, dmax = 0 (plain batch norm)
-    renorm_ramp: int = Field(default=20000, ge=0)  # steps over which rmax and dmax then grow linearly
-    placement: Literal["before_activation", "after_activation"] = "before_activation"
-    dropout: float = Field(default=0.0, ge=0, lt=1)  # rate of dropout after every hidden layer
-    options: dict[str, Any] = Field(default_factory=dict)  # keyword arguments of the architecture's factory
+    """[model]: the network and its normalization."""
+
+    arch: str = Field(default="srcnn", description="A bundled architecture (srcnn, srcnn-955, fsrcnn, lenet) or "
+                      "your own factory as 'module.path:function'.")
+    norm: str = Field(default="none", description="The normalization after each hidden layer: none, batch, "
+                      "group, layer, instance, batchrenorm or syncbatch.")
+    decay: float | None = Field(default=None, gt=0, lt=1, description="Batch norm's moving-average decay, "
+                                "TensorFlow's word (default 0.9); PyTorch's momentum = 1 - decay.")
+    momentum: float | None = Field(default=None, gt=0, lt=1, description="PyTorch's word for 1 - decay; give "
+                                   "decay or momentum, not both.")
+    eps: float = Field(default=1e-5, gt=0, description="Added to the variance before its square root.")
+    zero_debias: bool = Field(default=False, description="norm = 'batch': TensorFlow's zero_debias_moving_mean, "
+                              "mean = biased / (1 - decay^t).")
+    groups: int = Field(default=32, ge=1, description="norm = 'group': groups per layer (Wu & He's default 32).")
+    rmax: float = Field(default=3.0, ge=1, description="norm = 'batchrenorm': r clipped to [1/rmax, rmax] after "
+                        "the ramp.")
+    dmax: float = Field(default=5.0, ge=0, description="norm = 'batchrenorm': d clipped to [-dmax, dmax] after "
+                        "the ramp.")
+    renorm_warmup: int = Field(default=5000, ge=0, description="norm = 'batchrenorm': steps with rmax = 1, "
+                               "dmax = 0 (plain batch norm).")
+    renorm_ramp: int = Field(default=20000, ge=0, description="norm = 'batchrenorm': steps over which rmax and "
+                             "dmax then grow linearly.")
+    placement: Literal["before_activation", "after_activation"] = Field(
+        default="before_activation", description="Where the norm sits: before or after each activation.")
+    dropout: float = Field(default=0.0, ge=0, lt=1, description="Rate of dropout after every hidden layer.")
+    options: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the architecture's "
+                                    "factory, e.g. { widths = [64, 32] }.")
 
     @model_validator(mode="after")
     def _consistent_bn(self) -> ModelConfig:
@@ -275,9 +334,6 @@ class ModelConfig(_Section):
         return 0.9
 
 
-_DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s)?\s*$")
-
-
 def parse_duration_s(value: str | float | int) -> float:
     """Seconds from a number of seconds or a string such as '12h', '1h30m', '90s'."""
     if isinstance(value, int | float):
@@ -290,25 +346,35 @@ def parse_duration_s(value: str | float | int) -> float:
 
 
 class TrainConfig(_Section):
-    optimizer: Literal["adam", "sgd"] = "adam"
-    lr: float = Field(default=1e-3, gt=0)
-    sgd_momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=0.0, ge=0)
-    schedule: Literal["constant", "cosine"] = "constant"
-    max_steps: int = Field(default=300, ge=1)
-    max_wall_s: float | None = Field(default=None, gt=0)
-    eval_every: int = Field(default=50, ge=1)
-    log_every: int = Field(default=10, ge=1)
-    target: float | None = None
-    precision: Literal["fp32", "tf32", "bf16"] = "fp32"  # fp32 is full fp32: TF32 off (see bnbench.backend)
-    channels_last: bool = False  # weights and image batches in NHWC memory format
-    cudnn_benchmark: bool = False  # let cuDNN time its algorithms and keep the fastest
-    compile: bool = False
-    threads: int | None = Field(default=None, ge=1)
-    warmup_steps: int = Field(default=3, ge=0)  # steps and an evaluation on copies, before the measured phases
-    checkpoint_every: int | None = Field(default=None, ge=1)  # steps between checkpoints; None: every eval
-    checkpoint_every_s: float | None = Field(default=600.0, gt=0)  # and at least this often in wall time
-    keep_checkpoints: int = Field(default=2, ge=1)  # newest files kept; the older ones are fallbacks
+    """[train]: optimizer, steps, evaluations, precision and checkpoints."""
+
+    optimizer: Literal["adam", "sgd"] = Field(default="adam", description="The optimizer.")
+    lr: float = Field(default=1e-3, gt=0, description="Learning rate.")
+    sgd_momentum: float = Field(default=0.9, ge=0, lt=1, description="optimizer = 'sgd': its momentum.")
+    weight_decay: float = Field(default=0.0, ge=0, description="L2 weight decay.")
+    schedule: Literal["constant", "cosine"] = Field(default="constant", description="Learning-rate schedule.")
+    max_steps: int = Field(default=300, ge=1, description="Training steps per run.")
+    max_wall_s: float | None = Field(default=None, gt=0, json_schema_extra=_duration_schema,
+                                     description="Stop a run after this long: seconds, or text such as '4h'.")
+    eval_every: int = Field(default=50, ge=1, description="Steps between evaluations.")
+    log_every: int = Field(default=10, ge=1, description="Steps between logged training losses.")
+    target: float | None = Field(default=None, description="The metric's target: time- and energy-to-target are "
+                                 "measured against it.")
+    precision: Literal["fp32", "tf32", "bf16"] = Field(
+        default="fp32", description="Arithmetic: fp32 is full fp32 (TF32 off), tf32, or bf16 autocast.")
+    channels_last: bool = Field(default=False, description="Weights and image batches in NHWC memory format.")
+    cudnn_benchmark: bool = Field(default=False, description="Let cuDNN time its algorithms and keep the fastest.")
+    compile: bool = Field(default=False, description="Compile the model with torch.compile.")
+    threads: int | None = Field(default=None, ge=1, description="CPU threads torch may use; default: its own "
+                                "choice for the worker's share of cores.")
+    warmup_steps: int = Field(default=3, ge=0, description="Steps and an evaluation on copies, before the "
+                              "measured phases.")
+    checkpoint_every: int | None = Field(default=None, ge=1, description="Steps between checkpoints; unset: at "
+                                         "every evaluation.")
+    checkpoint_every_s: float | None = Field(default=600.0, gt=0, json_schema_extra=_duration_schema,
+                                             description="And at least this often in wall time: seconds or '10m'.")
+    keep_checkpoints: int = Field(default=2, ge=1, description="Newest checkpoint files kept; the older ones are "
+                                  "fallbacks.")
 
     @field_validator("max_wall_s", "checkpoint_every_s", mode="before")
     @classmethod
@@ -317,27 +383,41 @@ class TrainConfig(_Section):
 
 
 class StatsConfig(_Section):
-    """How comparisons are decided (README: How a verdict is decided)."""
+    """[stats]: how comparisons are decided (README: How a verdict is decided)."""
 
-    alpha: float = Field(default=0.05, gt=0, lt=0.5)  # two-sided, for the family of variants against the baseline
-    power: float = Field(default=0.8, gt=0, lt=1)  # for `bnbench plan` and the seeds an undecided comparison needs
-    min_effect: float | None = Field(default=None, gt=0)  # in the metric's units: smaller differences do not matter
-    energy_ratio: float | None = Field(default=None, gt=0, lt=1)  # e.g. 0.05: energy within +-5% is the same
-    wall_ratio: float | None = Field(default=None, gt=0, lt=1)  # the same for wall time
-    spending: Literal["obrien-fleming", "pocock"] = "obrien-fleming"  # adaptive seeds: the alpha-spending function
+    alpha: float = Field(default=0.05, gt=0, lt=0.5, description="Two-sided significance level, for the family "
+                         "of variants against the baseline.")
+    power: float = Field(default=0.8, gt=0, lt=1, description="For `bnbench plan` and the seeds an undecided "
+                         "comparison needs.")
+    min_effect: float | None = Field(default=None, gt=0, description="In the metric's units: smaller "
+                                     "differences do not matter.")
+    energy_ratio: float | None = Field(default=None, gt=0, lt=1, description="E.g. 0.05: energies within +-5% "
+                                       "count as the same.")
+    wall_ratio: float | None = Field(default=None, gt=0, lt=1, description="The same as energy_ratio, for wall "
+                                     "time.")
+    spending: Literal["obrien-fleming", "pocock"] = Field(
+        default="obrien-fleming", description="Adaptive seeds: the alpha-spending function.")
 
 
 class EnergyConfig(_Section):
-    sample_hz: float = Field(default=10.0, gt=0, le=100)
-    idle_s: float = Field(default=5.0, ge=0)
-    estimate: bool = True  # no sensor: estimate estimate_w_per_core x process CPU time (labelled 'estimate')
-    estimate_w_per_core: float = Field(default=DEFAULT_W_PER_CORE, gt=0)
-    wh_per_cup: float = Field(default=WH_PER_CUP, gt=0)  # 18 kWh / 540 cups = 33.3 Wh, the paper's arithmetic
-    co2_g_per_kwh: float = Field(default=DEFAULT_CO2_G_PER_KWH, ge=0)
-    price_per_kwh: float = Field(default=DEFAULT_PRICE_PER_KWH, ge=0)
-    currency: str = DEFAULT_CURRENCY
-    pue: float = Field(default=1.0, ge=1.0)
-    powercap: str | None = None  # the powercap tree RAPL is read from; default $BNBENCH_POWERCAP or /sys/class/powercap
+    """[energy]: how power is sampled and how joules become kWh, cups of tea, CO2 and cost."""
+
+    sample_hz: float = Field(default=10.0, gt=0, le=100, description="Power samples a second, for the trace.")
+    idle_s: float = Field(default=5.0, ge=0, description="Seconds of idle baseline before the runs (net_kwh "
+                          "subtracts it).")
+    estimate: bool = Field(default=True, description="With no sensor, estimate estimate_w_per_core x process CPU "
+                           "time (labelled 'estimate').")
+    estimate_w_per_core: float = Field(default=DEFAULT_W_PER_CORE, gt=0, description="Watts per busy core, for "
+                                       "the estimate.")
+    wh_per_cup: float = Field(default=WH_PER_CUP, gt=0, description="Watt-hours per cup of tea: 18 kWh / 540 "
+                              "cups = 33.3 Wh, the paper's arithmetic.")
+    co2_g_per_kwh: float = Field(default=DEFAULT_CO2_G_PER_KWH, ge=0, description="Grams of CO2 per kWh of "
+                                 "electricity.")
+    price_per_kwh: float = Field(default=DEFAULT_PRICE_PER_KWH, ge=0, description="Price of a kWh.")
+    currency: str = Field(default=DEFAULT_CURRENCY, description="Currency of the price.")
+    pue: float = Field(default=1.0, ge=1.0, description="Data-centre PUE: facility energy / device energy.")
+    powercap: str | None = Field(default=None, description="The powercap tree RAPL is read from; default "
+                                 "$BNBENCH_POWERCAP or /sys/class/powercap.")
 
 
 _OVERRIDABLE: dict[str, type[_Section]] = {"model": ModelConfig, "train": TrainConfig, "task": TaskConfig}
@@ -578,7 +658,7 @@ def _variants(
             for s, model in _OVERRIDABLE.items()
         }
         overrides = tuple((k, v) for k, v in table.items() if k != "name")
-        variants.append(Variant(name=name, overrides=overrides, **resolved))  # type: ignore[arg-type]
+        variants.append(Variant(name=name, overrides=overrides, **resolved))
     return tuple(variants)
 
 

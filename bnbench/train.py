@@ -93,7 +93,8 @@ def train(
         task = build_task(spec.task, device)
         model = build_model(spec.model, task.io).to(device)
         if mode.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at run time; torch's overloads for it leave the keyword out
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         optimizer = make_optimizer(spec, model)
         schedule = make_schedule(spec, optimizer)
         replicas = Replicas.current()  # one process, or one of a DDP run's (bnbench.execute.ddp)

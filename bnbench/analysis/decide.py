@@ -27,6 +27,7 @@ Pure functions of the values; `Verdict` objects carry the word and the reason fo
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -241,7 +242,7 @@ def decide(
     looks = [n for n in looks if 1 <= n <= rounds]
     size = len(values)
     decided: dict[str, Verdict] = {}
-    last: dict[str, tuple[Look, float, float]] = {}
+    last: dict[str, tuple[Look, float, float, str]] = {}
     for n in looks:
         open_names = [name for name in values if name not in decided]
         if not open_names:
@@ -252,15 +253,17 @@ def decide(
         basis = f"{holm}, at {at}" if holm and at else holm or (f"at {at}" if at else "")
         differing = sum(v.word in (BETTER, WORSE) for v in decided.values())
         rejected, levels = _holm({k: s.p() for k, s in stats.items()}, family_alphas(design.alpha, size - differing),
-                                 lambda a, n=n: design.level(n, a))
+                                 functools.partial(design.level, n))
         eq_rejected: set[str] = set()
         eq_levels = {k: 2 * levels[k] for k in open_names}
         if margin is not None:
             same = sum(v.word == EQUIVALENT for v in decided.values())
             # TOST at familywise alpha: one-sided p against half the two-sided level for 2 alpha.
+            def one_sided(a: float, n: int = n) -> float:
+                return design.level(n, min(2 * a, 0.999)) / 2
+
             eq_rejected, eq_levels = _holm({k: s.p_equivalent(margin) for k, s in stats.items()},
-                                           family_alphas(design.alpha, size - same),
-                                           lambda a, n=n: design.level(n, min(2 * a, 0.999)) / 2)
+                                           family_alphas(design.alpha, size - same), one_sided)
             eq_levels = {k: 2 * v for k, v in eq_levels.items()}
         for name in open_names:
             s = stats[name]

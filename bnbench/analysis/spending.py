@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -58,7 +59,10 @@ def boundaries(alpha: float, fractions: tuple[float, ...], kind: str) -> tuple[f
 
     bounds: list[float] = []
     previous_t, previous_spent = 0.0, 0.0
-    x = weights = density = None  # the sub-density of Z at the previous look, on the continuation region
+    # the sub-density of Z at the previous look, on the continuation region (none before the first look)
+    x: Any = None
+    weights: Any = None
+    density: Any = None
     for t in fractions:
         target = spent(t, alpha, kind) - previous_spent
         if x is None:

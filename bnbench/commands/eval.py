@@ -68,7 +68,8 @@ def evaluate_run(folder: Path, run_id: str, device: str, console: Console | None
     model.eval()
     forward: torch.nn.Module = model
     if mode.channels_last:
-        forward = backend.ChannelsLastInputs(model.to(memory_format=torch.channels_last))
+        # Module.to takes memory_format at run time; torch's overloads for it leave the keyword out
+        forward = backend.ChannelsLastInputs(model.to(memory_format=torch.channels_last))  # type: ignore[call-overload]
     with backend.autocast(mode, target)():
         metrics = task.evaluate(forward)
 

@@ -297,7 +297,7 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
     if code:
         return code
     temporary = options.out is None
-    out = Path(tempfile.mkdtemp(prefix="bnbench-measure-")) / "results" if temporary else options.out
+    out = options.out if options.out is not None else Path(tempfile.mkdtemp(prefix="bnbench-measure-")) / "results"
     try:
         session = execute_scenario(scenario, out=out, devices=list(options.device), argv=argv, console=console,
                                    progress=SilentProgress(), report=False, specs=alternated,

@@ -175,8 +175,9 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
             raise UserError(f"no pilot run; give --pilot DIR or --pilot-steps N (e.g. {steps})")
         pilot_steps = steps
     if pilot is None:
-        say(console, f"pilot: {pilot_text(scenario, int(pilot_steps))}")
-        pilot = run_pilot(path, overrides, int(pilot_steps), argv)
+        assert pilot_steps is not None  # one of the two, checked above
+        say(console, f"pilot: {pilot_text(scenario, pilot_steps)}")
+        pilot = run_pilot(path, overrides, pilot_steps, argv)
     results = load_results(pilot)
     plan = make_plan(results.summary, question(scenario, results))
     lines = plan_lines(plan, results.metric.value, pilot)

@@ -6,60 +6,18 @@ imports none); its `load` builds the task's data on the training device from a m
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
+from bnbench.data import digits as _digits  # noqa: F401  (registers the built-in tasks)
+from bnbench.data import superres as _superres  # noqa: F401
+from bnbench.data.tasks import TASKS, Task, TaskKind
 from bnbench.models import ModelIO
-from bnbench.registry import Registry
 from bnbench.scenario import COMMAND, TaskConfig
 
 if TYPE_CHECKING:
     import torch
-    from torch import nn
 
-
-class TaskKind(Protocol):
-    """A registered task as its class: what it is and what it feeds a model, without its data or torch."""
-
-    metric: str  # column name of the headline metric, e.g. "psnr_db"
-    metric_label: str  # e.g. "PSNR (dB)"
-    higher_is_better: bool
-    references: tuple[str, ...]  # metrics of a non-learned reference, e.g. ("bicubic_psnr_db",)
-
-    @staticmethod
-    def model_io(config: TaskConfig) -> ModelIO:
-        """What the task feeds a model, without loading data."""
-        ...
-
-    @staticmethod
-    def check(config: TaskConfig) -> None:
-        """UserError for anything wrong with the data, from file headers only."""
-        ...
-
-    @staticmethod
-    def load(config: TaskConfig, device: torch.device) -> Task:
-        """The task with its data on `device` (the one step that imports torch)."""
-        ...
-
-
-class Task(TaskKind, Protocol):
-    """What the training loop needs from a task. Tensors live on the training device."""
-
-    io: ModelIO
-
-    def batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """One training batch (inputs, targets), drawn with `generator`."""
-        ...
-
-    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The scalar training loss."""
-        ...
-
-    def evaluate(self, model: nn.Module) -> dict[str, float]:
-        """The metric, `val_loss` and the references on the validation set, with the model in eval mode."""
-        ...
-
-
-TASKS: Registry[type[TaskKind]] = Registry("task")
+__all__ = ["TASKS", "Task", "TaskKind", "build_task", "check_task", "task_io", "task_metadata"]
 
 
 def build_task(config: TaskConfig, device: torch.device) -> Task:
@@ -85,6 +43,3 @@ def check_task(config: TaskConfig) -> None:
     """Whatever can be wrong with the task's data, as a UserError, from file headers only (no training data)."""
     TASKS.get(config.name).check(config)
 
-
-from bnbench.data import digits as _digits  # noqa: E402,F401  (registers the built-in tasks)
-from bnbench.data import superres as _superres  # noqa: E402,F401

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bnbench.data import TASKS
+from bnbench.data.tasks import TASKS
 from bnbench.models import ModelIO
 from bnbench.scenario import TaskConfig
 
 if TYPE_CHECKING:
     import torch
 
-    from bnbench.data import Task
+    from bnbench.data.tasks import Task
 
-HOLD_OUT_EVERY = 5
 CLASSES = 10
 SIDE_PX = 8
 
@@ -32,7 +31,7 @@ class Digits:
     metric = "accuracy_pct"
     metric_label = "accuracy (%)"
     higher_is_better = True
-    references = ("majority_accuracy_pct",)
+    references: tuple[str, ...] = ("majority_accuracy_pct",)
 
     @staticmethod
     def model_io(config: TaskConfig) -> ModelIO:
@@ -47,4 +46,4 @@ class Digits:
         """The task with the digits on `device` (bnbench.data.digits_device)."""
         from bnbench.data.digits_device import DigitsOnDevice
 
-        return DigitsOnDevice(config, device)
+        return DigitsOnDevice(config, device, Digits.model_io(config), Digits.metric)

@@ -8,8 +8,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from bnbench.data.digits import HOLD_OUT_EVERY, Digits
+from bnbench.models import ModelIO
 from bnbench.scenario import TaskConfig
+
+HOLD_OUT_EVERY = 5  # every 5th digit of each class is held out for validation
 
 
 def stratified_split(labels: np.ndarray, every: int = HOLD_OUT_EVERY) -> tuple[np.ndarray, np.ndarray]:
@@ -35,12 +37,14 @@ def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return (digits.images / 16.0).astype(np.float32), digits.target.astype(np.int64)
 
 
-class DigitsOnDevice(Digits):
-    """Training batches, the loss and the evaluation of the digits, on `device`."""
+class DigitsOnDevice:
+    """Training batches, the loss and the evaluation of the digits, on `device`; `io` and `metric` as the task
+    (bnbench.data.digits) states them."""
 
-    def __init__(self, config: TaskConfig, device: torch.device) -> None:
+    def __init__(self, config: TaskConfig, device: torch.device, io: ModelIO, metric: str) -> None:
         self.config = config
-        self.io = self.model_io(config)
+        self.io = io
+        self.metric = metric
         images, labels = load_digits_arrays()
         train, valid = stratified_split(labels)
         self.majority_pct = majority_accuracy_pct(labels[train], labels[valid])

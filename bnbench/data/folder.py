@@ -7,10 +7,14 @@ headers only, so a folder is vetted in well under a second before any results fo
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image, UnidentifiedImageError
 
 from bnbench.errors import UserError
+
+if TYPE_CHECKING:
+    from bnbench.scenario import TaskConfig
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 HOLD_OUT_EVERY = 5  # without a validation folder, every 5th image (by name) is held out: a fixed 20% split
@@ -61,3 +65,11 @@ def check_sizes(files: list[Path], min_side: int) -> None:
                 f"[task] dataset: '{path}' is {width}x{height}; training images need at least {min_side} pixels "
                 f"a side (patch_size)"
             )
+
+
+def dataset_files(config: TaskConfig) -> tuple[list[Path], list[Path]]:
+    """(training, validation) files of a user's dataset folder; UserError for a missing, empty or unreadable one."""
+    files = image_files(config.dataset)
+    if config.validation is None:
+        return split_files(files)
+    return files, image_files(config.validation, "validation")

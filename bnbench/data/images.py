@@ -46,8 +46,8 @@ def read_image(path: Path) -> np.ndarray:
     """An image file as uint8 HxW or HxWx3; UserError if it cannot be decoded."""
     try:
         with Image.open(path) as img:
-            img = img.convert("L") if img.mode in ("L", "I", "I;16", "1") else img.convert("RGB")
-            return np.asarray(img, dtype=np.uint8)
+            converted = img.convert("L") if img.mode in ("L", "I", "I;16", "1") else img.convert("RGB")
+            return np.asarray(converted, dtype=np.uint8)
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: cannot read image ({exc})") from None
 

@@ -14,11 +14,10 @@ evaluation on the training device are bnbench.data.superres_device.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bnbench.data import TASKS
-from bnbench.data.folder import check_sizes, image_files, split_files
+from bnbench.data.folder import check_sizes, dataset_files
+from bnbench.data.tasks import TASKS
 from bnbench.errors import UserError
 from bnbench.models import ModelIO
 from bnbench.scenario import TaskConfig
@@ -26,15 +25,7 @@ from bnbench.scenario import TaskConfig
 if TYPE_CHECKING:
     import torch
 
-    from bnbench.data import Task
-
-
-def dataset_files(config: TaskConfig) -> tuple[list[Path], list[Path]]:
-    """(training, validation) files of a user's dataset folder; UserError for a missing, empty or unreadable one."""
-    files = image_files(config.dataset)
-    if config.validation is None:
-        return split_files(files)
-    return files, image_files(config.validation, "validation")
+    from bnbench.data.tasks import Task
 
 
 @TASKS.register("super-resolution", "x`scale` super-resolution of the Y channel, PSNR in dB")
@@ -42,7 +33,7 @@ class SuperResolution:
     metric = "psnr_db"
     metric_label = "PSNR (dB)"
     higher_is_better = True
-    references = ("bicubic_psnr_db",)
+    references: tuple[str, ...] = ("bicubic_psnr_db",)
 
     @staticmethod
     def model_io(config: TaskConfig) -> ModelIO:
@@ -71,4 +62,4 @@ class SuperResolution:
         """The task with its images on `device` (bnbench.data.superres_device)."""
         from bnbench.data.superres_device import SuperResolutionOnDevice
 
-        return SuperResolutionOnDevice(config, device)
+        return SuperResolutionOnDevice(config, device, SuperResolution.model_io(config), SuperResolution.metric)

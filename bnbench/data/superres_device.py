@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from bnbench.data.folder import dataset_files
 from bnbench.data.images import (
     BUNDLED_PHOTOS,
     VALIDATION_PHOTOS,
@@ -21,8 +22,8 @@ from bnbench.data.images import (
     psnr_db,
     read_image,
 )
-from bnbench.data.superres import SuperResolution, dataset_files
 from bnbench.errors import UserError
+from bnbench.models import ModelIO
 from bnbench.scenario import TaskConfig
 
 
@@ -106,12 +107,14 @@ def source_images(config: TaskConfig) -> tuple[list[np.ndarray], list[np.ndarray
     return [read_image(f) for f in train_files], [read_image(f) for f in valid_files]
 
 
-class SuperResolutionOnDevice(SuperResolution):
-    """Training batches, the loss and the evaluation of x`scale` super-resolution, its images on `device`."""
+class SuperResolutionOnDevice:
+    """Training batches, the loss and the evaluation of x`scale` super-resolution, its images on `device`; `io`
+    and `metric` as the task (bnbench.data.superres) states them."""
 
-    def __init__(self, config: TaskConfig, device: torch.device) -> None:
+    def __init__(self, config: TaskConfig, device: torch.device, io: ModelIO, metric: str) -> None:
         self.config = config
-        self.io = self.model_io(config)
+        self.io = io
+        self.metric = metric
         train, valid = source_images(config)
         if config.eval_size is not None:  # a quicker evaluation: the centre of each validation image
             valid = [center_square(image, config.eval_size) for image in valid]

@@ -116,7 +116,8 @@ def judge_runs(rows: list[dict[str, str]], folder: str) -> Outcome:
     runs: list[dict[str, Any]] = []
     problems, warnings = [], []
     for r in rows:
-        run = {"run_id": r["run_id"], "status": r["status"], "steps": r.get("steps"), "wall_s": _num(r.get("wall_s")),
+        run: dict[str, Any] = {
+               "run_id": r["run_id"], "status": r["status"], "steps": r.get("steps"), "wall_s": _num(r.get("wall_s")),
                "energy_j": _num(r.get("energy_j")), "energy_source": r.get("energy_source"),
                # an estimate is no counter: its sampled-vs-'counter' figure compares the model with itself
                "discrepancy": math.nan if set((r.get("energy_source") or "").split("+")) == {"estimate"} else

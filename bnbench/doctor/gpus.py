@@ -55,7 +55,7 @@ def gpu_facts(api: Any, own_pids: Sequence[int] = ()) -> list[Outcome]:
     return outcomes
 
 
-def _maybe(read: Callable[[], Any]) -> Any:
+def _maybe(read: Callable[..., Any]) -> Any:
     try:
         return read()
     except Exception:  # noqa: BLE001 - a fact NVML cannot give is unknown, not a failure

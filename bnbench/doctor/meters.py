@@ -37,7 +37,7 @@ def counter_period(api: Any, handle: Any, duration_s: float = 2.0, clock: Clock 
             changes.append(b)
             last = value
     periods = [y - x for x, y in zip(changes, changes[1:], strict=False)]
-    data = {"reads": len(latencies), "changes": len(changes),
+    data: dict[str, Any] = {"reads": len(latencies), "changes": len(changes),
             "period_ms": statistics.median(periods) * 1000 if periods else None,
             "read_ms": statistics.median(latencies) * 1000 if latencies else None}
     if not periods:

@@ -56,7 +56,7 @@ class DoctorLog:
         self.started = time.perf_counter()
         self._save()
 
-    def run(self, name: str, check: Callable[[], Outcome | list[Outcome]]) -> list[Outcome]:
+    def run(self, name: str, check: Callable[..., Outcome | list[Outcome]]) -> list[Outcome]:
         """Run one check; its outcomes are printed and saved. An exception is a FAIL with its message."""
         try:
             found = check()

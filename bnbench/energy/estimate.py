@@ -40,7 +40,7 @@ def process_cpu_s(pid: int | None = None, refresh_s: float = TREE_REFRESH_S, wal
             handle.append(psutil.Process(pid))
         return handle[0]
 
-    def own() -> float:
+    def root_s() -> float:
         if pid is None and not own:
             times = os.times()
             return times.children_user + times.children_system
@@ -57,7 +57,7 @@ def process_cpu_s(pid: int | None = None, refresh_s: float = TREE_REFRESH_S, wal
     tree: dict[str, Any] = {"at": -math.inf, "children": []}
 
     def read() -> float:
-        total = own()
+        total = root_s()
         now = time.monotonic()
         if now - tree["at"] >= refresh_s:
             tree["at"], tree["children"] = now, descendants(process(), walk)

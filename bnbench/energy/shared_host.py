@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import cast
 
 from bnbench.energy.attribution import cpu_share
 from bnbench.energy.source import EnergySource
@@ -137,7 +138,7 @@ class SharedHostSource:
     def __init__(self, inner: EnergySource, peers: Peers, clock: Callable[[], float] = time.perf_counter) -> None:
         self.inner, self.peers, self.clock = inner, peers, clock
         self.name = inner.name
-        self.last_total_j = inner.energy_j()
+        self.last_total_j = cast(float, inner.energy_j())  # wrapped sources are counters (RAPL): never None
         self.last_own_s, self.last_all_s = peers.own_cpu_s(), peers.all_cpu_s()
         self.last_busy_s = peers.host_busy_s() if peers.host_busy_s else None
         self.last_t = clock()

@@ -125,6 +125,11 @@ command that prints hundreds of megabytes without a newline does not hold them i
 _CHUNK_BYTES = 1 << 16
 
 
+def _put_all(events: queue.Queue[Event], found: list[Event]) -> None:
+    for event in found:
+        events.put(event)
+
+
 class _Output:
     """One output stream of the command, read in chunks as they come: copied to a log file (and to the terminal
     with echo), and cut into lines for `on_line` and the tail. A terminal that stops reading (`| head -1`) stops
@@ -224,7 +229,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
             assert group.process.stdout is not None and group.process.stderr is not None
             parse = parser.log is not None or parser.eval is not None
             out = _Output(group.process.stdout, stdout_log, sys.stdout.buffer if task.echo else None,
-                          (lambda line: [events.put(e) for e in parser.feed(line)]) if parse else None)
+                          (lambda line: _put_all(events, parser.feed(line))) if parse else None)
             err = _Output(group.process.stderr, stderr_log, sys.stderr.buffer if task.echo else None,
                           tail=STDERR_TAIL_LINES)
             apply = _Applier(spec, hooks, outcome, windows, start)

@@ -5,11 +5,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import math
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bnbench import checkpoint
 from bnbench.data import task_metadata
@@ -36,12 +35,18 @@ if TYPE_CHECKING:  # torch loads when a built-in run trains: a command's run nee
     import torch
 
 
+class StopFlag(Protocol):
+    """What asks a run to stop: a threading.Event in a pool worker, the flag actor in a Ray task."""
+
+    def is_set(self) -> bool: ...
+
+
 class RunHooks:
     """The train loop's hooks for one run: phase windows, curve rows, progress, the stop flag."""
 
     def __init__(
         self, spec: RunSpec, device: torch.device | None, curves: ChunkWriter, progress: Progress,
-        stop: threading.Event, meter: RunMeter | None = None,
+        stop: StopFlag, meter: RunMeter | None = None,
     ) -> None:
         self.spec, self.device, self.curves, self.progress, self.stop = spec, device, curves, progress, stop
         self.meter = meter
@@ -139,7 +144,7 @@ def storage_errors(what: str, folder: Path) -> Iterator[None]:
 
 
 def execute_run(
-    spec: RunSpec, device: torch.device | str, store: RunStore, progress: Progress, stop: threading.Event,
+    spec: RunSpec, device: torch.device | str, store: RunStore, progress: Progress, stop: StopFlag,
     plan: RunPlan | None = None, open_meter: Callable[..., RunMeter] = open_run_meter,
     devices: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from bnbench.results.store import ChunkWriter, RunStore, chunk_paths, run_dir
 from bnbench.scenario import RunSpec
 
 if TYPE_CHECKING:
-    from bnbench.train import EvalLog, StepLog
+    from bnbench.hooks import EvalLog, StepLog
 
 Event = tuple[Any, ...]
 Send = Callable[[Event], None]

@@ -164,4 +164,6 @@ class Keras:
 
 def preset(name: str) -> HfTrainer | Lightning | Keras:
     """A fresh reader of the named preset (one per run)."""
-    return {"hf-trainer": HfTrainer, "lightning": Lightning, "keras": Keras}[name]()
+    readers: dict[str, type[HfTrainer] | type[Lightning] | type[Keras]] = {
+        "hf-trainer": HfTrainer, "lightning": Lightning, "keras": Keras}
+    return readers[name]()

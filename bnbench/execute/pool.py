@@ -214,7 +214,7 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
     def send(event: tuple[Any, ...]) -> None:
         outbox.put((slot.index, *event))
 
-    pids = (os.getpid(),)
+    pids: tuple[int, ...] = (os.getpid(),)
     if slot.ranks > 1:
         pids = ddp.join_group(rank, slot.ranks, address, device)
     meter = SlotMeter(slot.devices, slot.where.names, pids)

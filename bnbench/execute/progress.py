@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from bnbench.scenario import RunSpec
 
 if TYPE_CHECKING:  # annotations only: the pool's modules must not import torch (bnbench.execute.local)
-    from bnbench.train import EvalLog, StepLog
+    from bnbench.hooks import EvalLog, StepLog
 
 
 class Progress(Protocol):

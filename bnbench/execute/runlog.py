@@ -20,7 +20,7 @@ class ReportedFailure(Exception):
     """A run's failure whose message is the whole line for runs.csv, and whose `details` (a command's stderr,
     say) go to error.log instead of a traceback; `figures` are columns of its row it did measure."""
 
-    def __init__(self, message: str, details: str = "", figures: dict[str, float | int] | None = None) -> None:
+    def __init__(self, message: str, details: str = "", figures: dict[str, float | int | None] | None = None) -> None:
         super().__init__(message)
         self.details = details
         self.figures = figures or {}  # what the run did get to measure (runs.csv columns): steps, train_s, cpu_s

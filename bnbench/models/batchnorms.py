@@ -19,6 +19,13 @@ class ZeroDebiasBatchNorm2d(nn.BatchNorm2d):
     `biased_mean` and `debias_steps` are buffers, so they are checkpointed with the model.
     """
 
+    # Buffers and hyperparameters as they are once __init__ has run (nn.Module types them loosely).
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+    biased_mean: torch.Tensor
+    debias_steps: torch.Tensor
+
     def __init__(self, num_features: int, decay: float = 0.999, eps: float = 1e-5) -> None:
         super().__init__(num_features, eps=eps, momentum=1.0 - decay)
         self.decay = decay
@@ -67,6 +74,12 @@ class BatchRenorm2d(nn.BatchNorm2d):
     as training. Moving statistics update like `norm = "batch"` (TF decay; unbiased variance kept). The step that
     drives the rmax/dmax schedule is `num_batches_tracked`, a buffer, so a checkpoint resumes the schedule.
     """
+
+    # Buffers and hyperparameters as they are once __init__ has run (nn.Module types them loosely).
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    num_batches_tracked: torch.Tensor
+    momentum: float
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ def module(layer: Layer, norm: NormFactory) -> nn.Module:
             deconv = nn.ConvTranspose2d(layer.channels_in, layer.channels_out, layer.kernel, stride=layer.stride,
                                         padding=layer.padding, output_padding=layer.output_padding)
             nn.init.normal_(deconv.weight, std=layer.weight_std)
+            assert deconv.bias is not None  # ConvTranspose2d has one unless bias=False
             nn.init.zeros_(deconv.bias)
             return deconv
         case Norm(channels=c):

@@ -8,9 +8,9 @@ Convs are padded, so an LxL input gives an (L*scale)x(L*scale) output. The paper
 from __future__ import annotations
 
 from bnbench.errors import UserError
-from bnbench.models import MODELS, ModelIO
 from bnbench.models.options import call_with_options
 from bnbench.models.plan import Conv, Deconv, Layer, PReLU, hidden_tail
+from bnbench.models.registry import MODELS, ModelIO
 from bnbench.scenario import ModelConfig
 
 DECONV_WEIGHT_STD = 1e-3  # the paper's initialization of the deconvolution

@@ -8,9 +8,9 @@ gets ReLU and dropout but no norm (every norm here is defined on conv feature ma
 from __future__ import annotations
 
 from bnbench.errors import UserError
-from bnbench.models import MODELS, ModelIO
 from bnbench.models.options import call_with_options
 from bnbench.models.plan import Conv, Dropout, Flatten, Layer, Linear, MaxPool, ReLU, hidden_tail
+from bnbench.models.registry import MODELS, ModelIO
 from bnbench.scenario import ModelConfig
 
 

@@ -14,12 +14,13 @@ have run, while one that passes may still run out of memory (the run then fails 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bnbench.errors import UserError
 from bnbench.models.probe import FLOAT_BYTES, probe
-from bnbench.scenario import RunSpec
+from bnbench.models.registry import ModelIO
+from bnbench.scenario import COMMAND, RunSpec, TaskConfig
 
 GIB = 1024**3
 
@@ -38,15 +39,13 @@ class MemoryEstimate:
         return self.activations + self.batch + self.parameters
 
 
-def estimate(spec: RunSpec) -> MemoryEstimate | None:
-    """The floor for one training step of `spec` at its batch size; None when the task fixes no input size or
-    the run is someone else's command (bnbench builds no model to weigh)."""
-    from bnbench.data import task_io
-    from bnbench.scenario import COMMAND
-
+def estimate(spec: RunSpec, io_of: Callable[[TaskConfig], ModelIO]) -> MemoryEstimate | None:
+    """The floor for one training step of `spec` at its batch size, its task feeding the model `io_of(task)`;
+    None when the task fixes no input size or the run is someone else's command (bnbench builds no model to
+    weigh)."""
     if spec.task.name == COMMAND:
         return None
-    io = task_io(spec.task)
+    io = io_of(spec.task)
     shapes = probe(spec.model, io, spec.task.batch_size)
     if shapes is None or io.image_size is None:  # the task fixes no input size (both or neither)
         return None
@@ -71,8 +70,10 @@ def capacity_bytes(device: str) -> int | None:
         return None
 
 
-def check_memory(specs: Iterable[RunSpec], devices: list[str], source: str = "") -> None:
-    """UserError for the first distinct variant whose training step cannot fit in the smallest of `devices`."""
+def check_memory(specs: Iterable[RunSpec], devices: list[str], io_of: Callable[[TaskConfig], ModelIO],
+                 source: str = "") -> None:
+    """UserError for the first distinct variant whose training step cannot fit in the smallest of `devices`;
+    `io_of` says what a task feeds a model (bnbench.data.task_io: the tasks sit above the models)."""
     sizes = [(d, c) for d in dict.fromkeys(devices) if (c := capacity_bytes(d)) is not None]
     if not sizes:
         return
@@ -82,7 +83,7 @@ def check_memory(specs: Iterable[RunSpec], devices: list[str], source: str = "")
         if spec.variant in seen:
             continue
         seen.add(spec.variant)
-        need = estimate(spec)
+        need = estimate(spec, io_of)
         if need is None or need.total <= capacity:
             continue
         where = f"{source}: " if source else ""

@@ -27,7 +27,7 @@ class Shapes:
     parameters: int
 
 
-def _spatial(name: str, side: tuple[int, int], out: tuple[int, int]) -> tuple[int, int]:
+def _spatial(name: str, side: tuple[int, ...], out: tuple[int, int]) -> tuple[int, int]:
     if min(out) < 1:
         raise ValueError(f"{name} would turn {side[0]}x{side[1]} maps into {out[0]}x{out[1]}")
     return out

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bnbench.errors import UserError
-from bnbench.models import MODELS, ModelIO
 from bnbench.models.options import call_with_options
 from bnbench.models.plan import Conv, Layer, hidden_tail
+from bnbench.models.registry import MODELS, ModelIO
 from bnbench.scenario import ModelConfig
 
 

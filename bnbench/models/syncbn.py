@@ -48,6 +48,8 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
     number of values per channel over all replicas).
     """
 
+    num_batches_tracked: torch.Tensor  # a buffer once __init__ has run (nn.Module types it loosely)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or replica_count() == 1:
             return super().forward(x)

@@ -19,7 +19,7 @@ from bnbench.rendering.terminal import write_line
 from bnbench.scenario import COMMAND, RunSpec
 
 if TYPE_CHECKING:
-    from bnbench.train import EvalLog, StepLog
+    from bnbench.hooks import EvalLog, StepLog
 
 
 @dataclass

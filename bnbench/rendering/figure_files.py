@@ -48,7 +48,11 @@ def save(fig: Figure, folder: Path, name: str) -> None:
     """`folder/name.png` and `.svg`, each written to a temporary file and renamed: a full disk or a Ctrl-C
     leaves the previous figure or none, never half of one."""
     for ext in ("png", "svg"):
-        atomic_write(folder / f"{name}.{ext}", lambda tmp, ext=ext: fig.savefig(tmp, format=ext))
+
+        def save(tmp: Path, ext: str = ext) -> None:
+            fig.savefig(tmp, format=ext)
+
+        atomic_write(folder / f"{name}.{ext}", save)
 
 
 def draw_power(root: Path, folder: Path, run_order: list[str], source: str) -> bool:

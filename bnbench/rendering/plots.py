@@ -9,6 +9,7 @@ so a night of 10 Hz samples draws as fast as a minute of them and looks the same
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -51,7 +52,7 @@ def evals(summary: Summary, curves: pd.DataFrame) -> pd.DataFrame:
     return in_run_order(summary, curves[curves["kind"] == "eval"])
 
 
-def reference_lines(ax, summary: Summary, curves: pd.DataFrame) -> None:  # noqa: ANN001
+def reference_lines(ax: Any, summary: Summary, curves: pd.DataFrame) -> None:
     """The target (dashed) and each non-learned reference such as bicubic (dotted), as horizontal lines."""
     if summary.target is not None:
         ax.axhline(summary.target, color="black", linestyle="--", linewidth=1,
@@ -76,7 +77,7 @@ def zoom_window(centres: list[float], finals: dict[str, float]) -> tuple[float, 
     return low, high, [v for v, f in finals.items() if not low <= f <= high]
 
 
-def metric_panel(ax, data: pd.DataFrame, summary: Summary, order: list[str]) -> dict[str, float]:  # noqa: ANN001
+def metric_panel(ax: Any, data: pd.DataFrame, summary: Summary, order: list[str]) -> dict[str, float]:
     """Each variant's mean over seeds and its min-max band against the step; returns its last mean."""
     palette, finals = colors(order), {}
     for variant in order:

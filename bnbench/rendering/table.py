@@ -7,6 +7,8 @@ Piped (a log, CI, `tee`) nothing is wrapped at all and nothing is coloured: each
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -71,7 +73,7 @@ def show(console: Console, table: Table) -> None:
         console.width = width
 
 
-def notes(summary: Summary, energy: dict | None = None) -> list[str]:
+def notes(summary: Summary, energy: dict[str, Any] | None = None) -> list[str]:
     """What the verdicts rest on beyond each line: the multiple-comparison correction, and for adaptive seeds what
     was not spent (`energy`: the scenario's [energy] settings, for cups of tea)."""
     lines = []
