@@ -3,7 +3,7 @@
 #   bash benchmarks/gpu_validation.sh                      # results under ./gpu-validation-out
 #   OUT=/some/folder WHEELS=wheels/ bash benchmarks/gpu_validation.sh
 # WHEELS (optional) is a folder of wheels for a host without a package index; they are installed into a
-# private folder, never over the host's own torch. DOCTOR_S, QUICK_S and MEASURE_S cap each part (seconds).
+# private folder, never over the host's own torch. DOCTOR_S, QUICK_S, MEASURE_S and SHARE_S cap each part (seconds).
 set -u
 OUT=${OUT:-$PWD/gpu-validation-out}
 mkdir -p "$OUT"
@@ -52,4 +52,10 @@ while time.time() - t < 8:
 echo "measure exit $?"
 cat "$OUT/measure-gpu.txt"
 cp "$work/m/runs.csv" "$OUT/measure-runs.csv" 2>/dev/null
+
+# 4. Shared hardware: the quick scenario packed 1, 2 and 4 runs per GPU (session time, busy %, each run's GPU
+#    joules against the board's counter), then beside a matrix-multiply loop bnbench did not start.
+timeout "${SHARE_S:-420}" python3 benchmarks/gpu_sharing.py --out "$work/share" > "$OUT/sharing.txt" 2>&1
+echo "sharing exit $?"
+cat "$OUT/sharing.txt"
 date -u
