@@ -324,7 +324,15 @@ def doctor(
 @app.command()
 @friendly
 def schema() -> None:
-    """Print the JSON Schema of scenario files, so an editor (taplo, Even Better TOML) completes and checks keys."""
+    """Print the JSON Schema of scenario files, for editors.
+
+    An editor with a TOML language server (taplo, Even Better TOML) then completes and checks keys as they are
+    typed.
+
+    \b
+    Example:
+      bnbench schema > bnbench.schema.json
+    """
     from bnbench.commands.schema import schema_text
 
     typer.echo(schema_text(), nl=False)

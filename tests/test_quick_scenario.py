@@ -73,4 +73,4 @@ def test_piped_quick_shows_each_verdict_kwh_and_cups_whole(quick_output):
         # variant, wall time and its unit, kWh, cups, CO2 and its unit, cost: every number a whole cell
         assert re.fullmatch(r"[\d.]+", rows[variant][3]) and re.fullmatch(r"[\d.]+", rows[variant][4]), rows
     verdicts = [line for line in lines if line.startswith("bn: PSNR ")]
-    assert len(verdicts) == 1 and re.search(r"; (better|worse|[a-z ]+) \(p[=<][\d.]+, n=3\)$", verdicts[0])
+    assert len(verdicts) == 1 and re.search(r"; (better|worse|[a-z ]+) \(p[=<][\d.]+, n=3(: [^()]+)?\)$", verdicts[0])

@@ -227,7 +227,7 @@ def run_command(spec: RunSpec, hooks: Hooks, devices: Sequence[str], folder: Pat
                 raise CommandFailed(f"cannot start '{argv[0]}': {exc.strerror or exc}") from None
             note(f"command started (pid {group.pid}): {' '.join(argv)}")
             assert group.process.stdout is not None and group.process.stderr is not None
-            parse = parser.log is not None or parser.eval is not None
+            parse = parser.preset is not None or parser.log is not None or parser.eval is not None
             out = _Output(group.process.stdout, stdout_log, sys.stdout.buffer if task.echo else None,
                           (lambda line: _put_all(events, parser.feed(line))) if parse else None)
             err = _Output(group.process.stderr, stderr_log, sys.stderr.buffer if task.echo else None,

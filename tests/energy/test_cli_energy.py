@@ -105,7 +105,9 @@ def test_cpu_run_without_sensors_is_an_estimate(tmp_path: Path) -> None:
     # Cumulative at each evaluation; after the last one only the final checkpoint's window is counted.
     assert evals["energy_j"].is_monotonic_increasing
     last = evals["energy_j"].iloc[-1]
-    assert run["energy_j"] - run["energy_checkpoint_j"] - 1e-9 <= last <= run["energy_j"] + 1e-9
+    # The train window also holds the moments after it (writing the evaluation's row) until the final checkpoint:
+    # the estimate counts CPU time in 10 ms ticks, 0.1 J each at 10 W, so one such tick may land there.
+    assert run["energy_j"] - run["energy_checkpoint_j"] - 0.1 - 1e-9 <= last <= run["energy_j"] + 1e-9
     manifest = (out / "manifest.json").read_text()
     assert '"idle_w"' in manifest and '"gpus": []' in manifest
 

@@ -15,9 +15,9 @@ def test_html_report_marks_verdicts_and_puts_the_figures_after_the_glance(folder
     root = folder(finals={"control": [29.9, 30.0, 30.1], "bn-debiased": [27.9, 28.0, 28.1]})
     assert runner.invoke(app, ["report", str(root)]).exit_code == 0
     page = (root / "report.html").read_text(encoding="utf-8")
-    assert '<td><span class="verdict v-worse">worse</span> (p&lt;0.001)</td>' in page
+    assert '<td><span class="verdict v-worse">worse</span> (p=0.002)</td>' in page
     assert '<td>+3.00 <span class="verdict v-above">above</span></td>' in page
-    assert "; <span class=\"verdict v-worse\">worse</span> (p&lt;0.001, n=3)</li>" in page
+    assert "; <span class=\"verdict v-worse\">worse</span> (p=0.002, n=3: the interval is below zero)</li>" in page
     assert ".v-worse, .v-below { color: #c62828; }" in page and "td { white-space: nowrap; }" in page
     glance_end, first_figure, abstract = (page.index("What each variant cost"), page.index("<figure"),
                                           page.index("<h2>Abstract</h2>"))
