@@ -93,7 +93,7 @@ def compare(root_a: Path, root_b: Path, output: str = "table", console: Console 
 
 def print_json(result: FolderComparison, root_a: Path, root_b: Path, verdict: Gate | None,
                console: Console) -> None:
-    from bnbench.rendering.document import to_jsonable
+    from bnbench.rendering.format import to_jsonable
 
     data = {"a": str(root_a), "b": str(root_b), "only_a": result.only_a, "only_b": result.only_b,
             "variants": {v: {"sentence": c.sentence, "words": c.words,

@@ -318,9 +318,10 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
         if not temporary:
             lines.append(f"results: {out} (bnbench report {out})")
         if options.as_json:
+            from bnbench.rendering.format import to_jsonable
             from bnbench.rendering.terminal import write_line
 
-            write_line(json.dumps(_jsonable(result), indent=2, allow_nan=False))
+            write_line(json.dumps(to_jsonable(result), indent=2, allow_nan=False))
         else:
             for line in lines:
                 say(console, line)
@@ -333,17 +334,6 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
     if codes:
         return codes[0]
     return 1 if any(figures[n]["failures"] for n in names) else 0
-
-
-def _jsonable(value: Any) -> Any:
-    """NaN and inf become None (JSON has none)."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _plain(row: dict[str, Any]) -> dict[str, Any]:

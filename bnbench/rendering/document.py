@@ -499,16 +499,3 @@ def build(results: Results, summary: Summary, plots: list[Plot]) -> tuple[str, l
     blocks += [Heading(2, "Energy"), *energy_blocks(results, summary), *busy_blocks(summary), *shared,
                Heading(2, "Conclusion"), *conclusion(summary)]
     return title, blocks
-
-
-def to_jsonable(value: Any) -> Any:
-    """NaN and inf become None (JSON has no NaN); numpy scalars become Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

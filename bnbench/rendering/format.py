@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # a type only: the live display imports this module, and formatting needs no scipy
     from bnbench.analysis.stats import Description
@@ -146,3 +146,16 @@ def interval(d: Description, decimals: int = 2) -> str:
     if d.n < 2 or not math.isfinite(d.ci_low):
         return "-"
     return f"[{number(d.ci_low, decimals)}, {number(d.ci_high, decimals)}]"
+
+
+def to_jsonable(value: Any) -> Any:
+    """NaN and inf become None (JSON has no NaN); numpy scalars become Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -25,9 +25,9 @@ from bnbench.rendering.document import (
     TableBlock,
     build,
     rounds_text,
-    to_jsonable,
 )
 from bnbench.rendering.figure_files import Plot, write_figures
+from bnbench.rendering.format import to_jsonable
 from bnbench.results.atomic import atomic_write_text
 
 FIGURES_DIR = "figures"
