@@ -48,7 +48,9 @@ def run_matrix(
         if pool is not None:
             return rows + pool.run([p.spec for p in todo], store, progress, stop, options)
         return rows + run_pool([p.spec for p in todo], slots, store, progress, stop, options)
-    with sharing_this_process():
+    from bnbench.execute.command import is_command
+
+    with sharing_this_process(commands=any(is_command(plan.spec) for plan in todo)):
         for plan in todo:
             if stop.is_set():
                 break
@@ -58,15 +60,18 @@ def run_matrix(
 
 
 @contextlib.contextmanager
-def sharing_this_process() -> Iterator[None]:
+def sharing_this_process(commands: bool = False) -> Iterator[None]:
     """While open, runs trained in this process are charged their share of the host package (this process's
-    CPU time over the host's busy time) and of their GPU (bnbench.energy.shared_gpu), not the whole of either."""
+    CPU time over the host's busy time) and of their GPU (bnbench.energy.shared_gpu), not the whole of either.
+    With `commands` (the runs are commands this process starts and watches), the CPU time is its children's
+    alone: bnbench polling them is not the commands' work, as the CPU-time estimate already counts it."""
+    from bnbench.energy.estimate import process_cpu_s
     from bnbench.energy.shared_host import Peers, current_peers, host_busy_s, share_host_with, tree_pids
     from bnbench.execute.slot_meter import cpu_seconds_of
 
     me = (os.getpid(),)
     before = current_peers()
-    own_cpu_s = cpu_seconds_of(me)
+    own_cpu_s = process_cpu_s(own=False) if commands else cpu_seconds_of(me)
     share_host_with(Peers(own_cpu_s=own_cpu_s, all_cpu_s=own_cpu_s, runs=lambda: 1, host_busy_s=host_busy_s,
                           own_pids=tree_pids(lambda: me), session_pids=tree_pids(lambda: me)))
     try:

@@ -249,3 +249,28 @@ def test_host_busy_seconds_leave_out_idle_and_guest_time(monkeypatch: pytest.Mon
     Times = namedtuple("Times", "user nice system idle iowait irq softirq steal guest guest_nice")
     monkeypatch.setattr(psutil, "cpu_times", lambda: Times(100.0, 0.0, 40.0, 500.0, 30.0, 5.0, 0.0, 0.0, 10.0, 0.0))
     assert shared_host.host_busy_s() == pytest.approx(145.0)
+
+
+def test_a_command_session_charges_the_host_by_its_commands_cpu_time_alone() -> None:
+    # `bnbench measure` runs commands from its own process: its polling is not the command's work. Burning 0.3 s
+    # of CPU in this process moves the command session's own CPU seconds by nothing (no child ran), while a
+    # session that trains here counts it.
+    import time as clock
+
+    from bnbench.execute.local import sharing_this_process
+
+    def burn() -> None:
+        end = clock.process_time() + 0.3
+        while clock.process_time() < end:
+            pass
+
+    with sharing_this_process(commands=True):
+        own = shared_host.current_peers().own_cpu_s  # type: ignore[union-attr]
+        before = own()
+        burn()
+        assert own() - before < 0.05
+    with sharing_this_process():
+        own = shared_host.current_peers().own_cpu_s  # type: ignore[union-attr]
+        before = own()
+        burn()
+        assert own() - before >= 0.25
