@@ -89,4 +89,6 @@ def test_each_ray_node_takes_its_own_idle_baseline(local_ray: None, digits_scena
     assert [r["device"] for r in rows] == [f"{node}/cpu"] * 2
     # Each run's net energy is taken against its node's baseline: present, and at most the gross.
     assert all(r["net_kwh"] != "" and float(r["net_kwh"]) <= float(r["kwh"]) for r in rows)
-    assert all(float(r["idle_w"]) == baseline["idle_w"]["cpu"] for r in rows)
+    # Each run is charged its share of that baseline: the whole of it while it ran alone, a part while the other
+    # run shared the node's cores (the two may overlap or not, as Ray schedules them).
+    assert all(0 <= float(r["idle_w"]) <= baseline["idle_w"]["cpu"] * (1 + 1e-9) for r in rows)
