@@ -1,8 +1,8 @@
 """Scenario files: TOML in, frozen typed objects out, validated once at the edge.
 
-A scenario has six sections (`[scenario]`, `[task]`, `[model]`, `[train]`, `[energy]`, `[stats]`) and any number of
-`[[variant]]` tables. A variant's keys override fields of `[model]`, `[train]` and `[task]`. Expansion gives
-one `RunSpec` per variant x seed. Nothing deeper than this module reads TOML or raw dicts.
+A scenario has seven sections (`[scenario]`, `[task]`, `[model]`, `[train]`, `[energy]`, `[stats]`, `[export]`) and
+any number of `[[variant]]` tables. A variant's keys override fields of `[model]`, `[train]` and `[task]`.
+Expansion gives one `RunSpec` per variant x seed. Nothing deeper than this module reads TOML or raw dicts.
 
 `[task] name = "command"` makes each run the user's own command (bnbench.execute.command): each variant gives
 its `command`, and `[task]` the `metric` it reports and its direction; model and data keys do not apply.
@@ -420,6 +420,23 @@ class EnergyConfig(_Section):
                                  "$BNBENCH_POWERCAP or /sys/class/powercap.")
 
 
+class ExportConfig(_Section):
+    """[export]: where a session's results go when it ends, besides its results folder. Changes nothing the runs
+    measure, so a resume may change it."""
+
+    mlflow: str | None = Field(default=None, description="An MLflow tracking URI (http://host:5000, "
+                               "sqlite:///mlflow.db or a folder, relative to the scenario file): each session "
+                               "that ends is exported there, as `bnbench export DIR --mlflow URI` would.")
+    experiment: str | None = Field(default=None, description="The MLflow experiment. Default: the scenario's name.")
+
+    @field_validator("mlflow", "experiment")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty (leave the key out for none)")
+        return value
+
+
 _OVERRIDABLE: dict[str, type[_Section]] = {"model": ModelConfig, "train": TrainConfig, "task": TaskConfig}
 _TASK_FIELDS_NOT_OVERRIDABLE = {"name", "dataset", "validation", "metric", "higher_is_better"}
 
@@ -472,6 +489,7 @@ class Scenario:
     variants: tuple[Variant, ...]
     source: str = "<scenario>"
     stats: StatsConfig = StatsConfig()
+    export: ExportConfig = ExportConfig()
 
     @property
     def name(self) -> str:
@@ -490,12 +508,16 @@ class Scenario:
         stats = self.stats.model_dump(exclude_defaults=True)  # left out when default: older folders still resume
         if stats:
             out["stats"] = stats
+        export = self.export.model_dump(exclude_none=True)
+        if export:
+            out["export"] = export
         out["variant"] = [{"name": v.name, **dict(v.overrides)} for v in self.variants]
         return out
 
     def fingerprint(self) -> str:
         """A hash of everything that changes results; equal fingerprints mean the same experiment."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+        settings = {k: v for k, v in self.to_dict().items() if k != "export"}  # where results go, not what they are
+        return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def _drop_none(d: dict[str, Any]) -> dict[str, Any]:
@@ -509,6 +531,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "train": TrainConfig,
     "energy": EnergyConfig,
     "stats": StatsConfig,
+    "export": ExportConfig,
 }
 
 
@@ -572,11 +595,19 @@ def _depth(value: Any) -> int:
     return deepest
 
 
+_URI_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
 def resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:
-    """Make `[task] dataset` and `validation` folders absolute, relative to the scenario file's `folder`.
+    """Make `[task] dataset` and `validation` folders (and an `[export] mlflow` folder, a URI without a scheme)
+    absolute, relative to the scenario file's `folder`.
 
     Runs before `--set` overrides, so a path given on the command line stays relative to the working directory.
     """
+    export = raw.get("export")
+    if isinstance(export, dict) and isinstance(export.get("mlflow"), str) and export["mlflow"].strip() \
+            and not _URI_SCHEME.match(export["mlflow"]):
+        export["mlflow"] = str((folder / Path(export["mlflow"]).expanduser()).resolve())
     task = raw.get("task")
     if not isinstance(task, dict):
         return

@@ -71,9 +71,11 @@ def check_runs(specs: Iterable[RunSpec]) -> None:
 def check_before_running(scenario: Scenario, specs: list[RunSpec], devices: list[str]) -> None:
     """Everything `validate` and `run` refuse before a results folder exists: unknown names, data, models and
     their inputs, then each variant's memory floor against the smallest of `devices`. Raises UserError."""
+    from bnbench.commands.export import check_export
     from bnbench.data import task_io
     from bnbench.models.memory import check_memory
 
     check_scenario(scenario)
+    check_export(scenario)
     check_runs(specs)
     check_memory(specs, devices, task_io, scenario.source)

@@ -340,6 +340,7 @@ def _session(
     """Train `specs` into `out`, held by this process: a new folder, or the rest of `resuming`. `ordered`: hand
     the runs out as given, else in the scenario's order."""
     from bnbench.commands.energy import idle_baseline
+    from bnbench.commands.export import export_after_run
     from bnbench.commands.report import report_after_run
     from bnbench.data import task_metadata
     from bnbench.energy.devices import gpu_manifest
@@ -376,6 +377,7 @@ def _session(
         say(console, f"nothing left to resume: all {plural(len(plans), 'run')} in {out} are finished{unused}")
         if report and report_after_run(out, console) == "interrupted":
             return Session(EXIT_SIGINT, out, [])
+        export_after_run(scenario, out, lambda text: say(console, text))  # an export added since: idempotent
         say(console, f"results: {out}")
         return Session(EXIT_OK, out, [])
     if not resuming and not adaptive:  # an adaptive session that decided early leaves seeds unrun on purpose
@@ -444,9 +446,10 @@ def _session(
         say(console, f"interrupted: state saved; resume with --resume {out}, or `bnbench report {out}` for what is "
                      "done" if resumable else "interrupted")
         return Session(EXIT_SIGTERM if received["signal"] == signal.SIGTERM else EXIT_SIGINT, out, rows)
+    if report and report_after_run(out, console) == "interrupted":
+        return Session(EXIT_SIGINT, out, rows)
+    export_after_run(scenario, out, lambda text: say(console, text))  # a failure is a line; the folder is whole
     if report:
-        if report_after_run(out, console) == "interrupted":
-            return Session(EXIT_SIGINT, out, rows)
         say(console, f"results: {out}")
     # Runs no worker took (every slot's worker died or never started) are neither failed nor done: say so.
     done = {r["run_id"] for r in rows}

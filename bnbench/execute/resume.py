@@ -23,6 +23,7 @@ FINISHED = ("completed", "diverged")
 # Keys that change how a run is saved, where or when it runs, not what it computes: they may differ on resume.
 HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints",
                            "order", "warmup_steps", "powercap", "echo", "grace_s", "runs_per_gpu"})
+HARMLESS_SECTIONS = frozenset({"export"})  # where a session's results are sent, not what its runs measure
 
 Action = Literal["skip", "start", "resume"]
 
@@ -110,8 +111,10 @@ def scenario_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str
     "train.lr 0.001 -> 0.01" or "variant 'bn' added"."""
     old, new = _normalize(old), _normalize(new)
     found: list[tuple[str, str]] = []
+    harmless_sections: list[tuple[str, str]] = []
     for section in sorted((set(old) | set(new)) - {"variant"}):
-        found += _table_changes(f"{section}.", old.get(section, {}), new.get(section, {}))
+        changed = _table_changes(f"{section}.", old.get(section, {}), new.get(section, {}))
+        (harmless_sections if section in HARMLESS_SECTIONS else found).extend(changed)
     before = {v["name"]: v for v in old.get("variant", [])}
     after = {v["name"]: v for v in new.get("variant", [])}
     for name in before.keys() - after.keys():
@@ -121,7 +124,7 @@ def scenario_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str
     for name in sorted(before.keys() & after.keys()):
         found += _table_changes(f"variant '{name}' ", before[name], after[name])
     real = [text for key, text in found if key not in HARMLESS_KEYS]
-    harmless = [text for key, text in found if key in HARMLESS_KEYS]
+    harmless = [text for key, text in found if key in HARMLESS_KEYS] + [text for _, text in harmless_sections]
     return real, harmless
 
 
