@@ -383,7 +383,7 @@ class TrainConfig(_Section):
 
 
 class StatsConfig(_Section):
-    """[stats]: how comparisons are decided (README: How a verdict is decided)."""
+    """[stats]: how comparisons are decided (docs/explanation/verdicts.md)."""
 
     alpha: float = Field(default=0.05, gt=0, lt=0.5, description="Two-sided significance level, for the family "
                          "of variants against the baseline.")

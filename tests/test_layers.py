@@ -1,5 +1,5 @@
-"""Imports flow one way (README: Code map): a module imports only from its own layer or the layers below it,
-and no two modules import each other at module level.
+"""Imports flow one way (docs/development.md: Code map): a module imports only from its own layer or the layers
+below it, and no two modules import each other at module level.
 
 Every import counts for the layers, wherever it is written: at module level, inside a function (a lazy import
 is still a dependency) and under `if TYPE_CHECKING:` (a type that a module's functions name is part of what the

@@ -1,6 +1,7 @@
-"""scenarios/quick.toml, run as the README's quick start says, piped: the README quotes what it prints.
+"""scenarios/quick.toml, run as the README's quick start says, piped: the README and the manual's tutorial quote
+what it prints.
 
-One real session (six runs of 600 steps: about two minutes on two idle cores) serves both tests. Its quality
+One real session (six runs of 600 steps: about two minutes on two idle cores) serves every test. Its quality
 figures are the same on every run (one thread a run, fixed seeds); times and energy are not, so they are left
 out of the comparison.
 """
@@ -37,12 +38,18 @@ def deterministic(text: str) -> list[str]:
     return lines
 
 
-def readme_quote() -> str:
-    """The first ```text block of the README's Quick start."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## Quick start"):]
-    section = section[:section.index("\n## ", 1)]
+def quote(path: Path, heading: str) -> str:
+    """The first ```text block under a page's `heading`, up to its next heading of that level."""
+    text = path.read_text(encoding="utf-8")
+    section = text[text.index(heading):]
+    level = heading.split(" ")[0]
+    section = section[:section.index(f"\n{level} ", 1)]
     return re.search(r"```text\n(.*?)```", section, re.S).group(1)
+
+
+# The README's quick start and the manual's tutorial both quote the session.
+QUOTES = [(REPO / "README.md", "## Quick start"),
+          (REPO / "docs" / "tutorials" / "quick-scenario.md", "## Install and run")]
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +61,9 @@ def quick_output(tmp_path_factory) -> str:
     return done.stdout
 
 
-def test_the_readme_quotes_what_quick_prints(quick_output):
-    quoted = deterministic(readme_quote())
+@pytest.mark.parametrize(("path", "heading"), QUOTES, ids=["README", "tutorial"])
+def test_the_readme_and_the_tutorial_quote_what_quick_prints(quick_output, path, heading):
+    quoted = deterministic(quote(path, heading))
     # Two quality rows, one verdict, and the two variants against bicubic.
     assert len(quoted) == 5, quoted
     assert deterministic(quick_output) == quoted

