@@ -5,12 +5,14 @@ The pool's workers are spawned processes, so a test's monkeypatch cannot reach t
 imports this script in every worker (as __mp_main__), so the fakes below hold in the parent and in each worker.
 Torch is told of two CUDA GPUs; NVML is a fake whose boards draw a steady 100 W, read off the wall clock so that
 every process sees one counter per board, and whose process list holds the workers pinned to each board (each
-worker writes its pid under DIR/<uuid> when it first reads its board's counter). The runs themselves train on
-the CPU: only their meters see GPUs.
+worker writes its pid under DIR/<uuid> when it first reads its board's counter), plus the pids listed in
+FAKE_GPUS_FOREIGN (comma-separated: processes of another user). The runs themselves train on the CPU: only their
+meters see GPUs.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -18,7 +20,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from tests.energy.fakes import FakeGpu, FakeNvml
+from tests.energy.fakes import FakeCuda, FakeGpu, FakeNvml
 
 UUIDS = ["GPU-fake-0000-aaaa", "GPU-fake-0000-bbbb"]
 BOARD_W = 100.0
@@ -33,12 +35,16 @@ class ClockNvml(FakeNvml):
                           for i, u in enumerate(UUIDS)])
         self.folder = folder
 
+    def hold(self, uuid: str) -> None:
+        """This process holds board `uuid` from now on (as a CUDA context on it would)."""
+        (self.folder / uuid).mkdir(parents=True, exist_ok=True)
+        (self.folder / uuid / str(os.getpid())).touch()
+
     def _hold(self) -> None:
         """A worker pinned to one board holds it from its first read on (a worker is pinned after it starts)."""
         mine = os.environ.get("CUDA_VISIBLE_DEVICES", "")
         if mine in UUIDS:
-            (self.folder / mine).mkdir(parents=True, exist_ok=True)
-            (self.folder / mine / str(os.getpid())).touch()
+            self.hold(mine)
 
     def nvmlDeviceGetTotalEnergyConsumption(self, gpu: FakeGpu) -> int:
         self._hold()
@@ -50,7 +56,8 @@ class ClockNvml(FakeNvml):
     def nvmlDeviceGetComputeRunningProcesses(self, gpu: FakeGpu) -> list[SimpleNamespace]:
         held = self.folder / gpu.uuid
         pids = sorted(int(p.name) for p in held.iterdir()) if held.is_dir() else []
-        return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in pids if _alive(pid)]
+        foreign = [int(p) for p in os.environ.get("FAKE_GPUS_FOREIGN", "").split(",") if p]
+        return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in pids + foreign if _alive(pid)]
 
 
 def _alive(pid: int) -> bool:
@@ -59,6 +66,14 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def _gpu_meter(api: ClockNvml, gpu: str, device: str, *args: Any, **kwargs: Any) -> Any:
+    """open_run_meter for `gpu`, whatever device the run trains on; this process holds that board."""
+    from bnbench.energy.devices import open_run_meter
+
+    api.hold(UUIDS[int(gpu.partition(":")[2] or 0)])
+    return open_run_meter(gpu, *args, **kwargs)
 
 
 def install(folder: Path) -> None:
@@ -71,10 +86,15 @@ def install(folder: Path) -> None:
     api = ClockNvml(folder)
     nvml.load_nvml = lambda: api
     devices._visible_gpus = lambda: len(UUIDS)
-    identity.cuda_uuids = lambda count, cuda=None: list(UUIDS[:count])
+    torch_uuid = identity.torch_uuid
+    # torch's UUID of a device, as a process pinned by CUDA_VISIBLE_DEVICES (or not at all) would see it
+    identity.torch_uuid = lambda index, cuda=None: torch_uuid(index, FakeCuda(UUIDS, os.environ.get(
+        "CUDA_VISIBLE_DEVICES")))
     train_on_gpu = driver.execute_run
 
     def execute_run(spec: Any, device: Any, *args: Any, **kwargs: Any) -> Any:
+        if "open_meter" not in kwargs:  # one slot, in this process: meter the GPU the run was given
+            kwargs["open_meter"] = functools.partial(_gpu_meter, api, str(device))
         return train_on_gpu(spec, torch.device("cpu"), *args, **kwargs)
 
     driver.execute_run = execute_run

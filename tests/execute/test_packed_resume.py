@@ -62,10 +62,11 @@ norm = "batch"
 """
 
 
-def on_fake_gpus(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    """`bnbench ARGS` on the two fake GPUs of tests/execute/fake_gpus.py, stdout and stderr together."""
+def on_fake_gpus(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`bnbench ARGS` on the two fake GPUs of tests/execute/fake_gpus.py (`env`: more variables, such as
+    FAKE_GPUS_FOREIGN), stdout and stderr together."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "FAKE_GPUS_DIR": str(cwd / "fake-gpus"),
-           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])}
+           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]), **(env or {})}
     return subprocess.Popen([sys.executable, str(FAKE_GPUS), *args], cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
