@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 
 from tests.energy.fakes import FakeCuda, FakeGpu, FakeNvml
 
+REPO = Path(__file__).resolve().parents[2]
 UUIDS = ["GPU-fake-0000-aaaa", "GPU-fake-0000-bbbb"]
 BOARD_W = 100.0
 _EPOCH_S = 1.7e9  # keeps the counter's millijoules well inside NVML's 64 bits
@@ -58,6 +60,15 @@ class ClockNvml(FakeNvml):
         pids = sorted(int(p.name) for p in held.iterdir()) if held.is_dir() else []
         foreign = [int(p) for p in os.environ.get("FAKE_GPUS_FOREIGN", "").split(",") if p]
         return [SimpleNamespace(pid=pid, usedGpuMemory=1 << 30) for pid in pids + foreign if _alive(pid)]
+
+
+def on_fake_gpus(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """`bnbench ARGS` on the two fake GPUs of tests/execute/fake_gpus.py (`env`: more variables, such as
+    FAKE_GPUS_FOREIGN), stdout and stderr together."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "FAKE_GPUS_DIR": str(cwd / "fake-gpus"),
+           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]), **(env or {})}
+    return subprocess.Popen([sys.executable, __file__, *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def _alive(pid: int) -> bool:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .fake_gpus import UUIDS
-from .test_packed_resume import on_fake_gpus
+from .fake_gpus import UUIDS, on_fake_gpus
 
 ONE_SLOT = """
 [scenario]

@@ -5,10 +5,7 @@ the weights of the same run trained start to end in one go."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -20,12 +17,10 @@ from bnbench import checkpoint
 from bnbench.results.load import load_scenario_dict
 from bnbench.scenario import expand, from_dict
 from bnbench.train import train
-from tests.conftest import REPO
 from tests.reliability.helpers import wait_for
 
-from .fake_gpus import UUIDS
+from .fake_gpus import UUIDS, on_fake_gpus
 
-FAKE_GPUS = Path(__file__).with_name("fake_gpus.py")
 MAX_STEPS = 200
 RUNS = ["control-s0", "bn-s0", "control-s1", "bn-s1"]
 
@@ -60,15 +55,6 @@ name = "control"
 name = "bn"
 norm = "batch"
 """
-
-
-def on_fake_gpus(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    """`bnbench ARGS` on the two fake GPUs of tests/execute/fake_gpus.py (`env`: more variables, such as
-    FAKE_GPUS_FOREIGN), stdout and stderr together."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200", "FAKE_GPUS_DIR": str(cwd / "fake-gpus"),
-           "PYTHONPATH": os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]), **(env or {})}
-    return subprocess.Popen([sys.executable, str(FAKE_GPUS), *args], cwd=cwd, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
 
 def checkpoints(out: Path, run_id: str) -> list[checkpoint.CheckpointFile]:
