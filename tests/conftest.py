@@ -135,7 +135,8 @@ def folder(tmp_path: Path):
 # The longest modules (a minute or two each) start first, so that with one test process per core (pytest-xdist,
 # a module at a time) the short ones fill in around them instead of leaving one process running them at the end.
 SLOW_FIRST = ("tests/test_quick_scenario.py", "tests/reliability/test_resume_notes.py", "tests/execute/test_ray.py",
-              "tests/reliability/test_one_writer.py", "tests/reliability/test_kill_resume.py")
+              "tests/reliability/test_one_writer.py", "tests/reliability/test_kill_resume.py",
+              "tests/execute/test_packed_resume.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
