@@ -27,9 +27,11 @@ from bnbench.energy.attribution import split_board_j
 from bnbench.energy.source import EnergySource, SourceError
 
 REFRESH_S = 1.0
-WHOLE, SM_SHARE, EQUAL = "whole", "sm-share", "equal"
-ATTRIBUTIONS = (WHOLE, SM_SHARE, EQUAL)
-"""`gpu_attribution`: alone on the GPU throughout; shared, split by SM activity; shared, split equally."""
+WHOLE, SM_SHARE, EQUAL, UNLISTED = "whole", "sm-share", "equal", "unlisted"
+ATTRIBUTIONS = (WHOLE, SM_SHARE, EQUAL, UNLISTED)
+"""`gpu_attribution`: alone on the GPU throughout; shared, split by SM activity; shared, split equally; NVML
+listed other processes on the GPU but never this run's, so it was charged no share of the board (an MPS
+client that the driver does not list, or a run that never used the GPU)."""
 OWN = "own"
 
 
@@ -60,8 +62,12 @@ class GpuTenants:
 
     def read(self) -> Tenants:
         pids: set[int] = set()
-        for list_processes in (self.api.nvmlDeviceGetComputeRunningProcesses,
-                               self.api.nvmlDeviceGetGraphicsRunningProcesses):
+        listers = (self.api.nvmlDeviceGetComputeRunningProcesses, self.api.nvmlDeviceGetGraphicsRunningProcesses,
+                   # An MPS server's clients are listed by a call of their own (absent from old bindings).
+                   getattr(self.api, "nvmlDeviceGetMPSComputeRunningProcesses", None))
+        for list_processes in listers:
+            if list_processes is None:
+                continue
             try:
                 pids.update(int(p.pid) for p in list_processes(self.handle))
             except self.api.NVMLError:
@@ -91,6 +97,8 @@ class SharingTally:
     foreign_readings: int = 0
     shared_by_sm: int = 0
     shared_equally: int = 0
+    own_listed: int = 0  # readings that listed this run's process
+    others_only: int = 0  # readings that listed other processes and not this run's
 
     @property
     def gpu_shared(self) -> float:
@@ -99,16 +107,25 @@ class SharingTally:
 
     @property
     def attribution(self) -> str:
-        """How most of the shared stretches were split; `whole` when the run never shared its GPU."""
+        """How most of the shared stretches were split; `whole` when the run never shared its GPU; `unlisted` when
+        NVML listed other processes but never this run's."""
+        if self.unlisted:
+            return UNLISTED
         if not self.shared_by_sm and not self.shared_equally:
             return WHOLE
         return SM_SHARE if self.shared_by_sm >= self.shared_equally else EQUAL
 
+    @property
+    def unlisted(self) -> bool:
+        """Whether NVML listed other processes on the GPU and never this run's (its share is then unknown)."""
+        return self.others_only > 0 and self.own_listed == 0
+
     def add(self, other: SharingTally) -> SharingTally:
         return SharingTally(*(a + b for a, b in zip(self.state(), other.state(), strict=True)))
 
-    def state(self) -> tuple[int, int, int, int]:
-        return (self.readings, self.foreign_readings, self.shared_by_sm, self.shared_equally)
+    def state(self) -> tuple[int, int, int, int, int, int]:
+        return (self.readings, self.foreign_readings, self.shared_by_sm, self.shared_equally, self.own_listed,
+                self.others_only)
 
 
 class SharedGpuSource:
@@ -184,6 +201,8 @@ class SharedGpuSource:
                 self.warn(f"{self.label}: process {pid}{_name(pid)} is not part of this session and uses the GPU; "
                           "this run is charged only its share of the board's energy")
         mine = own & seen.pids
+        self.tally.own_listed += bool(mine)
+        self.tally.others_only += bool(seen.pids) and not mine
         others = [pid for pid in sorted(seen.pids - own) if pid not in self.peers.quiet_pids]
         # Nobody listed (a driver that lists no processes): this run is taken to hold the GPU alone, as before.
         self.holders = ([OWN] if mine or not seen.pids else []) + others
@@ -232,6 +251,11 @@ class SharedGpuSource:
         return None if power is None else power * self.share
 
     def close(self) -> None:
+        if self.tally.unlisted:
+            # Before its first CUDA call a run is rightly not listed; never, over a whole run, its share is unknown.
+            self.warn(f"{self.label}: NVML listed other processes on the GPU but never this run's (an MPS client "
+                      f"the driver does not list?), so it was charged none of the board's energy "
+                      f"(gpu_attribution = {UNLISTED})")
         self.inner.close()
 
 
@@ -248,7 +272,7 @@ def sharing_state(parts: Any, carried: Any = None) -> dict[str, Any]:
     """What a run's shared devices saw so far (its parts' sources), with what an earlier attempt `carried`: for
     a checkpoint, and for `sharing_columns`."""
     carried = carried or {}
-    tally = SharingTally(*carried.get("gpu", (0, 0, 0, 0)))
+    tally = SharingTally(*carried.get("gpu", ()))  # a checkpoint of an older version kept four counts
     others_s, busy_s = float(carried.get("others_s", 0.0)), float(carried.get("busy_s", 0.0))
     gpus = bool(carried.get("gpus", False))
     for part in parts:
@@ -264,8 +288,9 @@ def sharing_state(parts: Any, carried: Any = None) -> dict[str, Any]:
 
 def sharing_columns(state: dict[str, Any]) -> dict[str, Any]:
     """runs.csv's `gpu_shared` (the share of readings in which a process outside the session held the run's GPU;
-    NaN where unknown), `gpu_attribution` (whole, sm-share or equal; empty for a CPU run) and `host_others_pct`
-    (the % of the host's busy CPU time used by processes outside the session's runs; NaN where unknown)."""
+    NaN where unknown), `gpu_attribution` (whole, sm-share, equal or unlisted; empty for a CPU run) and
+    `host_others_pct` (the % of the host's busy CPU time used by processes outside the session's runs; NaN where
+    unknown)."""
     tally = SharingTally(*state["gpu"])
     busy_s = state["busy_s"]
     return {

@@ -242,12 +242,12 @@ def test_sharing_columns_by_hand() -> None:
     state = {"gpu": [10, 4, 3, 0], "others_s": 30.0, "busy_s": 120.0, "gpus": True}
     part = SimpleNamespace(gpu=object(), source=None)
     combined = sharing_state([part], state)
-    assert combined["gpu"] == [10, 4, 3, 0]
+    assert combined["gpu"] == [10, 4, 3, 0, 0, 0]  # an older checkpoint's four counts, read with the two it lacked
     columns = sharing_columns(combined)
     assert columns == {"gpu_shared": pytest.approx(0.4), "gpu_attribution": SM_SHARE, "host_others_pct": 25.0}
     cpu = sharing_columns(sharing_state([SimpleNamespace(gpu=None, source=None)]))
     assert math.isnan(cpu["gpu_shared"]) and cpu["gpu_attribution"] == "" and math.isnan(cpu["host_others_pct"])
-    assert SharingTally(2, 1, 0, 0).add(SharingTally(2, 0, 1, 0)).state() == (4, 1, 1, 0)
+    assert SharingTally(2, 1, 0, 0, 2).add(SharingTally(2, 0, 1, 0, 1, 1)).state() == (4, 1, 1, 0, 3, 1)
 
 
 def test_mig_slice_named_as_such(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -282,3 +282,66 @@ def test_the_wrapped_sources_timing_shows_through() -> None:
     source = SharedGpuSource(inner, GpuTenants(board, None, exists=lambda p: True), peers({OWN_PID}, {OWN_PID}), None,
                              "cuda:0", lambda _: None, board.clock)
     assert (source.period_s, source.read_s, source.averaged) == (0.05, 0.003, False)
+
+
+class MpsBoard(Board):
+    """A board behind an MPS server: the compute list holds the server, the run is listed only as an MPS client."""
+
+    def __init__(self, clock: FakeClock, watts: float, sm: dict[int, float], clients: list[int]) -> None:
+        super().__init__(clock, watts, sm)
+        self.clients = clients
+
+    def nvmlDeviceGetMPSComputeRunningProcesses(self, handle: object) -> list[SimpleNamespace]:
+        return [SimpleNamespace(pid=pid) for pid in self.clients]
+
+
+def test_a_run_nvml_never_lists_is_said_and_labelled_unlisted() -> None:
+    # NVML lists only a foreign process on the 200 W board for 3 s: this run holds no share, so it is charged
+    # nothing; at close one line says so and names the label, which runs.csv then carries.
+    clock = FakeClock(0.0)
+    board = Board(clock, 200.0, {FOREIGN_PID: 50.0})
+    warnings: list[str] = []
+    source = SharedGpuSource(Counter(board), GpuTenants(board, None, exists=lambda pid: True),
+                             peers({OWN_PID}, {OWN_PID}), 50.0, "cuda:0", warnings.append, clock)
+    for _ in range(3):
+        clock.advance(1.0)
+        assert source.energy_j() == 0.0
+    source.close()
+    assert source.tally.attribution == "unlisted"
+    assert sharing_columns(sharing_state([SimpleNamespace(gpu=0, source=source)]))["gpu_attribution"] == "unlisted"
+    assert len(warnings) == 2 and "never this run's" in warnings[1] and "cuda:0" in warnings[1]
+
+
+def test_a_run_listed_after_its_setup_is_not_unlisted() -> None:
+    # The first reading comes before the run's first CUDA call (a foreign process alone); from 1 s on both are
+    # listed with equal SM: 0-1 s nothing is charged, then 200 W x 2 s split evenly, 200 J.
+    clock = FakeClock(0.0)
+    board = Board(clock, 200.0, {FOREIGN_PID: 50.0})
+    warnings: list[str] = []
+    source = SharedGpuSource(Counter(board), GpuTenants(board, None, exists=lambda pid: True),
+                             peers({OWN_PID}, {OWN_PID}), 0.0, "cuda:0", warnings.append, clock)
+    clock.advance(1.0)
+    assert source.energy_j() == 0.0
+    board.sm[OWN_PID] = 50.0
+    for _ in range(2):
+        clock.advance(1.0)
+        charged = source.energy_j()
+    source.close()
+    assert charged == pytest.approx(200.0)
+    assert source.tally.attribution == SM_SHARE and not any("never this run's" in w for w in warnings)
+
+
+def test_an_mps_client_is_found_in_nvmls_client_list() -> None:
+    # Under MPS the compute list holds only the server (a process of no session); the run is an MPS client.
+    # Listed there, it holds its share: 300 W x 2 s, by SM 30:0 against the server, all 600 J to the run.
+    clock = FakeClock(0.0)
+    server_pid = 5000
+    board = MpsBoard(clock, 300.0, {server_pid: 0.0}, clients=[OWN_PID])
+    source = SharedGpuSource(Counter(board), GpuTenants(board, None, exists=lambda pid: True),
+                             peers({OWN_PID}, {OWN_PID}), None, "cuda:0", lambda _: None, clock)
+    board.sm[OWN_PID] = 30.0
+    for _ in range(2):
+        clock.advance(1.0)
+        charged = source.energy_j()
+    assert charged == pytest.approx(600.0)
+    assert source.tally.own_listed > 0 and source.tally.attribution != "unlisted"
