@@ -36,6 +36,8 @@ def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
         "train_s",
         "measured_s",
         "cpu_s",
+        "loop",
+        "loop_note",
         f"final_{metric}",
         f"best_{metric}",
         *references,
@@ -77,6 +79,10 @@ RUN_COLUMN_HELP: dict[str, str] = {
     "measured_s": "Seconds in the measured phases (train, eval, checkpoint): the time verdicts, plans and the gate "
                   "compare, never start-up.",
     "cpu_s": "CPU seconds (user + system) of the training, a command's whole process tree included.",
+    "loop": "The training loop that ran: eager, graph (the step captured in a CUDA graph) or compile: and "
+            "torch.compile's mode (compile:reduce-overhead); empty for a command's run.",
+    "loop_note": "Why the loop that ran is not the one [train] asked for (graph = true where it could not be "
+                 "captured); empty when it is.",
     f"final_{METRIC}": "The metric at the last evaluation.",
     f"best_{METRIC}": "The best metric of any evaluation.",
     REFERENCE: "A non-learned reference's metric on the same validation data (bicubic PSNR, majority class).",
