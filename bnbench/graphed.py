@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 if TYPE_CHECKING:
-    from bnbench.data import Task
     from bnbench.replicas import Replicas
 
 # Eager steps on the run's own model before the capture: they build the optimizer's state and grads, let cuDNN
@@ -30,6 +29,14 @@ WARM_STEPS = 3
 
 Step = Callable[[], torch.Tensor]
 AutocastFactory = Callable[[], contextlib.AbstractContextManager[Any]]
+
+
+class Batches(Protocol):
+    """What a captured step needs of its task (bnbench.data.Task has it): batches and the loss."""
+
+    def batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
 
 
 class Capture(Protocol):
@@ -117,7 +124,7 @@ class GraphedStep:
     """A captured training step: each call draws a batch on the device into the graph's input buffers and
     replays. Returns the step's loss, a tensor of its own (the graph's is overwritten by the next replay)."""
 
-    def __init__(self, task: Task, inputs: torch.Tensor, targets: torch.Tensor, replay: Step) -> None:
+    def __init__(self, task: Batches, inputs: torch.Tensor, targets: torch.Tensor, replay: Step) -> None:
         self.task, self.inputs, self.targets, self.replay = task, inputs, targets, replay
 
     def __call__(self, generator: torch.Generator) -> torch.Tensor:
@@ -128,7 +135,7 @@ class GraphedStep:
 
 
 def capture_step(
-    task: Task, forward: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    task: Batches, forward: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
     autocast: AutocastFactory, capture: Capture, device: torch.device,
 ) -> GraphedStep:
     """The run's own model and optimizer, their step captured over fixed input buffers. Their values are left

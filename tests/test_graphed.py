@@ -176,8 +176,10 @@ def test_the_loop_is_in_the_fingerprint_and_a_folder_begun_before_it_keeps_its_o
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("variant", [0, 2])
 def test_on_a_gpu_200_graphed_steps_agree_with_eager_ones(tiny_scenario, variant) -> None:
-    # Capturable Adam keeps its step count and learning rate on the device and fuses its arithmetic differently,
-    # so the two loops agree to rounding, not bit for bit: losses within 1e-4 relative, weights within 1e-3.
+    # Capturable Adam keeps its step count and learning rate (float32) on the device and orders its arithmetic
+    # differently, and cuDNN's backward kernels may add in any order, so the two loops agree to rounding grown
+    # over 200 steps, not bit for bit. The bound: each logged loss (a mean of 10) within 0.1%, and every weight
+    # and running statistic within 1% or 1e-4.
     sets = ["train.max_steps=200", "train.log_every=10", "train.eval_every=200"]
     results = []
     for extra in ([], ["train.graph=true"]):
@@ -188,6 +190,6 @@ def test_on_a_gpu_200_graphed_steps_agree_with_eager_ones(tiny_scenario, variant
         results.append((outcome, {k: v.float().cpu() for k, v in model.state_dict().items()}, hooks.losses))
     (eager, eager_weights, eager_losses), (graph, graph_weights, graph_losses) = results
     assert (eager.loop, graph.loop) == ("eager", "graph")
-    assert graph_losses == pytest.approx(eager_losses, rel=1e-4, abs=1e-6)
+    assert graph_losses == pytest.approx(eager_losses, rel=1e-3)
     for name, value in eager_weights.items():
-        assert torch.allclose(graph_weights[name], value, rtol=1e-3, atol=1e-5), name
+        assert torch.allclose(graph_weights[name], value, rtol=1e-2, atol=1e-4), name
