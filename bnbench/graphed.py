@@ -70,7 +70,8 @@ class CudaCapture:
 
     def capture(self, step: Step) -> Step:
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: the power sampler's thread reads NVML meanwhile; only this thread's calls must be safe
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             loss = step()
 
         def replay() -> torch.Tensor:
@@ -172,6 +173,7 @@ def capture_step(
         with torch.random.fork_rng(devices=cuda):  # a model's own randomness (dropout) is not drawn twice
             capture.warm(warm_steps)
             restore_in_place(model, optimizer, saved_model, saved_optimizer)
+            optimizer.zero_grad(set_to_none=True)  # the warm-up's grads freed before, not during, the capture
             replay = capture.capture(step)
     except BaseException:
         optimizer.zero_grad(set_to_none=True)

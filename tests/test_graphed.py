@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import random
 
 import numpy as np
@@ -91,6 +92,34 @@ def test_the_graphed_loop_gives_the_eager_loops_numbers_bit_for_bit(tiny_scenari
     for name in eager_weights:
         assert torch.equal(graph_weights[name], eager_weights[name]), name
     assert [e.metrics for e in graph_outcome.evals] == [e.metrics for e in eager_outcome.evals]
+
+
+def test_a_graphed_run_resumed_from_a_checkpoint_ends_with_the_uninterrupted_runs_weights(
+        tiny_scenario, call_capture, monkeypatch) -> None:
+    # The checkpoint's model and Adam state are loaded before the capture, and the capture's warm-up steps are
+    # undone back to them, not to a fresh optimizer: otherwise the resumed run would restart Adam's moments.
+    _, recorded = call_capture
+    monkeypatch.setattr(train_module, "device_capture", lambda device: recorded([]))
+
+    class Checkpoints(Seen):
+        def __init__(self) -> None:
+            super().__init__()
+            self.states: dict[int, dict] = {}
+
+        def on_checkpoint(self, step, state):
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            self.states[step] = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+
+    spec = expand(load(tiny_scenario, [*COMMON, "train.graph=true", "train.checkpoint_every=4"]))[2]
+    whole = Checkpoints()
+    outcome, model = train(spec, torch.device("cpu"), whole)
+    part = Checkpoints()
+    resumed_outcome, resumed = train(spec, torch.device("cpu"), part, resume=whole.states[4])
+    assert (outcome.loop, resumed_outcome.loop) == ("graph", "graph")
+    assert part.losses == whole.losses[4:]  # steps 5 to 12, one logged loss each
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], tensor), name
 
 
 def test_a_capture_that_raises_leaves_one_line_and_the_eager_loops_numbers(tiny_scenario, call_capture, monkeypatch,
