@@ -163,7 +163,7 @@ def capture_step(
         for _ in range(WARM_STEPS):
             step()
 
-    if capture.capturable:
+    if optimizer.defaults.get("capturable"):  # Adam built for capture; SGD reads its rate as a number (.item())
         learning_rate_on_device(optimizer, device)
     saved_model = {k: v.clone() for k, v in model.state_dict().items()}
     saved_optimizer = copy.deepcopy(optimizer.state_dict()["state"])

@@ -222,3 +222,22 @@ def test_on_a_gpu_200_graphed_steps_agree_with_eager_ones(tiny_scenario, variant
     assert graph_losses == pytest.approx(eager_losses, rel=1e-3)
     for name, value in eager_weights.items():
         assert torch.allclose(graph_weights[name], value, rtol=1e-2, atol=1e-4), name
+
+
+def test_the_learning_rate_moves_inside_the_tensor_a_graph_reads() -> None:
+    # A captured optimizer step reads the rate from the tensor it saw at capture: the schedule must write each new
+    # value into that same tensor. Cosine over 4 steps from 1e-3: after one step 1e-3 (1 + cos(pi/4)) / 2 = 8.5355e-4,
+    # after two 1e-3 (1 + cos(pi/2)) / 2 = 5e-4.
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4)
+    graphed.learning_rate_on_device(optimizer, torch.device("cpu"))
+    rate = optimizer.param_groups[0]["lr"]
+    assert isinstance(rate, torch.Tensor) and rate.dtype == torch.float32 and rate.item() == pytest.approx(1e-3)
+    seen = []
+    for _ in range(2):
+        optimizer.step()  # no grads: nothing moves, but the schedule sees the order it expects
+        schedule.step()
+        assert optimizer.param_groups[0]["lr"] is rate
+        seen.append(rate.item())
+    assert seen == pytest.approx([8.5355339e-4, 5e-4], rel=1e-6)
