@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import json
 import random
 
 import numpy as np
@@ -164,6 +165,9 @@ def test_a_cpu_run_with_graph_says_why_once_and_records_the_loop_per_run(tiny_sc
         rows = {r["run_id"]: (r["loop"], r["loop_note"]) for r in csv.DictReader(f)}
     refused = ("eager", "graph = true needs a CUDA device (this run trains on cpu)")
     assert rows == {"control-s0": ("eager", ""), "control-s1": ("eager", ""), "bn-s0": refused, "bn-s1": refused}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["loops"] == {run_id: {"loop": loop, "note": note} for run_id, (loop, note) in rows.items()}
+    assert manifest["math_mode"]["bn"]["graph"] is True and manifest["math_mode"]["control"]["graph"] is False
 
 
 def test_compile_modes_reach_torch_compile(tiny_scenario, monkeypatch) -> None:
