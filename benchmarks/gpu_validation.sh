@@ -3,7 +3,8 @@
 #   bash benchmarks/gpu_validation.sh                      # results under ./gpu-validation-out
 #   OUT=/some/folder WHEELS=wheels/ bash benchmarks/gpu_validation.sh
 # WHEELS (optional) is a folder of wheels for a host without a package index; they are installed into a
-# private folder, never over the host's own torch. DOCTOR_S, QUICK_S, MEASURE_S and SHARE_S cap each part (seconds).
+# private folder, never over the host's own torch. DOCTOR_S, QUICK_S, COMPILE_S, SAME_S, MEASURE_S and SHARE_S cap
+# each part (seconds).
 set -u
 OUT=${OUT:-$PWD/gpu-validation-out}
 mkdir -p "$OUT"
@@ -22,8 +23,9 @@ python3 -c "import sys, torch; print(sys.version.split()[0], torch.__version__, 
 torch.backends.cudnn.version(), torch.cuda.nccl.version())"
 
 # 1. The doctor: identity, counter period and latency, idle watts, a burn (counter vs integrated power),
-#    SRCNN speed with and without BN, and a short real run.
-timeout "${DOCTOR_S:-300}" python3 -m bnbench doctor --out "$work/doc" --json "$OUT/doctor.json" 2>&1 \
+#    SRCNN speed with and without BN at batch 64 to 1024, fp32 and bf16, each in the eager loop and with the
+#    step captured in a CUDA graph (the bench synchronises before every clock read), and a short real run.
+timeout "${DOCTOR_S:-420}" python3 -m bnbench doctor --out "$work/doc" --json "$OUT/doctor.json" 2>&1 \
     | tee "$OUT/doctor.txt"
 for d in "$work"/doc/doctor-run-*; do
     cp "$d/results/runs.csv" "$OUT/doctor-run-runs.csv" 2>/dev/null
@@ -36,6 +38,28 @@ timeout "${QUICK_S:-170}" python3 -m bnbench run scenarios/quick.toml --device c
 echo "quick exit $?"
 tail -25 "$OUT/quick-gpu.txt"
 for f in runs.csv manifest.json report.md; do cp "$work/q/$f" "$OUT/quick-$f" 2>/dev/null; done
+
+# 2b. The same scenario in the other loops: the whole step captured in a CUDA graph ([train] graph = true), then
+#     torch.compile's reduce-overhead mode (its first compile, in the warm-up, needs a C compiler). Every phase
+#     window synchronises the GPU at both edges, so the measured seconds are the work's. runs.csv's loop column
+#     says which loop each run trained in, and loop_note why, where it is not the one asked for.
+timeout "${QUICK_S:-170}" python3 -m bnbench run scenarios/quick.toml --device cuda:0 --set train.graph=true \
+    --out "$work/qg" > "$OUT/quick-graph-gpu.txt" 2>&1
+echo "quick graph exit $?"
+tail -25 "$OUT/quick-graph-gpu.txt"
+for f in runs.csv manifest.json report.md; do cp "$work/qg/$f" "$OUT/quick-graph-$f" 2>/dev/null; done
+timeout "${COMPILE_S:-300}" python3 -m bnbench run scenarios/quick.toml --device cuda:0 \
+    --set 'train.compile="reduce-overhead"' --out "$work/qc" > "$OUT/quick-compile-gpu.txt" 2>&1
+echo "quick compile exit $?"
+tail -25 "$OUT/quick-compile-gpu.txt"
+for f in runs.csv manifest.json report.md; do cp "$work/qc/$f" "$OUT/quick-compile-$f" 2>/dev/null; done
+
+# 2c. The same numbers: 200 graphed steps against 200 eager ones, control and BN (the GPU tests of
+#     tests/test_graphed.py; skipped where there is no GPU, so "2 passed" is the result to look for).
+timeout "${SAME_S:-180}" python3 -m pytest tests/test_graphed.py -k gpu -n 0 -p no:cacheprovider -q -rs \
+    > "$OUT/graph-same-numbers.txt" 2>&1
+echo "same numbers exit $?"
+tail -5 "$OUT/graph-same-numbers.txt"
 
 # 3. `bnbench measure` on a command that loads the GPU for 8 s and holds about 1 GiB. Each matmul is
 #    synchronised before the clock is read: unsynchronised, the loop queues far more than 8 s of work, which

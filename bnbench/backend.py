@@ -38,6 +38,8 @@ class MathMode:
     deterministic_algorithms: bool  # torch.use_deterministic_algorithms
     channels_last: bool  # model weights and image batches in NHWC memory format
     threads: int | None  # torch.set_num_threads
+    compile: str  # torch.compile's mode, or "none"
+    graph: bool  # the training step captured in a CUDA graph and replayed (bnbench.graphed), where it can be
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -57,6 +59,8 @@ def math_mode(train: TrainConfig) -> MathMode:
         deterministic_algorithms=False,
         channels_last=train.channels_last,
         threads=train.threads,
+        compile=train.compile,
+        graph=train.graph,
     )
 
 
@@ -85,12 +89,14 @@ def current() -> dict[str, Any]:
     }
 
 
-def autocast(mode: MathMode, device: torch.device) -> Callable[[], contextlib.AbstractContextManager[Any]]:
-    """A factory of the context the forward passes run in: bf16 autocast, or nothing."""
+def autocast(mode: MathMode, device: torch.device, cache: bool = True
+             ) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """A factory of the context the forward passes run in: bf16 autocast, or nothing. `cache` False for a pass
+    captured in a CUDA graph: autocast's cache of cast weights would hold copies made once, at capture."""
     if mode.autocast_dtype is None:
         return contextlib.nullcontext
     dtype = getattr(torch, mode.autocast_dtype)
-    return lambda: torch.autocast(device.type, dtype=dtype)
+    return lambda: torch.autocast(device.type, dtype=dtype, cache_enabled=cache)
 
 
 class ChannelsLastInputs(torch.nn.Module):

@@ -37,6 +37,8 @@ class Outcome:
     stop_reason: str = ""
     cpu_s: float | None = None  # CPU seconds the training used (a command: its processes'), None: not counted
     gpu_mem_peak_mib: float | None = None  # a command's processes' peak GPU memory (NVML, sampled); None: unknown
+    loop: str = ""  # the training loop that ran: eager, graph or compile:<mode> ('' for a command's run)
+    loop_note: str = ""  # why that loop is not the one the run asked for ('' when it is)
 
 
 class Hooks(Protocol):

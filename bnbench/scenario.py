@@ -19,9 +19,17 @@ import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from bnbench.errors import UserError, did_you_mean
 from bnbench.units import (
@@ -45,6 +53,16 @@ _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:
 def _duration_schema(schema: dict[str, Any]) -> None:
     """JSON Schema: a duration field also takes text such as '12h' (parse_duration_s)."""
     schema["anyOf"].insert(1, {"type": "string", "pattern": _DURATION.pattern})
+
+
+CompileMode = Literal["none", "default", "reduce-overhead", "max-autotune"]
+
+
+def _compile_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema: `compile` also takes true or false (default and none)."""
+    schema["anyOf"] = [{"enum": list(get_args(CompileMode))}, {"type": "boolean"}]
+    schema.pop("enum", None)
+    schema.pop("type", None)
 
 
 def _text_schema(schema: dict[str, Any]) -> None:
@@ -364,7 +382,12 @@ class TrainConfig(_Section):
         default="fp32", description="Arithmetic: fp32 is full fp32 (TF32 off), tf32, or bf16 autocast.")
     channels_last: bool = Field(default=False, description="Weights and image batches in NHWC memory format.")
     cudnn_benchmark: bool = Field(default=False, description="Let cuDNN time its algorithms and keep the fastest.")
-    compile: bool = Field(default=False, description="Compile the model with torch.compile.")
+    compile: CompileMode = Field(
+        default="none", json_schema_extra=_compile_schema, description="torch.compile the model: none, default, "
+        "reduce-overhead (CUDA graphs) or max-autotune; true and false mean default and none.")
+    graph: bool = Field(default=False, description="Capture the whole training step (forward, loss, backward, "
+                        "optimizer) in a CUDA graph after the warm-up and replay it; where it cannot be captured the "
+                        "run says why and trains eager.")
     threads: int | None = Field(default=None, ge=1, description="CPU threads torch may use; default: its own "
                                 "choice for the worker's share of cores.")
     warmup_steps: int = Field(default=3, ge=0, description="Steps and an evaluation on copies, before the "
@@ -380,6 +403,24 @@ class TrainConfig(_Section):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration_s(value) if isinstance(value, str) else value
+
+    @field_validator("compile", mode="before")
+    @classmethod
+    def _compile_bool(cls, value: Any) -> Any:
+        # `compile = true` (the key's first form) is torch.compile's default mode, exactly what it always did
+        return {True: "default", False: "none"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_serializer("compile")
+    def _compile_written(self, value: str) -> str | bool:
+        # Written as the first form where it has one, so a results folder begun before the modes existed keeps
+        # its fingerprint and still resumes (the same setting, the same text)
+        return {"default": True, "none": False}.get(value, value)
+
+    @model_validator(mode="after")
+    def _one_loop(self) -> TrainConfig:
+        if self.graph and self.compile != "none":
+            raise ValueError(f"graph = true and compile = '{self.compile}' are two training loops; choose one")
+        return self
 
 
 class StatsConfig(_Section):
@@ -511,6 +552,8 @@ class Scenario:
         export = self.export.model_dump(exclude_none=True)
         if export:
             out["export"] = export
+        if not self.train.graph:  # left out when off: a folder begun before the key existed keeps its fingerprint
+            del out["train"]["graph"]
         out["variant"] = [{"name": v.name, **dict(v.overrides)} for v in self.variants]
         return out
 

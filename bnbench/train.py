@@ -20,6 +20,7 @@ import torch
 from bnbench import backend
 from bnbench.checkpoint import capture_training, restore_training
 from bnbench.data import Task, build_task
+from bnbench.graphed import Capture, GraphedStep, Loop, capture_step, graph_refusal, requested
 from bnbench.hooks import INTERRUPTED, EvalLog, Hooks, Outcome, StepLog
 from bnbench.models import build_model
 from bnbench.replicas import Replicas
@@ -52,11 +53,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def make_optimizer(spec: RunSpec, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(spec: RunSpec, model: torch.nn.Module, capturable: bool = False) -> torch.optim.Optimizer:
+    """The run's optimizer; `capturable`: its step may be captured in a CUDA graph (Adam's step count lives on
+    the device; SGD keeps no count and needs nothing)."""
     t = spec.train
     if t.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.sgd_momentum, weight_decay=t.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay, capturable=capturable)
 
 
 def make_schedule(spec: RunSpec, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
@@ -64,6 +67,13 @@ def make_schedule(spec: RunSpec, optimizer: torch.optim.Optimizer) -> torch.opti
     if spec.train.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=spec.train.max_steps)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda _: 1.0)
+
+
+def device_capture(device: torch.device) -> Capture:
+    """What captures and replays a graphed step on `device` (the seam tests fill with bnbench.graphed.CallCapture)."""
+    from bnbench.graphed import CudaCapture
+
+    return CudaCapture(device)
 
 
 def synchronize(device: torch.device) -> None:
@@ -80,8 +90,10 @@ def train(
     least every `checkpoint_every_s` seconds, and at the end. `resume` is such a checkpoint's state: the run
     continues from it as if it had never stopped (on the CPU, to the same weights bit for bit). The math mode
     (bnbench.backend) is set first; the data, model and optimizer are built inside the `setup` window;
-    `warmup_steps` steps on copies then run inside the `warmup` window; the loop, its evaluations and
-    checkpoints inside one `train` window (evaluations and checkpoints in windows of their own nested in it).
+    `warmup_steps` steps on copies, and the capture of the graphed step (`graph = true`), then run inside the
+    `warmup` window; the loop, its evaluations and checkpoints inside one `train` window (evaluations and
+    checkpoints in windows of their own nested in it). The outcome names the loop that ran and, where it is not
+    the one asked for, why (said once on stderr too).
     """
     hooks = hooks or NullHooks()
     t = spec.train
@@ -95,18 +107,20 @@ def train(
         if mode.channels_last:
             # Module.to takes memory_format at run time; torch's overloads for it leave the keyword out
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        optimizer = make_optimizer(spec, model)
-        schedule = make_schedule(spec, optimizer)
         replicas = Replicas.current()  # one process, or one of a DDP run's (bnbench.execute.ddp)
+        loop = requested(t.graph, t.compile)
+        capture: Capture | None = None
+        if t.graph:
+            refused = graph_refusal(device, replicas, t.optimizer, t.schedule)
+            loop, capture = (Loop("eager", refused), None) if refused else (loop, device_capture(device))
+        optimizer = make_optimizer(spec, model, capturable=capture is not None and capture.capturable)
+        schedule = make_schedule(spec, optimizer)
         forward = prepare_forward(model, device, mode, t.compile, replicas)
         generator = torch.Generator(device=device).manual_seed(replicas.seed(spec.seed))
-    if t.warmup_steps:
-        with hooks.phase("warmup"):
-            warm_up(spec, task, model, device, mode, replicas)
     outcome = Outcome(status="completed", steps=0, train_s=0.0)
     pending: list[torch.Tensor] = []
     step, elapsed_s = 0, 0.0
-    if resume is not None:
+    if resume is not None:  # before the capture: a graph holds the tensors it was captured with
         pending = restore_training(resume, model, optimizer, schedule, generator)
         step, elapsed_s = int(resume["step"]), float(resume["elapsed_s"])
         outcome.steps = step
@@ -115,6 +129,16 @@ def train(
             outcome.status, outcome.stop_reason = resume["status"], resume["stop_reason"]
         if replicas.rank:  # the checkpoint holds replica 0's patch stream; the others need streams of their own
             generator.manual_seed(replicas.seed(spec.seed) + step)
+    graphed: GraphedStep | None = None
+    if t.warmup_steps or capture is not None:
+        with hooks.phase("warmup"):
+            if t.warmup_steps:
+                warm_up(spec, task, model, device, mode, replicas)
+            if capture is not None:
+                graphed, loop = graph_or_eager(task, forward, model, optimizer, mode, device, capture)
+    if loop.note:
+        _say_once(f"{loop.note}; this run trains eager")
+    outcome.loop, outcome.loop_note = loop.name, loop.note
     start = time.perf_counter() - elapsed_s
     every = t.checkpoint_every or t.eval_every
     last_checkpoint = time.perf_counter()
@@ -158,7 +182,10 @@ def train(
             block_end = min(t.max_steps, (step // t.eval_every + 1) * t.eval_every, (step // every + 1) * every)
             model.train()
             while step < block_end:
-                loss = train_step(task, forward, optimizer, generator, autocast)
+                if graphed is not None:
+                    loss = graphed(generator)
+                else:
+                    loss = train_step(task, forward, optimizer, generator, autocast)
                 schedule.step()
                 pending.append(replicas.mean(loss.detach()))
                 step += 1
@@ -190,14 +217,36 @@ def train(
     return outcome, model
 
 
+def graph_or_eager(
+    task: Task, forward: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    mode: backend.MathMode, device: torch.device, capture: Capture,
+) -> tuple[GraphedStep | None, Loop]:
+    """The run's step captured, or None and the eager loop with why, where the capture raised (a model that reads
+    a value back to the host during its step, for one). Model and optimizer keep their values either way."""
+    try:
+        return capture_step(task, forward, model, optimizer, backend.autocast(mode, device, cache=False), capture,
+                            device), Loop("graph")
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, Loop("eager", f"graph = true could not capture the training step ({first})")
+
+
+def _say_once(message: str) -> None:
+    from bnbench.energy.meter import warn_once
+
+    warn_once(message)
+
+
 def prepare_forward(
-    model: torch.nn.Module, device: torch.device, mode: backend.MathMode, compile: bool, replicas: Replicas
+    model: torch.nn.Module, device: torch.device, mode: backend.MathMode, compile: str, replicas: Replicas
 ) -> torch.nn.Module:
     """What the loop calls: `model` as one of the run's replicas (DDP), taking channels-last batches when the
-    math mode says so, compiled when asked."""
+    math mode says so, compiled in torch.compile's `compile` mode unless it is "none"."""
     forward = replicas.wrap(model, device)
     forward = backend.ChannelsLastInputs(forward) if mode.channels_last else forward
-    return torch.compile(forward) if compile else forward  # type: ignore[return-value]
+    if compile == "none":
+        return forward
+    return torch.compile(forward, mode=None if compile == "default" else compile)  # type: ignore[return-value]
 
 
 def train_step(

@@ -30,7 +30,11 @@ def error_of(write_scenario, text: str) -> str:
                                          "decimal point (e.g. 800) (got '800')"),
         ("[train]\nmax_steps = 800.0\n", "[train] max_steps: must be a whole number"),
         ('[train]\nlr = "0.001"\n', "[train] lr: must be a number, written without quotes (e.g. 0.001) (got '0.001')"),
-        ('[train]\ncompile = "yes"\n', "[train] compile: must be true or false, written without quotes"),
+        ('[train]\ngraph = "yes"\n', "[train] graph: must be true or false, written without quotes"),
+        ('[train]\ncompile = "yes"\n', "[train] compile: Input should be 'none', 'default', 'reduce-overhead' or "
+                                       "'max-autotune' (got 'yes')"),
+        ("[train]\ngraph = true\ncompile = true\n", "[train]: graph = true and compile = 'default' are two training "
+                                                   "loops; choose one"),
     ],
 )
 def test_a_bad_value_is_said_once(write_scenario, body, expected):

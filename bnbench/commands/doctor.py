@@ -123,7 +123,7 @@ def _bench(quick: bool, open_meter: Callable[[str], Any], device: Any) -> list[O
     import torch
 
     device = device or torch.device("cuda:0")
-    sizes, seconds = ((256,), 1.5) if quick else ((64, 256, 1024), 2.5)
+    sizes, seconds = ((256,), 1.5) if quick else ((64, 128, 256, 1024), 2.5)
     return bench.srcnn_bench(device, sizes, ("fp32", "bf16"), seconds, open_meter)
 
 

@@ -15,8 +15,8 @@ from typing import Any
 UNDER_BUSY_PCT = 50.0
 TARGET_BUSY_PCT = 80.0  # what packing aims for: busy enough to pay its static power, short of contention
 MAX_RUNS_PER_GPU = 8
-ADVICE = ("launch overhead and idle power dominate its time and energy; raise the batch size, compile the model "
-          "(train.compile) or pack several runs on the GPU (--runs-per-gpu K)")
+ADVICE = ("launch overhead and idle power dominate its time and energy; raise the batch size, capture the step "
+          "in a CUDA graph (train.graph = true) or pack several runs on the GPU (--runs-per-gpu K)")
 
 
 def suggest_runs_per_gpu(busy_pct: float | None) -> int:

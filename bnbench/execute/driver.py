@@ -204,6 +204,9 @@ def execute_run(
         row.update(status=outcome.status, steps=outcome.steps, train_s=outcome.train_s)
         if "cpu_s" in store.columns:  # a folder begun by an older bnbench has no such column
             row["cpu_s"] = outcome.cpu_s
+        if outcome.loop and "loop" in store.columns:  # a folder begun before the loops were recorded has neither
+            row.update(loop=outcome.loop, loop_note=outcome.loop_note)
+            log.event(f"loop: {outcome.loop}" + (f" ({outcome.loop_note})" if outcome.loop_note else ""))
         if outcome.gpu_mem_peak_mib is not None and "gpu_mem_peak_mib" in store.columns:
             row["gpu_mem_peak_mib"] = outcome.gpu_mem_peak_mib
         if outcome.evals:

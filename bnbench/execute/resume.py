@@ -21,6 +21,7 @@ from bnbench.scenario import RunSpec, Scenario
 
 FINISHED = ("completed", "diverged")
 # Keys that change how a run is saved, where or when it runs, not what it computes: they may differ on resume.
+# The training loop (graph, compile) is not among them: it changes a run's seconds and joules, which are measured.
 HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints",
                            "order", "warmup_steps", "powercap", "echo", "grace_s", "runs_per_gpu"})
 HARMLESS_SECTIONS = frozenset({"export"})  # where a session's results are sent, not what its runs measure

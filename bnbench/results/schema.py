@@ -36,6 +36,8 @@ def run_columns(metric: str, references: tuple[str, ...]) -> list[str]:
         "train_s",
         "measured_s",
         "cpu_s",
+        "loop",
+        "loop_note",
         f"final_{metric}",
         f"best_{metric}",
         *references,
@@ -77,6 +79,10 @@ RUN_COLUMN_HELP: dict[str, str] = {
     "measured_s": "Seconds in the measured phases (train, eval, checkpoint): the time verdicts, plans and the gate "
                   "compare, never start-up.",
     "cpu_s": "CPU seconds (user + system) of the training, a command's whole process tree included.",
+    "loop": "The training loop that ran: eager, graph (the step captured in a CUDA graph) or compile: and "
+            "torch.compile's mode (compile:reduce-overhead); empty for a command's run.",
+    "loop_note": "Why the loop that ran is not the one [train] asked for (graph = true where it could not be "
+                 "captured); empty when it is.",
     f"final_{METRIC}": "The metric at the last evaluation.",
     f"best_{METRIC}": "The best metric of any evaluation.",
     REFERENCE: "A non-learned reference's metric on the same validation data (bicubic PSNR, majority class).",
@@ -131,7 +137,8 @@ POWER_COLUMN_HELP: dict[str, str] = {
 FOLDER_FILES: dict[str, str] = {
     "scenario.toml": "The scenario as resolved: defaults filled in, --set overrides applied.",
     "manifest.json": "Machine, software and timing stamps: bnbench version, host, CPU, GPUs, driver, torch, CUDA, "
-                     "start and end time, command line, idle baseline.",
+                     "start and end time, command line, idle baseline; each variant's math mode and the loop it "
+                     "asked for (math_mode), and the loop each run trained in and why (loops).",
     "runs.csv": "One row per finished run, appended as each finishes (a resumed run's last row wins).",
     "curves.parquet": "Logged steps and evaluations of every finished run.",
     "power.parquet": "Power samples of every finished run.",

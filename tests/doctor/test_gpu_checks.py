@@ -185,10 +185,12 @@ def test_all_gpu_checks_in_order_with_a_load_that_only_its_gpu_sees(tmp_path: Pa
     # The burn of cuda:1 (NVML device 0) raised cuda:1's meter by about 400 W and no other.
     rise = by_name["burn cuda:1"].data["rise_w"]
     assert rise["cuda:1"] == pytest.approx(400.0, rel=0.05) and abs(rise["cuda:0"]) < 1 and abs(rise["cuda:2"]) < 1
-    # The benchmark ran for real (on the CPU here): both variants, fp32 and bf16.
+    # The benchmark ran for real (on the CPU here): both variants, fp32 and bf16, eager only: the CPU cannot graph.
     srcnn = [o for o in log.outcomes if o.name.startswith("srcnn")]
     assert [o.name for o in srcnn] == ["srcnn b4 fp32", "srcnn b4 bf16"]
-    assert srcnn[0].data["control"]["steps"] >= 10 and srcnn[0].data["bn"]["j_per_step"] > 0
+    assert list(srcnn[0].data) == ["eager"]
+    assert srcnn[0].data["eager"]["control"]["steps"] >= 10 and srcnn[0].data["eager"]["bn"]["j_per_step"] > 0
+    assert srcnn[0].message.startswith("eager: control ") and "| graphed: needs a CUDA GPU" in srcnn[0].message
     assert log.exit_code == 0
     saved = json.loads((tmp_path / "doctor.json").read_text())
     assert saved["summary"]["FAIL"] == 0 and len(saved["checks"]) == len(log.outcomes)

@@ -1,0 +1,247 @@
+"""The graphed training loop: the same numbers as the eager loop, the capture in the warm-up window, and one line
+and the eager loop wherever the step cannot be captured."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from bnbench import graphed
+from bnbench import train as train_module
+from bnbench.cli import app
+from bnbench.graphed import CallCapture
+from bnbench.replicas import Replicas
+from bnbench.scenario import expand, load
+from bnbench.train import NullHooks, train
+
+runner = CliRunner()
+# Dropout draws from torch's global RNG inside the step, and zero-debias BN keeps counters: a capture that drew a
+# number or left a warm-up step's update behind would show in the losses or the weights.
+COMMON = ["train.max_steps=12", "train.log_every=1", "train.eval_every=6", "model.dropout=0.25",
+          "variant.bn.zero_debias=true"]
+
+
+class Seen(NullHooks):
+    """The logged losses, and which window was open when the capture happened."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+        self.open: list[str] = []
+
+    @contextlib.contextmanager
+    def phase(self, name):
+        self.open.append(name)
+        try:
+            yield
+        finally:
+            self.open.pop()
+
+    def on_log(self, log):
+        self.losses.append(log.loss)
+
+
+def _run(spec, hooks=None):
+    random.seed(5)
+    np.random.seed(5)
+    torch.manual_seed(5)
+    hooks = hooks or Seen()
+    outcome, model = train(spec, torch.device("cpu"), hooks)
+    return outcome, model.state_dict(), hooks.losses
+
+
+@pytest.fixture
+def call_capture(monkeypatch):
+    """The graph path on the CPU: nothing refuses it, and CallCapture stands in for the CUDA graph."""
+    captures: list[list[str]] = []
+
+    class Recorded(CallCapture):
+        def __init__(self, hooks_open: list[str]) -> None:
+            self.hooks_open = hooks_open
+
+        def capture(self, step):
+            captures.append(list(self.hooks_open))
+            return step
+
+    monkeypatch.setattr(train_module, "graph_refusal", lambda *args: "")
+    return captures, Recorded
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("variant", [0, 2])  # control, and batch norm (running statistics, debias counters)
+def test_the_graphed_loop_gives_the_eager_loops_numbers_bit_for_bit(tiny_scenario, call_capture, monkeypatch,
+                                                                     variant, optimizer) -> None:
+    captures, recorded = call_capture
+    sets = [*COMMON, f'train.optimizer="{optimizer}"']
+    eager_outcome, eager_weights, eager_losses = _run(expand(load(tiny_scenario, sets))[variant])
+    hooks = Seen()
+    monkeypatch.setattr(train_module, "device_capture", lambda device: recorded(hooks.open))
+    graph_outcome, graph_weights, graph_losses = _run(expand(load(tiny_scenario, [*sets, "train.graph=true"]))[variant],
+                                                      hooks)
+    assert (eager_outcome.loop, graph_outcome.loop, graph_outcome.loop_note) == ("eager", "graph", "")
+    assert captures == [["warmup"]]  # captured once, in the warm-up window
+    # 12 steps, one logged loss each, and the same weights and buffers (BN's running statistics among them)
+    assert len(graph_losses) == 12 and graph_losses == eager_losses
+    assert graph_weights.keys() == eager_weights.keys()
+    for name in eager_weights:
+        assert torch.equal(graph_weights[name], eager_weights[name]), name
+    assert [e.metrics for e in graph_outcome.evals] == [e.metrics for e in eager_outcome.evals]
+
+
+def test_a_graphed_run_resumed_from_a_checkpoint_ends_with_the_uninterrupted_runs_weights(
+        tiny_scenario, call_capture, monkeypatch) -> None:
+    # The checkpoint's model and Adam state are loaded before the capture, and the capture's warm-up steps are
+    # undone back to them, not to a fresh optimizer: otherwise the resumed run would restart Adam's moments.
+    _, recorded = call_capture
+    monkeypatch.setattr(train_module, "device_capture", lambda device: recorded([]))
+
+    class Checkpoints(Seen):
+        def __init__(self) -> None:
+            super().__init__()
+            self.states: dict[int, dict] = {}
+
+        def on_checkpoint(self, step, state):
+            buffer = io.BytesIO()
+            torch.save(state, buffer)
+            self.states[step] = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
+
+    spec = expand(load(tiny_scenario, [*COMMON, "train.graph=true", "train.checkpoint_every=4"]))[2]
+    whole = Checkpoints()
+    outcome, model = train(spec, torch.device("cpu"), whole)
+    part = Checkpoints()
+    resumed_outcome, resumed = train(spec, torch.device("cpu"), part, resume=whole.states[4])
+    assert (outcome.loop, resumed_outcome.loop) == ("graph", "graph")
+    assert part.losses == whole.losses[4:]  # steps 5 to 12, one logged loss each
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], tensor), name
+
+
+def test_a_capture_that_raises_leaves_one_line_and_the_eager_loops_numbers(tiny_scenario, call_capture, monkeypatch,
+                                                                           capsys) -> None:
+    class HostSync(CallCapture):
+        def capture(self, step):
+            step()  # part of the step ran before the sync was found: its effects must be undone
+            raise RuntimeError("CUDA error: operation not permitted when stream is capturing\nmore detail")
+
+    _, eager_weights, eager_losses = _run(expand(load(tiny_scenario, COMMON))[2])
+    capsys.readouterr()
+    monkeypatch.setattr(train_module, "device_capture", lambda device: HostSync())
+    outcome, weights, losses = _run(expand(load(tiny_scenario, [*COMMON, "train.graph=true"]))[2])
+    note = ("graph = true could not capture the training step (CUDA error: operation not permitted when stream is "
+            "capturing)")
+    assert (outcome.loop, outcome.loop_note) == ("eager", note)
+    assert capsys.readouterr().err == f"bnbench: warning: {note}; this run trains eager\n"
+    assert losses == eager_losses
+    for name in eager_weights:
+        assert torch.equal(weights[name], eager_weights[name]), name
+
+
+def test_the_graph_is_refused_on_the_cpu_under_ddp_and_for_sgd_with_a_schedule() -> None:
+    cpu, gpu = torch.device("cpu"), torch.device("cuda:0")
+    alone, pair = Replicas(), Replicas(0, 2)
+    assert graphed.graph_refusal(cpu, alone, "adam", "constant") == (
+        "graph = true needs a CUDA device (this run trains on cpu)")
+    assert graphed.graph_refusal(gpu, pair, "adam", "constant").startswith("graph = true is not captured under DDP")
+    assert "schedule = 'cosine' changes it" in graphed.graph_refusal(gpu, alone, "sgd", "cosine")
+    assert graphed.graph_refusal(gpu, alone, "sgd", "constant") == ""
+    assert graphed.graph_refusal(gpu, alone, "adam", "cosine") == ""  # Adam reads its rate from a device tensor
+
+
+def test_a_cpu_run_with_graph_says_why_once_and_records_the_loop_per_run(tiny_scenario, tmp_path) -> None:
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["run", str(tiny_scenario), "--out", str(out), "--set", "variant.bn.graph=true",
+                                 "--set", "train.warmup_steps=0"])
+    assert result.exit_code == 0, result.output
+    line = "graph = true needs a CUDA device (this run trains on cpu); this run trains eager"
+    assert result.output.count(line) == 1  # two bn runs, one line
+    with (out / "runs.csv").open(newline="") as f:
+        rows = {r["run_id"]: (r["loop"], r["loop_note"]) for r in csv.DictReader(f)}
+    refused = ("eager", "graph = true needs a CUDA device (this run trains on cpu)")
+    assert rows == {"control-s0": ("eager", ""), "control-s1": ("eager", ""), "bn-s0": refused, "bn-s1": refused}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["loops"] == {run_id: {"loop": loop, "note": note} for run_id, (loop, note) in rows.items()}
+    assert manifest["math_mode"]["bn"]["graph"] is True and manifest["math_mode"]["control"]["graph"] is False
+
+
+def test_compile_modes_reach_torch_compile(tiny_scenario, monkeypatch) -> None:
+    modes: list[str | None] = []
+
+    def fake_compile(module, mode=None):
+        modes.append(mode)
+        return module
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    for text, mode in [("true", None), ('"default"', None), ('"reduce-overhead"', "reduce-overhead"),
+                       ('"max-autotune"', "max-autotune")]:
+        modes.clear()
+        spec = expand(load(tiny_scenario, [f"train.compile={text}", "train.max_steps=1"]))[0]
+        outcome, _ = train(spec, torch.device("cpu"))
+        # the run's forward and the warm-up copy's, each in the mode asked for
+        assert modes == [mode, mode]
+        assert outcome.loop == f"compile:{'default' if mode is None else mode}"
+
+
+def test_the_loop_is_in_the_fingerprint_and_a_folder_begun_before_it_keeps_its_own(tiny_scenario, tmp_path) -> None:
+    plain = load(tiny_scenario)
+    # Defaults are written as before the loops existed: compile as false, graph left out.
+    assert plain.to_dict()["train"]["compile"] is False and "graph" not in plain.to_dict()["train"]
+    assert load(tiny_scenario, ["train.compile=false"]).fingerprint() == plain.fingerprint()
+    assert load(tiny_scenario, ['train.compile="default"']).fingerprint() == load(
+        tiny_scenario, ["train.compile=true"]).fingerprint()
+    # The loop changes what a run measures (its seconds and joules): another loop is another experiment.
+    assert load(tiny_scenario, ["train.graph=true"]).fingerprint() != plain.fingerprint()
+    assert load(tiny_scenario, ['train.compile="max-autotune"']).fingerprint() != plain.fingerprint()
+    out = tmp_path / "out"
+    sets = ["--set", "scenario.seeds=[0]", "--set", "train.max_steps=2", "--set", "train.warmup_steps=0"]
+    assert runner.invoke(app, ["run", str(tiny_scenario), "--out", str(out), *sets]).exit_code == 0
+    result = runner.invoke(app, ["run", str(tiny_scenario), "--resume", str(out), *sets, "--set", "train.graph=true"])
+    assert result.exit_code == 2
+    assert "train.graph (default) -> true" in result.output
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("variant", [0, 2])
+def test_on_a_gpu_200_graphed_steps_agree_with_eager_ones(tiny_scenario, variant) -> None:
+    # Capturable Adam keeps its step count and learning rate (float32) on the device and orders its arithmetic
+    # differently, and cuDNN's backward kernels may add in any order, so the two loops agree to rounding grown
+    # over 200 steps, not bit for bit. The bound: each logged loss (a mean of 10) within 0.1%, and every weight
+    # and running statistic within 1% or 1e-4.
+    sets = ["train.max_steps=200", "train.log_every=10", "train.eval_every=200"]
+    results = []
+    for extra in ([], ["train.graph=true"]):
+        spec = expand(load(tiny_scenario, [*sets, *extra]))[variant]
+        torch.manual_seed(0)
+        hooks = Seen()
+        outcome, model = train(spec, torch.device("cuda:0"), hooks)
+        results.append((outcome, {k: v.float().cpu() for k, v in model.state_dict().items()}, hooks.losses))
+    (eager, eager_weights, eager_losses), (graph, graph_weights, graph_losses) = results
+    assert (eager.loop, graph.loop) == ("eager", "graph")
+    assert graph_losses == pytest.approx(eager_losses, rel=1e-3)
+    for name, value in eager_weights.items():
+        assert torch.allclose(graph_weights[name], value, rtol=1e-2, atol=1e-4), name
+
+
+def test_the_learning_rate_moves_inside_the_tensor_a_graph_reads() -> None:
+    # A captured optimizer step reads the rate from the tensor it saw at capture: the schedule must write each new
+    # value into that same tensor. Cosine over 4 steps from 1e-3: after one step 1e-3 (1 + cos(pi/4)) / 2 = 8.5355e-4,
+    # after two 1e-3 (1 + cos(pi/2)) / 2 = 5e-4.
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=4)
+    graphed.learning_rate_on_device(optimizer, torch.device("cpu"))
+    rate = optimizer.param_groups[0]["lr"]
+    assert isinstance(rate, torch.Tensor) and rate.dtype == torch.float32 and rate.item() == pytest.approx(1e-3)
+    seen = []
+    for _ in range(2):
+        optimizer.step()  # no grads: nothing moves, but the schedule sees the order it expects
+        schedule.step()
+        assert optimizer.param_groups[0]["lr"] is rate
+        seen.append(rate.item())
+    assert seen == pytest.approx([8.5355339e-4, 5e-4], rel=1e-6)
