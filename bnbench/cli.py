@@ -463,4 +463,12 @@ def eval_(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        # Help and --version print before any command, outside `friendly`: typer answers their closed pipe by
+        # exit 1, after swapping stdout for its (vendored, so named not imported) PacifyFlushWrapper, which it
+        # does on that path alone. Unpiped they exit 0.
+        if done.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            raise SystemExit(0) from None
+        raise

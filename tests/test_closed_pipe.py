@@ -53,6 +53,13 @@ def test_every_command_exits_as_unpiped_when_its_reader_has_gone(headed, argumen
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
 
 
+@pytest.mark.parametrize("arguments", ["--help", "--version", "run --help", "tea 5mWh", "schema"])
+def test_help_version_and_commands_without_a_folder_exit_0_when_their_reader_has_gone(tmp_path, arguments):
+    result = piped(arguments, "head -n 0", tmp_path)
+    assert result.returncode == 0, (arguments, result.stderr)
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr, result.stderr
+
+
 def test_piped_validate_keeps_each_sentence_on_one_line(tmp_path):
     # A path of 150 characters: at 80 columns the sentence naming it would break in two.
     folder = tmp_path / ("a-rather-long-folder-name-" * 6)

@@ -329,12 +329,13 @@ def _execute(
         resume_folder(out, resume)  # refuses two different folders before anything is created
         if resume is not None and not (resume / "runs.csv").is_file():
             from bnbench.rendering.terminal import say
-            from bnbench.results.lock import only_lock
+            from bnbench.results.lock import LOCK_NAME, only_start_files
 
-            if not (resume.is_dir() and only_lock(resume)):
+            if not (resume.is_dir() and only_start_files(resume)):
                 raise UserError(f"{resume}: not a bnbench results folder (no runs.csv); nothing to resume")
-            # Stopped (killed) before it wrote its first file: there is nothing to resume, so start it afresh.
-            say(console or Console(), f"{resume} holds only the lock of a session stopped before its first run was "
+            # Stopped (killed) before it wrote runs.csv: there is nothing to resume, so start it afresh.
+            held = "the lock" if {p.name for p in resume.iterdir()} <= {LOCK_NAME} else "the first files"
+            say(console or Console(), f"{resume} holds only {held} of a session stopped before its first run was "
                                       "written: starting it afresh")
             out, resume = resume, None
         folder = resume or out or default_out(scenario)

@@ -20,6 +20,9 @@ LOCK_NAME = ".lock"
 # Files a session writes atomically at the top of a results folder; their temporary twins are `.NAME.*.tmp`.
 # (A report's temporaries are left alone: `bnbench report` may be running beside a resume.)
 SESSION_FILES = ("runs.csv", "manifest.json", "scenario.toml", "curves.parquet", "power.parquet")
+# What a new session writes before runs.csv, which marks a results folder: a folder holding no more was stopped
+# during start-up, and holds nothing to resume.
+START_FILES = (LOCK_NAME, "scenario.toml", "manifest.json")
 
 
 @contextlib.contextmanager
@@ -27,20 +30,24 @@ def hold(root: Path) -> Iterator[None]:
     """Hold the results folder `root` (created if missing) for the duration of the block.
 
     UserError naming the holder's process id when another live process holds it, or when it cannot be created.
-    A folder this call created that still holds nothing but the lock on leaving (a Ctrl-C before the first
-    file) is removed, so no empty folder is left to refuse a later --resume.
+    A folder this call created that still holds nothing but the lock and a session's start-up files on leaving
+    (a Ctrl-C before runs.csv) is removed, so no such folder is left to refuse a later --resume.
     """
     created = not root.exists()
+    fd = -1
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise UserError(f"{root}: cannot write results ({exc.strerror or exc})") from None
-    try:
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            # Inside the cleanup's try: a Ctrl-C landing as the open returns (the file exists, `fd` is not yet
+            # bound) must still remove the folder this call made.
+            fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise UserError(f"{root}: cannot write results ({exc.strerror or exc})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "unknown"
+            created = False  # the live holder's folder, not ours to remove
             raise UserError(
                 f"{root}: in use by another bnbench process (pid {holder}); wait for it to end, or use another --out"
             ) from None
@@ -48,19 +55,27 @@ def hold(root: Path) -> Iterator[None]:
         os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
         yield
     finally:
-        os.close(fd)  # releases the lock; the file stays, harmless without a live holder
-        if created and only_lock(root):
+        if fd >= 0:
+            os.close(fd)  # releases the lock; the file stays, harmless without a live holder
+        if created and only_start_files(root):
             with contextlib.suppress(OSError):
-                (root / LOCK_NAME).unlink()
+                for path in root.iterdir():
+                    path.unlink()
                 root.rmdir()
 
 
-def only_lock(root: Path) -> bool:
-    """True when the folder `root` holds nothing but a lock: a session stopped before it wrote anything."""
+def only_start_files(root: Path) -> bool:
+    """True when the folder `root` holds nothing but what a session writes before its runs.csv (the lock,
+    scenario.toml, manifest.json, their temporaries): a session stopped before its first run was written."""
     try:
-        return {p.name for p in root.iterdir()} <= {LOCK_NAME}
+        names = {p.name for p in root.iterdir()}
     except OSError:
         return False
+    return all(name in START_FILES or _start_temporary(name) for name in names)
+
+
+def _start_temporary(name: str) -> bool:
+    return name.endswith(".tmp") and any(name.startswith(f".{start}.") for start in START_FILES)
 
 
 def refuse_symlinks(root: Path) -> None:

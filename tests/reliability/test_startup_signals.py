@@ -7,8 +7,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+from typer.testing import CliRunner
+
+from bnbench.cli import app
 from tests.conftest import TINY_SCENARIO
 
 
@@ -42,3 +47,59 @@ def test_a_ctrl_c_before_the_first_file_leaves_no_folder_behind(tmp_path: Path):
     # Either the signal came before the first file (the folder is gone) or after (a folder --resume takes).
     folder = tmp_path / "results"
     assert not folder.exists() or (folder / "runs.csv").is_file(), os.listdir(folder)
+
+
+def _ctrl_c_when(monkeypatch: pytest.MonkeyPatch, module: object, name: str, hit: Callable[[str], bool]) -> None:
+    """Make `module.name` (an open or a write) do its work, then raise KeyboardInterrupt as a Ctrl-C landing
+    just as it returns would, for the paths where `hit` is true."""
+    real = getattr(module, name)
+
+    def patched(path: object, *args: object, **kwargs: object) -> object:
+        result = real(path, *args, **kwargs)
+        if hit(str(path)):
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(module, name, patched)
+
+
+def test_a_ctrl_c_as_the_lock_is_opened_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # The lock file exists and its descriptor is not yet bound: the window a signal sent on seeing the lock hits.
+    from bnbench.results import lock
+
+    (tmp_path / "tiny.toml").write_text(TINY_SCENARIO, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    _ctrl_c_when(monkeypatch, lock.os, "open", lambda path: path.endswith(".lock"))
+    result = CliRunner().invoke(app, ["run", "tiny.toml", "--out", "results"])
+    assert result.exit_code == 130, result.output
+    assert not (tmp_path / "results").exists(), os.listdir(tmp_path / "results")
+
+
+def test_a_ctrl_c_between_the_first_files_leaves_no_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # scenario.toml written, manifest.json's temporary renamed: runs.csv, which makes it a results folder, not yet.
+    from bnbench.results import atomic
+
+    (tmp_path / "tiny.toml").write_text(TINY_SCENARIO, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    _ctrl_c_when(monkeypatch, atomic.os, "replace", lambda path: ".manifest.json." in path)
+    result = CliRunner().invoke(app, ["run", "tiny.toml", "--out", "results"])
+    assert result.exit_code == 130, result.output
+    assert not (tmp_path / "results").exists(), os.listdir(tmp_path / "results")
+
+
+def test_a_folder_of_start_up_files_is_resumed_afresh(tmp_path: Path):
+    # What a kill -9 between the first files leaves: the lock, scenario.toml and a manifest's temporary.
+    (tmp_path / "tiny.toml").write_text(TINY_SCENARIO, encoding="utf-8")
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / ".lock").write_text("12345\n")
+    (out / "scenario.toml").write_text(TINY_SCENARIO, encoding="utf-8")
+    (out / ".manifest.json.k2x9q1.tmp").write_text('{"bnbench_ver', encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "bnbench", "run", "tiny.toml", "--resume", "results",
+                             "--set", "scenario.seeds=[0]", "--set", "train.max_steps=2"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "results holds only the first files of a session stopped before its first run was written: starting " \
+           "it afresh" in result.stdout
+    rows = (out / "runs.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(",completed," in row for row in rows[1:]), rows
