@@ -28,6 +28,7 @@ from bnbench.rendering import format as fmt
 from bnbench.rendering import glance
 from bnbench.rendering.figure_files import Plot
 from bnbench.rendering.sharing import sharing_lines
+from bnbench.units import WH_PER_CUP
 
 
 @dataclass(frozen=True)
@@ -333,7 +334,7 @@ def energy_blocks(results: Results, summary: Summary) -> list[Block]:
     label = "an ESTIMATE from a power model, not a measurement" if is_estimate(source) else f"measured by {source}"
     kwh, tea, co2, cost = total("kwh"), total("tea_cups"), total("co2_g"), total("cost")
     currency = results.scenario.get("energy", {}).get("currency", "")
-    wh_per_cup = float(results.scenario.get("energy", {}).get("wh_per_cup", 33.3))
+    wh_per_cup = float(results.scenario.get("energy", {}).get("wh_per_cup", WH_PER_CUP))
     parts = [f"All runs together used {fmt.energy(energy_j)} ({fmt.significant(kwh)} kWh), {label}."]
     if not math.isnan(tea):
         parts.append(f"That is {fmt.count(tea)} cups of tea ({wh_per_cup:.1f} Wh per cup).")
