@@ -92,10 +92,6 @@ class SlurmExecutor:
         """Check that jobs can be submitted from here and that the scenario fits one GPU or the CPU per job.
         UserError (before any results folder exists) when submitit or Slurm's commands are missing."""
         submitit = _import_submitit()
-        missing = [c for c in COMMANDS if shutil.which(c) is None]
-        if missing:
-            raise UserError(f"--executor slurm needs Slurm's commands ({', '.join(missing)} not found on PATH); "
-                            "run bnbench where jobs are submitted (a login node)")
         if scenario.scenario.gpus_per_run > 1:
             raise UserError("gpus_per_run > 1 runs with the local executor (one host); with --executor slurm each "
                             "run's job uses one GPU at most ([slurm] gpus)")
@@ -108,6 +104,10 @@ class SlurmExecutor:
                             "use --device cpu")
         if gpus and all(r.strip().lower() == "cpu" for r in wanted):
             raise UserError("[slurm] gpus = 1 but the runs train on the CPU; set [slurm] gpus = 0 or --device auto")
+        missing = [c for c in COMMANDS if shutil.which(c) is None]
+        if missing:
+            raise UserError(f"--executor slurm needs Slurm's commands ({', '.join(missing)} not found on PATH); "
+                            "run bnbench where jobs are submitted (a login node)")
         return cls(submitit, scenario.slurm, scenario.name, say)
 
     @property
