@@ -41,7 +41,11 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 _POLL_S = 0.25
-_QUEUE_EVERY_S = 2.0
+# squeue is asked every 10 s (a cluster's controller serves every user's), every second once a run has its row
+# and its job is about to leave the queue; queued jobs' spools are looked at every 5 s, running jobs' at each poll.
+_QUEUE_EVERY_S = 10.0
+_ENDING_QUEUE_EVERY_S = 1.0
+_PENDING_EVERY_S = 5.0
 _STOP_WAIT_S = 120.0  # after a stop, how long to wait for running jobs to checkpoint; a resume reattaches the rest
 COMMANDS = ("sbatch", "squeue", "scancel", "srun")
 # Job states in which a job may still train: queued, running, or on its way back to the queue.
@@ -217,10 +221,11 @@ class _Watch:
         """The last row of each run (a requeued run's interrupted row is followed by its final one)."""
         return list(self.last.values())
 
-    def drain(self) -> None:
+    def drain(self, pending: bool = True) -> None:
+        """Replay what the jobs spooled; `pending`: of the jobs last seen queued too."""
         for job, spec in self.jobs.items():
-            if self.states.get(job) == "PENDING":
-                continue  # nothing sent yet: spare a shared file system a listing per queued job
+            if not pending and self.states.get(job) == "PENDING":
+                continue  # spare a shared file system a listing per queued job at each poll
             # Applied, then deleted: a session killed between the two applies that event again on resume, a
             # narrower loss than the other order's.
             for path, event in read_spool(self.folder.events(job), skip=self.taken):
@@ -236,13 +241,16 @@ class _Watch:
     def follow(self, stop: threading.Event) -> None:
         """Replay the jobs' events until every job has left Slurm's queue (a requeued job stays in it: its run's
         interrupted row is followed by the row of its next attempt)."""
-        queried, stopping, deadline = -math.inf, False, math.inf
+        queried, drained, stopping, deadline = -math.inf, -math.inf, False, math.inf
         while self.jobs:
             if stop.is_set() and not stopping:
                 stopping, deadline = True, time.monotonic() + _STOP_WAIT_S
                 self._stop()
-            self.drain()
-            if time.monotonic() - queried >= _QUEUE_EVERY_S:
+            every_job = time.monotonic() - drained >= _PENDING_EVERY_S
+            drained = time.monotonic() if every_job else drained
+            self.drain(pending=every_job)
+            ending = any(self._has_row(job) for job in self.jobs)
+            if time.monotonic() - queried >= (_ENDING_QUEUE_EVERY_S if ending or stopping else _QUEUE_EVERY_S):
                 queried = time.monotonic()
                 states = queue_states()
                 if states is not None:
@@ -258,6 +266,11 @@ class _Watch:
             if stopping and time.monotonic() > deadline:
                 return  # still running: a resume reattaches to them
             time.sleep(_POLL_S)
+
+    def _has_row(self, job: str) -> bool:
+        """Whether `job`'s run has its final row (its job then leaves the queue within seconds)."""
+        row = self.last.get(self.jobs[job].run_id)
+        return row is not None and row["status"] in (*FINISHED, "failed")
 
     def forget(self, job: str) -> None:
         """Stop following `job`, which has ended and whose events are all replayed: its spool goes."""

@@ -4,6 +4,7 @@ resume that reattaches to the jobs a killed session left queued."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -15,9 +16,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from bnbench.cli import app
+from bnbench.commands.run import execute_scenario
+from bnbench.scenario import load
 
 from . import slurm_cluster
 from .conftest import DIGITS_SCENARIO
@@ -96,32 +100,32 @@ def test_a_signalled_job_requeues_and_resumes_to_the_uninterrupted_numbers(clust
                                                                           tmp_path: Path) -> None:
     one_run = tmp_path / "one.toml"  # the control variant alone, seed 0
     one_run.write_text(DIGITS_SCENARIO.split("[[variant]]")[0], encoding="utf-8")
-    steps = ["--set", "scenario.seeds=[0]", "--set", "train.max_steps=600", "--set", "train.eval_every=100",
-             "--set", "train.log_every=100"]
-    reference = tmp_path / "reference"
-    local = CliRunner().invoke(app, ["run", str(one_run), "--out", str(reference), *steps])
-    assert local.exit_code == 0, local.output
+    steps = ["scenario.seeds=[0]", "train.max_steps=300", "train.eval_every=50", "train.log_every=50"]
+    reference = tmp_path / "reference"  # the same run, never stopped, trained here
+    execute_scenario(load(one_run, steps), out=reference, devices=None, argv=[], report=False,
+                     console=Console(file=io.StringIO()))
 
     out = tmp_path / "out"
 
     def signal_the_job() -> None:
-        first = out / "runs" / "control-s0" / "checkpoints" / "step-00000100.pt"
+        first = out / "runs" / "control-s0" / "checkpoints" / "step-00000050.pt"
         _wait(first.exists, 60, "control-s0's first checkpoint")
         # What Slurm does before a job's time limit (and submitit's test of a preemption): USR2 to the job.
         subprocess.run(["scancel", "--signal=USR2", _jobs(out)["control-s0"]], check=True)
 
     signaller = threading.Thread(target=signal_the_job)
     signaller.start()
-    result = CliRunner().invoke(app, ["run", str(one_run), "--out", str(out), "--executor", "slurm", *steps])
+    sets = [arg for step in steps for arg in ("--set", step)]
+    result = CliRunner().invoke(app, ["run", str(one_run), "--out", str(out), "--executor", "slurm", *sets])
     signaller.join()
     assert result.exit_code == 0, result.output
     control = read_rows(out)
     # The job stopped after its step with a checkpoint (an interrupted row), was requeued, and its next attempt
-    # resumed from that checkpoint: two rows, the last completed after all 600 steps.
+    # resumed from that checkpoint: two rows, the last completed after all 300 steps.
     assert [r["run_id"] for r in control] == ["control-s0"] * 2
     assert [r["status"] for r in control] == ["interrupted", "completed"]
     stopped_at = int(control[0]["steps"])
-    assert 100 <= stopped_at < 600 and control[1]["steps"] == "600"
+    assert 50 <= stopped_at < 300 and control[1]["steps"] == "300"
     log = (out / "runs" / "control-s0" / "run.log").read_text(encoding="utf-8")
     assert f"resumed from step-{stopped_at:08d}.pt at step {stopped_at}" in log
     # On the CPU a resumed run reaches the same weights bit for bit: the same accuracy as a run never stopped.
