@@ -9,7 +9,8 @@ the shared files, as with every other executor.
 A job is idempotent: it plans its run from the folder (`resume.plan_runs`) each time it starts, so a job that
 Slurm or submitit requeued (a preemption, a time-out) continues from the run's newest checkpoint, and one whose
 run finished meanwhile does nothing. When Slurm signals the job before its time limit, submitit calls
-`SlurmRun.checkpoint`: the run stops after its step and saves a checkpoint, then the job is requeued.
+`SlurmRun.checkpoint`: the run stops after its step and saves a checkpoint, then the job is requeued. On SIGTERM
+(a cancel, a preemption's grace time) the run stops the same way, and Slurm requeues it or not.
 
 Energy on the node (bnbench.execute.node): the first job of a session on a node meters that node's idle baseline
 while the session's other jobs there wait, so each run's net energy is taken against its own node.
@@ -21,6 +22,7 @@ import contextlib
 import json
 import os
 import pickle
+import signal
 import socket
 import threading
 import time
@@ -203,6 +205,9 @@ class SlurmRun:
         from bnbench.execute.resume import plan_runs
 
         settings, root = self.settings, Path(self.settings.root)
+        # Slurm's SIGTERM (scancel, a preemption's grace time; submitit would ignore it): stop after the step with
+        # a checkpoint rather than die at the SIGKILL that follows.
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: self._stop.set())
         folder = JobFolder(root)
         stop = StopFlag(folder.stop_file, self._stop)
         if stop.is_set():
