@@ -471,5 +471,10 @@ def _session(
     if undone:
         say(console, f"{plural(len(undone), 'run')} not trained, no worker being left to take them "
                      f"({', '.join(undone[:4])}{', ...' if len(undone) > 4 else ''}); resume with --resume {out}")
-    failed = undone or any(r["status"] == "failed" for r in rows)
+    # Interrupted though this session was not (a cluster's job cancelled, or out of requeues): not done either.
+    stopped = [r["run_id"] for r in rows if r["status"] == "interrupted"]
+    if stopped:
+        say(console, f"{plural(len(stopped), 'run')} stopped from outside this session ({', '.join(stopped[:4])}"
+                     f"{', ...' if len(stopped) > 4 else ''}): each saved a checkpoint; resume with --resume {out}")
+    failed = undone or stopped or any(r["status"] == "failed" for r in rows)
     return Session(EXIT_RUN_FAILED if failed else EXIT_OK, out, rows)
