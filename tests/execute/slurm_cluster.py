@@ -8,15 +8,17 @@ the cluster does not come up.
 
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel")
+BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel", "srun")
 NODE = "node0"
 
 
@@ -31,6 +33,11 @@ class Cluster:
         return {"SLURM_CONF": str(self.conf)}
 
     def stop(self) -> None:
+        # Jobs first: a job's slurmstepd outlives slurmd by design (a restarted slurmd takes its steps back).
+        env = {**os.environ, **self.env}
+        subprocess.run(["scancel", "--user", getpass.getuser()], env=env, capture_output=True, check=False)
+        _wait(lambda: not subprocess.run(["squeue", "-h"], env=env, capture_output=True, text=True).stdout.strip(),
+              15.0)
         for process in reversed(self.processes):
             process.terminate()
         for process in reversed(self.processes):
@@ -39,8 +46,6 @@ class Cluster:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        # slurmd leaves its job steps' processes behind when it is killed: none of them is needed any more.
-        subprocess.run(["pkill", "-KILL", "-f", f"slurmstepd.*{self.folder}"], check=False)
 
 
 def _free_ports(n: int) -> list[int]:
@@ -144,10 +149,10 @@ def start(folder: Path, cpus: int = 2, memory_mib: int = 2048, timeout_s: float 
     return cluster
 
 
-def _wait(ready: object, timeout_s: float) -> bool:
+def _wait(ready: Callable[[], bool], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if ready():  # type: ignore[operator]
+        if ready():
             return True
         time.sleep(0.2)
     return False

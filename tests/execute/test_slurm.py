@@ -109,7 +109,7 @@ def test_a_signalled_job_requeues_and_resumes_to_the_uninterrupted_numbers(clust
 
     def signal_the_job() -> None:
         first = out / "runs" / "control-s0" / "checkpoints" / "step-00000050.pt"
-        _wait(first.exists, 60, "control-s0's first checkpoint")
+        _wait(first.exists, 180, "control-s0's first checkpoint")  # a loaded machine takes a minute to start a job
         # What Slurm does before a job's time limit (and submitit's test of a preemption): USR2 to the job.
         subprocess.run(["scancel", "--signal=USR2", _jobs(out)["control-s0"]], check=True)
 
@@ -142,7 +142,7 @@ def test_resume_reattaches_to_the_jobs_a_killed_session_left_queued(
     session = subprocess.Popen([sys.executable, "-m", "bnbench", "run", str(digits_scenario), "--out", str(out),
                                 *options], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait(lambda: len(_jobs(out)) == 2, 60, "the jobs' ids in the results folder")
+        _wait(lambda: len(_jobs(out)) == 2, 120, "the jobs' ids in the results folder")
         session.send_signal(signal.SIGKILL)  # the login shell gone: nothing cancels the jobs
         session.wait(timeout=10)
     finally:
