@@ -161,3 +161,31 @@ def test_resume_reattaches_to_the_jobs_a_killed_session_left_queued(
     rows = read_rows(out)
     assert sorted(r["run_id"] for r in rows) == ["bn-s0", "control-s0"]
     assert {r["status"] for r in rows} == {"completed"}
+
+
+def test_a_job_cancelled_from_outside_saves_its_run_and_the_session_says_so(cluster: slurm_cluster.Cluster,
+                                                                           tmp_path: Path) -> None:
+    one_run = tmp_path / "one.toml"
+    one_run.write_text(DIGITS_SCENARIO.split("[[variant]]")[0], encoding="utf-8")
+    out = tmp_path / "out"
+
+    def cancel_the_job() -> None:
+        first = out / "runs" / "control-s0" / "checkpoints" / "step-00000050.pt"
+        _wait(first.exists, 180, "control-s0's first checkpoint")
+        subprocess.run(["scancel", _jobs(out)["control-s0"]], check=True)  # SIGTERM, then SIGKILL if still there
+
+    canceller = threading.Thread(target=cancel_the_job)
+    canceller.start()
+    result = CliRunner().invoke(app, ["run", str(one_run), "--out", str(out), "--executor", "slurm",
+                                      "--set", "scenario.seeds=[0]", "--set", "train.max_steps=300",
+                                      "--set", "train.eval_every=50", "--set", "train.log_every=50"])
+    canceller.join()
+    # The job's SIGTERM stopped the run after its step, with a checkpoint at that step; the job was not requeued,
+    # so the session ends with the run unfinished: exit 1 and the command that continues it.
+    assert result.exit_code == 1, result.output
+    [row] = read_rows(out)
+    assert row["status"] == "interrupted" and 50 <= int(row["steps"]) < 300
+    checkpoint = out / "runs" / "control-s0" / "checkpoints" / f"step-{int(row['steps']):08d}.pt"
+    assert checkpoint.is_file()
+    assert (f"1 run stopped from outside this session (control-s0): each saved a checkpoint; resume with "
+            f"--resume {out}") in " ".join(result.output.split())
