@@ -138,7 +138,8 @@ def run(
                      "cores)."),
     ] = None,
     executor: Annotated[
-        str, typer.Option("--executor", metavar="local|ray", help="local (this host's devices) or ray.")
+        str, typer.Option("--executor", metavar="local|ray|slurm",
+                          help="local (this host's devices), ray or slurm (a job per run).")
     ] = "local",
     address: Annotated[
         str | None, typer.Option("--address", metavar="ADDRESS",
@@ -150,6 +151,16 @@ def run(
                      help="Runs trained on each GPU at once, each charged its share of the board "
                      "(scenario.runs_per_gpu)."),
     ] = None,
+    partition: Annotated[str | None, typer.Option("--partition", metavar="NAME", rich_help_panel="Slurm",
+                                                  help="Slurm partition of the jobs (slurm.partition).")] = None,
+    gpus: Annotated[int | None, typer.Option("--gpus", metavar="N", rich_help_panel="Slurm",
+                                             help="GPUs per job, 0 or 1 (slurm.gpus).")] = None,
+    cpus: Annotated[int | None, typer.Option("--cpus", metavar="N", rich_help_panel="Slurm",
+                                             help="CPU cores per job (slurm.cpus).")] = None,
+    mem_gb: Annotated[float | None, typer.Option("--mem-gb", metavar="GB", rich_help_panel="Slurm",
+                                                 help="Memory per job (slurm.mem_gb).")] = None,
+    time_min: Annotated[int | None, typer.Option("--time-min", metavar="MIN", rich_help_panel="Slurm",
+                                                 help="Time limit per job (slurm.time_min).")] = None,
 ) -> None:
     """Train every variant x seed of SCENARIO and measure it.
 
@@ -159,9 +170,16 @@ def run(
     Example:
       bnbench run scenarios/quick.toml --set train.max_steps=50 --out reports/try
     """
+    import json
+
     from bnbench.commands.run import run_scenario
 
     overrides = [*(set_ or []), *([f"scenario.runs_per_gpu={runs_per_gpu}"] if runs_per_gpu else [])]
+    slurm = {"partition": partition, "gpus": gpus, "cpus": cpus, "mem_gb": mem_gb, "time_min": time_min}
+    given = {key: value for key, value in slurm.items() if value is not None}
+    if given and executor != "slurm":
+        raise UserError(f"--{next(iter(given)).replace('_', '-')} is for --executor slurm")
+    overrides += [f"slurm.{key}={json.dumps(value)}" for key, value in given.items()]
     code = run_scenario(scenario, out=out, devices=device, overrides=overrides, argv=sys.argv, resume=resume,
                         force=force, workers=workers, executor=executor, address=address, console=_pipe_console())
     raise typer.Exit(code)

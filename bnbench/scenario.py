@@ -478,6 +478,32 @@ class ExportConfig(_Section):
         return value
 
 
+class SlurmConfig(_Section):
+    """[slurm]: what each run's job asks of a Slurm cluster (`bnbench run --executor slurm`). Where and when runs
+    train, not what they measure, so a resume may change it."""
+
+    partition: str | None = Field(default=None, description="The partition jobs go to. Default: the cluster's.")
+    gpus: int = Field(default=0, ge=0, le=1, description="GPUs per run's job: 0 (CPU) or 1; runs over several "
+                      "GPUs (gpus_per_run > 1) train with the local executor.")
+    cpus: int | None = Field(default=None, ge=1, le=1024, description="CPU cores per job. Default: [train] "
+                             "threads, else 1.")
+    mem_gb: float | None = Field(default=None, gt=0, le=65536, description="Memory per job, in GB. Default: the "
+                                 "partition's.")
+    time_min: int = Field(default=60, ge=1, le=525600, description="Time limit of a job, in minutes; a run "
+                          "that needs longer is requeued from its checkpoint (see requeues).")
+    requeues: int = Field(default=3, ge=0, le=100, description="Times a run's job is requeued after a time-out "
+                          "(preemptions do not count), each resuming from the run's newest checkpoint.")
+    signal_s: int = Field(default=90, ge=10, le=3600, description="Seconds before its time limit that a job is "
+                          "told to checkpoint and requeue.")
+
+    @field_validator("partition")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty (leave the key out for the cluster's default)")
+        return value
+
+
 _OVERRIDABLE: dict[str, type[_Section]] = {"model": ModelConfig, "train": TrainConfig, "task": TaskConfig}
 _TASK_FIELDS_NOT_OVERRIDABLE = {"name", "dataset", "validation", "metric", "higher_is_better"}
 
@@ -531,6 +557,7 @@ class Scenario:
     source: str = "<scenario>"
     stats: StatsConfig = StatsConfig()
     export: ExportConfig = ExportConfig()
+    slurm: SlurmConfig = SlurmConfig()
 
     @property
     def name(self) -> str:
@@ -554,12 +581,16 @@ class Scenario:
             out["export"] = export
         if not self.train.graph:  # left out when off: a folder begun before the key existed keeps its fingerprint
             del out["train"]["graph"]
+        slurm = self.slurm.model_dump(exclude_defaults=True)  # left out when default: older folders still resume
+        if slurm:
+            out["slurm"] = slurm
         out["variant"] = [{"name": v.name, **dict(v.overrides)} for v in self.variants]
         return out
 
     def fingerprint(self) -> str:
         """A hash of everything that changes results; equal fingerprints mean the same experiment."""
-        settings = {k: v for k, v in self.to_dict().items() if k != "export"}  # where results go, not what they are
+        # Where results go and where runs train, not what they are.
+        settings = {k: v for k, v in self.to_dict().items() if k not in ("export", "slurm")}
         return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -575,6 +606,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "energy": EnergyConfig,
     "stats": StatsConfig,
     "export": ExportConfig,
+    "slurm": SlurmConfig,
 }
 
 

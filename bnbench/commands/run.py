@@ -158,6 +158,12 @@ def _started() -> None:
     return None
 
 
+def _say(console: Console, text: str) -> None:
+    from bnbench.rendering.terminal import say
+
+    say(console, text)
+
+
 class Executor(NamedTuple):
     """What trains the matrix: `run` (specs, devices, store, progress, stop) -> rows; `slots`, the runs it trains
     at once (what the hand-out order rotates the variants over); `threads`, the torch threads of a run with
@@ -218,6 +224,7 @@ def early_pool(scenario: Scenario, devices: list[str], workers: int | None, exec
 def plan_executor(
     scenario: Scenario, specs: list[RunSpec], devices: list[str], workers: int | None, executor: str,
     address: str | None, requested: list[str] | None = None, pool: WorkerPool | None = None,
+    say: Callable[[str], None] = print,
 ) -> Executor:
     """The executor that will train the matrix, checked before any folder is written (UserError if it cannot):
     the local pool's slots (and `pool`, its workers if early_pool started them), or a connection to a Ray
@@ -238,10 +245,15 @@ def plan_executor(
 
         ray = RayExecutor.connect(address, requested or scenario.scenario.device, gpus_per_run)
         return Executor(ray, ray.slots, lambda train: train.threads or 1)  # a task's CPUs
-    if executor != "local":
-        raise UserError(f"unknown executor '{executor}'; use local or ray")
     if address:
         raise UserError("--address is for --executor ray")
+    if executor == "slurm":
+        from bnbench.execute.slurm_executor import SlurmExecutor
+
+        slurm = SlurmExecutor.connect(scenario, requested or scenario.scenario.device, say)
+        return Executor(slurm, slurm.slots, slurm.threads)
+    if executor != "local":
+        raise UserError(f"unknown executor '{executor}'; use local, ray or slurm")
     slots = pool.slots if pool is not None else local_slots(scenario, devices, workers)
     share = slots[0].threads  # a CPU slot's share of the cores caps its runs' threads (pool.with_threads)
     return Executor(functools.partial(run_matrix, slots=slots, pool=pool), len(slots),
@@ -325,7 +337,8 @@ def _execute(
     # The pool's workers import torch while this process imports it for the checks; a refusal ends them.
     with early_pool(scenario, device_list, workers, executor, address) as pool:
         check_before_running(scenario, specs, device_list)  # a UserError before any folder is written
-        run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []), pool)
+        run_on = plan_executor(scenario, specs, device_list, workers, executor, address, list(devices or []), pool,
+                               functools.partial(_say, console or Console()))
         resume_folder(out, resume)  # refuses two different folders before anything is created
         if resume is not None and not (resume / "runs.csv").is_file():
             from bnbench.rendering.terminal import say
@@ -450,6 +463,7 @@ def _session(
             return Session(EXIT_SIGINT, out, [])
         finally:
             progress.close()
+            info.update(getattr(run_on.run, "manifest_entries", dict)())  # what a cluster's jobs measured there
             info["ended_at"] = manifest.now_iso()
             info["loops"] = run_loops(out)
             if info.get("resumes"):
@@ -473,5 +487,10 @@ def _session(
     if undone:
         say(console, f"{plural(len(undone), 'run')} not trained, no worker being left to take them "
                      f"({', '.join(undone[:4])}{', ...' if len(undone) > 4 else ''}); resume with --resume {out}")
-    failed = undone or any(r["status"] == "failed" for r in rows)
+    # Interrupted though this session was not (a cluster's job cancelled, or out of requeues): not done either.
+    stopped = [r["run_id"] for r in rows if r["status"] == "interrupted"]
+    if stopped:
+        say(console, f"{plural(len(stopped), 'run')} stopped from outside this session ({', '.join(stopped[:4])}"
+                     f"{', ...' if len(stopped) > 4 else ''}): each saved a checkpoint; resume with --resume {out}")
+    failed = undone or stopped or any(r["status"] == "failed" for r in rows)
     return Session(EXIT_RUN_FAILED if failed else EXIT_OK, out, rows)

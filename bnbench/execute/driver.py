@@ -146,7 +146,7 @@ def storage_errors(what: str, folder: Path) -> Iterator[None]:
 def execute_run(
     spec: RunSpec, device: torch.device | str, store: RunStore, progress: Progress, stop: StopFlag,
     plan: RunPlan | None = None, open_meter: Callable[..., RunMeter] = open_run_meter,
-    devices: tuple[str, ...] | None = None,
+    devices: tuple[str, ...] | None = None, idle_w: dict[str, float | None] | None = None,
 ) -> dict[str, Any]:
     """Train one run, stream its curves, append its row to runs.csv. An exception fails this run only.
 
@@ -156,7 +156,8 @@ def execute_run(
 
     A run of `[task] name = "command"` runs its command (bnbench.execute.command) where a built-in run trains:
     the same meter, windows, rows and files. `devices` are the devices it holds (default: `device`), all of
-    them visible to the command.
+    them visible to the command. `idle_w`: the idle watts its net energy is taken against, by device (default:
+    the manifest's, this host's baseline; a run on a cluster's node passes its node's).
     """
     metric, _, higher_is_better, references = task_metadata(spec.task)
     log = RunLog(run_dir(store.root, spec.run_id))
@@ -169,7 +170,9 @@ def execute_run(
     command = is_command(spec)
     # A command in this process: the CPU estimate counts the command's processes, not bnbench polling them.
     own = {"children_only": True} if command and open_meter is open_run_meter else {}
-    meter = open_meter(str(device), spec.energy, idle_w=load_manifest(store.root).get("idle_w"),
+    if idle_w is None:
+        idle_w = load_manifest(store.root).get("idle_w")
+    meter = open_meter(str(device), spec.energy, idle_w=idle_w,
                        start_from=carried.get("energy"), **own)
     # A resumed run's power samples continue the time axis where its checkpoint left it (downtime not counted).
     power_offset_s = float(carried.get("power_t_s", 0.0))

@@ -24,7 +24,7 @@ FINISHED = ("completed", "diverged")
 # The training loop (graph, compile) is not among them: it changes a run's seconds and joules, which are measured.
 HARMLESS_KEYS = frozenset({"description", "device", "checkpoint_every", "checkpoint_every_s", "keep_checkpoints",
                            "order", "warmup_steps", "powercap", "echo", "grace_s", "runs_per_gpu"})
-HARMLESS_SECTIONS = frozenset({"export"})  # where a session's results are sent, not what its runs measure
+HARMLESS_SECTIONS = frozenset({"export", "slurm"})  # where results are sent and runs train, not what they measure
 
 Action = Literal["skip", "start", "resume"]
 

@@ -38,6 +38,9 @@ NOT_RUN: dict[str, str] = {
     "docker run": "needs a Docker engine and an NVIDIA GPU",
     "bnbench run scenarios/overnight.toml --executor ray --address ray://head-node:10001":
         "needs a Ray cluster at that address; tests/execute run the Ray executor on a local Ray",
+    "bnbench run scenarios/norms.toml --executor slurm":
+        "needs a Slurm cluster with a 'gpu' partition and shared storage at /project; tests/execute/test_slurm.py "
+        "runs the executor on a one-node Slurm the suite starts",
 }
 
 _QUICK = ("--set scenario.seeds=[0] --set train.max_steps=4 --set train.eval_every=2 --set task.eval_size=48 "

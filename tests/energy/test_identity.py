@@ -112,7 +112,7 @@ def test_pool_workers_get_their_gpus_by_uuid_and_find_the_same_gpu(monkeypatch: 
 
 
 def test_a_node_baseline_names_every_gpu_by_uuid() -> None:
-    from bnbench.execute.ray_executor import node_idle_w
+    from bnbench.execute.node import node_idle_w
 
     api = host()
     meters = devices.nvml_gpu_meters(api)

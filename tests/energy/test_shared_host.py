@@ -147,7 +147,7 @@ def test_ray_tasks_on_one_node_share_its_host(tmp_path: Path, monkeypatch: pytes
                                               powercap: Path) -> None:  # noqa: F811
     import tempfile
 
-    from bnbench.execute.ray_executor import share_node_host
+    from bnbench.execute.node import share_node_host
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(psutil, "Process", FakeProcess)

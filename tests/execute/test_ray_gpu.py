@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from bnbench.energy.identity import GpuMismatch
-from bnbench.execute.ray_executor import claim_gpu, remote_task
+from bnbench.execute.node import claim_gpu
+from bnbench.execute.ray_executor import remote_task
 from tests.energy.fakes import FakeCuda
 
 PHYSICAL = [f"GPU-000{i}-aaaa" for i in range(4)]
