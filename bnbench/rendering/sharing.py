@@ -17,8 +17,9 @@ def sharing_lines(runs: pd.DataFrame, manifest: dict[str, Any]) -> list[str]:
     if packed > 1:
         lines.append(f"Runs were packed {packed} per GPU: each was charged its share of the board, and their wall "
                      "times are those of runs sharing a GPU, not of a run alone (every variant was packed alike).")
-    shared = pd.to_numeric(runs.get("gpu_shared", pd.Series(dtype=float)), errors="coerce")
-    foreign = runs[shared > 0]
+    # A folder from before the column has none: an empty Series would not align with the runs' index.
+    shared = pd.to_numeric(runs["gpu_shared"], errors="coerce") if "gpu_shared" in runs else None
+    foreign = runs.iloc[:0] if shared is None else runs[shared > 0]
     if not foreign.empty:
         ids = ", ".join(f"{r.run_id} {float(r.gpu_shared):.0%}" for r in foreign.head(8).itertuples())
         more = f" and {len(foreign) - 8} more" if len(foreign) > 8 else ""

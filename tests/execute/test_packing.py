@@ -92,3 +92,12 @@ def test_plan_suggests_packing_from_the_pilots_busy_percent() -> None:
     assert packing_line(20.0, 4) is None  # already packed that far
     assert packing_line(70.0, 1) is None  # busy enough
     assert packing_line(float("nan"), 1) is None  # a CPU pilot
+
+
+def test_a_folder_from_before_the_sharing_columns_reports_no_sharing() -> None:
+    import pandas as pd
+
+    # runs.csv of an older folder has neither gpu_shared nor host_others_pct: nothing to say, and no error
+    # (an empty column made up for it did not align with the runs' rows).
+    runs = pd.DataFrame({"run_id": ["a", "b"], "energy_j": [1.0, 2.0]})
+    assert sharing_lines(runs, {}) == []
