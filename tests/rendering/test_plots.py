@@ -42,3 +42,58 @@ def test_runs_with_their_own_clocks_are_laid_end_to_end():
 def test_bin_mean_averages_consecutive_points():
     x, y = bin_mean(np.arange(4.0), np.array([1.0, 3, 5, 7]), bins=2)
     assert x.tolist() == [0.5, 2.5] and y.tolist() == [2.0, 6.0]
+
+
+def test_a_settled_figure_saves_the_pixels_it_would_have(tmp_path):
+    import io
+
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from bnbench.rendering.figure_files import PNG_COMPRESS_LEVEL, save, settle
+
+    def figure() -> Figure:
+        # Lines over the upper half and the lower left: "best" puts the legend in the one empty corner.
+        fig = Figure(figsize=(4, 3), dpi=110, layout="constrained")
+        ax = fig.subplots()
+        x = np.linspace(0, 1, 400)
+        ax.plot(x, 0.8 + 0.1 * np.sin(40 * x), label="a")
+        ax.plot(x[:200], 0.1 + 0.1 * np.cos(40 * x[:200]), label="b")
+        ax.legend()
+        return fig
+
+    def pixels(fig: Figure) -> np.ndarray:
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+        return np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
+
+    settled = figure()
+    settle(settled)
+    # Laid out and placed once, it draws the same image as a figure that lays itself out and places its legend
+    # at each save; and save() writes both files.
+    assert np.array_equal(pixels(settled), pixels(figure()))
+    save(figure(), tmp_path, "f")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "f.png")), pixels(figure()))
+
+
+def test_a_settled_figure_places_its_legend_once_not_at_every_save(monkeypatch):
+    import io
+
+    from matplotlib.figure import Figure
+    from matplotlib.legend import Legend
+
+    from bnbench.rendering.figure_files import settle
+
+    fig = Figure(figsize=(4, 3), dpi=110, layout="constrained")
+    ax = fig.subplots()
+    ax.plot(np.arange(1000.0), np.arange(1000.0) % 7, label="run")
+    ax.legend()
+    settle(fig)
+    searches = []
+    original = Legend._find_best_position
+    monkeypatch.setattr(Legend, "_find_best_position", lambda *a, **k: searches.append(1) or original(*a, **k))
+    fig.savefig(io.BytesIO(), format="png")
+    fig.savefig(io.BytesIO(), format="svg")
+    # Unsettled, each save searched the 1,000 points for the best spot at each layout pass and draw.
+    assert searches == []
