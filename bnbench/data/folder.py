@@ -9,8 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image, UnidentifiedImageError
-
 from bnbench.errors import UserError
 
 if TYPE_CHECKING:
@@ -47,6 +45,8 @@ def split_files(files: list[Path]) -> tuple[list[Path], list[Path]]:
 
 def image_size(path: Path) -> tuple[int, int]:
     """(height, width) from the file's header; UserError if it is not a readable image."""
+    from PIL import Image, UnidentifiedImageError  # here: the task registry, which every run loads, needs no PIL
+
     try:
         with Image.open(path) as img:
             img.verify()  # checks the file's structure without decoding every pixel
