@@ -126,10 +126,8 @@ class SlurmExecutor:
     def idle_baseline(self, config: EnergyConfig, console: Console) -> dict[str, Any]:
         """No baseline here, where nothing trains: the first job of the session on each node meters that node's
         (bnbench.execute.slurm_job.node_baseline); `manifest_entries` collects them."""
-        from bnbench.rendering.terminal import say
-
         if config.idle_s > 0:
-            say(console, f"idle baseline: {config.idle_s:g} s on each node, by the first job of this session there")
+            self.say(f"idle baseline: {config.idle_s:g} s on each node, by the first job of this session there")
         return {"idle_w": {}, "idle_sources": {}, "idle_nodes": {}, "idle_s": config.idle_s}
 
     def manifest_entries(self) -> dict[str, Any]:
