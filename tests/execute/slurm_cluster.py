@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pathlib import Path
 
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "sinfo", "scancel", "srun")
 NODE = "node0"
+REAPER = Path(__file__).with_name("slurm_reaper.py")
 
 
 @dataclass
@@ -125,8 +127,9 @@ def start(folder: Path, cpus: int = 2, memory_mib: int = 2048, timeout_s: float 
     processes: list[subprocess.Popen[bytes]] = []
 
     def spawn(*command: str) -> None:
-        processes.append(subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+        # Through the reaper: this test process may be a subreaper that would collect the daemons' orphans.
+        processes.append(subprocess.Popen([sys.executable, str(REAPER), *command], env=env, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
 
     spawn("munged", "--foreground", "--force", f"--key-file={key}", f"--socket={munge_socket}",
           f"--pid-file={folder / 'munge' / 'munged.pid'}", f"--seed-file={folder / 'munge' / 'munged.seed'}",
