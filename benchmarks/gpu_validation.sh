@@ -78,7 +78,8 @@ cat "$OUT/measure-gpu.txt"
 cp "$work/m/runs.csv" "$OUT/measure-runs.csv" 2>/dev/null
 
 # 4. Shared hardware: the quick scenario packed 1, 2 and 4 runs per GPU (session time, busy %, each run's GPU
-#    joules against the board's counter), then beside a matrix-multiply loop bnbench did not start.
+#    joules, and the runs' GPU joules over their whole meter windows against the board's counter over the same
+#    seconds), then beside a matrix-multiply loop bnbench did not start.
 timeout "${SHARE_S:-420}" python3 benchmarks/gpu_sharing.py --out "$work/share" > "$OUT/sharing.txt" 2>&1
 echo "sharing exit $?"
 cat "$OUT/sharing.txt"

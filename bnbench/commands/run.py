@@ -167,12 +167,15 @@ def _say(console: Console, text: str) -> None:
 class Executor(NamedTuple):
     """What trains the matrix: `run` (specs, devices, store, progress, stop) -> rows; `slots`, the runs it trains
     at once (what the hand-out order rotates the variants over); `threads`, the torch threads of a run with
-    these `[train]` settings there (None: torch's default); `ready`, returns once its workers have started."""
+    these `[train]` settings there (None: torch's default); `ready`, returns once its workers have started;
+    `devices`, each slot's device, slots that share one naming it alike (empty: each slot its own), so that the
+    hand-out order packs every variant alike."""
 
     run: Callable[..., list[dict[str, Any]]]
     slots: int
     threads: Callable[[TrainConfig], int | None]
     ready: Callable[[], None] = _started
+    devices: tuple[str, ...] = ()
 
 
 def local_slots(scenario: Scenario, devices: list[str], workers: int | None) -> list[Slot]:
@@ -258,7 +261,7 @@ def plan_executor(
     share = slots[0].threads  # a CPU slot's share of the cores caps its runs' threads (pool.with_threads)
     return Executor(functools.partial(run_matrix, slots=slots, pool=pool), len(slots),
                     lambda train: train.threads if share is None else min(train.threads or share, share),
-                    pool.wait_ready if pool is not None else _started)
+                    pool.wait_ready if pool is not None else _started, tuple(slot.label for slot in slots))
 
 
 def thread_warning(scenario: Scenario, threads: Callable[[TrainConfig], int | None]) -> str | None:
@@ -392,7 +395,8 @@ def _session(
     else:
         changes = []
     plans = plan_runs(out, specs) if resuming else []
-    queue = specs if ordered else arrange(specs, scenario.scenario.order, run_on.slots)  # the hand-out order
+    # The hand-out order, which keeps every variant equally packed where slots share a GPU.
+    queue = specs if ordered else arrange(specs, scenario.scenario.order, run_on.slots, run_on.devices)
     adaptive = scenario.scenario.adaptive
     runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {plural(len(scenario.variants), 'run')}" if adaptive
                  else plural(len(specs), "run"))
@@ -418,6 +422,11 @@ def _session(
     info["scenario_fingerprint"] = scenario.fingerprint()
     info["run_order"] = {"order": scenario.scenario.order, "slots": run_on.slots, "runs": [s.run_id for s in queue],
                          "runs_per_gpu": runs_per_gpu_on(scenario, device_list)}
+    if info["run_order"]["runs_per_gpu"] > 1 and run_on.devices:  # how the order planned each run to be packed
+        from bnbench.execute.order import lockstep_packing
+
+        planned = lockstep_packing(len(queue), run_on.devices)
+        info["run_order"]["packing"] = {spec.run_id: k for spec, k in zip(queue, planned, strict=True)}
     if scenario.task.name != COMMAND:  # a command's own process sets its own flags; bnbench imports no torch for it
         from bnbench.backend import math_mode
 

@@ -16,6 +16,7 @@ from bnbench.energy.busy import BusyMean, advice, gpu_columns, under_busy
 from bnbench.energy.columns import energy_columns
 from bnbench.energy.devices import open_run_meter
 from bnbench.energy.meter import warn_once
+from bnbench.energy.meter_window import MeterWindow, window_line
 from bnbench.energy.run_meter import EXCLUDED_PHASES, PowerSample, RunMeter
 from bnbench.energy.sampler import Sampler
 from bnbench.energy.shared_gpu import sharing_columns, sharing_state
@@ -174,6 +175,7 @@ def execute_run(
         idle_w = load_manifest(store.root).get("idle_w")
     meter = open_meter(str(device), spec.energy, idle_w=idle_w,
                        start_from=carried.get("energy"), **own)
+    opened_s = time.time()  # the meter's first reading was just taken: its window's start, for run.log
     # A resumed run's power samples continue the time axis where its checkpoint left it (downtime not counted).
     power_offset_s = float(carried.get("power_t_s", 0.0))
     busy = BusyMean(carried.get("busy"))
@@ -242,6 +244,7 @@ def execute_run(
         warn_once(f"{spec.run_id}: the power sampler stopped early ({sampler.error}); energy still counted")
     known = set(store.columns)  # a folder started by an older bnbench lacks the GPU, setup and measured_s columns
     energy = meter.result()
+    log.event(window_line(MeterWindow(opened_s, time.time(), {p.key: p.total_j for p in meter.parts})))
     row.update({k: v for k, v in energy_columns(energy, spec.energy).items() if k in known})
     if "measured_s" in known:
         row["measured_s"] = energy.measured_s  # a resumed run's meter starts from its checkpoint's seconds

@@ -1,8 +1,9 @@
 """A run's own log files, append-only across every attempt at the run.
 
 `runs/RUN_ID/run.log`: one timestamped line per event (attempt started or resumed, checkpoint, evaluation,
-end). `runs/RUN_ID/error.log`: for each failure, a header (time, run, device, step reached, the error) and the
-full traceback. Both are only appended to, so a resumed run keeps the story of the attempts before it.
+the attempt's meter window (bnbench.energy.meter_window), end). `runs/RUN_ID/error.log`: for each failure, a
+header (time, run, device, step reached, the error) and the full traceback. Both are only appended to, so a
+resumed run keeps the story of the attempts before it.
 """
 
 from __future__ import annotations

@@ -13,10 +13,11 @@ def sharing_lines(runs: pd.DataFrame, manifest: dict[str, Any]) -> list[str]:
     """One sentence per fact: packed runs, runs whose GPU another process used, the host's other users. Empty
     when runs had their devices to themselves (or a folder predates the columns)."""
     lines = []
-    packed = int((manifest.get("run_order") or {}).get("runs_per_gpu") or 1)
+    run_order = manifest.get("run_order") or {}
+    packed = int(run_order.get("runs_per_gpu") or 1)
     if packed > 1:
         lines.append(f"Runs were packed {packed} per GPU: each was charged its share of the board, and their wall "
-                     "times are those of runs sharing a GPU, not of a run alone (every variant was packed alike).")
+                     f"times are those of runs sharing a GPU, not of a run alone{alike(run_order.get('packing'))}.")
     # A folder from before the column has none: an empty Series would not align with the runs' index.
     shared = pd.to_numeric(runs["gpu_shared"], errors="coerce") if "gpu_shared" in runs else None
     foreign = runs.iloc[:0] if shared is None else runs[shared > 0]
@@ -33,3 +34,17 @@ def sharing_lines(runs: pd.DataFrame, manifest: dict[str, Any]) -> list[str]:
                      "host's busy CPU time; the host's energy was split by CPU time, so they were not charged to "
                      "the runs.")
     return lines
+
+
+def alike(planned: dict[str, int] | None) -> str:
+    """Whether the hand-out order packed every variant alike, from the manifest's `run_order.packing` (each run id:
+    the runs planned on its GPU at once); '' for a folder from before it was recorded."""
+    if not planned:
+        return ""
+    by_variant: dict[str, list[int]] = {}
+    for run_id, k in planned.items():
+        by_variant.setdefault(run_id.rpartition("-s")[0], []).append(int(k))  # run ids are VARIANT-sSEED
+    if len({tuple(sorted(ks)) for ks in by_variant.values()}) == 1:
+        return " (the hand-out order packed every variant alike)"
+    each = "; ".join(f"{v} {', '.join(map(str, sorted(ks, reverse=True)))}" for v, ks in by_variant.items())
+    return f" (the number of runs did not let every variant be packed alike; runs on their GPU at once: {each})"
