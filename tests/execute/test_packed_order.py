@@ -17,6 +17,7 @@ from bnbench.execute.pool import plan_slots
 from bnbench.rendering.sharing import sharing_lines
 from bnbench.scenario import expand, load
 
+from .conftest import DIGITS_SCENARIO
 from .fake_gpus import on_fake_gpus
 
 
@@ -131,32 +132,6 @@ def test_the_report_says_when_the_run_count_left_the_variants_packed_unalike() -
     assert line.endswith("not of a run alone.")
 
 
-PACKED = """
-[scenario]
-name = "packed-order"
-seeds = [0, 1]
-device = "cuda"
-
-[task]
-name = "digits"
-batch_size = 8
-
-[model]
-arch = "lenet"
-
-[train]
-max_steps = 4
-eval_every = 2
-log_every = 2
-threads = 1
-
-[energy]
-idle_s = 0
-
-[[variant]]
-name = "control"
-
-[[variant]]
-name = "bn"
-norm = "batch"
-"""
+# The execute tests' tiny digits matrix (2 variants x 2 seeds, 4 steps), asked of the GPUs.
+PACKED = DIGITS_SCENARIO.replace('name = "tiny-digits"', 'name = "packed-order"').replace('device = "cpu"',
+                                                                                          'device = "cuda"')
