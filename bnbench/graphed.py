@@ -137,7 +137,7 @@ class GraphedStep:
 
 def capture_step(
     task: Batches, forward: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    autocast: AutocastFactory, capture: Capture, device: torch.device,
+    autocast: AutocastFactory, capture: Capture, device: torch.device, *, rate_changes: bool,
 ) -> GraphedStep:
     """The run's own model and optimizer, their step captured over fixed input buffers. Their values are left
     as they were: the warm-up steps that build the optimizer's state are undone in place (the graph holds the
@@ -157,20 +157,24 @@ def capture_step(
             loss = task.loss(forward(inputs), targets)
         loss.backward()
         optimizer.step()
-        return loss
+        return loss.detach()  # the caller's copy needs no autograd history
 
     def warm_steps() -> None:
         for _ in range(WARM_STEPS):
             step()
 
-    if optimizer.defaults.get("capturable"):  # Adam built for capture; SGD reads its rate as a number (.item())
+    rates = [group["lr"] for group in optimizer.param_groups]
+    # A rate the schedule changes must be read from the device at each replay (a float is fixed at capture); only
+    # Adam built for capture can (SGD reads its rate as a number, .item()). A constant rate stays a float: moved,
+    # the schedule's every step would write it there again for nothing.
+    if rate_changes and optimizer.defaults.get("capturable"):
         learning_rate_on_device(optimizer, device)
     saved_model = {k: v.clone() for k, v in model.state_dict().items()}
     saved_optimizer = copy.deepcopy(optimizer.state_dict()["state"])
-    cuda = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     model.train()
     try:
-        with torch.random.fork_rng(devices=cuda):  # a model's own randomness (dropout) is not drawn twice
+        # A model's own randomness (dropout) is not drawn twice.
+        with torch.random.fork_rng(devices=rng_devices(device)):
             capture.warm(warm_steps)
             restore_in_place(model, optimizer, saved_model, saved_optimizer)
             optimizer.zero_grad(set_to_none=True)  # the warm-up's grads freed before, not during, the capture
@@ -178,8 +182,17 @@ def capture_step(
     except BaseException:
         optimizer.zero_grad(set_to_none=True)
         restore_in_place(model, optimizer, saved_model, saved_optimizer)
+        for group, rate in zip(optimizer.param_groups, rates, strict=True):  # the eager loop's floats again
+            group["lr"] = rate
         raise
     return GraphedStep(task, inputs, targets, replay)
+
+
+def rng_devices(device: torch.device) -> list[int]:
+    """The CUDA devices whose RNG `torch.random.fork_rng` must save for work on `device` (none off CUDA)."""
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
 
 
 def learning_rate_on_device(optimizer: torch.optim.Optimizer, device: torch.device) -> None:

@@ -20,7 +20,17 @@ import torch
 from bnbench import backend
 from bnbench.checkpoint import capture_training, restore_training
 from bnbench.data import Task, build_task
-from bnbench.graphed import Capture, GraphedStep, Loop, capture_step, graph_refusal, requested
+from bnbench.energy.meter import warn_once
+from bnbench.graphed import (
+    Capture,
+    CudaCapture,
+    GraphedStep,
+    Loop,
+    capture_step,
+    graph_refusal,
+    requested,
+    rng_devices,
+)
 from bnbench.hooks import INTERRUPTED, EvalLog, Hooks, Outcome, StepLog
 from bnbench.models import build_model
 from bnbench.replicas import Replicas
@@ -71,8 +81,6 @@ def make_schedule(spec: RunSpec, optimizer: torch.optim.Optimizer) -> torch.opti
 
 def device_capture(device: torch.device) -> Capture:
     """What captures and replays a graphed step on `device` (the seam tests fill with bnbench.graphed.CallCapture)."""
-    from bnbench.graphed import CudaCapture
-
     return CudaCapture(device)
 
 
@@ -135,9 +143,10 @@ def train(
             if t.warmup_steps:
                 warm_up(spec, task, model, device, mode, replicas)
             if capture is not None:
-                graphed, loop = graph_or_eager(task, forward, model, optimizer, mode, device, capture)
+                graphed, loop = graph_or_eager(task, forward, model, optimizer, mode, device, capture,
+                                              rate_changes=t.schedule != "constant")
     if loop.note:
-        _say_once(f"{loop.note}; this run trains eager")
+        warn_once(f"{loop.note}; this run trains eager")
     outcome.loop, outcome.loop_note = loop.name, loop.note
     start = time.perf_counter() - elapsed_s
     every = t.checkpoint_every or t.eval_every
@@ -219,22 +228,16 @@ def train(
 
 def graph_or_eager(
     task: Task, forward: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    mode: backend.MathMode, device: torch.device, capture: Capture,
+    mode: backend.MathMode, device: torch.device, capture: Capture, rate_changes: bool,
 ) -> tuple[GraphedStep | None, Loop]:
     """The run's step captured, or None and the eager loop with why, where the capture raised (a model that reads
     a value back to the host during its step, for one). Model and optimizer keep their values either way."""
     try:
         return capture_step(task, forward, model, optimizer, backend.autocast(mode, device, cache=False), capture,
-                            device), Loop("graph")
+                            device, rate_changes=rate_changes), Loop("graph")
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         return None, Loop("eager", f"graph = true could not capture the training step ({first})")
-
-
-def _say_once(message: str) -> None:
-    from bnbench.energy.meter import warn_once
-
-    warn_once(message)
 
 
 def prepare_forward(
@@ -281,8 +284,7 @@ def warm_up(
     optimizer = make_optimizer(spec, shadow)
     generator = torch.Generator(device=device).manual_seed(replicas.seed(spec.seed))
     python_state, numpy_state = random.getstate(), np.random.get_state()
-    cuda = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):
+    with torch.random.fork_rng(devices=rng_devices(device)):
         shadow.train()
         for _ in range(spec.train.warmup_steps):
             loss = train_step(task, forward, optimizer, generator, autocast)

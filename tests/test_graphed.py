@@ -166,7 +166,6 @@ def test_a_cpu_run_with_graph_says_why_once_and_records_the_loop_per_run(tiny_sc
     refused = ("eager", "graph = true needs a CUDA device (this run trains on cpu)")
     assert rows == {"control-s0": ("eager", ""), "control-s1": ("eager", ""), "bn-s0": refused, "bn-s1": refused}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["loops"] == {run_id: {"loop": loop, "note": note} for run_id, (loop, note) in rows.items()}
     assert manifest["math_mode"]["bn"]["graph"] is True and manifest["math_mode"]["control"]["graph"] is False
 
 
@@ -245,3 +244,48 @@ def test_the_learning_rate_moves_inside_the_tensor_a_graph_reads() -> None:
         assert optimizer.param_groups[0]["lr"] is rate
         seen.append(rate.item())
     assert seen == pytest.approx([8.5355339e-4, 5e-4], rel=1e-6)
+
+
+class _Pairs:
+    """The least a captured step draws from: fixed batches of a 2-in, 1-out regression."""
+
+    def batch(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.ones(4, 2), torch.zeros(4, 1)
+
+    def loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.mse_loss(outputs, targets)
+
+
+class _Untouched(CallCapture):
+    """A capture that runs nothing (Adam built for capture cannot step on the CPU): only the rate's place shows."""
+
+    def warm(self, steps):
+        pass
+
+    def capture(self, step):
+        return step
+
+
+@pytest.mark.parametrize(("rate_changes", "on_device"), [(True, True), (False, False)])
+def test_only_a_rate_the_schedule_changes_is_read_from_the_device(rate_changes, on_device) -> None:
+    # Cosine changes the rate, so the graph must read it from a tensor; a constant rate stays a float, which the
+    # schedule's every step would otherwise write onto the device again for nothing.
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
+    graphed.capture_step(_Pairs(), model, model, optimizer, contextlib.nullcontext, _Untouched(), torch.device("cpu"),
+                         rate_changes=rate_changes)
+    rate = optimizer.param_groups[0]["lr"]
+    assert isinstance(rate, torch.Tensor) is on_device and float(rate) == pytest.approx(1e-3)
+
+
+def test_a_failed_capture_gives_the_eager_loop_its_float_rate_back() -> None:
+    class Raises(_Untouched):
+        def warm(self, steps):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+    model = torch.nn.Linear(2, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=True)
+    with pytest.raises(RuntimeError):
+        graphed.capture_step(_Pairs(), model, model, optimizer, contextlib.nullcontext, Raises(),
+                             torch.device("cpu"), rate_changes=True)
+    assert optimizer.param_groups[0]["lr"] == 1e-3 and not isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)

@@ -140,20 +140,6 @@ def reopen(root: Path, scenario: Scenario, info: dict[str, Any], changes: list[s
     return merged
 
 
-def run_loops(root: Path) -> dict[str, dict[str, str]]:
-    """Per run of the folder, the training loop it trained in and why, where that is not the one asked for (from
-    runs.csv, so a resumed folder's earlier runs are there too; a command's run has none)."""
-    from bnbench.errors import UserError
-    from bnbench.execute.resume import recorded_rows
-
-    try:
-        rows = recorded_rows(root)
-    except (UserError, OSError):  # a damaged runs.csv is said by whoever reads it next; the manifest still ends
-        return {}
-    return {run_id: {"loop": row["loop"], "note": row.get("loop_note") or ""}
-            for run_id, row in rows.items() if row.get("loop")}
-
-
 def _started() -> None:
     return None
 
@@ -474,7 +460,6 @@ def _session(
             progress.close()
             info.update(getattr(run_on.run, "manifest_entries", dict)())  # what a cluster's jobs measured there
             info["ended_at"] = manifest.now_iso()
-            info["loops"] = run_loops(out)
             if info.get("resumes"):
                 info["resumes"][-1]["ended_at"] = info["ended_at"]
             try:

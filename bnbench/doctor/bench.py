@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from bnbench.doctor.outcome import PASS, WARN, Outcome
+from bnbench.doctor.outcome import PASS, SKIP, WARN, Outcome
 from bnbench.energy.busy import UNDER_BUSY_PCT
 
 PATCH = 33  # SRCNN's training patch; the 9-1-5 network returns its centre 21 x 21
@@ -74,7 +74,7 @@ def measure(device: Any, norm: str, batch_size: int, precision: str, seconds: fl
         eager_step()
     step: Callable[[], Any] = eager_step
     if graphed:
-        replay = capture_step(task, model, model, optimizer, autocast, capture, device)
+        replay = capture_step(task, model, model, optimizer, autocast, capture, device, rate_changes=False)
         generator = torch.Generator(device=device)
 
         def step() -> None:
@@ -108,6 +108,8 @@ def srcnn_bench(device: Any, batch_sizes: Sequence[int], precisions: Sequence[st
     """One line per (batch size, precision): control and BN side by side, in each loop of `loops` the device
     runs (a CUDA graph needs a CUDA GPU; elsewhere the line says so). Figures in `data[loop][variant]`."""
     runnable = [loop for loop in loops if loop != "graph" or getattr(device, "type", "") == "cuda"]
+    if not runnable:  # only the graphed loop asked for, off a CUDA GPU
+        return [Outcome(SKIP, "srcnn bench", NEEDS_GPU)]
     outcomes = []
     for batch_size in batch_sizes:
         for precision in precisions:

@@ -131,7 +131,7 @@ def load_scenario_dict(root: Path) -> dict[str, Any]:
 _MANIFEST_TYPES: dict[str, tuple[type, ...]] = {
     "command": (list,), "devices": (list,), "gpus": (list,), "resumes": (list,), "cpu_count": (int,),
     "code_commit": (str,), "code_dirty": (bool,), "started_at": (str,), "ended_at": (str,),
-    "scenario_fingerprint": (str,), "run_order": (dict,), "math_mode": (dict,), "loops": (dict,), "idle_w": (dict,),
+    "scenario_fingerprint": (str,), "run_order": (dict,), "math_mode": (dict,), "idle_w": (dict,),
     "idle_sources": (dict,), "idle_s": (int, float), "idle_nodes": (dict,),
 }
 _JSON_NAMES = {list: "a list", dict: "an object", str: "a string", int: "a number", float: "a number",

@@ -138,7 +138,7 @@ FOLDER_FILES: dict[str, str] = {
     "scenario.toml": "The scenario as resolved: defaults filled in, --set overrides applied.",
     "manifest.json": "Machine, software and timing stamps: bnbench version, host, CPU, GPUs, driver, torch, CUDA, "
                      "start and end time, command line, idle baseline; each variant's math mode and the loop it "
-                     "asked for (math_mode), and the loop each run trained in and why (loops).",
+                     "asked for (math_mode).",
     "runs.csv": "One row per finished run, appended as each finishes (a resumed run's last row wins).",
     "curves.parquet": "Logged steps and evaluations of every finished run.",
     "power.parquet": "Power samples of every finished run.",

@@ -52,3 +52,9 @@ def test_the_graphed_bench_step_trains_through_the_capture_seam(norm) -> None:
                         capture=CallCapture())
     assert row["loop"] == "graph" and row["steps"] >= 10 and row["steps"] % 10 == 0
     assert row["steps_per_s"] > 0 and row["j_per_step"] > 0 and math.isnan(row["busy_pct"])
+
+
+def test_the_graphed_loop_alone_off_a_gpu_is_one_skip() -> None:
+    # Only the graphed loop asked for, on the CPU: nothing to measure, said once (it raised on an empty max()).
+    outcomes = bench.srcnn_bench(torch.device("cpu"), (4,), ("fp32",), 0.1, open_device_meter, loops=("graph",))
+    assert [(o.status, o.name, o.message) for o in outcomes] == [("SKIP", "srcnn bench", bench.NEEDS_GPU)]
