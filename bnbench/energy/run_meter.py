@@ -292,7 +292,10 @@ class RunMeter:
             keys = [p.key for p in self.parts]
             counted = [ph for ph in PHASES if ph not in EXCLUDED_PHASES]
             by_part = self.phase_j
-            phase_j = {ph: _sum([by_part[k][ph] for k in keys]) for ph in PHASES}
+            # A part whose source cannot say this run's share (a shared GPU that never listed the run) is unknown,
+            # not the nothing it was charged.
+            unknown = {p.key for p in self.parts if getattr(getattr(p, "source", None), "unknown", False)}
+            phase_j = {ph: _sum([math.nan if k in unknown else by_part[k][ph] for k in keys]) for ph in PHASES}
             host_key = HOST if HOST in keys else ("cpu" if keys == ["cpu"] else None)
             idle = [self.idle_w.get(k) for k in keys]
             held = [math.fsum(self.held_s[k][ph] for ph in counted) for k in keys]

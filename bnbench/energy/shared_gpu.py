@@ -30,8 +30,8 @@ REFRESH_S = 1.0
 WHOLE, SM_SHARE, EQUAL, UNLISTED = "whole", "sm-share", "equal", "unlisted"
 ATTRIBUTIONS = (WHOLE, SM_SHARE, EQUAL, UNLISTED)
 """`gpu_attribution`: alone on the GPU throughout; shared, split by SM activity; shared, split equally; NVML
-listed other processes on the GPU but never this run's, so it was charged no share of the board (an MPS
-client that the driver does not list, or a run that never used the GPU)."""
+listed other processes on the GPU but never this run's, so its share of the board is unknown and its GPU
+energy NaN (an MPS client that the driver does not list, or a run that never used the GPU)."""
 OWN = "own"
 
 
@@ -231,6 +231,12 @@ class SharedGpuSource:
         return self.charged_j
 
     @property
+    def unknown(self) -> bool:
+        """Whether this run's share of the board is unknown (NVML listed others, never it): its GPU joules are
+        then NaN in the run's figures, not the nothing it was charged (bnbench.energy.run_meter)."""
+        return self.tally.unlisted
+
+    @property
     def period_s(self) -> float | None:
         """The board's counter period, as the wrapped source measured it (None: not measured)."""
         return getattr(self.inner, "period_s", None)
@@ -254,7 +260,7 @@ class SharedGpuSource:
         if self.tally.unlisted:
             # Before its first CUDA call a run is rightly not listed; never, over a whole run, its share is unknown.
             self.warn(f"{self.label}: NVML listed other processes on the GPU but never this run's (an MPS client "
-                      f"the driver does not list?), so it was charged none of the board's energy "
+                      f"the driver does not list?), so its share of the board's energy is unknown "
                       f"(gpu_attribution = {UNLISTED})")
         self.inner.close()
 

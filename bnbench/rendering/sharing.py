@@ -28,6 +28,12 @@ def sharing_lines(runs: pd.DataFrame, manifest: dict[str, Any]) -> list[str]:
         lines.append(f"{len(foreign)} run(s) shared their GPU with processes outside this session ({ids}{more} of "
                      f"readings); each was charged its share of the board ({', '.join(ways) or 'split'}), not the "
                      "whole of it.")
+    attribution = runs["gpu_attribution"] if "gpu_attribution" in runs else pd.Series("", index=runs.index)
+    unlisted = runs[attribution == "unlisted"]
+    if not unlisted.empty:
+        lines.append(f"NVML never listed {len(unlisted)} run(s) on their GPU while it listed other processes "
+                     f"({', '.join(unlisted['run_id'].head(8))}{' and more' if len(unlisted) > 8 else ''}): their "
+                     "share of the board is unknown, so their energy is not given.")
     others = pd.to_numeric(runs.get("host_others_pct", pd.Series(dtype=float)), errors="coerce").dropna()
     if not others.empty and others.max() >= 5.0:
         lines.append(f"Processes outside this session's runs used up to {fmt.significant(others.max())}% of the "

@@ -102,7 +102,8 @@ RUN_COLUMN_HELP: dict[str, str] = {
     "gpu_mem_peak_mib": "A command run's peak GPU memory, all its processes (NVML, sampled), in MiB; else empty.",
     "gpu_shared": "Share of readings in which a process outside the session held the run's GPU.",
     "gpu_attribution": "How the GPU's energy was charged: whole, sm-share, equal, or unlisted (NVML never listed "
-                       "the run's process beside others, so it was charged no share); empty for a CPU run.",
+                       "the run's process beside others, so its share, and its energy, are unknown); empty for a "
+                       "CPU run.",
     "host_others_pct": "% of the host's busy CPU time used by processes outside the session's runs.",
     "started_at": "When the run started: ISO 8601 in UTC, to the second.",
     "ended_at": "When the run ended: ISO 8601 in UTC, to the second.",

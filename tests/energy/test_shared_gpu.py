@@ -6,6 +6,7 @@ import math
 import random
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from bnbench.energy import devices, shared_host
@@ -23,6 +24,7 @@ from bnbench.energy.shared_gpu import (
     sharing_state,
 )
 from bnbench.energy.shared_host import Peers
+from bnbench.rendering.sharing import sharing_lines
 
 from .fakes import FakeClock, FakeGpu, FakeNvml
 
@@ -307,7 +309,7 @@ def test_a_run_nvml_never_lists_is_said_and_labelled_unlisted() -> None:
         clock.advance(1.0)
         assert source.energy_j() == 0.0
     source.close()
-    assert source.tally.attribution == "unlisted"
+    assert source.tally.attribution == "unlisted" and source.unknown
     assert sharing_columns(sharing_state([SimpleNamespace(gpu=0, source=source)]))["gpu_attribution"] == "unlisted"
     assert len(warnings) == 2 and "never this run's" in warnings[1] and "cuda:0" in warnings[1]
 
@@ -345,3 +347,32 @@ def test_an_mps_client_is_found_in_nvmls_client_list() -> None:
         charged = source.energy_j()
     assert charged == pytest.approx(600.0)
     assert source.tally.own_listed > 0 and source.tally.attribution != "unlisted"
+
+
+def test_a_run_nvml_never_lists_has_unknown_energy_not_zero() -> None:
+    # Only a foreign process listed on the 200 W board over a 3 s window: the meter charged this run 0 J, but its
+    # share is unknown, so the run's figures give NaN (an empty cell), never 0; a listed run in the same setting
+    # is charged its half, 300 J.
+    def window(listed: dict[int, float]) -> float:
+        clock = FakeClock(0.0)
+        board = Board(clock, 200.0, listed)
+        source = SharedGpuSource(Counter(board), GpuTenants(board, None, exists=lambda p: True),
+                                 peers({OWN_PID}, {OWN_PID}), None, "cuda:0", lambda _: None, clock)
+        meter = RunMeter([DeviceMeter("cuda:0", [("nvml-counter", lambda: source)], clock=clock)], clock=clock)
+        meter.open("train")
+        for _ in range(24):
+            clock.advance(0.125)
+            meter.sample()
+        meter.close("train")
+        return meter.result().energy_j
+
+    assert math.isnan(window({FOREIGN_PID: 50.0}))
+    assert window({OWN_PID: 50.0, FOREIGN_PID: 50.0}) == pytest.approx(300.0)
+
+
+def test_the_report_names_the_runs_nvml_never_listed() -> None:
+    runs = pd.DataFrame({"run_id": ["control-s0", "bn-s0"], "gpu_shared": [1.0, 1.0],
+                         "gpu_attribution": ["sm-share", "unlisted"]})
+    lines = sharing_lines(runs, {})
+    assert lines[-1] == ("NVML never listed 1 run(s) on their GPU while it listed other processes (bn-s0): their "
+                         "share of the board is unknown, so their energy is not given.")
