@@ -188,6 +188,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.every_ms <= 0 or min(args.packs) < 1:
         parser.error("--every-ms must be above 0 and every --packs value at least 1")
+    if args.out.exists() and any(args.out.iterdir()):  # a session there would resume the old one's runs
+        parser.error(f"{args.out} is not empty: give a fresh --out")
     every_s = args.every_ms / 1000
     try:
         CounterLog(every_s)

@@ -74,3 +74,13 @@ def test_without_nvml_the_benchmark_says_so_in_one_line() -> None:
                           text=True, timeout=120, cwd=REPO)
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1].startswith("gpu_sharing: needs an NVIDIA GPU and NVML (")
+
+
+def test_an_out_folder_already_used_is_refused(tmp_path: Path) -> None:
+    # A second session in the same folder would resume the first's finished runs, whose windows lie before
+    # this session's counter readings.
+    (tmp_path / "pack-1").mkdir()
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_sharing.py"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].endswith(f"{tmp_path} is not empty: give a fresh --out")
