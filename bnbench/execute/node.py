@@ -67,10 +67,10 @@ def measure_node_idle(config: EnergyConfig, gpu: bool) -> dict[str, Any]:
     return {"idle_w": idle, "idle_sources": {m.key: m.label for m in meters}}
 
 
-def node_idle_w(manifest: dict[str, Any], node: str, gpu_uuids: list[str]) -> dict[str, float | None]:
-    """The idle watts a run on `node` reads, named as the task sees its devices (its GPU, `gpu_uuids[0]`, is
-    cuda:0): from the node's own baseline; empty (net energy unknown) when the node has none."""
-    idle = manifest.get("idle_nodes", {}).get(node, {}).get("idle_w", {})
+def node_idle_w(baseline: dict[str, Any], gpu_uuids: list[str]) -> dict[str, float | None]:
+    """The idle watts a run on a node reads, named as the task sees its devices (its GPU, `gpu_uuids[0]`, is
+    cuda:0), from the node's `baseline` ({idle_w, idle_sources}); empty (net energy unknown) when it is empty."""
+    idle = baseline.get("idle_w", {})
     mine = {k: w for k, w in idle.items() if k in ("cpu", "host")}
     mine.update({f"cuda:{seen}": idle.get(uuid) for seen, uuid in enumerate(gpu_uuids)})
     return mine

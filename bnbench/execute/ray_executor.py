@@ -110,7 +110,7 @@ def _task(spec: RunSpec, plan: RunPlan, files: dict[str, bytes], manifest: str, 
     send(("where", where))
     torch.set_num_threads(threads)
     info = json.loads(manifest)
-    info["idle_w"] = node_idle_w(info, node, [uuid] if uuid else [])
+    info["idle_w"] = node_idle_w(info.get("idle_nodes", {}).get(node, {}), [uuid] if uuid else [])
     with tempfile.TemporaryDirectory(prefix="bnbench-") as folder, share_node_host(session):
         root = Path(folder)
         (root / "manifest.json").write_text(json.dumps(info), encoding="utf-8")

@@ -132,10 +132,12 @@ class SlurmExecutor:
 
     def manifest_entries(self) -> dict[str, Any]:
         """What the jobs learned for the manifest: each node's idle baseline."""
-        return {"idle_nodes": JobFolder(self.root).idle_nodes()} if self.root is not None else {}
+        return {"idle_nodes": JobFolder(self.root).idle_nodes(self.session)} if self.root is not None else {}
 
     def _submit(self, specs: list[RunSpec], store: RunStore, folder: JobFolder) -> dict[str, str]:
         """Submit `specs` as one job array; {run id: job id}. UserError when sbatch refuses it."""
+        from bnbench.execute.pool import with_threads
+
         cpus = self.settings.cpus or max(s.train.threads or 1 for s in specs)
         executor = self.submitit.SlurmExecutor(folder=folder.submitit, max_num_timeout=self.settings.requeues)
         parameters: dict[str, Any] = {"job_name": f"bnbench-{self.name}", "time": self.settings.time_min,
@@ -148,10 +150,9 @@ class SlurmExecutor:
         if self.settings.mem_gb:
             parameters["mem"] = f"{math.ceil(self.settings.mem_gb * 1024)}M"
         executor.update_parameters(**parameters)
-        job = SlurmRun(JobSettings(str(store.root.resolve()), store.columns, self.session, bool(self.settings.gpus),
-                                   cpus))
-        try:
-            jobs = executor.map_array(job, specs)
+        job = SlurmRun(JobSettings(str(store.root.resolve()), store.columns, self.session, bool(self.settings.gpus)))
+        try:  # each run with the threads the manifest records for it (`threads`)
+            jobs = executor.map_array(job, [with_threads(s, self.threads(s.train)) for s in specs])
         except Exception as exc:  # noqa: BLE001 - submitit wraps sbatch's refusal in several types
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
             raise UserError(f"sbatch refused the jobs: {first}") from None
@@ -179,11 +180,13 @@ class SlurmExecutor:
         # The jobs an earlier session submitted for these runs: what they spooled that it did not replay (it was
         # killed) is replayed first; those still in Slurm's queue are followed, not submitted again.
         watch = _Watch(folder, store, progress, {recorded[run]: todo[run] for run in todo if run in recorded})
-        watch.drain()
+        # The queue first, then the spools: a job that spools its last events and leaves the queue in between is
+        # then still alive here, and what it spooled is replayed before it is forgotten (as `follow` does).
         states = queue_states()
         if states is None:
             raise UserError("squeue did not answer, so which of this folder's jobs are still queued is unknown; "
                             "try again in a minute")
+        watch.drain()
         for job, spec in list(watch.jobs.items()):
             if states.get(job) not in ALIVE:
                 watch.forget(job)

@@ -59,9 +59,9 @@ class JobFolder:
     def submitit(self) -> Path:
         return self.base / "submitit"
 
-    @property
-    def idle(self) -> Path:
-        return self.base / "idle"
+    def idle(self, session: str) -> Path:
+        """The nodes' idle baselines of one session: a resume days later measures its nodes again."""
+        return self.base / "idle" / session
 
     @property
     def stop_file(self) -> Path:
@@ -83,10 +83,11 @@ class JobFolder:
         knows which of its runs are queued or running."""
         atomic_write_text(self.jobs_file, json.dumps({**self.jobs(), **jobs}, indent=1, sort_keys=True))
 
-    def idle_nodes(self) -> dict[str, Any]:
-        """{node: {idle_w, idle_sources}} of every node whose baseline a job measured."""
+    def idle_nodes(self, session: str) -> dict[str, Any]:
+        """{node: {idle_w, idle_sources}} of every node whose baseline a job of `session` measured."""
         found = {}
-        for path in sorted(self.idle.glob("*.json")) if self.idle.is_dir() else []:
+        folder = self.idle(session)
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
             with contextlib.suppress(OSError, ValueError):
                 found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
         return found
@@ -140,7 +141,8 @@ def node_baseline(folder: Path, node: str, measure: Callable[[], dict[str, Any]]
                   ) -> dict[str, Any] | None:
     """The idle baseline of `node`: read when a job of the session measured it, else measured now by the first
     job to claim it (the others wait up to `wait_s` for it, training nothing meanwhile). None when the job that
-    claimed it never wrote it (it died): the run's net energy is then unknown."""
+    claimed it never wrote it (it died): the run's net energy is then unknown, and the first job to give up
+    waiting writes an empty baseline so that no later job of the session waits for it again."""
     path = folder / f"{node}.json"
     folder.mkdir(parents=True, exist_ok=True)
     if not path.exists():
@@ -150,6 +152,9 @@ def node_baseline(folder: Path, node: str, measure: Callable[[], dict[str, Any]]
             deadline = time.monotonic() + wait_s
             while not path.exists() and time.monotonic() < deadline:
                 time.sleep(0.2)
+            if not path.exists():
+                atomic_write_text(path, json.dumps({"idle_w": {}, "idle_sources": {}}))
+                return None
         else:
             atomic_write_text(path, json.dumps(measure()))
     try:
@@ -167,7 +172,6 @@ class JobSettings:
     columns: list[str]
     session: str
     gpu: bool
-    cpus: int
 
 
 class SlurmRun:
@@ -201,7 +205,6 @@ class SlurmRun:
 
         from bnbench.execute.driver import execute_run
         from bnbench.execute.node import claim_gpu, measure_node_idle, node_idle_w, share_node_host
-        from bnbench.execute.pool import with_threads
         from bnbench.execute.resume import plan_runs
 
         settings, root = self.settings, Path(self.settings.root)
@@ -219,24 +222,25 @@ class SlurmRun:
         spool = Spool(folder.events(job_id), int(os.environ.get("SLURM_RESTART_COUNT", "0")))
         node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-        uuid = claim_gpu(torch.cuda, visible) if settings.gpu else None
         seen = "cuda:0" if settings.gpu else "cpu"
         label = f"{node}/cuda:{visible}" if settings.gpu else f"{node}/cpu"
         spool.send(("where", Where(label, seen, {seen: label})))
         energy: EnergyConfig = spec.energy
         baseline = None
+        # The idle baseline before this job starts CUDA: a context held on the GPU keeps it above its idle power.
         if energy.idle_s > 0:
-            baseline = node_baseline(folder.idle, node, lambda: measure_node_idle(energy, settings.gpu),
-                                     wait_s=energy.idle_s + 120.0)
-        idle_w = node_idle_w({"idle_nodes": {node: baseline}} if baseline else {}, node, [uuid] if uuid else [])
-        threads = spec.train.threads or settings.cpus
+            baseline = node_baseline(folder.idle(settings.session), node,
+                                     lambda: measure_node_idle(energy, settings.gpu), wait_s=energy.idle_s + 120.0)
+        uuid = claim_gpu(torch.cuda, visible) if settings.gpu else None
+        idle_w = node_idle_w(baseline or {}, [uuid] if uuid else [])
+        threads = spec.train.threads or 1  # the executor's rule, given in the spec at submission
         torch.set_num_threads(threads)
         store = ShippingStore(root, spool.send, settings.columns)
         failure: list[BaseException] = []
 
         def train() -> None:
             try:
-                execute_run(with_threads(spec, threads), torch.device(seen), store, ShippingProgress(spool.send),
+                execute_run(spec, torch.device(seen), store, ShippingProgress(spool.send),
                             stop, plan=plan, idle_w=idle_w)
             except BaseException as exc:  # noqa: BLE001 - raised again in the job's main thread
                 failure.append(exc)

@@ -148,6 +148,6 @@ FOLDER_FILES: dict[str, str] = {
     "report.md, report.html, report.json": "The report, written by bnbench run and rebuilt by bnbench report.",
     "figures/": "The report's figures, as PNG and SVG.",
     "slurm/": "With --executor slurm: jobs.json (each run's latest job id), submitit/ (each job's script, stdout "
-              "and stderr), idle/ (each node's idle baseline), events/ (what running jobs reported, not yet "
+              "and stderr), idle/ (each session's node idle baselines), events/ (what running jobs reported, not yet "
               "replayed).",
 }

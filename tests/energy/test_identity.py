@@ -119,4 +119,4 @@ def test_a_node_baseline_names_every_gpu_by_uuid() -> None:
     assert [m.key for m in meters] == NVML_UUIDS and meters[2].gpu.name == "GPU model 2"
     # A task given GPU-0005 reads that GPU's idle watts as its cuda:0, whatever Ray's index for it was.
     manifest = {"idle_nodes": {"10.0.0.7": {"idle_w": {"host": 40.0, "GPU-0005-aaaa": 61.5, "GPU-0002-aaaa": 70.0}}}}
-    assert node_idle_w(manifest, "10.0.0.7", ["GPU-0005-aaaa"]) == {"host": 40.0, "cuda:0": 61.5}
+    assert node_idle_w(manifest["idle_nodes"]["10.0.0.7"], ["GPU-0005-aaaa"]) == {"host": 40.0, "cuda:0": 61.5}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from typer.testing import CliRunner
@@ -12,6 +13,8 @@ from typer.testing import CliRunner
 from bnbench.cli import app
 from bnbench.execute.resume import scenario_changes
 from bnbench.scenario import load
+
+from .conftest import DIGITS_SCENARIO
 
 SLURM_TABLE = """
 [slurm]
@@ -77,3 +80,58 @@ def test_flags_set_the_slurm_table_and_it_changes_no_fingerprint(digits_scenario
     # An unset table is left out of scenario.toml, so folders written before it existed resume unchanged.
     assert "slurm" not in plain.to_dict()
     assert load(digits_scenario, ["slurm.partition=\"gpu\"", "slurm.time_min=240"]).slurm.time_min == 240
+
+
+class _FakeSubmitit:
+    """submitit as _submit uses it: an executor that records the job array's specs and gives job ids."""
+
+    def __init__(self) -> None:
+        self.specs: list = []
+        outer = self
+
+        class SlurmExecutor:
+            def __init__(self, folder, max_num_timeout) -> None:
+                pass
+
+            def update_parameters(self, **parameters) -> None:
+                outer.parameters = parameters
+
+            def map_array(self, job, specs):
+                outer.specs = list(specs)
+                return [type("Job", (), {"job_id": f"7_{i}"})() for i in range(len(specs))]
+
+        self.SlurmExecutor = SlurmExecutor
+
+
+def test_each_job_gets_the_threads_the_manifest_records(tmp_path: Path) -> None:
+    # No [slurm] cpus: bn asks 3 threads, control none. The array asks 3 CPUs a job; each run trains with the
+    # threads the executor's rule gives it (and the manifest records): control 1, bn 3.
+    from bnbench.execute.slurm_executor import SlurmExecutor
+    from bnbench.execute.slurm_job import JobFolder
+    from bnbench.scenario import expand
+
+    path = tmp_path / "no-threads.toml"
+    path.write_text(DIGITS_SCENARIO.replace("threads = 1\n", ""), encoding="utf-8")
+    scenario = load(path, ["variant.bn.threads=3", "scenario.seeds=[0]"])
+    specs = expand(scenario)
+    fake = _FakeSubmitit()
+    executor = SlurmExecutor(fake, scenario.slurm, "tiny", lambda _: None)
+    store = SimpleNamespace(root=tmp_path, columns=[])  # what _submit reads of the results folder
+    executor._submit(specs, store, JobFolder(tmp_path))  # type: ignore[arg-type]
+    assert fake.parameters["cpus_per_task"] == 3
+    assert {s.run_id: s.train.threads for s in fake.specs} == {"control-s0": 1, "bn-s0": 3}
+    assert {s.run_id: executor.threads(s.train) for s in specs} == {"control-s0": 1, "bn-s0": 3}
+
+
+def test_a_claim_never_written_stops_making_later_jobs_wait(tmp_path: Path) -> None:
+    # A job claimed the node's baseline and died before writing it: the first job to give up waiting leaves an
+    # empty baseline (net energy unknown), so the next one neither waits nor measures.
+    from bnbench.execute.node import node_idle_w
+    from bnbench.execute.slurm_job import node_baseline
+
+    (tmp_path / "node0.lock").touch()
+    measured: list[int] = []
+    assert node_baseline(tmp_path, "node0", lambda: measured.append(1) or {}, wait_s=0.3) is None
+    again = node_baseline(tmp_path, "node0", lambda: measured.append(1) or {}, wait_s=60.0)
+    assert again == {"idle_w": {}, "idle_sources": {}} and measured == []
+    assert node_idle_w(again, ["GPU-1"]) == {"cuda:0": None}  # unknown, never 0
