@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnbench.execute.progress import Progress
-from bnbench.results.store import ChunkWriter, RunStore, chunk_paths, run_dir
+from bnbench.results.manifest import now_iso
+from bnbench.results.store import TABLES, ChunkWriter, RunStore, chunk_paths, run_dir
 from bnbench.scenario import RunSpec
 
 if TYPE_CHECKING:
@@ -178,6 +179,16 @@ class EventReplay:
             getattr(self.progress, method)(spec, *args)
         else:
             raise ValueError(f"unknown event '{kind}'")
+
+    def fail(self, spec: RunSpec, error: str, started_at: str | None, where: Where) -> dict[str, Any]:
+        """End a run whose worker, task or job is gone without its row: what it wrote kept (its tables
+        consolidated), a failed row with `error` (cut to 500 characters), and the display told. Returns the row."""
+        row = failed_row(spec, error[:500], started_at, now_iso())
+        for table in TABLES:
+            self.apply(("consolidate", table, spec.run_id), where)
+        self.apply(("row", row), where)
+        self.apply(("progress", "finished", spec, {**row, "steps": 0, "wall_s": None}), where)
+        return self.rows[-1]
 
 
 def failed_row(spec: RunSpec, error: str, started_at: str | None, ended_at: str) -> dict[str, Any]:

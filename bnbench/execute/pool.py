@@ -30,7 +30,7 @@ from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore,
 from bnbench.execute.progress import Progress
 from bnbench.execute.slot_meter import SlotMeter
 from bnbench.results.manifest import now_iso
-from bnbench.results.store import TABLES, RunStore
+from bnbench.results.store import RunStore
 from bnbench.scenario import COMMAND, RunSpec
 
 _POLL_S = 0.2
@@ -433,11 +433,7 @@ def _fail_dead(running: dict[int, _Running], replay: EventReplay, outbox: Any) -
             continue
         spec, r.spec = r.spec, None
         codes = ", ".join(str(c) for c in r.dead())
-        row = failed_row(spec, f"worker process died (exit code {codes})", r.started_at, now_iso())
-        for table in TABLES:
-            replay.apply(("consolidate", table, spec.run_id), r.slot.where)
-        replay.apply(("row", row), r.slot.where)
-        replay.apply(("progress", "finished", spec, {**row, "steps": 0, "wall_s": None}), r.slot.where)
+        replay.fail(spec, f"worker process died (exit code {codes})", r.started_at, r.slot.where)
         for process in r.processes:
             if process.exitcode is None:
                 process.terminate()

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnbench.errors import UserError
-from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore, Where, failed_row
+from bnbench.execute.events import EventReplay, ShippingProgress, ShippingStore, Where
 from bnbench.execute.node import claim_gpu, measure_node_idle, node_idle_w, share_node_host
 from bnbench.execute.progress import Progress
 from bnbench.execute.resume import RunPlan, finished_rows, plan_runs
-from bnbench.results.manifest import now_iso
-from bnbench.results.store import TABLES, RunStore, run_dir
+from bnbench.results.store import RunStore, run_dir
 from bnbench.scenario import EnergyConfig, RunSpec
 
 if TYPE_CHECKING:
@@ -263,8 +262,4 @@ def _drain(events: Any, replay: EventReplay, wheres: dict[str, Where]) -> None:
 def _fail(spec: RunSpec, exc: Exception, replay: EventReplay, wheres: dict[str, Where]) -> None:
     where = wheres.get(spec.run_id, Where("ray", "", {}))
     first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    row = failed_row(spec, f"Ray task failed: {type(exc).__name__}: {first}"[:500], None, now_iso())
-    for table in TABLES:
-        replay.apply(("consolidate", table, spec.run_id), where)
-    replay.apply(("row", row), where)
-    replay.apply(("progress", "finished", spec, {**row, "steps": 0, "wall_s": None}), where)
+    replay.fail(spec, f"Ray task failed: {type(exc).__name__}: {first}", None, where)

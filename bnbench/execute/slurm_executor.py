@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bnbench.errors import UserError
-from bnbench.execute.events import EventReplay, Where, failed_row
+from bnbench.execute.events import EventReplay, Where
 from bnbench.execute.progress import Progress
 from bnbench.execute.resume import FINISHED, finished_rows, plan_runs
 from bnbench.execute.slurm_job import JobFolder, JobSettings, SlurmRun, read_spool
 from bnbench.results.atomic import atomic_write_text
 from bnbench.results.manifest import now_iso
-from bnbench.results.store import TABLES, RunStore
+from bnbench.results.store import RunStore
 from bnbench.scenario import EnergyConfig, RunSpec, Scenario, SlurmConfig, TrainConfig
 
 if TYPE_CHECKING:
@@ -294,12 +294,7 @@ class _Watch:
     def _fail(self, job: str, state: str | None) -> None:
         spec = self.jobs[job]
         where = self.wheres.get(job, Where(f"slurm job {job}", "", {}))
-        row = failed_row(spec, _why(self.folder, job, state)[:500], None, now_iso())
-        for table in TABLES:
-            self.replay.apply(("consolidate", table, spec.run_id), where)
-        self.replay.apply(("row", row), where)
-        self.replay.apply(("progress", "finished", spec, {**row, "steps": 0, "wall_s": None}), where)
-        self.last[spec.run_id] = self.replay.rows[-1]
+        self.last[spec.run_id] = self.replay.fail(spec, _why(self.folder, job, state), None, where)
 
 
 def _why(folder: JobFolder, job: str, state: str | None) -> str:
