@@ -155,13 +155,15 @@ class Executor(NamedTuple):
     at once (what the hand-out order rotates the variants over); `threads`, the torch threads of a run with
     these `[train]` settings there (None: torch's default); `ready`, returns once its workers have started;
     `devices`, each slot's device, slots that share one naming it alike (empty: each slot its own), so that the
-    hand-out order packs every variant alike."""
+    hand-out order packs every variant alike; `entries`, what the runs learned for the manifest once they ended
+    (a cluster's nodes' idle baselines)."""
 
     run: Callable[..., list[dict[str, Any]]]
     slots: int
     threads: Callable[[TrainConfig], int | None]
     ready: Callable[[], None] = _started
     devices: tuple[str, ...] = ()
+    entries: Callable[[], dict[str, Any]] = dict
 
 
 def local_slots(scenario: Scenario, devices: list[str], workers: int | None) -> list[Slot]:
@@ -240,7 +242,7 @@ def plan_executor(
         from bnbench.execute.slurm_executor import SlurmExecutor
 
         slurm = SlurmExecutor.connect(scenario, requested or scenario.scenario.device, say)
-        return Executor(slurm, slurm.slots, slurm.threads)
+        return Executor(slurm, slurm.slots, slurm.threads, entries=slurm.manifest_entries)
     if executor != "local":
         raise UserError(f"unknown executor '{executor}'; use local, ray or slurm")
     slots = pool.slots if pool is not None else local_slots(scenario, devices, workers)
@@ -458,7 +460,7 @@ def _session(
             return Session(EXIT_SIGINT, out, [])
         finally:
             progress.close()
-            info.update(getattr(run_on.run, "manifest_entries", dict)())  # what a cluster's jobs measured there
+            info.update(run_on.entries())  # what a cluster's jobs measured there
             info["ended_at"] = manifest.now_iso()
             if info.get("resumes"):
                 info["resumes"][-1]["ended_at"] = info["ended_at"]
