@@ -52,6 +52,9 @@ def test_measure_times_a_sleep_and_charges_a_burn_more(tmp_path):
     assert data["comparisons"][0]["command"] == "burn" and data["comparisons"][0]["against"] == "sleep"
     assert set(data["comparisons"][0]["figures"]) == {"measured_s", "energy_j"}
     assert data["results"] == str(out)
+    import pandas as pd  # a folder kept with --out has every run's power samples (a temporary one skips them)
+
+    assert set(pd.read_parquet(out / "power.parquet")["run_id"]) == {"sleep-s0", "burn-s0"}
     report = runner.invoke(app, ["report", str(out)])
     assert report.exit_code == 0, report.output
 

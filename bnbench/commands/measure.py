@@ -301,7 +301,8 @@ def measure(options: MeasureOptions, argv: list[str]) -> int:
     try:
         session = execute_scenario(scenario, out=out, devices=list(options.device), argv=argv, console=console,
                                    progress=SilentProgress(), report=False, specs=alternated,
-                                   resumable=False)  # measure has no --resume: an interruption names no folder
+                                   resumable=False,  # measure has no --resume: an interruption names no folder
+                                   scratch=temporary)
         rows = {name: [r for r in session.rows if r.get("variant") == name] for name in names}
         device = devices[0] if gpus <= 1 else "+".join(devices)
         figures = {name: command_figures(rows[name]) for name in names}

@@ -300,24 +300,27 @@ def execute_scenario(
     resume: Path | None = None, force: bool = False, workers: int | None = None, executor: str = "local",
     address: str | None = None, console: Console | None = None, progress: Progress | None = None,
     report: bool = True, specs: list[RunSpec] | None = None, path: Path | None = None, resumable: bool = True,
+    scratch: bool = False,
 ) -> Session:
     """`bnbench run` from a loaded scenario: checks, results folder (held by this process), idle baseline, the
     runs (`specs` in the order given, default the whole matrix in the scenario's hand-out order), then the report
     (unless `report` is False). `bnbench measure` is such a session of one-off command runs, which has no
-    --resume: not `resumable`, an interruption names no folder to resume."""
+    --resume: not `resumable`, an interruption names no folder to resume. A `scratch` folder is deleted once
+    its rows are read (measure without --out): its power table is not written (RunStore.discard)."""
     from bnbench.energy.session_warnings import session_warnings
     from bnbench.scenario import trust_scenario_folder
 
     trust_scenario_folder(scenario)  # before a pool starts: its workers inherit the import path
     with session_warnings():  # before a pool starts: its workers inherit the file of warnings said
         return _execute(scenario, out, devices, argv, resume, force, workers, executor, address, console, progress,
-                        report, specs, path, resumable)
+                        report, specs, path, resumable, scratch)
 
 
 def _execute(
     scenario: Scenario, out: Path | None, devices: Sequence[str] | None, argv: list[str], resume: Path | None,
     force: bool, workers: int | None, executor: str, address: str | None, console: Console | None,
     progress: Progress | None, report: bool, specs: list[RunSpec] | None, path: Path | None, resumable: bool,
+    scratch: bool,
 ) -> Session:
     from bnbench.execute.devices import resolve_devices
     from bnbench.results.lock import hold, refuse_foreign_contents
@@ -348,13 +351,13 @@ def _execute(
         with hold(folder):  # one writer per folder; whether it resumes is decided under the lock
             return _session(scenario, specs, given is not None, folder, resume_folder(out, resume), force,
                             device_list, run_on, argv, path or scenario.source, console or Console(), progress, report,
-                            resumable)
+                            resumable, scratch)
 
 
 def _session(
     scenario: Scenario, specs: list[RunSpec], ordered: bool, out: Path, resuming: Path | None, force: bool,
     device_list: list[str], run_on: Executor, argv: list[str], path: Path | str, console: Console,
-    progress: Progress | None, report: bool, resumable: bool = True,
+    progress: Progress | None, report: bool, resumable: bool = True, scratch: bool = False,
 ) -> Session:
     """Train `specs` into `out`, held by this process: a new folder, or the rest of `resuming`. `ordered`: hand
     the runs out as given, else in the scenario's order."""
@@ -424,7 +427,8 @@ def _session(
         info = reopen(out, scenario, info, changes, plans)
         store = RunStore(out)
     else:
-        store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references))
+        store = RunStore.create(out, scenario.to_dict(), info, run_columns(metric, references),
+                                discard=("power",) if scratch else ())
 
     say(console, header)
     if (threads := thread_warning(scenario, run_on.threads)) is not None:

@@ -200,19 +200,34 @@ class ChunkWriter:
         self.written += count
 
 
+class DiscardedChunks(ChunkWriter):
+    """A table the folder does not keep: rows are counted as written and dropped (nothing imports pyarrow)."""
+
+    def _flush(self) -> None:
+        self.written += len(self.rows)
+        self.rows = []
+
+
 class RunStore:
-    def __init__(self, root: Path) -> None:
+    """The results folder. `discard`: tables not written, for a folder deleted once its session's rows are read
+    (`bnbench measure` without --out): a run's energy is summed from its samples as they arrive, so its power
+    table serves only reports and plots, and writing it (pyarrow's import first) was most of what metering a
+    short command cost."""
+
+    def __init__(self, root: Path, discard: Iterable[str] = ()) -> None:
         self.root = root
+        self.discard = frozenset(discard)
 
     @classmethod
-    def create(cls, root: Path, scenario: dict[str, Any], manifest: dict[str, Any], columns: list[str]) -> RunStore:
+    def create(cls, root: Path, scenario: dict[str, Any], manifest: dict[str, Any], columns: list[str],
+               discard: Iterable[str] = ()) -> RunStore:
         """A new results folder with its scenario, manifest and runs.csv header. UserError if unwritable."""
         try:
             root.mkdir(parents=True, exist_ok=True)
             if (root / "runs.csv").exists():
                 raise UserError(f"{root}: already holds results; use --resume {root} or another --out")
             refuse_foreign_contents(root)
-            store = cls(root)
+            store = cls(root, discard)
             atomic_write_text(root / "scenario.toml", tomli_w.dumps(scenario))
             store.write_manifest(manifest)
             atomic_write_text(root / "runs.csv", _csv_line(columns))
@@ -240,7 +255,7 @@ class RunStore:
 
     def writer(self, table: str, run_id: str, columns: list[str]) -> ChunkWriter:
         run_dir(self.root, run_id).mkdir(parents=True, exist_ok=True)
-        return ChunkWriter(self.root, table, run_id, columns)
+        return (DiscardedChunks if table in self.discard else ChunkWriter)(self.root, table, run_id, columns)
 
     def rewind(self, table: str, run_id: str, keep_rows: int) -> None:
         """Make a run's `table` rows its first `keep_rows`, as chunks of a run in progress: for a resumed run,
