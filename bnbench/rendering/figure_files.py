@@ -47,35 +47,40 @@ class Plot:
 PNG_COMPRESS_LEVEL = 3  # zlib's default (6) took twice the time for files within 15% of the size
 
 
-def settle(fig: Figure) -> None:
-    """Lay `fig` out once and pin each axes' legend where it was placed, for both files to reuse.
+def lay_out(fig: Figure) -> None:
+    """Lay `fig` out once, pin each axes' legend where it was placed, and drop the layout engine, so that each
+    file is one plain draw of what was found here.
 
     A legend placed "best" is placed by testing its candidate spots against every point drawn (24 runs of 1,000
-    evaluations on a night), again at every layout pass of every save; pinned to the spot found, it is drawn
-    where it was, pixel for pixel. The layout is in inches, so it holds for the SVG as for the PNG.
+    evaluations on a night), at every layout pass of every save; pinned to the spot found, it is drawn where it
+    was, pixel for pixel. With any layout engine left (even matplotlib's "none" placeholder) each save draws the
+    figure twice, once to lay it out. The layout is in inches, so it holds for the SVG as for the PNG.
     """
-    fig.draw_without_rendering()
+    import matplotlib as mpl
+
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
     for ax in fig.axes:
         legend = ax.get_legend()
         if legend is not None and hasattr(legend, "set_loc"):  # matplotlib 3.8 and later
             box = legend.get_window_extent().transformed(ax.transAxes.inverted())
             legend.set_loc((box.x0, box.y0))
-    fig.set_layout_engine("none")
+    with mpl.rc_context({"figure.autolayout": False, "figure.constrained_layout.use": False}):
+        fig.set_layout_engine(None)  # None under these settings: no engine at all
 
 
 def save(fig: Figure, folder: Path, name: str) -> None:
     """`folder/name.png` and `.svg`, each written to a temporary file and renamed: a full disk or a Ctrl-C
-    leaves the previous figure or none, never half of one."""
-    settle(fig)
-    for ext in ("png", "svg"):
+    leaves the previous figure or none, never half of one. One layout and one draw a file (`lay_out`): a draw
+    to lay out, then a layout draw again inside each save, had made five draws of each figure."""
+    lay_out(fig)
 
-        def save(tmp: Path, ext: str = ext) -> None:
-            if ext == "png":
-                fig.savefig(tmp, format=ext, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
-            else:
-                fig.savefig(tmp, format=ext)
+    def png(tmp: Path) -> None:
+        fig.savefig(tmp, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
 
-        atomic_write(folder / f"{name}.{ext}", save)
+    atomic_write(folder / f"{name}.png", png)
+    atomic_write(folder / f"{name}.svg", lambda tmp: fig.savefig(tmp, format="svg"))
 
 
 def draw_power(root: Path, folder: Path, run_order: list[str], source: str) -> bool:

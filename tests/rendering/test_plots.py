@@ -44,56 +44,64 @@ def test_bin_mean_averages_consecutive_points():
     assert x.tolist() == [0.5, 2.5] and y.tolist() == [2.0, 6.0]
 
 
-def test_a_settled_figure_saves_the_pixels_it_would_have(tmp_path):
+def legend_figure():
+    from matplotlib.figure import Figure
+
+    # Lines over the upper half and the lower left: "best" puts the legend in the one empty corner.
+    fig = Figure(figsize=(4, 3), dpi=110, layout="constrained")
+    ax = fig.subplots()
+    x = np.linspace(0, 1, 400)
+    ax.plot(x, 0.8 + 0.1 * np.sin(40 * x), label="a")
+    ax.plot(x[:200], 0.1 + 0.1 * np.cos(40 * x[:200]), label="b")
+    ax.legend()
+    return fig
+
+
+def png_pixels(fig) -> np.ndarray:
     import io
 
-    from matplotlib.figure import Figure
     from PIL import Image
 
-    from bnbench.rendering.figure_files import PNG_COMPRESS_LEVEL, save, settle
+    from bnbench.rendering.figure_files import PNG_COMPRESS_LEVEL
 
-    def figure() -> Figure:
-        # Lines over the upper half and the lower left: "best" puts the legend in the one empty corner.
-        fig = Figure(figsize=(4, 3), dpi=110, layout="constrained")
-        ax = fig.subplots()
-        x = np.linspace(0, 1, 400)
-        ax.plot(x, 0.8 + 0.1 * np.sin(40 * x), label="a")
-        ax.plot(x[:200], 0.1 + 0.1 * np.cos(40 * x[:200]), label="b")
-        ax.legend()
-        return fig
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
+    return np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
 
-    def pixels(fig: Figure) -> np.ndarray:
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
-        return np.asarray(Image.open(io.BytesIO(buffer.getvalue())))
 
-    settled = figure()
-    settle(settled)
+def test_a_figure_laid_out_once_draws_the_pixels_it_would_have(tmp_path):
+    from PIL import Image
+
+    from bnbench.rendering.figure_files import lay_out, save
+
+    laid_out = legend_figure()
+    lay_out(laid_out)
     # Laid out and placed once, it draws the same image as a figure that lays itself out and places its legend
-    # at each save; and save() writes both files.
-    assert np.array_equal(pixels(settled), pixels(figure()))
-    save(figure(), tmp_path, "f")
+    # at each save; and save() writes both files, the PNG as a plain save draws it.
+    assert laid_out.get_layout_engine() is None
+    assert np.array_equal(png_pixels(laid_out), png_pixels(legend_figure()))
+    save(legend_figure(), tmp_path, "f")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
-    assert np.array_equal(np.asarray(Image.open(tmp_path / "f.png")), pixels(figure()))
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "f.png")), png_pixels(legend_figure()))
 
 
-def test_a_settled_figure_places_its_legend_once_not_at_every_save(monkeypatch):
-    import io
-
+def test_saving_both_files_draws_the_figure_twice_and_searches_the_legend_spot_before(monkeypatch, tmp_path):
     from matplotlib.figure import Figure
     from matplotlib.legend import Legend
 
-    from bnbench.rendering.figure_files import settle
+    from bnbench.rendering.figure_files import save
 
     fig = Figure(figsize=(4, 3), dpi=110, layout="constrained")
     ax = fig.subplots()
     ax.plot(np.arange(1000.0), np.arange(1000.0) % 7, label="run")
     ax.legend()
-    settle(fig)
-    searches = []
-    original = Legend._find_best_position
-    monkeypatch.setattr(Legend, "_find_best_position", lambda *a, **k: searches.append(1) or original(*a, **k))
-    fig.savefig(io.BytesIO(), format="png")
-    fig.savefig(io.BytesIO(), format="svg")
-    # Unsettled, each save searched the 1,000 points for the best spot at each layout pass and draw.
-    assert searches == []
+    draws, searches = [], []
+    draw, find = Figure.draw, Legend._find_best_position
+    monkeypatch.setattr(Figure, "draw", lambda self, *a, **k: draws.append(1) or draw(self, *a, **k))
+    monkeypatch.setattr(Legend, "_find_best_position",
+                        lambda *a, **k: searches.append(len(draws)) or find(*a, **k))
+    save(fig, tmp_path, "f")
+    # One draw a file (a layout draw first, and one inside each save, made five); the 1,000 points are searched
+    # for the legend's spot while the figure is laid out, before either file is drawn.
+    assert len(draws) == 2
+    assert searches and set(searches) == {0}
