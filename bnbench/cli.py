@@ -12,7 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bnbench.cli_help import NamedArguments
+from bnbench.commands.help_style import NamedArguments
 from bnbench.errors import UserError
 from bnbench.version import __version__
 
