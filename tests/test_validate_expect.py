@@ -50,3 +50,19 @@ def test_validate_bounds_the_time_by_max_wall_s_or_says_it_is_unknown(tiny_scena
     assert (f"expected duration: unknown (4 runs; no earlier results of 'tiny' in {Path('reports') / 'tiny'} and no "
             f"max_wall_s); `bnbench plan {tiny_scenario} --pilot-steps N` measures a short pilot") in lines(
         result.output)
+
+
+def test_validate_warns_as_run_does_when_threads_exceed_a_slot_s_cores(tiny_scenario, tmp_path, monkeypatch):
+    # Two workers on two usable cores own one core each: threads = 2 gets 1, which `run` warns about; validate,
+    # which showed '1 thread' without a word, now says it too.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("bnbench.commands.expect.usable_core_count", lambda: 2)
+    result = runner.invoke(app, ["validate", str(tiny_scenario), "--set", "scenario.workers=2", "--set",
+                                 "train.threads=2"])
+    assert result.exit_code == 0, result.output
+    assert "each run gets: cpu, 1 thread (2 at a time)" in lines(result.output)
+    assert ("warning: threads = 2 is more than the 1 core each run's slot owns; runs use 1 (set threads = 1 or "
+            "fewer, or run fewer workers at once)") in lines(result.output)
+    result = runner.invoke(app, ["validate", str(tiny_scenario), "--set", "scenario.workers=2", "--set",
+                                 "train.threads=1"])
+    assert "warning" not in result.output

@@ -42,10 +42,16 @@ def slots(scenario: Scenario, devices: list[str], cores: int | None = None) -> S
             return Slots(at_once, f"{head.gpus_per_run} GPUs (one process each) of {', '.join(gpus)}")
         return Slots(at_once, f"one GPU of {', '.join(gpus)}")
     workers = head.workers or 1
-    share = max(1, (cores or usable_core_count()) // (workers * head.gpus_per_run))
+    share = cpu_share(scenario, cores)
     asked = {v.train.threads for v in scenario.variants}
     threads = sorted({min(t, share) if t else share for t in asked})
     return Slots(workers, f"cpu, {'/'.join(map(str, threads))} thread{'s' if threads != [1] else ''}")
+
+
+def cpu_share(scenario: Scenario, cores: int | None = None) -> int:
+    """The cores each CPU slot owns: the usable cores (or `cores`) split between `workers` slots, at least 1."""
+    head = scenario.scenario
+    return max(1, (cores or usable_core_count()) // ((head.workers or 1) * head.gpus_per_run))
 
 
 def earlier_results(scenario: Scenario, parent: Path | None = None) -> Path | None:

@@ -58,10 +58,14 @@ def print_matrix(scenario: Scenario, console: Console | None = None, devices: li
                           str(spec.train.max_steps), overrides)
     show(console, table)
     if devices is not None:
-        from bnbench.commands.expect import duration_line, slots
+        from bnbench.commands.expect import cpu_share, duration_line, slots
 
         where = slots(scenario, devices)
         say(console, f"each run gets: {where.each} ({where.at_once} at a time)")
+        if not any(d.startswith("cuda") for d in devices):  # the warning `run` gives, before it is run
+            share = cpu_share(scenario)
+            if (warning := thread_warning(scenario, lambda train: min(train.threads or share, share))) is not None:
+                say(console, warning)
         say(console, duration_line(scenario, devices))
     say(console, f"scenario '{scenario.name}' from {scenario.source} is valid")
 
