@@ -8,6 +8,8 @@ import shlex
 import subprocess
 import sys
 
+from bnbench.version import __version__
+
 PY = shlex.quote(sys.executable)
 BURN = f"{PY} -c 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass'"
 
@@ -59,6 +61,8 @@ def test_measure_writes_a_zero_extreme_as_0_and_a_warm_up_in_words():
     result = bnbench("measure", "--device", "cpu", "-n", "2", "--warmup", "1", "--", "sleep", "0.05")
     assert result.returncode == 0, result.stderr
     assert "warm-up: 1 unmeasured run of each command" in result.stderr.splitlines()
+    # The results folder is a temporary one, deleted at the end: the first line names no path to it.
+    assert result.stderr.splitlines()[1] == f"bnbench {__version__}: 2 runs of 'measure' on cpu", result.stderr
     cpu = next(line for line in result.stderr.splitlines() if line.startswith("  CPU time"))
     assert re.search(r"\(min (0|0\.0100), max (0|0\.0100)\)", cpu), cpu
     assert not re.search(r"\b0\.0000", cpu), cpu

@@ -66,3 +66,18 @@ def test_validate_warns_as_run_does_when_threads_exceed_a_slot_s_cores(tiny_scen
     result = runner.invoke(app, ["validate", str(tiny_scenario), "--set", "scenario.workers=2", "--set",
                                  "train.threads=1"])
     assert "warning" not in result.output
+
+
+def test_validate_s_title_sits_on_the_left_in_a_terminal_as_compare_s_does(tiny_scenario, tmp_path, monkeypatch):
+    # In an 80-column terminal rich centred the title ('                tiny: 4 runs'); piped it sat on the left.
+    import io
+
+    from rich.console import Console
+
+    from bnbench.commands.run import print_matrix
+    from bnbench.scenario import load
+
+    monkeypatch.chdir(tmp_path)
+    screen = io.StringIO()
+    print_matrix(load(tiny_scenario), Console(file=screen, force_terminal=True, width=80, color_system=None))
+    assert screen.getvalue().splitlines()[0].rstrip() == "tiny: 4 runs", screen.getvalue()

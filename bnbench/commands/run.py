@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from bnbench.commands.checks import check_before_running
 from bnbench.errors import UserError
@@ -36,11 +34,10 @@ def print_matrix(scenario: Scenario, console: Console | None = None, devices: li
     """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario); with
     the resolved `devices`, also what each run gets and how long the session should take."""
     from bnbench.rendering.format import plural
-    from bnbench.rendering.table import say, show
+    from bnbench.rendering.table import plain_table, say, show
 
     console = console or Console()
-    table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}", box=box.SIMPLE_HEAD,
-                  show_edge=False, pad_edge=False)
+    table = plain_table(f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
     if scenario.task.name == COMMAND:
         from bnbench.execute.command import describe
 
@@ -395,7 +392,9 @@ def _session(
     adaptive = scenario.scenario.adaptive
     runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {plural(len(scenario.variants), 'run')}" if adaptive
                  else plural(len(specs), "run"))
-    header = f"bnbench {__version__}: {runs_text} of '{scenario.name}' on {', '.join(device_list)} -> {out}"
+    # A scratch folder (measure without --out) is gone when the command ends: its path would be a dead end.
+    header = (f"bnbench {__version__}: {runs_text} of '{scenario.name}' on {', '.join(device_list)}"
+              + ("" if scratch else f" -> {out}"))
     nothing_left = resuming and not adaptive and all(p.action == "skip" for p in plans)
     if nothing_left and (out / "manifest.json").is_file():  # without one, the resume below writes it afresh
         # Nothing to train: leave the manifest (end time, idle baseline) and scenario.toml as the runs left them.
