@@ -116,8 +116,8 @@ def plan_lines(plan: Plan, metric_value: Callable[[float], str], pilot: Path) ->
              "per full run (" + ", ".join(f"{v}: {s} steps, {kwh_text(plan.per_run_energy_j[v])}, "
                                           f"{fmt.seconds(plan.per_run_s[v])}" for v, s in q.steps.items()) + ")"]
     for row in plan.rows:
-        lines.append(f"{row.variant} vs {q.baseline}: seed-to-seed sd {metric_value(row.sd_variant)} "
-                     f"(vs {metric_value(row.sd_baseline)})")
+        lines.append(f"{row.variant} vs {q.baseline}: seed-to-seed sd {metric_value(row.sd_variant)} for "
+                     f"{row.variant}, {metric_value(row.sd_baseline)} for {q.baseline}")
         if row.seeds is not None and row.cost is not None:
             lines.append(f"  {row.seeds} seeds per variant tell {effect} apart: {cost_text(row.cost, q.workers)}")
         lines.append(f"  with the scenario's {q.seeds_now} seeds, the smallest difference found with "

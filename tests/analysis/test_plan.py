@@ -54,6 +54,8 @@ def test_plan_gives_the_textbook_seeds_and_the_pilots_costs(tmp_path, folder):
     # min_effect 0.5 dB with sd 1 on both sides: d = 0.5, the textbook 64 seeds per variant (alpha 0.05, 80%),
     # plus one for the decisions' conservative df (n - 1 = 64, not 2n - 2): 65.
     assert "65 seeds per variant tell 0.50 dB apart: 130 runs" in text
+    # Each spread names its variant (it read 'sd 1.00 dB (vs 1.00 dB)', which left the reader to guess).
+    assert "bn vs control: seed-to-seed sd 1.00 dB for bn, 1.00 dB for control" in text
     # A full run is 60 steps, twice the pilot's 30: control 200 J and 60 s, bn 240 J and 60 s, in run's units:
     # 200 J / 3.6 MJ = 0.0000556 kWh, 240 J = 0.0000667 kWh.
     assert "control: 60 steps, 0.0000556 kWh, 60.0 s" in text and "bn: 60 steps, 0.0000667 kWh, 60.0 s" in text
