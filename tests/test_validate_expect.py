@@ -81,3 +81,16 @@ def test_validate_s_title_sits_on_the_left_in_a_terminal_as_compare_s_does(tiny_
     screen = io.StringIO()
     print_matrix(load(tiny_scenario), Console(file=screen, force_terminal=True, width=80, color_system=None))
     assert screen.getvalue().splitlines()[0].rstrip() == "tiny: 4 runs", screen.getvalue()
+
+
+def test_validate_does_not_promise_a_command_a_short_pilot(tmp_path, monkeypatch):
+    # --pilot-steps N sets max_steps, which a command never reads: its pilot is 3 full runs of each command.
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "own.toml"
+    path.write_text('[scenario]\nname = "own"\nseeds = [0]\ndevice = "cpu"\n[task]\nname = "command"\n'
+                    'metric = "acc"\nhigher_is_better = true\ncommand = ["true"]\n', encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (f"expected duration: unknown (1 run; no earlier results of 'own' in {Path('reports') / 'own'} and no "
+            f"max_wall_s); `bnbench plan {path} --pilot-steps N` measures a pilot of 3 seeds (a command runs to its "
+            "own end)") in lines(result.output), result.output

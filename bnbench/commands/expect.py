@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bnbench.scenario import Scenario, expand
+from bnbench.scenario import COMMAND, Scenario, expand
 
 
 @dataclass(frozen=True)
@@ -127,8 +127,10 @@ def duration_line(scenario: Scenario, devices: list[str]) -> str:
     runs = plural(len(expand(scenario)), "run")
     if d is None:
         where = Path("reports") / scenario.name
+        pilot = "a pilot of 3 seeds (a command runs to its own end)" if all(
+            v.task.name == COMMAND for v in scenario.variants) else "a short pilot"
         return (f"expected duration: unknown ({runs}; no earlier results of '{scenario.name}' in {where} and no "
-                f"max_wall_s); `bnbench plan {scenario.source} --pilot-steps N` measures a short pilot")
+                f"max_wall_s); `bnbench plan {scenario.source} --pilot-steps N` measures {pilot}")
     word = "at most" if d.bound else "about"
     return (f"expected duration: {word} {seconds(d.elapsed_s)} elapsed ({runs}, {word} {seconds(d.run_s)} of run "
             f"time, {at_once} at a time; from {d.source})")
