@@ -285,7 +285,7 @@ def tea(
 
     \b
     Example:
-      bnbench tea 18kWh          (the paper's night: 540 cups of tea)
+      bnbench tea 18kWh          # the paper's night: 540 cups of tea
     """
     from bnbench.commands.energy import tea_lines
     from bnbench.units import WH_PER_CUP

@@ -5,6 +5,7 @@ its baseline folder."""
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 from typer.testing import CliRunner
@@ -51,3 +52,15 @@ def test_compare_names_its_baseline_folder():
     assert "Usage: bnbench compare [OPTIONS] BASELINE_DIR DIR" in result.output
     assert re.search(r"^  BASELINE_DIR +The baseline results folder \(A\)", result.output, re.M), result.output
     assert "The first folder is the baseline" in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_example_is_a_line_a_shell_accepts(command):
+    # An example is there to be copied: tea's '(the paper's night: 540 cups of tea)' after the command was a
+    # shell syntax error; a note is a '# comment'.
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "100"})
+    examples = [line.strip() for line in result.output.splitlines() if line.strip().startswith("bnbench ")]
+    assert examples, result.output
+    for example in examples:
+        checked = subprocess.run(["bash", "-n", "-c", example], capture_output=True, text=True)
+        assert checked.returncode == 0, (example, checked.stderr)
