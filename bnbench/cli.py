@@ -259,7 +259,7 @@ def plan(
 
     \b
     Example:
-      bnbench plan scenarios/quick.toml --pilot-steps 100 --set stats.min_effect=0.5
+      bnbench plan scenarios/quick.toml --pilot-steps 100 -s stats.min_effect=0.5
     """
     from bnbench.commands.plan import plan_scenario
 
@@ -425,7 +425,7 @@ def compare(
     \b
     Examples:
       bnbench compare reports/quick/before reports/quick/after
-      bnbench compare base/ pr/ --fail-on worse --gate-on metric,energy --tolerance 10 --format github
+      bnbench compare base/ pr/ --fail-on worse --tolerance 10 --format github
     """
     from bnbench.commands.compare import compare as compare_folders
     from bnbench.commands.compare import gate_options

@@ -62,5 +62,6 @@ def test_each_example_is_a_line_a_shell_accepts(command):
     examples = [line.strip() for line in result.output.splitlines() if line.strip().startswith("bnbench ")]
     assert examples, result.output
     for example in examples:
+        assert len(example) + 4 <= 80, example  # as indented under 'Example:', it fits an 80-column terminal
         checked = subprocess.run(["bash", "-n", "-c", example], capture_output=True, text=True)
         assert checked.returncode == 0, (example, checked.stderr)
