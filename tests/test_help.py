@@ -55,7 +55,7 @@ def test_compare_names_its_baseline_folder():
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_each_example_is_a_line_a_shell_accepts(command):
+def test_each_example_is_a_line_a_shell_accepts_and_fits_80_columns(command):
     # An example is there to be copied: tea's '(the paper's night: 540 cups of tea)' after the command was a
     # shell syntax error; a note is a '# comment'.
     result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "100"})
