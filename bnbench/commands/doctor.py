@@ -17,6 +17,7 @@ from bnbench.energy.source import SourceError
 NVIDIA_CONTROL = Path("/dev/nvidiactl")  # the driver's control node: present where NVIDIA GPUs are installed
 GPU_CHECKS = ["gpu facts", "identity: parent", "identity: pool worker", "identity: permuted", "counter period",
               "nvml latency", "idle watts", "burn", "srcnn bench"]
+FOLDED = f" (the {len(GPU_CHECKS)} GPU checks on one line)"  # the summary's note where they were one SKIP line
 
 
 def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: float,
@@ -47,12 +48,12 @@ def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: fl
     if api is None and (count or NVIDIA_CONTROL.exists()):
         log.add(gpus.nvml_broken(why, count, NVIDIA_CONTROL.exists()))
         log.skip(GPU_CHECKS, "needs NVML (see the nvml line)", "GPU checks need NVML: skipped (see the nvml line)")
-        folded = f" (the {len(GPU_CHECKS)} GPU checks on one line)"
+        folded = FOLDED
     elif api is None or count == 0:
         needs = "NVML" if api is None else "a CUDA device"
         log.skip(GPU_CHECKS, f"needs a GPU ({why or 'torch sees no CUDA device'})",
                  f"GPU checks need {needs}: skipped ({why or 'torch sees no CUDA device'})")
-        folded = f" (the {len(GPU_CHECKS)} GPU checks on one line)"
+        folded = FOLDED
     else:
         gpu_checks(log, api, count, quick, burn_s)
     if quick:
