@@ -12,6 +12,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bnbench.commands.help_style import NamedArguments
 from bnbench.errors import UserError
 from bnbench.version import __version__
 
@@ -86,7 +87,7 @@ SetOpt = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     """Check a scenario and print its run matrix, without training.
@@ -113,7 +114,7 @@ def validate(scenario: ScenarioArg, set_: SetOpt = None) -> None:
     print_matrix(loaded, _pipe_console(), devices)
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def run(
     scenario: ScenarioArg,
@@ -185,7 +186,7 @@ def run(
     raise typer.Exit(code)
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
+@app.command(cls=NamedArguments, context_settings={"allow_interspersed_args": False})
 @friendly
 def measure(
     commands: Annotated[list[str], typer.Argument(
@@ -198,7 +199,7 @@ def measure(
                           help="Unmeasured runs of each command first, output discarded.")
     ] = 0,
     name: Annotated[list[str] | None, typer.Option("--name", metavar="NAME",
-                                                   help="A name per command (repeat).")] = None,
+                                                   help="A name per command (repeatable).")] = None,
     metric: Annotated[
         str | None, typer.Option("--metric", metavar="NAME",
                                  help="A metric the command reports (bnbench.reporter) to compare.")
@@ -237,7 +238,7 @@ def measure(
     raise typer.Exit(run_measure(options, sys.argv))
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def plan(
     scenario: ScenarioArg,
@@ -258,14 +259,14 @@ def plan(
 
     \b
     Example:
-      bnbench plan scenarios/quick.toml --pilot-steps 100 --set stats.min_effect=0.5
+      bnbench plan scenarios/quick.toml --pilot-steps 100 -s stats.min_effect=0.5
     """
     from bnbench.commands.plan import plan_scenario
 
     plan_scenario(scenario, set_ or [], pilot, pilot_steps, sys.argv, _pipe_console())
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def tea(
     energy: Annotated[str, typer.Argument(help="An energy: 18kWh, 500Wh, 64.8MJ, or power x time: 1.5kW*12h.",
@@ -284,7 +285,7 @@ def tea(
 
     \b
     Example:
-      bnbench tea 18kWh          (the paper's night: 540 cups of tea)
+      bnbench tea 18kWh          # the paper's night: 540 cups of tea
     """
     from bnbench.commands.energy import tea_lines
     from bnbench.units import WH_PER_CUP
@@ -293,7 +294,7 @@ def tea(
         typer.echo(line)
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def devices() -> None:
     """List GPUs and RAPL zones and what can be read on each.
@@ -309,7 +310,7 @@ def devices() -> None:
     print_devices(_pipe_console())
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def doctor(
     out: Annotated[
@@ -339,7 +340,7 @@ def doctor(
     raise typer.Exit(run_doctor(out, json_path, quick, burn_s, write_line))  # a closed pipe stops no check
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def schema() -> None:
     """Print the JSON Schema of scenario files, for editors.
@@ -372,7 +373,7 @@ OtherArg = Annotated[Path, typer.Argument(help="The results folder compared with
                                           show_default=False, metavar="DIR")]
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def report(
     folder: ResultsArg,
@@ -394,7 +395,7 @@ def report(
     write_report(folder, format_, _pipe_console())
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def compare(
     folder_a: BaselineArg,
@@ -424,7 +425,7 @@ def compare(
     \b
     Examples:
       bnbench compare reports/quick/before reports/quick/after
-      bnbench compare base/ pr/ --fail-on worse --gate-on metric,energy --tolerance 10 --format github
+      bnbench compare base/ pr/ --fail-on worse --tolerance 10 --format github
     """
     from bnbench.commands.compare import compare as compare_folders
     from bnbench.commands.compare import gate_options
@@ -433,7 +434,7 @@ def compare(
     raise typer.Exit(compare_folders(folder_a, folder_b, format_, _pipe_console(), gate))
 
 
-@app.command()
+@app.command(cls=NamedArguments)
 @friendly
 def export(
     folder: ResultsArg,
@@ -442,7 +443,8 @@ def export(
                                  help="An MLflow tracking URI: http://host:5000, sqlite:///mlflow.db or a folder.")
     ] = None,
     experiment: Annotated[
-        str | None, typer.Option("--experiment", help="The MLflow experiment. [default: the scenario's name]")
+        str | None, typer.Option("--experiment", metavar="NAME",
+                                 help="The MLflow experiment. [default: the scenario's name]")
     ] = None,
 ) -> None:
     """Export a results folder to MLflow.
@@ -459,7 +461,7 @@ def export(
     export_folder(folder, mlflow, experiment, typer.echo)
 
 
-@app.command("eval")
+@app.command("eval", cls=NamedArguments)
 @friendly
 def eval_(
     folder: ResultsArg,

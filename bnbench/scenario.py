@@ -16,7 +16,7 @@ import re
 import shlex
 import string
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -635,10 +635,10 @@ def load(path: str | Path, overrides: Sequence[str] = ()) -> Scenario:
     except RecursionError:  # tomllib recurses per nested array or inline table
         raise _too_deep(path) from None
     resolve_data_paths(raw, path.parent)
-    apply_overrides(raw, overrides)
+    given = apply_overrides(raw, overrides)
     if _depth(raw) > MAX_DEPTH:
         raise _too_deep(path)
-    scenario = from_dict(raw, source=str(path), text=text)
+    scenario = from_dict(raw, source=str(path), text=text, given=given)
     named = raw.get("scenario", {}).get("baseline") if isinstance(raw.get("scenario"), dict) else None
     if named is not None and scenario.baseline not in {v.name for v in scenario.variants}:
         # with several variants from_dict refuses it; one variant is its own baseline unless one is named
@@ -696,8 +696,12 @@ def resolve_data_paths(raw: dict[str, Any], folder: Path) -> None:
             task["workdir"] = str((folder / Path(value).expanduser()).resolve())
 
 
-def from_dict(raw: dict[str, Any], source: str = "<scenario>", text: str = "") -> Scenario:
-    """Validate a raw scenario mapping (as parsed from TOML). Raises UserError naming the field."""
+def from_dict(
+    raw: dict[str, Any], source: str = "<scenario>", text: str = "", given: Collection[str] = ()
+) -> Scenario:
+    """Validate a raw scenario mapping (as parsed from TOML). Raises UserError naming the field; a field that
+    `given` names ('train.lr', 'variant.bn.lr': what --set changed) is said to come from --set, not from a line
+    of `text`."""
     known = [*_SECTIONS, "variant"]
     for section in raw:
         if section not in known:
@@ -709,8 +713,9 @@ def from_dict(raw: dict[str, Any], source: str = "<scenario>", text: str = "") -
         table = raw.get(name, {})
         if not isinstance(table, dict):
             raise UserError(f"{source}: [{name}] must be a table")
-        sections[name] = _validate(model, table, source, text, f"[{name}]", name)
-    variants = _variants(raw.get("variant", []), sections, source, text)
+        sections[name] = _validate(model, table, source, text, f"[{name}]", name,
+                                   given={k.partition(".")[2] for k in given if k.startswith(f"{name}.")})
+    variants = _variants(raw.get("variant", []), sections, source, text, given)
     scenario = Scenario(variants=variants, source=source, **sections)  # type: ignore[arg-type]
     names = [v.name for v in variants]
     for variant in variants:
@@ -727,7 +732,7 @@ def from_dict(raw: dict[str, Any], source: str = "<scenario>", text: str = "") -
 
 
 def _variants(
-    tables: Any, sections: dict[str, _Section], source: str, text: str
+    tables: Any, sections: dict[str, _Section], source: str, text: str, given: Collection[str] = ()
 ) -> tuple[Variant, ...]:
     if not isinstance(tables, list):
         raise UserError(f"{source}: variants are written [[variant]] (an array of tables)")
@@ -747,9 +752,10 @@ def _variants(
             if key == "name":
                 continue
             if key not in VARIANT_KEYS:
-                line = _line_of(text, "variant", key, index)
+                by_set = _by_set(f"variant.{name}.{key}" in given)
+                line = "" if by_set else _line_of(text, "variant", key, index)
                 hint = did_you_mean(key, VARIANT_KEYS)
-                raise UserError(f"{source}{line}: {where}: unknown key '{key}'{hint}")
+                raise UserError(f"{source}{line}: {where}: unknown key '{key}'{hint}{by_set}")
             split[VARIANT_KEYS[key]][key] = value
         resolved = {
             s: _validate(
@@ -760,6 +766,7 @@ def _variants(
                 where,
                 "variant",
                 index,
+                given={k.removeprefix(f"variant.{name}.") for k in given if k.startswith(f"variant.{name}.")},
             )
             for s, model in _OVERRIDABLE.items()
         }
@@ -776,13 +783,16 @@ def _validate(
     where: str,
     section: str,
     variant_index: int | None = None,
+    given: Collection[str] = (),
 ) -> Any:
+    """`table` as `model`, or UserError naming the key, its line in `text` or, for a key in `given`, --set."""
     try:
         return model.model_validate(table)
     except ValidationError as exc:
         err = exc.errors()[0]
         key = str(err["loc"][0]) if err["loc"] else ""
-        line = _line_of(text, section, key, variant_index) if key else ""
+        by_set = _by_set(key in given)  # its value is the command line's: the file's line would mislead
+        line = _line_of(text, section, key, variant_index) if key and not by_set else ""
         if err["type"] == "extra_forbidden" and len(err["loc"]) > 1:  # inside a table of the section
             path, key = ".".join(str(p) for p in err["loc"][:-1]), str(err["loc"][-1])
             nested = _nested_model(model, err["loc"][:-1])
@@ -792,13 +802,18 @@ def _validate(
             raise UserError(f"{source}{line}: {inner}: unknown key '{key}'{hint}") from None
         if err["type"] == "extra_forbidden":
             hint = did_you_mean(key, model.model_fields)
-            raise UserError(f"{source}{line}: {where}: unknown key '{key}'{hint}") from None
+            raise UserError(f"{source}{line}: {where}: unknown key '{key}'{hint}{by_set}") from None
         if err["type"] == "missing":
             raise UserError(f"{source}: {where}: missing required key '{key}'") from None
         message = _TYPE_MESSAGES.get(err["type"], err["msg"].removeprefix("Value error, "))
-        got = f" (got {err['input']!r})" if key and not isinstance(err.get("input"), dict) else ""
+        got = f" (got {err['input']!r}{', given by --set' if by_set else ''})" \
+            if key and not isinstance(err.get("input"), dict) else by_set
         field = f" {key}" if key else ""
         raise UserError(f"{source}{line}: {where}{field}: {message}{got}") from None
+
+
+def _by_set(given: object) -> str:
+    return " (given by --set)" if given else ""
 
 
 def _nested_model(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -845,8 +860,10 @@ def _line_of(text: str, section: str, key: str, variant_index: int | None = None
     return ""
 
 
-def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> None:
-    """Apply `section.key=value` (or `variant.NAME.key=value`) in place; values are parsed as TOML."""
+def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> set[str]:
+    """Apply `section.key=value` (or `variant.NAME.key=value`) in place; values are parsed as TOML. Returns the
+    dotted keys set ('train.lr', 'variant.bn.lr')."""
+    given: set[str] = set()
     for item in overrides:
         if "=" not in item:
             raise UserError(f"--set '{item}': expected section.key=value, e.g. train.max_steps=20")
@@ -864,6 +881,7 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> None:
                     f"--set '{item}': no variant named '{parts[1]}'{did_you_mean(parts[1], names)}"
                 )
             matches[0][parts[2]] = value
+            given.add(".".join(parts))
             continue
         if len(parts) != 2:
             raise UserError(f"--set '{item}': expected section.key=value, e.g. train.max_steps=20")
@@ -872,6 +890,8 @@ def apply_overrides(raw: dict[str, Any], overrides: Iterable[str]) -> None:
             hint = did_you_mean(section, [*_SECTIONS, "variant"])
             raise UserError(f"--set '{item}': unknown section '{section}'{hint}")
         raw.setdefault(section, {})[key] = value
+        given.add(f"{section}.{key}")
+    return given
 
 
 def _parse_value(text: str) -> Any:

@@ -116,3 +116,20 @@ def test_existing_results_folder_is_not_overwritten(tiny_scenario, tmp_path):
     result = runner.invoke(app, args)  # the same --out again resumes the folder: both runs are finished
     assert result.exit_code == 0 and "nothing left to resume: all 2 runs" in " ".join(result.output.split())
     assert (out / "runs.csv").read_text() == before
+
+
+def test_eval_writes_the_difference_in_plain_digits(tiny_scenario, tmp_path):
+    # The same float recomputed on the same CPU: the difference is 0, which read '+0.00e+00'.
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["run", str(tiny_scenario), "--out", str(out), "--set", "scenario.seeds=[0]"])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["eval", str(out), "--run", "bn-s0"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1].endswith(" recorded (difference 0): the same"), result.output
+
+
+def test_a_difference_reads_in_two_significant_digits():
+    from bnbench.commands.eval import difference_text
+
+    assert [difference_text(d) for d in (0.0, 1.2345e-6, -0.25, 3e-12)] == ["0", "+0.0000012", "-0.25",
+                                                                          "+0.0000000000030"]

@@ -123,7 +123,7 @@ def test_warmup_runs_each_command_unmeasured_first(tmp_path):
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "count.txt").read_text() == "x\n" * 5
     assert len(json.loads(result.stdout)["commands"][0]["runs"]) == 2
-    assert "warm-up: 3 unmeasured run(s) of each command" in result.stderr
+    assert "warm-up: 3 unmeasured runs of each command" in result.stderr
     failed = subprocess.run([sys.executable, "-m", "bnbench", "measure", "--warmup", "1", "--", "false"],
                             capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert failed.returncode == 1

@@ -8,6 +8,8 @@ import shlex
 import subprocess
 import sys
 
+from bnbench.version import __version__
+
 PY = shlex.quote(sys.executable)
 BURN = f"{PY} -c 'import time\nt = time.process_time()\nwhile time.process_time() - t < 0.2: pass'"
 
@@ -44,9 +46,23 @@ def test_measure_prints_no_raw_floats():
     # 0.2 s of CPU a run at the estimate's 10 W: about 2 J, 3 significant digits and the spread to the same
     # decimals ('2.03 ± 0.06 J'), as `bnbench run` writes a mean over seeds.
     energy = next(line for line in result.stderr.splitlines() if line.startswith("  energy"))
-    assert re.fullmatch(r"  energy        \d\.\d\d ± \d\.\d\d J  \(estimated: estimate\)", energy), energy
+    assert re.fullmatch(r"  energy        \d\.\d\d ± \d\.\d\d J  \(an estimate from CPU time, not a measurement\)",
+                        energy), energy
     wall = next(line for line in result.stderr.splitlines() if line.startswith("  wall time"))
     assert re.fullmatch(r"  wall time     [\d.]+ ± [\d.]+ s \(min [\d.]+, max [\d.]+\)", wall), wall
     # About 2e-6 kWh: 3 significant digits after the zeros; CO2 and cents (about 3e-4 g, 2e-5 cents) 2 of them.
     assert re.search(r"= 0\.0+[1-9]\d\d kWh = 0\.0+[1-9]\d\d cups of tea = 0\.0+[1-9]\d g CO2 = 0\.0+[1-9]\d US cents",
                      result.stderr), result.stderr
+
+
+def test_measure_writes_a_zero_extreme_as_0_and_a_warm_up_in_words():
+    # `sleep` uses almost no CPU: CPU time is 0 s in a run (the kernel counts in 10 ms ticks) or one tick.
+    # Its extremes read 'min 0', never 'min 0.00000'; one warm-up run is '1 unmeasured run', not 'run(s)'.
+    result = bnbench("measure", "--device", "cpu", "-n", "2", "--warmup", "1", "--", "sleep", "0.05")
+    assert result.returncode == 0, result.stderr
+    assert "warm-up: 1 unmeasured run of each command" in result.stderr.splitlines()
+    # The results folder is a temporary one, deleted at the end: the first line names no path to it.
+    assert result.stderr.splitlines()[1] == f"bnbench {__version__}: 2 runs of 'measure' on cpu", result.stderr
+    cpu = next(line for line in result.stderr.splitlines() if line.startswith("  CPU time"))
+    assert re.search(r"\(min (0|0\.0100), max (0|0\.0100)\)", cpu), cpu
+    assert not re.search(r"\b0\.0000", cpu), cpu

@@ -68,7 +68,8 @@ def test_a_device_no_host_has_is_refused_by_validate_and_run(tmp_path: Path, dev
     for command in (["validate", str(QUICK)], ["run", str(QUICK), "--out", str(tmp_path / "out")]):
         result = runner.invoke(app, [*command, "--set", f"scenario.device={device}"])
         assert result.exit_code == 2, result.output
-        assert one_line(result.output).endswith(f"[scenario] device: {message}"), result.output
+        given = message.removesuffix(")") + ", given by --set)"  # the value is the command line's
+        assert one_line(result.output).endswith(f"[scenario] device: {given}"), result.output
     assert not (tmp_path / "out").exists()
 
 
@@ -110,3 +111,18 @@ def test_oversized_scenarios_are_refused_before_parsing(tmp_path: Path, text: st
     assert result.exit_code == 2, result.output
     assert message in one_line(result.output)
     assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("train.lr=abc", "quick.toml: [train] lr: must be a number, written without quotes (e.g. 0.001) (got 'abc', "
+                     "given by --set)"),
+    ("train.nonexist=1", "quick.toml: [train]: unknown key 'nonexist' (given by --set)"),
+    ("variant.bn.decay=abc", "quick.toml: [[variant]] 'bn' decay: must be a number, written without quotes (e.g. "
+                             "0.001) (got 'abc', given by --set)"),
+])
+def test_a_bad_set_value_is_blamed_on_the_command_line_not_on_a_line_of_the_file(setting: str, message: str):
+    # quick.toml's lr = 1e-3 is on its line 20 and bn's decay on its own line: the value refused is the --set's,
+    # so 'quick.toml:20:' sent the user to a line that is fine.
+    result = runner.invoke(app, ["validate", str(QUICK), "--set", setting])
+    assert result.exit_code == 2, result.output
+    assert one_line(result.output) == f"bnbench: error: {QUICK.parent}/{message}", result.output

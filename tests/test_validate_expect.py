@@ -50,3 +50,47 @@ def test_validate_bounds_the_time_by_max_wall_s_or_says_it_is_unknown(tiny_scena
     assert (f"expected duration: unknown (4 runs; no earlier results of 'tiny' in {Path('reports') / 'tiny'} and no "
             f"max_wall_s); `bnbench plan {tiny_scenario} --pilot-steps N` measures a short pilot") in lines(
         result.output)
+
+
+def test_validate_warns_as_run_does_when_threads_exceed_a_slot_s_cores(tiny_scenario, tmp_path, monkeypatch):
+    # Two workers on two usable cores own one core each: threads = 2 gets 1, which `run` warns about; validate,
+    # which showed '1 thread' without a word, now says it too.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("bnbench.commands.expect.usable_core_count", lambda: 2)
+    result = runner.invoke(app, ["validate", str(tiny_scenario), "--set", "scenario.workers=2", "--set",
+                                 "train.threads=2"])
+    assert result.exit_code == 0, result.output
+    assert "each run gets: cpu, 1 thread (2 at a time)" in lines(result.output)
+    assert ("warning: threads = 2 is more than the 1 core each run's slot owns; runs use 1 (set threads = 1 or "
+            "fewer, or run fewer workers at once)") in lines(result.output)
+    result = runner.invoke(app, ["validate", str(tiny_scenario), "--set", "scenario.workers=2", "--set",
+                                 "train.threads=1"])
+    assert "warning" not in result.output
+
+
+def test_validate_s_title_sits_on_the_left_in_a_terminal_as_compare_s_does(tiny_scenario, tmp_path, monkeypatch):
+    # In an 80-column terminal rich centred the title ('                tiny: 4 runs'); piped it sat on the left.
+    import io
+
+    from rich.console import Console
+
+    from bnbench.commands.run import print_matrix
+    from bnbench.scenario import load
+
+    monkeypatch.chdir(tmp_path)
+    screen = io.StringIO()
+    print_matrix(load(tiny_scenario), Console(file=screen, force_terminal=True, width=80, color_system=None))
+    assert screen.getvalue().splitlines()[0].rstrip() == "tiny: 4 runs", screen.getvalue()
+
+
+def test_validate_does_not_promise_a_command_a_short_pilot(tmp_path, monkeypatch):
+    # --pilot-steps N sets max_steps, which a command never reads: its pilot is 3 full runs of each command.
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "own.toml"
+    path.write_text('[scenario]\nname = "own"\nseeds = [0]\ndevice = "cpu"\n[task]\nname = "command"\n'
+                    'metric = "acc"\nhigher_is_better = true\ncommand = ["true"]\n', encoding="utf-8")
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert (f"expected duration: unknown (1 run; no earlier results of 'own' in {Path('reports') / 'own'} and no "
+            f"max_wall_s); `bnbench plan {path} --pilot-steps N` measures a pilot of 3 seeds (a command runs to its "
+            "own end)") in lines(result.output), result.output

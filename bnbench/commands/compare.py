@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
 
 from bnbench.commands.report import check_format
 from bnbench.errors import UserError
@@ -114,9 +113,9 @@ def print_table(result: FolderComparison, metric: MetricInfo, console: Console) 
     from bnbench.analysis.summary import COMPARED
     from bnbench.analysis.verdict import p_text, verdict_cell
     from bnbench.rendering.document import FIGURE_LABELS, difference_cell, ratio_cell
-    from bnbench.rendering.table import say, show
+    from bnbench.rendering.table import plain_table, say, show
 
-    table = Table(title=f"{result.label_b} against {result.label_a} (B minus A; 95% Welch intervals)")
+    table = plain_table(f"{result.label_b} against {result.label_a} (B minus A; 95% Welch intervals)")
     for column in ("variant", "figure", "difference [95% CI]", "ratio [95% CI]", "Welch p", "n",
                    "verdict: the interval it used"):
         table.add_column(column)

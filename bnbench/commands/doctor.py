@@ -17,6 +17,7 @@ from bnbench.energy.source import SourceError
 NVIDIA_CONTROL = Path("/dev/nvidiactl")  # the driver's control node: present where NVIDIA GPUs are installed
 GPU_CHECKS = ["gpu facts", "identity: parent", "identity: pool worker", "identity: permuted", "counter period",
               "nvml latency", "idle watts", "burn", "srcnn bench"]
+FOLDED = f" (the {len(GPU_CHECKS)} GPU checks on one line)"  # the summary's note where they were one SKIP line
 
 
 def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: float,
@@ -43,13 +44,16 @@ def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: fl
     import torch
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    folded = ""  # the summary counts each check; where the GPU checks were one SKIP line, it says so
     if api is None and (count or NVIDIA_CONTROL.exists()):
         log.add(gpus.nvml_broken(why, count, NVIDIA_CONTROL.exists()))
         log.skip(GPU_CHECKS, "needs NVML (see the nvml line)", "GPU checks need NVML: skipped (see the nvml line)")
+        folded = FOLDED
     elif api is None or count == 0:
         needs = "NVML" if api is None else "a CUDA device"
         log.skip(GPU_CHECKS, f"needs a GPU ({why or 'torch sees no CUDA device'})",
                  f"GPU checks need {needs}: skipped ({why or 'torch sees no CUDA device'})")
+        folded = FOLDED
     else:
         gpu_checks(log, api, count, quick, burn_s)
     if quick:
@@ -64,7 +68,7 @@ def run_doctor(out: Path | None, json_path: Path | None, quick: bool, burn_s: fl
         else:
             log.run("end-to-end run", lambda: endtoend.run_end_to_end(out / f"doctor-run-{stamp}", device))
     counts = {s: sum(o.status == s for o in log.outcomes) for s in ("PASS", "WARN", "FAIL", "SKIP")}
-    echo(f"doctor: {', '.join(f'{n} {s}' for s, n in counts.items())}; details in {json_path}")
+    echo(f"doctor: {', '.join(f'{n} {s}' for s, n in counts.items())}{folded}; details in {json_path}")
     return log.exit_code
 
 

@@ -7,7 +7,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.table import Table
 
 from bnbench import units
 from bnbench.errors import UserError
@@ -67,11 +66,12 @@ def _yes(flag: bool) -> str:
 def print_devices(console: Console | None = None, config: EnergyConfig | None = None) -> None:
     """GPUs (what NVML reads on each), RAPL zones, and the energy source every kind of run will use."""
     from bnbench.energy.devices import gpu_report, host_report
+    from bnbench.rendering.table import plain_table
 
     console = console or Console()
     gpus, why = gpu_report()
     if gpus:
-        table = Table(title="GPUs (NVML)")
+        table = plain_table("GPUs (NVML)")
         for column in ("index", "name", "architecture", "driver", "power limit W", "energy counter",
                        "instant power", "MIG", "energy source"):
             table.add_column(column)
@@ -84,7 +84,7 @@ def print_devices(console: Console | None = None, config: EnergyConfig | None = 
         console.print(f"GPUs: none seen by NVML ({why})")
     host = host_report(config)
     if host.zones:
-        table = Table(title="RAPL zones (powercap)")
+        table = plain_table("RAPL zones (powercap)")
         for column in ("zone", "name", "counted", "readable"):
             table.add_column(column)
         for zone in host.zones:

@@ -20,6 +20,15 @@ EXIT_MATCH, EXIT_MISMATCH = 0, 1
 REL_TOL = ABS_TOL = 1e-6
 
 
+def difference_text(difference: float) -> str:
+    """'0', '+0.0000012', '-0.25': two significant digits and a sign, never '+0.00e+00'."""
+    from bnbench.rendering.format import significant
+
+    if difference == 0:
+        return "0"
+    return f"{'+' if difference > 0 else '-'}{significant(abs(difference), 2)}"
+
+
 def recorded_metric(folder: Path, run_id: str, step: int, metric: str) -> float | None:
     """The metric of `run_id`'s evaluation at `step` in curves (None when that step was not evaluated)."""
     from bnbench.results.load import load_table
@@ -82,6 +91,6 @@ def evaluate_run(folder: Path, run_id: str, device: str, console: Console | None
                       soft_wrap=True)
         return EXIT_MATCH
     same = math.isclose(value, recorded, rel_tol=REL_TOL, abs_tol=ABS_TOL)
-    console.print(f"{metric} {value:.6f} recomputed, {recorded:.6f} recorded (difference {value - recorded:+.2e}): "
-                  + ("the same" if same else "DIFFERENT"), soft_wrap=True)
+    console.print(f"{metric} {value:.6f} recomputed, {recorded:.6f} recorded (difference "
+                  f"{difference_text(value - recorded)}): " + ("the same" if same else "DIFFERENT"), soft_wrap=True)
     return EXIT_MATCH if same else EXIT_MISMATCH

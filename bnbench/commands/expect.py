@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from bnbench.scenario import Scenario, expand
+from bnbench.scenario import COMMAND, Scenario, expand
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,16 @@ def slots(scenario: Scenario, devices: list[str], cores: int | None = None) -> S
             return Slots(at_once, f"{head.gpus_per_run} GPUs (one process each) of {', '.join(gpus)}")
         return Slots(at_once, f"one GPU of {', '.join(gpus)}")
     workers = head.workers or 1
-    share = max(1, (cores or usable_core_count()) // (workers * head.gpus_per_run))
+    share = cpu_share(scenario, cores)
     asked = {v.train.threads for v in scenario.variants}
     threads = sorted({min(t, share) if t else share for t in asked})
     return Slots(workers, f"cpu, {'/'.join(map(str, threads))} thread{'s' if threads != [1] else ''}")
+
+
+def cpu_share(scenario: Scenario, cores: int | None = None) -> int:
+    """The cores each CPU slot owns: the usable cores (or `cores`) split between `workers` slots, at least 1."""
+    head = scenario.scenario
+    return max(1, (cores or usable_core_count()) // ((head.workers or 1) * head.gpus_per_run))
 
 
 def earlier_results(scenario: Scenario, parent: Path | None = None) -> Path | None:
@@ -121,8 +127,10 @@ def duration_line(scenario: Scenario, devices: list[str]) -> str:
     runs = plural(len(expand(scenario)), "run")
     if d is None:
         where = Path("reports") / scenario.name
+        pilot = "a pilot of 3 seeds (a command runs to its own end)" if all(
+            v.task.name == COMMAND for v in scenario.variants) else "a short pilot"
         return (f"expected duration: unknown ({runs}; no earlier results of '{scenario.name}' in {where} and no "
-                f"max_wall_s); `bnbench plan {scenario.source} --pilot-steps N` measures a short pilot")
+                f"max_wall_s); `bnbench plan {scenario.source} --pilot-steps N` measures {pilot}")
     word = "at most" if d.bound else "about"
     return (f"expected duration: {word} {seconds(d.elapsed_s)} elapsed ({runs}, {word} {seconds(d.run_s)} of run "
             f"time, {at_once} at a time; from {d.source})")

@@ -156,14 +156,14 @@ def command_figures(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def _seconds(d: dict[str, Any]) -> str:
     """'1.23 s', or over several runs '1.23 s ± 0.05 (min 1.18, max 1.30)'; 'n/a' without a value."""
-    from bnbench.rendering.format import decimals_of, plus_minus, significant
+    from bnbench.rendering.format import plus_minus, significant
 
     if not d["n"]:
         return "n/a"
     if d["sd"] is None:
         return f"{significant(d['mean'])} s"
-    decimals = decimals_of(d["mean"])
-    return f"{plus_minus(d['mean'], d['sd'])} s (min {d['min']:.{decimals}f}, max {d['max']:.{decimals}f})"
+    # The extremes to their own significant digits: a run of no CPU time is 'min 0', not 'min 0.00000'.
+    return f"{plus_minus(d['mean'], d['sd'])} s (min {significant(d['min'])}, max {significant(d['max'])})"
 
 
 def _joules(mean_j: float, sd_j: float | None) -> str:
@@ -201,8 +201,11 @@ def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], devic
         lines.append(f"  energy        unknown (source: {source})")
     else:
         mean_j = energy["mean"]
-        word = "estimated" if "estimate" in source else "measured"
-        lines.append(f"  energy        {_joules(mean_j, energy['sd'])}  ({word}: {source})")
+        if source == "estimate":  # 'estimated: estimate' said nothing: say what the estimate is, as `run` does
+            how = "an estimate from CPU time, not a measurement"
+        else:
+            how = f"{'estimated' if 'estimate' in source else 'measured'}: {source}"
+        lines.append(f"  energy        {_joules(mean_j, energy['sd'])}  ({how})")
         host_j = figures["energy_host_j"]["mean"]
         if device.startswith("cuda") and host_j is not None:
             lines.append(f"    {device:<11} {_joules(mean_j - host_j, None)}")
@@ -256,9 +259,11 @@ def warm_up(options: MeasureOptions, names: Sequence[str], say: Any) -> int:
     hyperfine's --warmup). Returns 0, or the first non-zero exit code (nothing is measured then)."""
     import os
 
+    from bnbench.rendering.format import plural
+
     if not options.warmup:
         return 0
-    say(f"warm-up: {options.warmup} unmeasured run(s) of each command")
+    say(f"warm-up: {plural(options.warmup, 'unmeasured run')} of each command")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for _ in range(options.warmup):
         for name, argv in zip(names, options.commands, strict=True):

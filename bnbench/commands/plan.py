@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from bnbench.errors import UserError
-from bnbench.scenario import Scenario, load
+from bnbench.scenario import COMMAND, Scenario, Variant, load
 
 if TYPE_CHECKING:
     from bnbench.analysis.plan import Cost, Plan, Question
@@ -40,11 +40,24 @@ def question(scenario: Scenario, pilot: Results) -> Question:
                                // head.gpus_per_run * head.runs_per_gpu if on_gpu else 1) or 1
     return Question(
         baseline=scenario.baseline, variants=tuple(v for v in names if v != scenario.baseline),
-        steps={v.name: v.train.max_steps for v in scenario.variants}, alpha=stats.alpha, power=stats.power,
+        steps={v.name: full_run_steps(v, pilot) for v in scenario.variants}, alpha=stats.alpha, power=stats.power,
         min_effect=stats.min_effect, seeds_now=len(head.seed_list), workers=workers,
         gpus_per_run=head.gpus_per_run, on_gpu=on_gpu, wh_per_cup=energy.wh_per_cup,
         co2_g_per_kwh=energy.co2_g_per_kwh, pue=energy.pue,
     )
+
+
+def full_run_steps(variant: Variant, pilot: Results) -> int:
+    """The steps of a full run of `variant`: its max_steps; for a command, which runs to its own end whatever
+    max_steps says, the steps its completed pilot runs took (their mean), so their cost is not scaled."""
+    if variant.task.name != COMMAND:
+        return variant.train.max_steps
+    import pandas as pd
+
+    runs = pilot.runs
+    done = runs[(runs["variant"] == variant.name) & (runs["status"] == "completed")]
+    steps = pd.to_numeric(done["steps"], errors="coerce").dropna()
+    return round(float(steps.mean())) if len(steps) and steps.mean() > 0 else variant.train.max_steps
 
 
 def run_pilot(path: Path, overrides: list[str], steps: int, argv: list[str]) -> Path:
@@ -92,6 +105,9 @@ def pilot_text(scenario: Scenario, steps: int) -> str:
 
     devices = resolve_devices(scenario.scenario.device)
     runs = PILOT_SEEDS * len(scenario.variants)
+    if all(v.task.name == COMMAND for v in scenario.variants):  # max_steps does not stop a command
+        return (f"{runs} full runs ({PILOT_SEEDS} seeds of {len(scenario.variants)} variants) on {', '.join(devices)}:"
+                f" a command runs to its own end, however many steps --pilot-steps asks for")
     text = (f"{runs} runs of {steps} steps ({PILOT_SEEDS} seeds of {len(scenario.variants)} variants) on "
             f"{', '.join(devices)}")
     earlier = earlier_results(scenario)
@@ -116,8 +132,8 @@ def plan_lines(plan: Plan, metric_value: Callable[[float], str], pilot: Path) ->
              "per full run (" + ", ".join(f"{v}: {s} steps, {kwh_text(plan.per_run_energy_j[v])}, "
                                           f"{fmt.seconds(plan.per_run_s[v])}" for v, s in q.steps.items()) + ")"]
     for row in plan.rows:
-        lines.append(f"{row.variant} vs {q.baseline}: seed-to-seed sd {metric_value(row.sd_variant)} "
-                     f"(vs {metric_value(row.sd_baseline)})")
+        lines.append(f"{row.variant} vs {q.baseline}: seed-to-seed sd {metric_value(row.sd_variant)} for "
+                     f"{row.variant}, {metric_value(row.sd_baseline)} for {q.baseline}")
         if row.seeds is not None and row.cost is not None:
             lines.append(f"  {row.seeds} seeds per variant tell {effect} apart: {cost_text(row.cost, q.workers)}")
         lines.append(f"  with the scenario's {q.seeds_now} seeds, the smallest difference found with "
@@ -161,7 +177,8 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
         raise UserError("give --pilot DIR or --pilot-steps N, not both")
     if pilot is None and pilot_steps is None:
         steps = pilot_steps_for(scenario)
-        offer = f"a short pilot now: {pilot_text(scenario, steps)}"
+        short = "" if all(v.task.name == COMMAND for v in scenario.variants) else "short "
+        offer = f"a {short}pilot now: {pilot_text(scenario, steps)}"
         if not (sys.stdin.isatty() and console.is_terminal):
             from bnbench.commands.expect import earlier_results
 

@@ -14,9 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from rich import box
 from rich.console import Console
-from rich.table import Table
 
 from bnbench.commands.checks import check_before_running
 from bnbench.errors import UserError
@@ -36,11 +34,10 @@ def print_matrix(scenario: Scenario, console: Console | None = None, devices: li
     """The runs a scenario expands to, one row each, and what each variant overrides (a checked scenario); with
     the resolved `devices`, also what each run gets and how long the session should take."""
     from bnbench.rendering.format import plural
-    from bnbench.rendering.table import say, show
+    from bnbench.rendering.table import plain_table, say, show
 
     console = console or Console()
-    table = Table(title=f"{scenario.name}: {plural(len(expand(scenario)), 'run')}", box=box.SIMPLE_HEAD,
-                  show_edge=False, pad_edge=False)
+    table = plain_table(f"{scenario.name}: {plural(len(expand(scenario)), 'run')}")
     if scenario.task.name == COMMAND:
         from bnbench.execute.command import describe
 
@@ -58,10 +55,14 @@ def print_matrix(scenario: Scenario, console: Console | None = None, devices: li
                           str(spec.train.max_steps), overrides)
     show(console, table)
     if devices is not None:
-        from bnbench.commands.expect import duration_line, slots
+        from bnbench.commands.expect import cpu_share, duration_line, slots
 
         where = slots(scenario, devices)
         say(console, f"each run gets: {where.each} ({where.at_once} at a time)")
+        if not any(d.startswith("cuda") for d in devices):  # the warning `run` gives, before it is run
+            share = cpu_share(scenario)
+            if (warning := thread_warning(scenario, lambda train: min(train.threads or share, share))) is not None:
+                say(console, warning)
         say(console, duration_line(scenario, devices))
     say(console, f"scenario '{scenario.name}' from {scenario.source} is valid")
 
@@ -391,7 +392,9 @@ def _session(
     adaptive = scenario.scenario.adaptive
     runs_text = (f"{adaptive.min} to {adaptive.max} rounds of {plural(len(scenario.variants), 'run')}" if adaptive
                  else plural(len(specs), "run"))
-    header = f"bnbench {__version__}: {runs_text} of '{scenario.name}' on {', '.join(device_list)} -> {out}"
+    # A scratch folder (measure without --out) is gone when the command ends: its path would be a dead end.
+    header = (f"bnbench {__version__}: {runs_text} of '{scenario.name}' on {', '.join(device_list)}"
+              + ("" if scratch else f" -> {out}"))
     nothing_left = resuming and not adaptive and all(p.action == "skip" for p in plans)
     if nothing_left and (out / "manifest.json").is_file():  # without one, the resume below writes it afresh
         # Nothing to train: leave the manifest (end time, idle baseline) and scenario.toml as the runs left them.

@@ -28,6 +28,12 @@ def _table(*headers: str) -> Table:
     return table
 
 
+def plain_table(title: str | None = None) -> Table:
+    """The borderless style of every table a command prints (a rule under the header, no box), `title` above
+    it on the left."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+
+
 def quality_table(glance: Glance) -> Table:
     reference = glance.reference
     columns = ["variant", "runs", f"{glance.metric_header}\nmean [95% CI]"]

@@ -54,6 +54,8 @@ def test_plan_gives_the_textbook_seeds_and_the_pilots_costs(tmp_path, folder):
     # min_effect 0.5 dB with sd 1 on both sides: d = 0.5, the textbook 64 seeds per variant (alpha 0.05, 80%),
     # plus one for the decisions' conservative df (n - 1 = 64, not 2n - 2): 65.
     assert "65 seeds per variant tell 0.50 dB apart: 130 runs" in text
+    # Each spread names its variant (it read 'sd 1.00 dB (vs 1.00 dB)', which left the reader to guess).
+    assert "bn vs control: seed-to-seed sd 1.00 dB for bn, 1.00 dB for control" in text
     # A full run is 60 steps, twice the pilot's 30: control 200 J and 60 s, bn 240 J and 60 s, in run's units:
     # 200 J / 3.6 MJ = 0.0000556 kWh, 240 J = 0.0000667 kWh.
     assert "control: 60 steps, 0.0000556 kWh, 60.0 s" in text and "bn: 60 steps, 0.0000667 kWh, 60.0 s" in text
@@ -130,3 +132,49 @@ def test_a_pilot_of_another_metric_is_refused(tmp_path, folder):
     assert " ".join(result.output.split()) == (
         f"bnbench: error: {pilot}: the pilot measures psnr_db, scenario 'digits' measures accuracy_pct; give a "
         "pilot of this scenario (--pilot DIR of its results, or --pilot-steps N)")
+
+
+COMMAND_SCENARIO = """
+[scenario]
+name = "synthetic"
+seeds = [0, 1, 2]
+device = "cpu"
+workers = 2
+
+[task]
+name = "command"
+metric = "psnr_db"
+higher_is_better = true
+
+[stats]
+min_effect = 0.5
+
+[[variant]]
+name = "control"
+command = ["true"]
+
+[[variant]]
+name = "bn"
+command = ["true"]
+"""
+
+
+def test_a_command_s_full_run_is_as_long_as_its_pilot_runs(tmp_path, folder):
+    # A command runs to its own end: the pilot's runs (30 steps, 30 s, 100 J and 120 J) are full runs. The plan
+    # scaled them to max_steps' default of 300 steps, which no command run takes: 10 x the time and energy.
+    # 100 J / 3.6 MJ = 0.0000278 kWh; 120 J = 0.0000333 kWh.
+    pilot = folder(finals={"control": [29.0, 30.0, 31.0], "bn": [29.5, 30.5, 31.5]},
+                   energy_j={"control": [100.0] * 3, "bn": [120.0] * 3}, source="rapl")
+    result = runner.invoke(app, ["plan", str(scenario_file(tmp_path, COMMAND_SCENARIO)), "--pilot", str(pilot)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "per full run (control: 30 steps, 0.0000278 kWh, 30.0 s, bn: 30 steps, 0.0000333 kWh, 30.0 s)" in text
+
+
+def test_a_command_s_pilot_is_not_said_to_be_short(tmp_path):
+    # --pilot-steps sets max_steps, which a command never reads: '6 runs of 20 steps' promised a short pilot of
+    # what would be 6 full runs.
+    result = runner.invoke(app, ["plan", str(scenario_file(tmp_path, COMMAND_SCENARIO))])
+    assert result.exit_code == 2
+    assert ("for a pilot now: 6 full runs (3 seeds of 2 variants) on cpu: a command runs to its own end, however "
+            "many steps --pilot-steps asks for") in " ".join(result.output.split()), result.output

@@ -29,6 +29,11 @@ def test_quick_doctor_without_a_gpu_runs_the_host_checks_and_skips_the_rest(tmp_
     skipped = [line for line in lines if line.startswith("SKIP ")]
     assert len(skipped) == 2 and skipped[1] == "SKIP end-to-end run: skipped by --quick", result.output
     assert skipped[0].startswith(("SKIP GPU checks need NVML: skipped (", "SKIP GPU checks need a CUDA device: "))
+    # The summary counts checks (10 skipped) while two SKIP lines were printed: it says where the other eight are.
+    passed, warned = (sum(line.startswith(f"{s} ") for line in lines) for s in ("PASS", "WARN"))  # rapl: either
+    assert passed + warned == 4
+    assert lines[-1] == (f"doctor: {passed} PASS, {warned} WARN, 0 FAIL, 10 SKIP (the 9 GPU checks on one line); "
+                         f"details in {report}"), result.output
     saved = json.loads(report.read_text())
     assert saved["summary"]["FAIL"] == 0 and saved["summary"]["SKIP"] == len(GPU_CHECKS) + 1
     assert [c["name"] for c in saved["checks"] if c["status"] == "SKIP"] == [*GPU_CHECKS, "end-to-end run"]

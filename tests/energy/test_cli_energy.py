@@ -62,6 +62,8 @@ def test_devices_lists_gpus(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.exit_code == 0
     row = next(line for line in result.output.splitlines() if "A100" in line)
     assert "Ampere" in row and "550.54.15" in row and "400" in row and "nvml-counter" in row
+    # Drawn as every other table: a rule under the header, no box.
+    assert "GPUs (NVML)" in result.output and not any(c in result.output for c in "┏┃│┡└"), result.output
 
 
 def run_tiny(tmp_path: Path, *sets: str) -> tuple[pd.DataFrame, Path]:

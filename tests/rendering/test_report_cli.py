@@ -99,6 +99,18 @@ def test_compare_two_folders(folder):
     assert "control in b: PSNR +0.00 dB" in result.output.replace("\n", " ")
 
 
+def test_compare_draws_its_table_as_run_and_validate_do(folder):
+    # A rule under the header and no box: the table reads like the glance's, piped or not.
+    a = folder("a", finals={"control": [30.0, 30.2, 30.4], "bn": [28.0, 28.2, 28.4]})
+    b = folder("b", finals={"control": [30.0, 30.2, 30.4], "bn": [29.0, 29.2, 29.4]})
+    lines = runner.invoke(app, ["compare", str(a), str(b)]).output.splitlines()
+    assert lines[0] == "b against a (B minus A; 95% Welch intervals)"
+    assert lines[1].split() == ["variant", "figure", "difference", "[95%", "CI]", "ratio", "[95%", "CI]", "Welch",
+                                "p", "n", "verdict:", "the", "interval", "it", "used"]
+    assert set(lines[2].strip()) == {"─"}
+    assert not any(c in "".join(lines) for c in "┏┃│┡└"), "\n".join(lines)
+
+
 def test_bad_input_is_one_line_exit_2(tmp_path, folder):
     result = runner.invoke(app, ["report", str(tmp_path / "missing")])
     assert result.exit_code == 2 and "no such results folder" in result.output
