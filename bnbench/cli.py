@@ -454,7 +454,7 @@ def export(
 
     \b
     Example:
-      bnbench export reports/quick/20261203-101500 --mlflow ./mlruns
+      bnbench export reports/quick/20261203-101500 --mlflow http://localhost:5000
     """
     from bnbench.commands.export import export_folder
 
