@@ -39,6 +39,11 @@ def test_tea_of_18_kwh_keeps_its_whole_numbers():
     assert "= 8.55 kg CO2 at 475 g/kWh" in result.stdout and "= 5.40 USD at 0.3 USD/kWh" in result.stdout
 
 
+def test_tea_of_gigajoules_says_gj():
+    # 3e9 J = 3 GJ = 3e9 / 3.6e6 = 833 kWh (it said 3000 MJ).
+    assert bnbench("tea", "3e9J").stdout.splitlines()[0] == "3e9J = 833 kWh = 3.00 GJ"
+
+
 def test_measure_prints_no_raw_floats():
     result = bnbench("measure", "--device", "cpu", "-n", "2", "--quiet", "--", "sh", "-c", BURN.replace("'", '"'))
     assert result.returncode == 0, result.stderr

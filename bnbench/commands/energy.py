@@ -48,7 +48,10 @@ def tea_lines(
     cups = units.tea_cups(energy_j, wh_per_cup)
     pue_note = f", PUE {pue:g}" if pue != 1.0 else ""
     # Numbers as `bnbench run` writes them: 3 significant digits, never 1e-07; a small cost in cents.
-    other = f"{fmt.significant(energy_j / 1e6)} MJ" if abs(energy_j) >= 1e5 else fmt.energy(energy_j)
+    if abs(energy_j) >= 1e9:  # a data centre's month in GJ, not 3000 MJ
+        other = f"{fmt.significant(energy_j / 1e9)} GJ"
+    else:
+        other = f"{fmt.significant(energy_j / 1e6)} MJ" if abs(energy_j) >= 1e5 else fmt.energy(energy_j)
     return [
         f"{text.strip()} = {fmt.kwh(energy_j)} kWh = {other}",
         f"= {fmt.count(cups)} cups of tea ({wh_per_cup:.3g} Wh a cup; a perfect kettle needs "
