@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -86,3 +87,19 @@ def test_commands_are_one_argv_or_several_quoted():
     assert variant_names([["python", "a.py"], ["python", "a.py"]], []) == ["python-a.py", "python-a.py-2"]
     with pytest.raises(UserError):
         split_commands([])
+
+
+def test_a_decided_comparison_prints_the_interval_its_decision_used():
+    # Three runs each of a 0.1 s and a 0.4 s sleep: the difference is 0.3 s (and the few ms a longer sleep
+    # oversleeps), its runs' spread a few ms, so the 95% interval (t(0.975, 2) = 4.3 standard errors a side)
+    # lies within a few hundredths of +0.3 s and the longer sleep is worse; the word comes with that interval.
+    result = runner.invoke(app, ["measure", "--quiet", "-n", "3", "sleep 0.1", "sleep 0.4"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("sleep-0.4 against sleep-0.1: measured time"))
+    match = re.search(r"-> worse \(difference \[\+(0\.\d+), \+(0\.\d+)\], 95% interval\)$", line)
+    assert match, line
+    low, high = float(match.group(1)), float(match.group(2))
+    assert 0.25 < low < high < 0.35, line
+    data = runner.invoke(app, ["measure", "--json", "-n", "3", "sleep 0.1", "sleep 0.4"])
+    used = json.loads(data.stdout)["comparisons"][0]["figures"]["measured_s"]["verdict_interval"]
+    assert used["label"] == "95% interval" and 0.25 < used["low"] < used["high"] < 0.35

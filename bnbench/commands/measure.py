@@ -19,9 +19,12 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bnbench.errors import UserError
+
+if TYPE_CHECKING:
+    from bnbench.analysis.decide import Verdict
 
 MEASURED = ("train_s", "cpu_s", "energy_j")  # train_s: the command's own wall time, start to end
 NO_METRIC = "metric"  # the metric column's name when the commands report none (its cells stay empty)
@@ -225,7 +228,9 @@ def command_lines(name: str, argv: Sequence[str], figures: dict[str, Any], devic
 
 def comparison_lines(root: Path, metric: bool) -> tuple[list[str], list[dict[str, Any]]]:
     """Each command against the first: ratio intervals and verdict words for wall time and energy (and the
-    metric when there is one), as `bnbench run` gives them; and the same as JSON-ready dicts."""
+    metric when there is one), as `bnbench run` gives them, each word with the interval its decision used (two
+    runs a command bound no ratio, yet a difference far beyond their spread is decided: the words then rest on
+    that interval, printed beside them); and the same as JSON-ready dicts."""
     from bnbench.analysis.results import load
     from bnbench.rendering.document import FIGURE_LABELS, ratio_cell
 
@@ -236,14 +241,36 @@ def comparison_lines(root: Path, metric: bool) -> tuple[list[str], list[dict[str
     for c in summary.comparisons.values():
         entry: dict[str, Any] = {"command": c.variant, "against": c.baseline, "figures": {}}
         for figure in figures:
-            r = c.ratios[figure]
+            r, decision = c.ratios[figure], c.verdicts[figure]
             label = FIGURE_LABELS[figure].format(metric=summary.metric.label)
-            lines.append(f"{c.variant} against {c.baseline}: {label} x {ratio_cell(r)} -> {c.words[figure]}")
+            lines.append(f"{c.variant} against {c.baseline}: {label} x {ratio_cell(r)} -> {decision_words(decision)}")
+            used = ({"low": decision.ci_low, "high": decision.ci_high, "label": decision.interval_label}
+                    if decision.interval_label else None)
             entry["figures"][figure] = {"ratio": r.ratio, "ci_low": r.ci_low, "ci_high": r.ci_high,
                                         "difference": c.differences[figure].diff, "p": c.differences[figure].p,
-                                         "verdict": c.words[figure]}
+                                        "verdict": c.words[figure], "verdict_interval": used}
         found.append(entry)
     return lines, found
+
+
+def decision_words(decision: Verdict) -> str:
+    """'worse (difference [+0.0931, +0.107], 95% interval)': the word and the interval of the difference (B - A,
+    in the figure's unit) its decision used, to three significant digits; the word alone without one."""
+    from bnbench.rendering.format import significant
+
+    if not decision.interval_label:
+        return decision.word
+    digits = max(3, 3 + _digits_apart(decision.ci_low, decision.ci_high))
+    low, high = (("+" if v > 0 else "") + significant(v, digits) for v in (decision.ci_low, decision.ci_high))
+    return f"{decision.word} (difference [{low}, {high}], {decision.interval_label})"
+
+
+def _digits_apart(low: float, high: float) -> int:
+    """How many more significant digits than 3 tell `low` and `high` apart (0 when 3 do)."""
+    size = max(abs(low), abs(high))
+    if not (math.isfinite(size) and size > 0 and high > low):
+        return 0
+    return max(0, math.floor(math.log10(size)) - math.floor(math.log10(high - low)) - 1)
 
 
 def check_size(options: MeasureOptions) -> None:
