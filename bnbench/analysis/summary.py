@@ -49,6 +49,21 @@ def energy_source(sources: pd.Series) -> str:
     return " + ".join(measured) if measured else "none"
 
 
+def folder_energy_source(runs: pd.DataFrame) -> str:
+    """The label of a folder's energy: its completed runs' sources (all its runs' when none completed)."""
+    if "energy_source" not in runs:
+        return "none"
+    done = runs[runs["status"] == "completed"]
+    return energy_source((done if len(done) else runs)["energy_source"])
+
+
+def in_report_order(runs: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """Rows of runs as every report lists them: by variant in the scenario's order, then by seed."""
+    rank = runs["variant"].map({v: i for i, v in enumerate(variants)})
+    ordered = runs.assign(_rank=rank).sort_values(["_rank", "seed"], kind="stable").drop(columns="_rank")
+    return ordered.reset_index(drop=True)
+
+
 def is_estimate(source: str) -> bool:
     return "estimate" in source
 
@@ -319,9 +334,7 @@ def summarize(results: ResultsFolder, rounds: int | None = None) -> Summary:
     position = {seed: i for i, seed in enumerate(seeds)}
     ran = int(max((position[int(s)] for s in figures["seed"].dropna()), default=-1)) + 1
     rounds = ran if rounds is None else min(rounds, len(seeds))
-    rank = figures["variant"].map({v: i for i, v in enumerate(names)})
-    figures = figures.assign(_rank=rank).sort_values(["_rank", "seed"], kind="stable").drop(columns="_rank")
-    figures = figures.reset_index(drop=True)
+    figures = in_report_order(figures, names)
     variants = {v: summarize_variant(figures, v, results.metric) for v in names}
     baseline = results.baseline
     settings, seed_range = results.stats, results.seed_range
@@ -332,11 +345,9 @@ def summarize(results: ResultsFolder, rounds: int | None = None) -> Summary:
         family = family_verdicts(figures, others, baseline, results.metric, design, settings, seeds, rounds)
         comparisons = {v: compare(figures, v, baseline, results.metric, results.target is not None,
                                   {column: family[column][v] for column in COMPARED}) for v in others}
-    done = figures[figures["status"] == "completed"]
     effect = settings.get("min_effect")
     summary = Summary(results.name, results.metric, results.target, baseline, figures, variants, comparisons,
-                      energy_source(done["energy_source"] if len(done) else figures["energy_source"]), design,
-                      None if effect is None else float(effect))
+                      folder_energy_source(figures), design, None if effect is None else float(effect))
     if seed_range is None:
         return summary
     status = rounds_status(figures, seed_range, rounds, summary.decided, len(names))

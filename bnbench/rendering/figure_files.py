@@ -19,8 +19,8 @@ import json
 import multiprocessing
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -151,54 +151,100 @@ def write_keys(folder: Path, keys: dict[str, str], drawn: set[str]) -> None:
     atomic_write_text(folder / KEYS_FILE, json.dumps(entries, indent=1) + "\n")
 
 
-def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Path, order: list[str]) -> list[Plot]:
+@dataclass
+class PowerDrawing:
+    """The power figure under way: its inputs' key, whether its files are there from an earlier report (True),
+    its data allow none (False) or it must be drawn (None), and the worker drawing it when one does."""
+
+    run_order: list[str]
+    source: str
+    key: str
+    kept: bool | None
+    worker: ProcessPoolExecutor | None = None
+    pending: Future[bool] | None = field(default=None, repr=False)
+
+    def drawn(self, root: Path, folder: Path) -> bool:
+        """Whether the folder has a power figure once this is done (drawing it here when no worker does)."""
+        if self.kept is not None:
+            return self.kept
+        if self.pending is not None:
+            return self.pending.result()
+        return draw_power(root, folder, self.run_order, self.source)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.shutdown()
+            self.worker = None
+
+
+def start_power(root: Path, folder: Path, run_order: list[str], source: str) -> PowerDrawing:
+    """Find whether the power figure must be drawn and, where it pays (power_in_parallel), start drawing it in
+    a forked worker now: `bnbench report` starts it before the summary is worked out, which the figure does not
+    need (`run_order` and `source` come from runs.csv as the summary has them), so the worker's reading of
+    millions of samples overlaps the main process's statistics as well as its other figures."""
+    folder.mkdir(parents=True, exist_ok=True)
+    key = inputs_key(root, POWER_FILES, "power", (run_order, source))
+    drawing = PowerDrawing(run_order, source, key, unchanged(read_keys(folder), folder, "power", key))
+    if drawing.kept is None and power_in_parallel(root):
+        _plots()  # matplotlib imported once, before the fork: the worker starts drawing, not importing
+        drawing.worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
+        drawing.pending = drawing.worker.submit(draw_power, root, folder, run_order, source)
+    return drawing
+
+
+def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Path, order: list[str],
+                  power: PowerDrawing | None = None) -> list[Plot]:
     """Draw every figure the data allows into `folder` (PNG and SVG), each only when its inputs changed since it
-    was last drawn; returns the figures there are, in report order."""
+    was last drawn; returns the figures there are, in report order. `power`: the power figure as start_power
+    began it (else it is begun here); this closes it."""
     folder.mkdir(parents=True, exist_ok=True)
     metric = summary.metric
     estimate = " The energy is an ESTIMATE from a power model, not a measurement." if is_estimate(
         summary.energy_source) else ""
     run_order = summary.figures["run_id"].tolist()
-    power = Plot("power", "Power trace per device",
-                 "Power drawn by each device over the whole session, reduced per time bin (black: mean; grey: "
-                 "lowest to highest sample). Shading marks setup, warm-up, evaluation and checkpoint phases "
-                 "(unshaded is training); where phases alternate faster than a bin, the tint's strength is the "
-                 "phase's share of the bin. Runs that share a device are drawn one after another." + estimate)
-    keys = {"power": inputs_key(root, POWER_FILES, "power", (run_order, summary.energy_source))}
-    curve_key = inputs_key(root, CURVE_FILES, "curves", (metric, order, summary.energy_source))
-    old_keys = read_keys(folder)
-    kept = {"power": unchanged(old_keys, folder, "power", keys["power"])}
-    worker = None
-    if kept["power"] is None and power_in_parallel(root):
-        _plots()  # matplotlib imported once, before the fork: the worker starts drawing, not importing
-        worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        pending = worker.submit(draw_power, root, folder, run_order, summary.energy_source)
-    plans: list[tuple[Plot, Callable[[], Figure | None]]] = [
-        (Plot("metric_vs_step", f"{metric.label} vs training step",
-              "Convergence per variant: the line is the mean over seeds at each evaluation, the band spans the "
-              "lowest to the highest seed. Where bands overlap, seed luck can explain the difference."),
-         lambda: _plots().plot_metric_vs_step(summary, curves, order)),
-        (Plot("metric_vs_time", f"{metric.label} vs wall time",
-              "Each run's evaluations against the wall-clock time since its first step (evaluation time counts). "
-              "A line further left reached the same quality sooner."),
-         lambda: _plots().plot_metric_vs(summary, curves, order, "t_s")),
-        (Plot("metric_vs_energy", f"{metric.label} vs energy",
-              "Each run's evaluations against the energy it had used by then: energy-to-quality. A line further "
-              "left reached the same quality for fewer joules." + estimate),
-         lambda: _plots().plot_metric_vs(summary, curves, order, "energy_j")),
-        (Plot("loss", "Training loss",
-              "Mean training loss per log window on a log scale. Dots mark loss spikes (a window whose largest step "
-              "loss is over 3 times the median of the previous 10 windows' largest); an x marks a divergence."),
-         lambda: _plots().plot_loss(summary, curves, order)),
-    ]
-    for plot, _ in plans:
-        keys[plot.name] = curve_key
-        kept[plot.name] = unchanged(old_keys, folder, plot.name, curve_key)
-    # Until every figure is saved only the unchanged ones keep their keys: an interrupted report draws the rest
-    # again next time.
-    write_keys(folder, {k: v for k, v in keys.items() if kept[k] is not None}, {k for k, v in kept.items() if v})
-    drawn = []
+    power_plot = Plot("power", "Power trace per device",
+                      "Power drawn by each device over the whole session, reduced per time bin (black: mean; grey: "
+                      "lowest to highest sample). Shading marks setup, warm-up, evaluation and checkpoint phases "
+                      "(unshaded is training); where phases alternate faster than a bin, the tint's strength is "
+                      "the phase's share of the bin. Runs that share a device are drawn one after another."
+                      + estimate)
+    if power is not None and (power.run_order, power.source) != (run_order, summary.energy_source):
+        power.close()  # begun from other inputs than the summary's (never, by construction): begin it again
+        power = None
+    if power is None:
+        power = start_power(root, folder, run_order, summary.energy_source)
     try:
+        keys = {"power": power.key}
+        curve_key = inputs_key(root, CURVE_FILES, "curves", (metric, order, summary.energy_source))
+        old_keys = read_keys(folder)
+        kept = {"power": power.kept}
+        plans: list[tuple[Plot, Callable[[], Figure | None]]] = [
+            (Plot("metric_vs_step", f"{metric.label} vs training step",
+                  "Convergence per variant: the line is the mean over seeds at each evaluation, the band spans the "
+                  "lowest to the highest seed. Where bands overlap, seed luck can explain the difference."),
+             lambda: _plots().plot_metric_vs_step(summary, curves, order)),
+            (Plot("metric_vs_time", f"{metric.label} vs wall time",
+                  "Each run's evaluations against the wall-clock time since its first step (evaluation time counts). "
+                  "A line further left reached the same quality sooner."),
+             lambda: _plots().plot_metric_vs(summary, curves, order, "t_s")),
+            (Plot("metric_vs_energy", f"{metric.label} vs energy",
+                  "Each run's evaluations against the energy it had used by then: energy-to-quality. A line further "
+                  "left reached the same quality for fewer joules." + estimate),
+             lambda: _plots().plot_metric_vs(summary, curves, order, "energy_j")),
+            (Plot("loss", "Training loss",
+                  "Mean training loss per log window on a log scale. Dots mark loss spikes (a window whose largest "
+                  "step loss is over 3 times the median of the previous 10 windows' largest); an x marks a "
+                  "divergence."),
+             lambda: _plots().plot_loss(summary, curves, order)),
+        ]
+        for plot, _ in plans:
+            keys[plot.name] = curve_key
+            kept[plot.name] = unchanged(old_keys, folder, plot.name, curve_key)
+        # Until every figure is saved only the unchanged ones keep their keys: an interrupted report draws the
+        # rest again next time.
+        write_keys(folder, {k: v for k, v in keys.items() if kept[k] is not None},
+                   {k for k, v in kept.items() if v})
+        drawn = []
         for plot, draw in plans:
             there = kept[plot.name]
             if there is None:
@@ -208,13 +254,10 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
                     save(fig, folder, plot.name)
             if there:
                 drawn.append(plot)
-        has_power = kept["power"]
-        if has_power is None:
-            has_power = pending.result() if worker else draw_power(root, folder, run_order, summary.energy_source)
+        has_power = power.drawn(root, folder)
     finally:
-        if worker:
-            worker.shutdown()
+        power.close()
     if has_power:
-        drawn.append(power)
+        drawn.append(power_plot)
     write_keys(folder, keys, {p.name for p in drawn})
     return drawn

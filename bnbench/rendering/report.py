@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bnbench.analysis.results import Results
-from bnbench.analysis.summary import Summary
+from bnbench.analysis.summary import Summary, folder_energy_source, in_report_order
 from bnbench.errors import UserError
 from bnbench.rendering.document import (
     Block,
@@ -26,7 +26,7 @@ from bnbench.rendering.document import (
     build,
     rounds_text,
 )
-from bnbench.rendering.figure_files import Plot, write_figures
+from bnbench.rendering.figure_files import Plot, start_power, write_figures
 from bnbench.rendering.format import to_jsonable
 from bnbench.results.atomic import atomic_write_text
 
@@ -182,18 +182,29 @@ class Rendered:
     plots: list[Plot]
 
 
+def _figures(results: Results, folder: Path) -> list[Plot]:
+    """The figures, the power trace's begun before the summary is worked out (it needs only runs.csv), so that
+    its worker reads the samples while this process does the statistics."""
+    runs = in_report_order(results.runs, results.variants)
+    power = start_power(results.root, folder, runs["run_id"].tolist(), folder_energy_source(runs))
+    try:
+        return write_figures(results.summary, results.curves, results.root, folder, results.variants, power)
+    finally:
+        power.close()
+
+
 def write_reports(results: Results) -> Rendered:
     """Draw the figures and write report.md, report.html and report.json into the results folder.
 
     Raises UserError when the folder cannot be written.
     """
-    summary = results.summary
     figures = results.root / FIGURES_DIR
     if figures.is_symlink():  # its files would be written wherever it points, outside the results folder
         raise UserError(f"{figures}: a symbolic link inside a results folder; bnbench only writes real files there. "
                         "Remove it (the report draws the figures again)")
     try:
-        plots = write_figures(summary, results.curves, results.root, figures, results.variants)
+        plots = _figures(results, figures)
+        summary = results.summary
         title, blocks = build(results, summary, plots)
         rendered = Rendered(
             to_markdown(title, blocks), to_html(title, blocks, figures),

@@ -49,3 +49,36 @@ def test_html_format_writes_the_file_and_prints_its_path(folder):
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"{root / 'report.html'}\n"
     assert (root / "report.html").read_text().startswith("<!DOCTYPE html>")
+
+
+def test_the_power_figure_is_begun_before_the_summary_from_the_summarys_own_order_and_source(folder, monkeypatch):
+    from bnbench.analysis.results import load
+    from bnbench.analysis.summary import folder_energy_source, in_report_order
+    from bnbench.rendering import report
+
+    root = folder(finals={"control": [30.0, 30.2, 30.1], "bn": [29.0, 29.4, 29.2]},
+                  energy_j={"control": [10.0, 12.0, 11.0], "bn": [11.0, 13.0, 12.0]}, source="rapl", power=True)
+    # runs.csv in the order runs finished, seeds and variants mixed; bn-s1 failed and was metered otherwise.
+    runs = pd.read_csv(root / "runs.csv").sample(frac=1.0, random_state=3)
+    runs.loc[runs["run_id"] == "bn-s1", ["status", "energy_source"]] = ["failed", "estimate"]
+    runs.to_csv(root / "runs.csv", index=False)
+    results = load(root)
+    ordered = in_report_order(results.runs, results.variants)
+    # The scenario lists control first; within a variant, by seed. The failed run's source is left out.
+    assert ordered["run_id"].tolist() == ["control-s0", "control-s1", "control-s2", "bn-s0", "bn-s1", "bn-s2"]
+    assert folder_energy_source(ordered) == "rapl"
+    assert ordered["run_id"].tolist() == results.summary.figures["run_id"].tolist()
+    assert folder_energy_source(ordered) == results.summary.energy_source
+    # `bnbench report` begins the power figure before anything has asked for the summary.
+    begun = []
+    start_power = report.start_power
+    fresh = load(root)
+
+    def spy(*args):
+        begun.append("summary" in fresh.__dict__)  # a cached_property sits in __dict__ once computed
+        return start_power(*args)
+
+    monkeypatch.setattr(report, "start_power", spy)
+    report.write_reports(fresh)
+    assert begun == [False]
+    assert (root / "figures" / "power.svg").stat().st_size > 0
