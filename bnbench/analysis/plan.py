@@ -4,19 +4,19 @@ scenario's seeds can detect.
 
 Seeds come from the power of Welch's test (power.py) at the family's first Holm level, alpha / (number of
 variants against the baseline): that is the level the most significant comparison must pass, so every
-comparison planned at it has at least the stated power. Costs scale the pilot's energy and run time per step to
-the scenario's steps per run.
+comparison planned at it has at least the stated power. A full run's cost is its steps, evaluations and
+checkpoints, each priced from the pilot (run_cost.py); a command's run is priced whole, as its pilot runs took.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pandas as pd
 
 from bnbench import units
 from bnbench.analysis import power
+from bnbench.analysis.run_cost import schedule, unit_cost
 from bnbench.analysis.summary import Summary, figure_values
 
 
@@ -27,6 +27,9 @@ class Question:
     baseline: str
     variants: tuple[str, ...]  # the others, compared with the baseline
     steps: dict[str, int]  # per variant: max_steps of a full run
+    eval_every: dict[str, int]  # per variant: steps between evaluations
+    checkpoint_every: dict[str, int | None]  # per variant: steps between checkpoints (None: at every evaluation)
+    whole_runs: frozenset[str]  # variants priced whole, as their pilot runs took (a command runs to its own end)
     alpha: float
     power: float
     min_effect: float | None  # in the metric's units
@@ -76,12 +79,15 @@ class Plan:
     pilot_runs: int
 
 
-def per_step(figures: pd.DataFrame, variant: str, column: str) -> float:
-    """Mean of `column` / steps over the variant's completed runs (NaN when unmeasured)."""
-    value = figure_values(figures, variant, column)
-    steps = pd.to_numeric(figures.loc[value.index, "steps"], errors="coerce")
-    ratio = (value / steps.where(steps > 0)).dropna()
-    return float(ratio.mean()) if len(ratio) else math.nan
+def run_costs(q: Question, figures: pd.DataFrame, runs: pd.DataFrame, curves: pd.DataFrame,
+              variant: str) -> tuple[float, float]:
+    """A full run of `variant`: (joules, seconds), NaN joules when the pilot did not measure them."""
+    if variant in q.whole_runs:
+        return (float(figure_values(figures, variant, "energy_j").mean()),
+                float(figure_values(figures, variant, "measured_s").mean()))
+    unit = unit_cost(runs, curves, variant, q.eval_every[variant], q.checkpoint_every[variant])
+    full = schedule(q.steps[variant], q.eval_every[variant], q.checkpoint_every[variant])
+    return unit.run_j(full), unit.run_s(full)
 
 
 def cost(q: Question, seeds: int, energy_j: dict[str, float], run_s: dict[str, float]) -> Cost:
@@ -94,13 +100,15 @@ def cost(q: Question, seeds: int, energy_j: dict[str, float], run_s: dict[str, f
                 units.tea_cups(energy, q.wh_per_cup), units.co2_g(energy, q.co2_g_per_kwh, q.pue))
 
 
-def make_plan(pilot: Summary, q: Question) -> Plan:
-    """The plan for `q` from the pilot's completed runs (pure: the pilot's Summary and the question)."""
+def make_plan(pilot: Summary, q: Question, runs: pd.DataFrame, curves: pd.DataFrame) -> Plan:
+    """The plan for `q` from the pilot's completed runs (pure: the pilot's Summary, its runs.csv and
+    curves.parquet tables, and the question)."""
     figures = pilot.figures
     level = q.alpha / max(len(q.variants), 1)
     names = [q.baseline, *q.variants]
-    energy = {v: per_step(figures, v, "energy_j") * q.steps[v] for v in names}
-    seconds = {v: per_step(figures, v, "measured_s") * q.steps[v] for v in names}
+    full = {v: run_costs(q, figures, runs, curves, v) for v in names}
+    energy = {v: full[v][0] for v in names}
+    seconds = {v: full[v][1] for v in names}
     sd = {v: pilot.variants[v].figures["final"].sd for v in names}
     rows = []
     for v in q.variants:

@@ -40,7 +40,11 @@ def question(scenario: Scenario, pilot: Results) -> Question:
                                // head.gpus_per_run * head.runs_per_gpu if on_gpu else 1) or 1
     return Question(
         baseline=scenario.baseline, variants=tuple(v for v in names if v != scenario.baseline),
-        steps={v.name: full_run_steps(v, pilot) for v in scenario.variants}, alpha=stats.alpha, power=stats.power,
+        steps={v.name: full_run_steps(v, pilot) for v in scenario.variants},
+        eval_every={v.name: v.train.eval_every for v in scenario.variants},
+        checkpoint_every={v.name: v.train.checkpoint_every for v in scenario.variants},
+        whole_runs=frozenset(v.name for v in scenario.variants if v.task.name == COMMAND),
+        alpha=stats.alpha, power=stats.power,
         min_effect=stats.min_effect, seeds_now=len(head.seed_list), workers=workers,
         gpus_per_run=head.gpus_per_run, on_gpu=on_gpu, wh_per_cup=energy.wh_per_cup,
         co2_g_per_kwh=energy.co2_g_per_kwh, pue=energy.pue,
@@ -49,7 +53,7 @@ def question(scenario: Scenario, pilot: Results) -> Question:
 
 def full_run_steps(variant: Variant, pilot: Results) -> int:
     """The steps of a full run of `variant`: its max_steps; for a command, which runs to its own end whatever
-    max_steps says, the steps its completed pilot runs took (their mean), so their cost is not scaled."""
+    max_steps says, the steps its completed pilot runs took (their mean), as the plan shows them."""
     if variant.task.name != COMMAND:
         return variant.train.max_steps
     import pandas as pd
@@ -196,7 +200,7 @@ def plan_scenario(path: Path, overrides: list[str], pilot: Path | None, pilot_st
         say(console, f"pilot: {pilot_text(scenario, pilot_steps)}")
         pilot = run_pilot(path, overrides, pilot_steps, argv)
     results = load_results(pilot)
-    plan = make_plan(results.summary, question(scenario, results))
+    plan = make_plan(results.summary, question(scenario, results), results.runs, results.curves)
     lines = plan_lines(plan, results.metric.value, pilot)
     busy = results.runs.get("gpu_busy_pct")
     packing = None if busy is None else packing_line(float(pd.to_numeric(busy, errors="coerce").median()),

@@ -56,7 +56,9 @@ def test_plan_gives_the_textbook_seeds_and_the_pilots_costs(tmp_path, folder):
     assert "65 seeds per variant tell 0.50 dB apart: 130 runs" in text
     # Each spread names its variant (it read 'sd 1.00 dB (vs 1.00 dB)', which left the reader to guess).
     assert "bn vs control: seed-to-seed sd 1.00 dB for bn, 1.00 dB for control" in text
-    # A full run is 60 steps, twice the pilot's 30: control 200 J and 60 s, bn 240 J and 60 s, in run's units:
+    # The pilot's evaluations take no time (each ends at its step's loss row) and its loop's 30 s are its
+    # measured 30 s, so its 30 steps take 1 s each; without phase joules its 100 J over 30 s are spread over the
+    # steps. A full run is 60 steps: control 200 J and 60 s, bn 240 J and 60 s, in run's units:
     # 200 J / 3.6 MJ = 0.0000556 kWh, 240 J = 0.0000667 kWh.
     assert "control: 60 steps, 0.0000556 kWh, 60.0 s" in text and "bn: 60 steps, 0.0000667 kWh, 60.0 s" in text
     # 65 x (200 + 240) J = 28,600 J = 0.00794 kWh = 28600 / (33.33 Wh x 3600) = 0.238 cups of tea;
@@ -108,7 +110,7 @@ def test_plan_names_variants_the_pilot_lacks(tmp_path, folder):
 
 def test_plan_runs_its_own_short_pilot(tiny_scenario, tmp_path, monkeypatch):
     # --pilot-steps 2: three seeds of every variant, 2 steps each, in reports/tiny/pilot-<time>/ under the working
-    # folder; the plan then scales the pilot's per-step time to the scenario's 4 steps a run.
+    # folder; the plan then prices the scenario's 4 steps a run from the pilot's steps, evaluation and checkpoint.
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, ["plan", str(tiny_scenario), "--pilot-steps", "2", "--set", "stats.min_effect=0.5"])
     assert result.exit_code == 0, result.output
