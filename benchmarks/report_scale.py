@@ -4,12 +4,15 @@ The folder: 8 GPUs x 12 h of power samples at 10 Hz (3,456,000 samples), 24 runs
 4-hour runs after one another on each GPU), 100,000 steps per run with an evaluation every 100 steps (1,000
 evaluations per run) and a logged loss every 50 steps. The numbers are synthetic but shaped like a real night.
 
-Usage: python benchmarks/report_scale.py [--repeat 3] [--keep DIR]
+Usage: python benchmarks/report_scale.py [--repeat 3] [--keep DIR] [--hours 12] [--against CHECKOUT]
 Prints the wall time of `bnbench report` (a fresh process each time, imports included) twice over: drawing
 every figure (a folder's first report, or one after its data changed) and finding them unchanged (a report
 again: the figures are kept); with each its CPU time (which a busy shared machine inflates less than the wall
 time), the peak resident memory of the largest child process, and the load average. Targets: under 2 s and
-under 1 GiB.
+under 1 GiB. `--hours` shortens the night (the folder scales with it). `--against` names another checkout of
+bnbench (a `git worktree` of an older commit, say): the drawn report of this checkout and of that one are then
+alternated, `--repeat` times each in the order A B B A ..., so a machine that drifts slows both alike, and the
+two medians and their ratio are printed.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ import numpy as np
 import pandas as pd
 import tomli_w
 
-GPUS, RUNS_PER_GPU, RUN_S, HZ = 8, 3, 4 * 3600, 10
+GPUS, RUNS_PER_GPU, HZ = 8, 3, 10
+REPO = Path(__file__).resolve().parent.parent
 VARIANTS = ("control", "bn", "bn-debiased")
 STEPS, EVAL_EVERY, LOG_EVERY = 100_000, 100, 50
 METRIC = "psnr_db"
@@ -38,8 +42,9 @@ METRIC = "psnr_db"
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def write_folder(root: Path) -> int:
-    """Write the synthetic folder; returns the number of power samples."""
+def write_folder(root: Path, hours: float = 12.0) -> int:
+    """Write the synthetic folder of a night of `hours`; returns the number of power samples."""
+    run_s = max(int(hours * 3600 / RUNS_PER_GPU), 1)
     rng = np.random.default_rng(0)
     root.mkdir(parents=True, exist_ok=True)
     seeds = list(range(GPUS * RUNS_PER_GPU // len(VARIANTS)))
@@ -50,9 +55,9 @@ def write_folder(root: Path) -> int:
     (root / "scenario.toml").write_text(tomli_w.dumps(scenario), encoding="utf-8")
     (root / "manifest.json").write_text('{"bnbench": "0.1.0", "devices": ["cuda:0"]}', encoding="utf-8")
     runs, curves, power = [], [], []
-    n = RUN_S * HZ
+    n = run_s * HZ
     t = np.arange(n) / HZ
-    steps_per_s = STEPS / RUN_S
+    steps_per_s = STEPS / run_s
     eval_steps = np.arange(EVAL_EVERY, STEPS + 1, EVAL_EVERY)
     log_steps = np.arange(LOG_EVERY, STEPS + 1, LOG_EVERY)
     for index, (variant, seed) in enumerate((v, s) for s in seeds for v in VARIANTS):
@@ -72,11 +77,11 @@ def write_folder(root: Path) -> int:
                                     "loss_max": loss * 1.8}))
         # Each evaluation takes about 1 s of the 14.4 s between them.
         phase = np.where((t * steps_per_s) % EVAL_EVERY < steps_per_s, "eval", "train").astype("<U16")
-        phase[: 30 * HZ] = "warmup"
+        phase[: min(30, run_s // 10) * HZ] = "warmup"
         power.append(pd.DataFrame({"run_id": run_id, "device": device, "t_s": t, "power_w": watts,
                                    "phase": phase}))
         runs.append({"run_id": run_id, "variant": variant, "seed": seed, "device": device, "status": "completed",
-                     "steps": STEPS, "wall_s": RUN_S, "train_s": RUN_S, f"final_{METRIC}": psnr[-1],
+                     "steps": STEPS, "wall_s": run_s, "train_s": run_s, f"final_{METRIC}": psnr[-1],
                      f"best_{METRIC}": psnr.max(), "bicubic_psnr_db": 30.39, "energy_j": energy_cum[-1],
                      "energy_source": "nvml-counter", "kwh": energy_cum[-1] / 3.6e6,
                      "tea_cups": energy_cum[-1] / 3.6e6 * 1000 / 33.3})
@@ -87,45 +92,82 @@ def write_folder(root: Path) -> int:
     return len(samples)
 
 
-def measure(command: list[str], root: Path, repeat: int, fresh: bool) -> tuple[list[float], float, float]:
+def measure(command: list[str], root: Path, repeat: int, fresh: bool,
+            env: dict[str, str]) -> tuple[list[float], float, float]:
     """`repeat` reports in fresh processes: each drawing every figure (`fresh`: the figures' keys removed first)
     or finding them unchanged (after one report that drew them, untimed). Returns the wall times, the CPU seconds
     a report and the peak resident MiB of the largest process (report or its power worker)."""
     keys = root / "figures" / "figures.json"
     if not fresh:
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     times = []
     for _ in range(repeat):
         if fresh:
             keys.unlink(missing_ok=True)
         start = time.perf_counter()
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=ENV)
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
         times.append(time.perf_counter() - start)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / repeat
     return times, cpu_s, after.ru_maxrss / 1024  # Linux: kilobytes, the largest process so far
 
 
+def report_env(checkout: Path) -> dict[str, str]:
+    """The environment in which `python -m bnbench` is `checkout`'s bnbench."""
+    return {**ENV, "PYTHONPATH": os.pathsep.join([str(checkout), *filter(None, [ENV.get("PYTHONPATH")])])}
+
+
+def alternated(root: Path, checkouts: dict[str, Path], repeat: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Drawn reports of each checkout, `repeat` each, in the order A B B A A B ...: wall and CPU seconds."""
+    keys = root / "figures" / "figures.json"
+    names = list(checkouts)
+    found: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
+    for round_ in range(repeat):
+        for name in (names if round_ % 2 == 0 else names[::-1]):
+            keys.unlink(missing_ok=True)
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "bnbench", "report", str(root)], check=True,
+                           stdout=subprocess.DEVNULL, env=report_env(checkouts[name]))
+            found[name][0].append(time.perf_counter() - start)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            found[name][1].append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="write the folder here and keep it")
+    parser.add_argument("--hours", type=float, default=12.0, help="the night's length (default 12)")
+    parser.add_argument("--against", type=Path, help="another checkout of bnbench, its drawn report alternated")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1 (got {args.repeat})")
+    if not args.hours > 0:
+        parser.error(f"--hours must be above 0 (got {args.hours})")
+    if args.against is not None and not (args.against / "bnbench" / "__init__.py").is_file():
+        parser.error(f"--against {args.against}: not a checkout of bnbench (no bnbench/__init__.py)")
     root = args.keep or Path(tempfile.mkdtemp(prefix="bnbench-report-scale-")) / "night"
     try:
         start = time.perf_counter()
-        samples = write_folder(root)
+        samples = write_folder(root, args.hours)
         print(f"wrote {root}: {samples:,} power samples, {GPUS * RUNS_PER_GPU} runs "
               f"({time.perf_counter() - start:.1f} s)")
         command = [sys.executable, "-m", "bnbench", "report", str(root)]
         for label, fresh in (("figures drawn", True), ("figures unchanged", False)):
-            times, cpu_s, peak_mib = measure(command, root, args.repeat, fresh)
+            times, cpu_s, peak_mib = measure(command, root, args.repeat, fresh, report_env(REPO))
             print(f"bnbench report, {label}: median {statistics.median(times):.2f} s over {args.repeat} runs "
                   f"(min {min(times):.2f}, max {max(times):.2f}); CPU time (user + system, all its processes) "
                   f"{cpu_s:.2f} s a report; peak RSS {peak_mib:.0f} MiB")
+        if args.against is not None:
+            found = alternated(root, {"this checkout": REPO, str(args.against): args.against}, args.repeat)
+            medians = {name: statistics.median(wall) for name, (wall, _) in found.items()}
+            this, other = medians["this checkout"], medians[str(args.against)]
+            print(f"figures drawn, alternated {args.repeat} times each: " + "; ".join(
+                f"{name} median {medians[name]:.2f} s, {statistics.median(cpu):.2f} CPU-s"
+                for name, (_, cpu) in found.items()) + f"; ratio {this / other:.2f}")
         print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; targets: "
               "under 2 s, under 1024 MiB")
     finally:

@@ -28,3 +28,19 @@ def test_overhead_refuses_a_negative_count_in_one_line():
     done = benchmark("overhead.py", "--whole-rounds", "-1")
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == "overhead.py: error: argument --whole-rounds: must be at least 0 (got -1)"
+
+
+def test_report_scale_alternates_with_another_checkout_and_prints_the_ratio():
+    # Against itself on a short night (0.05 h: 14,400 power samples): both sides draw the same report.
+    done = benchmark("report_scale.py", "--hours", "0.05", "--repeat", "1", "--against", str(REPO))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "14,400 power samples, 24 runs" in done.stdout
+    line = next(x for x in done.stdout.splitlines() if x.startswith("figures drawn, alternated 1 times each: "))
+    assert "this checkout median " in line and f"; {REPO} median " in line and "; ratio " in line
+
+
+def test_report_scale_refuses_a_folder_that_is_not_a_checkout_in_one_line(tmp_path):
+    done = benchmark("report_scale.py", "--against", str(tmp_path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1] == (f"report_scale.py: error: --against {tmp_path}: not a checkout of bnbench "
+                                            "(no bnbench/__init__.py)")
