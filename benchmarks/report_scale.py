@@ -114,7 +114,8 @@ def measure(command: list[str], root: Path, repeat: int, fresh: bool,
 
 
 def report_env(checkout: Path) -> dict[str, str]:
-    """The environment in which `python -m bnbench` is `checkout`'s bnbench."""
+    """The environment in which `python -P -m bnbench` is `checkout`'s bnbench (-P: without it, `-m` puts the
+    working folder first on the import path, and a checkout run from there would time its own code twice)."""
     return {**ENV, "PYTHONPATH": os.pathsep.join([str(checkout), *filter(None, [ENV.get("PYTHONPATH")])])}
 
 
@@ -128,7 +129,7 @@ def alternated(root: Path, checkouts: dict[str, Path], repeat: int) -> dict[str,
             keys.unlink(missing_ok=True)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "bnbench", "report", str(root)], check=True,
+            subprocess.run([sys.executable, "-P", "-m", "bnbench", "report", str(root)], check=True,
                            stdout=subprocess.DEVNULL, env=report_env(checkouts[name]))
             found[name][0].append(time.perf_counter() - start)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -155,7 +156,7 @@ def main() -> None:
         samples = write_folder(root, args.hours)
         print(f"wrote {root}: {samples:,} power samples, {GPUS * RUNS_PER_GPU} runs "
               f"({time.perf_counter() - start:.1f} s)")
-        command = [sys.executable, "-m", "bnbench", "report", str(root)]
+        command = [sys.executable, "-P", "-m", "bnbench", "report", str(root)]
         for label, fresh in (("figures drawn", True), ("figures unchanged", False)):
             times, cpu_s, peak_mib = measure(command, root, args.repeat, fresh, report_env(REPO))
             print(f"bnbench report, {label}: median {statistics.median(times):.2f} s over {args.repeat} runs "
