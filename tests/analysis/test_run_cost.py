@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from bnbench.analysis.run_cost import Schedule, schedule, unit_cost
 from bnbench.cli import app
+from tests.conftest import TINY_SCENARIO
 
 runner = CliRunner()
 
@@ -63,31 +64,9 @@ def test_without_phase_joules_the_runs_power_is_spread_over_its_seconds():
     assert unit.run_j(schedule(600, 100, None)) == pytest.approx(63.3 * 51 / 3.10)
 
 
-SCENARIO = """
-[scenario]
-name = "priced"
-seeds = [0]
-device = "cpu"
-
-[task]
-batch_size = 8
-
-[train]
-max_steps = 60
-eval_every = 30
-log_every = 10
-threads = 1
-
-[energy]
-idle_s = 0
-
-[[variant]]
-name = "control"
-
-[[variant]]
-name = "bn"
-norm = "batch"
-"""
+# The tiny scenario run 60 steps with an evaluation every 30, one seed.
+PRICED = ["--set", "scenario.seeds=[0]", "--set", "train.max_steps=60", "--set", "train.eval_every=30",
+          "--set", "train.log_every=10"]
 
 
 def test_a_two_step_pilot_prices_a_real_run_within_a_factor_of_two(tmp_path, monkeypatch):
@@ -96,13 +75,13 @@ def test_a_two_step_pilot_prices_a_real_run_within_a_factor_of_two(tmp_path, mon
     # checkpoints priced apart come within a factor of two of the run's measured seconds, on a loaded host too.
     monkeypatch.chdir(tmp_path)
     path = tmp_path / "priced.toml"
-    path.write_text(SCENARIO, encoding="utf-8")
-    result = runner.invoke(app, ["plan", str(path), "--pilot-steps", "2", "--set", "stats.min_effect=0.5"])
+    path.write_text(TINY_SCENARIO, encoding="utf-8")
+    result = runner.invoke(app, ["plan", str(path), "--pilot-steps", "2", "--set", "stats.min_effect=0.5", *PRICED])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
     priced = {v: float(s) for v, s in re.findall(r"(\w+): 60 steps, [^,]+, ([\d.]+) s", text)}
     assert set(priced) == {"control", "bn"}, text
-    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "full")])
+    result = runner.invoke(app, ["run", str(path), "--out", str(tmp_path / "full"), *PRICED])
     assert result.exit_code == 0, result.output
     runs = pd.read_csv(Path(tmp_path / "full" / "runs.csv")).set_index("variant")
     for variant, price_s in priced.items():
