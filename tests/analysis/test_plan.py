@@ -136,29 +136,11 @@ def test_a_pilot_of_another_metric_is_refused(tmp_path, folder):
         "pilot of this scenario (--pilot DIR of its results, or --pilot-steps N)")
 
 
-COMMAND_SCENARIO = """
-[scenario]
-name = "synthetic"
-seeds = [0, 1, 2]
-device = "cpu"
-workers = 2
-
-[task]
-name = "command"
-metric = "psnr_db"
-higher_is_better = true
-
-[stats]
-min_effect = 0.5
-
-[[variant]]
-name = "control"
-command = ["true"]
-
-[[variant]]
-name = "bn"
-command = ["true"]
-"""
+# The same question of two variants that each run a command (which reads neither max_steps nor norm).
+COMMAND_SCENARIO = (SCENARIO.replace("[train]\nmax_steps = 60\n",
+                                     '[task]\nname = "command"\nmetric = "psnr_db"\nhigher_is_better = true\n')
+                    .replace('name = "control"\n', 'name = "control"\ncommand = ["true"]\n')
+                    .replace('name = "bn"\nnorm = "batch"\n', 'name = "bn"\ncommand = ["true"]\n'))
 
 
 def test_a_command_s_full_run_is_as_long_as_its_pilot_runs(tmp_path, folder):
