@@ -79,9 +79,11 @@ def unit_cost(runs: pd.DataFrame, curves: pd.DataFrame, variant: str, eval_every
     kinds = curves[curves["run_id"].isin(done["run_id"])] if len(curves) else curves
     evals = (kinds[kinds["kind"] == "eval"].groupby("run_id").size() if len(kinds) else pd.Series(dtype=int))
     eval_s = eval_seconds(kinds) if len(kinds) else pd.Series(dtype=float)
+    # A folder begun before runs.csv had measured_s: its wall time, as the summary takes it (run_figures).
+    measured = _column(done, "measured_s" if "measured_s" in done else "wall_s")
     parts: list[tuple[float, float, float, float, float, float]] = []
-    for _, run in done.iterrows():
-        steps, measured_s, train_s = int(run["steps"]), float(run["measured_s"]), _float(run, "train_s")
+    for (_, run), measured_s in zip(done.iterrows(), measured, strict=True):
+        steps, train_s = int(run["steps"]), _float(run, "train_s")
         n_evals = int(evals.get(run["run_id"], 0))
         ckpts = schedule(steps, eval_every, checkpoint_every).checkpoints
         if math.isfinite(train_s) and n_evals:
@@ -103,8 +105,7 @@ def unit_cost(runs: pd.DataFrame, curves: pd.DataFrame, variant: str, eval_every
 
 
 def _float(run: pd.Series, name: str) -> float:
-    value = pd.to_numeric(pd.Series([run.get(name, math.nan)]), errors="coerce").iloc[0]
-    return float(value)
+    return float(pd.to_numeric(run.get(name, math.nan), errors="coerce"))
 
 
 def _mean(values: list[float]) -> float:
