@@ -254,23 +254,16 @@ def comparison_lines(root: Path, metric: bool) -> tuple[list[str], list[dict[str
 
 
 def decision_words(decision: Verdict) -> str:
-    """'worse (difference [+0.0931, +0.107], 95% interval)': the word and the interval of the difference (B - A,
-    in the figure's unit) its decision used, to three significant digits; the word alone without one."""
-    from bnbench.rendering.format import significant
+    """'worse (difference [+0.3011, +0.3065], 95% interval)': the word and the interval of the difference (B - A, in
+    the figure's unit) its decision used, to the decimals that show its width in two digits; the word alone
+    without one."""
+    from bnbench.rendering.format import decimals_of
 
     if not decision.interval_label:
         return decision.word
-    digits = max(3, 3 + _digits_apart(decision.ci_low, decision.ci_high))
-    low, high = (("+" if v > 0 else "") + significant(v, digits) for v in (decision.ci_low, decision.ci_high))
-    return f"{decision.word} (difference [{low}, {high}], {decision.interval_label})"
-
-
-def _digits_apart(low: float, high: float) -> int:
-    """How many more significant digits than 3 tell `low` and `high` apart (0 when 3 do)."""
-    size = max(abs(low), abs(high))
-    if not (math.isfinite(size) and size > 0 and high > low):
-        return 0
-    return max(0, math.floor(math.log10(size)) - math.floor(math.log10(high - low)) - 1)
+    low, high = decision.ci_low, decision.ci_high
+    d = decimals_of(high - low, 2)
+    return f"{decision.word} (difference [{low:+.{d}f}, {high:+.{d}f}], {decision.interval_label})"
 
 
 def check_size(options: MeasureOptions) -> None:
