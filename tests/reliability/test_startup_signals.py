@@ -17,20 +17,28 @@ from bnbench.cli import app
 from tests.conftest import TINY_SCENARIO
 
 
-def test_a_folder_holding_only_a_lock_is_resumed_afresh(tmp_path: Path):
-    # What a kill -9 during start-up leaves: the folder and its lock, nothing else.
+def resume_start_up_files(tmp_path: Path, files: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`bnbench run tiny.toml --resume results` (one seed, 2 steps) where results holds only `files`; asserts it
+    trained both runs afresh, and returns what it printed."""
     (tmp_path / "tiny.toml").write_text(TINY_SCENARIO, encoding="utf-8")
     out = tmp_path / "results"
     out.mkdir()
-    (out / ".lock").write_text("12345\n")
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
     result = subprocess.run([sys.executable, "-m", "bnbench", "run", "tiny.toml", "--resume", "results",
                              "--set", "scenario.seeds=[0]", "--set", "train.max_steps=2"],
                             cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "results holds only the lock of a session stopped before its first run was written: starting it " \
-           "afresh" in result.stdout
     rows = (out / "runs.csv").read_text().splitlines()
     assert len(rows) == 3 and all(",completed," in row for row in rows[1:]), rows  # control-s0 and bn-s0
+    return result
+
+
+def test_a_folder_holding_only_a_lock_is_resumed_afresh(tmp_path: Path):
+    # What a kill -9 during start-up leaves: the folder and its lock, nothing else.
+    result = resume_start_up_files(tmp_path, {".lock": "12345\n"})
+    assert "results holds only the lock of a session stopped before its first run was written: starting it " \
+           "afresh" in result.stdout
 
 
 def test_a_ctrl_c_before_the_first_file_leaves_no_folder_behind(tmp_path: Path):
@@ -89,17 +97,7 @@ def test_a_ctrl_c_between_the_first_files_leaves_no_folder(tmp_path: Path, monke
 
 def test_a_folder_of_start_up_files_is_resumed_afresh(tmp_path: Path):
     # What a kill -9 between the first files leaves: the lock, scenario.toml and a manifest's temporary.
-    (tmp_path / "tiny.toml").write_text(TINY_SCENARIO, encoding="utf-8")
-    out = tmp_path / "results"
-    out.mkdir()
-    (out / ".lock").write_text("12345\n")
-    (out / "scenario.toml").write_text(TINY_SCENARIO, encoding="utf-8")
-    (out / ".manifest.json.k2x9q1.tmp").write_text('{"bnbench_ver', encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "bnbench", "run", "tiny.toml", "--resume", "results",
-                             "--set", "scenario.seeds=[0]", "--set", "train.max_steps=2"],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
+    result = resume_start_up_files(tmp_path, {".lock": "12345\n", "scenario.toml": TINY_SCENARIO,
+                                              ".manifest.json.k2x9q1.tmp": '{"bnbench_ver'})
     assert "results holds only the first files of a session stopped before its first run was written: starting " \
            "it afresh" in result.stdout
-    rows = (out / "runs.csv").read_text().splitlines()
-    assert len(rows) == 3 and all(",completed," in row for row in rows[1:]), rows
