@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 def split_shared_energy_j(total_j: float, weights: Mapping[str, float | None]) -> dict[str, float]:
@@ -69,7 +70,7 @@ class BoardSplit:
 
 def split_board_j(
     energy_j: float, duration_s: float, idle_w: float | None, holders: Sequence[object],
-    sm: Mapping[object, float] | None = None,
+    sm: Mapping[Any, float] | None = None,
 ) -> BoardSplit:
     """Split a GPU's `energy_j` over `duration_s` seconds between the processes holding it.
 

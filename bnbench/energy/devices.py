@@ -66,12 +66,15 @@ def _shared(chain: list[tuple[str, SourceFactory]], api: Any, gpu: identity.GpuI
     peers = shared_host.current_peers()
     if peers is None:
         return chain
+    from bnbench.energy.gpu_ledger import ledger_store
     from bnbench.energy.shared_gpu import GpuTenants, SharedGpuSource
 
     label = f"{key} ({gpu.uuid})"
 
     def wrap(factory: SourceFactory) -> SourceFactory:
-        return lambda: SharedGpuSource(factory(), GpuTenants(api, gpu.handle), peers, idle_w, label, warn)
+        # One ledger per GPU for the whole session, so the runs on it split each stretch of its board once.
+        return lambda: SharedGpuSource(factory(), GpuTenants(api, gpu.handle), peers, idle_w, label, warn,
+                                       store=ledger_store(gpu.uuid, peers.ledger_dir))
 
     return [(name, wrap(factory)) for name, factory in chain]
 

@@ -1,13 +1,15 @@
 """A GPU shared with other processes: each run is charged its share of the board, and other tenants are seen.
 
 NVML's energy counter and busy % cover the whole board, whoever used it. A run's GPU source is therefore
-wrapped: about once a second (`REFRESH_S`) it lists the processes holding the GPU (compute and graphics) and
-reads NVML's per-process utilization samples (SM % per process), and over every stretch between two readings it
-is charged its part of the board's joules by `bnbench.energy.attribution.split_board_j`: idle power by time
-share between the holders, the energy above idle by SM share (equally where the GPU gives no per-process
-samples). Processes of the session's other runs and of other users are holders like this run; a process outside
-the session gets one warning naming its pid and GPU, and the share of readings in which one held the GPU is kept
-(`gpu_shared`).
+wrapped: it keeps the GPU's ledger with the session's other runs on it (bnbench.energy.gpu_ledger), which about
+once a second (`REFRESH_S`, and whenever a run starts or ends) lists the processes holding the GPU (compute,
+graphics and MPS clients) and reads NVML's per-process utilization samples (SM % per process), and splits every
+stretch of the board's joules once between them by `bnbench.energy.attribution.split_board_j`: idle power by
+time share between the holders, the energy above idle by SM share (equally where the GPU gives no per-process
+samples). The run is charged what its account received. Other users' processes are holders like the runs; a
+process outside the session gets one warning naming its pid and GPU, and the share of readings in which one held
+the GPU is kept (`gpu_shared`). Processes of the session with no run's meter open (the parent, a worker between
+two runs) hold no share.
 
 Where the listed pids are not this namespace's (a container that does not share the host's pid namespace), no
 pid can be matched: the holders are then counted, the session's own being the runs it packs on this GPU, and the
@@ -16,14 +18,16 @@ board is split equally between them (said once).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from bnbench.energy.attribution import split_board_j
+from bnbench.energy.gpu_ledger import Ledger, LedgerStore, MemoryLedgerStore, Reading, Seen
 from bnbench.energy.source import EnergySource, SourceError
 
 REFRESH_S = 1.0
@@ -32,24 +36,10 @@ ATTRIBUTIONS = (WHOLE, SM_SHARE, EQUAL, UNLISTED)
 """`gpu_attribution`: alone on the GPU throughout; shared, split by SM activity; shared, split equally; NVML
 listed other processes on the GPU but never this run's, so its share of the board is unknown and its GPU
 energy NaN (an MPS client that the driver does not list, or a run that never used the GPU)."""
-OWN = "own"
 
 
 def _pid_exists(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}") if os.path.isdir("/proc") else True
-
-
-@dataclass
-class Tenants:
-    """Who held a GPU at the last reading: `pids` (every listed process), `sm` (SM % summed over the samples
-    since the reading before, by pid; empty when none came), `samples` (False: the GPU gives no per-process
-    samples), `matched` (False: a listed pid is no process of this namespace; where none of them is the
-    session's either, they are taken to be another namespace's)."""
-
-    pids: set[int] = field(default_factory=set)
-    sm: dict[int, float] = field(default_factory=dict)
-    samples: bool = True
-    matched: bool = True
 
 
 class GpuTenants:
@@ -57,10 +47,10 @@ class GpuTenants:
 
     def __init__(self, api: Any, handle: Any, exists: Callable[[int], bool] = _pid_exists) -> None:
         self.api, self.handle, self.exists = api, handle, exists
-        self.last_seen_us = 0
         self.supported = True
 
-    def read(self) -> Tenants:
+    def read(self, last_seen_us: int) -> Seen:
+        """The listed pids, and SM % summed per pid over the samples newer than `last_seen_us`."""
         pids: set[int] = set()
         listers = (self.api.nvmlDeviceGetComputeRunningProcesses, self.api.nvmlDeviceGetGraphicsRunningProcesses,
                    # An MPS server's clients are listed by a call of their own (absent from old bindings).
@@ -73,9 +63,10 @@ class GpuTenants:
             except self.api.NVMLError:
                 continue
         sm: dict[int, float] = {}
+        newest_us = last_seen_us
         if self.supported:
             try:
-                samples = self.api.nvmlDeviceGetProcessUtilization(self.handle, self.last_seen_us)
+                samples = self.api.nvmlDeviceGetProcessUtilization(self.handle, last_seen_us)
             except self.api.NVMLError as exc:
                 # NOT_FOUND: no sample since the last one seen; anything else: the GPU keeps none per process
                 if getattr(exc, "value", None) not in (self.api.NVML_ERROR_NOT_FOUND, self.api.NVML_SUCCESS):
@@ -84,8 +75,8 @@ class GpuTenants:
             for sample in samples:
                 pid = int(sample.pid)
                 sm[pid] = sm.get(pid, 0.0) + float(sample.smUtil)
-                self.last_seen_us = max(self.last_seen_us, int(sample.timeStamp))
-        return Tenants(pids, sm, self.supported, all(self.exists(pid) for pid in pids))
+                newest_us = max(newest_us, int(sample.timeStamp))
+        return Seen(pids, sm, newest_us, self.supported, all(self.exists(pid) for pid in pids))
 
 
 @dataclass
@@ -129,105 +120,61 @@ class SharingTally:
 
 
 class SharedGpuSource:
-    """A GPU source charged to this run by its share of each stretch (see the module doc). Same label as `inner`.
+    """A GPU source charged to this run by its account in the GPU's ledger (see the module doc). Same label as
+    `inner`.
 
     `peers` (bnbench.energy.shared_host.Peers) names this run's and the session's processes; `idle_w` is the
-    board's idle baseline (None: unknown, so all of a stretch is split by SM share). `held_s`: the seconds of the
-    board's idle power charged to this run so far. `tally`: what it saw, for runs.csv.
+    board's idle baseline (None: unknown, so all of a stretch is split by SM share); `store`: the ledger's store,
+    shared with the session's other runs on this GPU (default: one of this source's own). `held_s`: the seconds
+    of the board's idle power charged to this run so far. `tally`: what it saw, for runs.csv.
     """
 
     def __init__(
         self, inner: EnergySource, tenants: GpuTenants, peers: Any, idle_w: float | None, label: str,
-        warn: Callable[[str], None], clock: Callable[[], float] = time.perf_counter, refresh_s: float = REFRESH_S,
+        warn: Callable[[str], None], clock: Callable[[], float] = time.monotonic, refresh_s: float = REFRESH_S,
+        store: LedgerStore | None = None,
     ) -> None:
-        self.inner, self.tenants, self.peers, self.idle_w = inner, tenants, peers, idle_w
-        self.label, self.warn, self.clock, self.refresh_s = label, warn, clock, refresh_s
+        self.inner, self.tenants, self.peers = inner, tenants, peers
+        self.label, self.warn = label, warn
         self.name = inner.name
+        self.key = uuid.uuid4().hex
+        self.ledger = Ledger(store or MemoryLedgerStore(), idle_w, tenants.read, clock, refresh_s)
         self.tally = SharingTally()
         self.warned: set[int] = set()
         self.warned_namespace = False
-        self.last_t = clock()
-        self.last_power_w: float | None = None
-        self.last_total_j = 0.0
-        self.last_total_j = self._board_j(self.last_t)
         self.charged_j = 0.0
         self.held_s = 0.0
         self.share = 1.0  # this run's fraction of the last stretch's joules, for its power trace
-        self.read_at = -math.inf
-        self.holders: list[object] = []
-        self.sm: dict[object, float] = {}
-        self._refresh(self.last_t)
+        self.closed = False
+        self._settle(joining=True)
 
-    def _board_j(self, t: float) -> float:
-        """The board's joules: its counter, or its power integrated here when it has only power."""
+    def _read(self) -> Reading:
+        """The board now and who this run is: read under the ledger's lock, so readings stay in time order."""
         counter = self.inner.energy_j()
-        if counter is not None:
-            return counter
-        power = self.inner.power_w()
-        if power is None:
+        power = self.inner.power_w() if counter is None else None
+        if counter is None and power is None:
             raise SourceError(f"{self.name}: no reading")
-        total_j = self.last_total_j
-        if self.last_power_w is not None:
-            total_j += 0.5 * (self.last_power_w + power) * (t - self.last_t)  # trapezoid since the last reading
-        self.last_power_w = power
-        return total_j
+        peers = self.peers
+        return Reading(counter, power, peers.own_pids(), peers.session_pids(), frozenset(peers.quiet_pids),
+                       peers.runs_per_gpu)
 
-    def _refresh(self, t: float) -> None:
-        """Read the GPU's holders and their SM activity again, at most once every `refresh_s`."""
-        if t - self.read_at < self.refresh_s:
-            return
-        self.read_at = t
-        seen = self.tenants.read()
-        own, session = self.peers.own_pids(), self.peers.session_pids() | set(self.peers.quiet_pids)
-        self.tally.readings += 1
-        if not seen.matched and not seen.pids & (own | session):
-            # Pids from another namespace: count them. The session's processes here are its runs on this GPU.
-            ours = max(self.peers.runs_per_gpu, 1)
-            foreign = max(len(seen.pids) - ours, 0)
-            self.tally.foreign_readings += foreign > 0
-            if not self.warned_namespace:
-                self.warned_namespace = True
-                self.warn(f"{self.label}: NVML lists processes of another pid namespace (a container?), so they "
-                          f"cannot be matched to this session's: {len(seen.pids)} process(es) on the GPU against "
-                          f"{ours} of this session's runs; each is charged an equal share")
-            self.holders = [OWN, *(f"other-{i}" for i in range(max(len(seen.pids), ours) - 1))]
-            self.sm = {}
-            return
-        foreign = sorted(seen.pids - session - own)
-        self.tally.foreign_readings += bool(foreign)
-        for pid in foreign:
+    def _settle(self, joining: bool = False, leaving: bool = False) -> None:
+        account = self.ledger.settle(self.key, self._read, joining=joining, leaving=leaving)
+        self.charged_j, self.held_s, self.share = account.charged_j, account.held_s, account.share
+        self.tally = SharingTally(*account.tally)
+        for pid in account.foreign:
             if pid not in self.warned:
                 self.warned.add(pid)
                 self.warn(f"{self.label}: process {pid}{_name(pid)} is not part of this session and uses the GPU; "
                           "this run is charged only its share of the board's energy")
-        mine = own & seen.pids
-        self.tally.own_listed += bool(mine)
-        self.tally.others_only += bool(seen.pids) and not mine
-        others = [pid for pid in sorted(seen.pids - own) if pid not in self.peers.quiet_pids]
-        # Nobody listed (a driver that lists no processes): this run is taken to hold the GPU alone, as before.
-        self.holders = ([OWN] if mine or not seen.pids else []) + others
-        if not seen.samples:
-            self.sm = {}
-        elif seen.sm:  # no sample since the last reading: the last weights stand
-            self.sm = {OWN: sum(seen.sm.get(pid, 0.0) for pid in mine), **{p: seen.sm.get(p, 0.0) for p in others}}
+        if account.namespace and not self.warned_namespace:
+            self.warned_namespace = True
+            self.warn(f"{self.label}: {account.namespace}")
 
     def energy_j(self) -> float:
         """Joules charged to this run since the source opened."""
-        t = self.clock()
-        total_j = self._board_j(t)
-        self._refresh(t)
-        split = split_board_j(total_j - self.last_total_j, t - self.last_t, self.idle_w, self.holders, self.sm)
-        if len(self.holders) > 1 and OWN in self.holders:
-            if split.by_sm:
-                self.tally.shared_by_sm += 1
-            else:
-                self.tally.shared_equally += 1
-        mine_j = split.charged_j.get(OWN, 0.0)
-        board_j = total_j - self.last_total_j
-        self.share = min(max(mine_j / board_j, 0.0), 1.0) if board_j > 0 else self.share
-        self.charged_j += mine_j
-        self.held_s += split.held_s.get(OWN, 0.0)
-        self.last_total_j, self.last_t = total_j, t
+        if not self.closed:
+            self._settle()
         return self.charged_j
 
     @property
@@ -257,6 +204,11 @@ class SharedGpuSource:
         return None if power is None else power * self.share
 
     def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            # A board that stopped answering: the run keeps what it was charged up to its last reading.
+            with contextlib.suppress(SourceError):
+                self._settle(leaving=True)
         if self.tally.unlisted:
             # Before its first CUDA call a run is rightly not listed; never, over a whole run, its share is unknown.
             self.warn(f"{self.label}: NVML listed other processes on the GPU but never this run's (an MPS client "

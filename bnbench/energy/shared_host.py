@@ -37,7 +37,9 @@ class Peers:
     `host_busy_s`: the host's busy CPU seconds, every process's (None: the runs' own sum is the denominator).
     `own_pids` and `session_pids`: this run's processes and those of every run of the session (trees included),
     for telling this session's processes on a GPU from other tenants; `quiet_pids`: the session's processes that
-    train no run (the parent), which hold no share; `runs_per_gpu`: the session's runs on each GPU at once.
+    train no run (the parent), which hold no share; `runs_per_gpu`: the session's runs on each GPU at once;
+    `ledger_dir`: the folder of the session's GPU ledgers (bnbench.energy.gpu_ledger), for runs in several
+    processes (None: this process's own, in memory).
     """
 
     own_cpu_s: Callable[[], float]
@@ -48,6 +50,7 @@ class Peers:
     session_pids: Callable[[], set[int]] = _no_pids
     quiet_pids: frozenset[int] = frozenset()
     runs_per_gpu: int = 1
+    ledger_dir: str | None = None
 
 
 _peers: Peers | None = None

@@ -14,8 +14,10 @@ import contextlib
 import multiprocessing as mp
 import os
 import queue
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 from collections import deque
@@ -245,9 +247,11 @@ def _worker(slot: Slot, rank: int, address: str, inbox: Any, outbox: Any, stop: 
         ddp.leave_group()
 
 
-def _share_devices(pids: tuple[int, ...], session_pids: tuple[int, ...], slots: int, runs_per_gpu: int) -> None:
+def _share_devices(pids: tuple[int, ...], session_pids: tuple[int, ...], slots: int, runs_per_gpu: int,
+                   ledger_dir: str) -> None:
     """Charge this worker's runs only their share of the host package (by CPU time, over the host's busy time)
-    and of their GPUs (bnbench.energy.shared_gpu): other slots, the parent and other users are not theirs."""
+    and of their GPUs (bnbench.energy.shared_gpu, through the session's GPU ledgers in `ledger_dir`): other
+    slots, the parent and other users are not theirs."""
     from bnbench.energy.shared_host import Peers, host_busy_s, pool_cpu_s, share_host_with, tree_pids
     from bnbench.execute.slot_meter import cpu_seconds_of
 
@@ -255,7 +259,7 @@ def _share_devices(pids: tuple[int, ...], session_pids: tuple[int, ...], slots: 
     share_host_with(Peers(own_cpu_s=cpu_seconds_of(pids), all_cpu_s=pool_cpu_s(lambda: session_pids),
                           runs=lambda: slots, host_busy_s=host_busy_s, own_pids=tree_pids(lambda: pids),
                           session_pids=tree_pids(lambda: workers), quiet_pids=frozenset({parent}),
-                          runs_per_gpu=runs_per_gpu))
+                          runs_per_gpu=runs_per_gpu, ledger_dir=ledger_dir))
 
 
 def _run_command_in_slot(spec: RunSpec, slot: Slot, device: Any, store: ShippingStore, progress: ShippingProgress,
@@ -301,6 +305,8 @@ class WorkerPool:
         self._ready: set[tuple[int, int]] = set()
         self._root: Path | None = None
         self._started_at = time.monotonic()
+        # The session's GPU ledgers: each GPU's runs split its board's joules there, once (bnbench.energy.gpu_ledger).
+        self._ledgers = tempfile.mkdtemp(prefix="bnbench-gpu-ledgers-")
         for slot in slots:
             address = free_address() if slot.ranks > 1 else ""
             inboxes = [ctx.Queue() for _ in range(slot.ranks)]
@@ -317,7 +323,7 @@ class WorkerPool:
         sharing = packed(slots)
         for r in self._running.values():
             for inbox in r.inboxes:
-                inbox.put((session_pids, len(slots), sharing[r.slot.index]))
+                inbox.put((session_pids, len(slots), sharing[r.slot.index], self._ledgers))
 
     def wait_ready(self, timeout_s: float | None = None) -> None:
         """Return once every worker has started (imported torch, joined its group) or died. A slot with a worker
@@ -385,13 +391,16 @@ class WorkerPool:
         return replay.rows
 
     def close(self) -> None:
-        if self._root is None:  # never handed a run (a check refused the scenario): nothing to finish or save
-            for r in self._running.values():
-                for process in r.processes:
-                    process.kill()  # SIGTERM is ignored by workers (the parent handles it)
-                    process.join(5)
-            return
-        _shut_down(self._running, self._stop_flag)
+        try:
+            if self._root is None:  # never handed a run (a check refused the scenario): nothing to finish or save
+                for r in self._running.values():
+                    for process in r.processes:
+                        process.kill()  # SIGTERM is ignored by workers (the parent handles it)
+                        process.join(5)
+                return
+            _shut_down(self._running, self._stop_flag)
+        finally:
+            shutil.rmtree(self._ledgers, ignore_errors=True)
 
 
 def run_pool(

@@ -11,6 +11,7 @@ import pytest
 
 from bnbench.energy import devices, shared_host
 from bnbench.energy.attribution import split_board_j
+from bnbench.energy.gpu_ledger import MemoryLedgerStore
 from bnbench.energy.meter import DeviceMeter
 from bnbench.energy.run_meter import RunMeter
 from bnbench.energy.shared_gpu import (
@@ -125,8 +126,10 @@ def test_four_packed_runs_and_a_foreign_process_add_up_to_the_board() -> None:
     clock = FakeClock(0.0)
     board = Board(clock, 400.0, {1: 10.0, 2: 10.0, 3: 20.0, 4: 20.0, FOREIGN_PID: 40.0})
     warnings: list[str] = []
+    store = MemoryLedgerStore()  # the GPU's ledger, which the four runs keep together
     sources = [SharedGpuSource(Counter(board), GpuTenants(board, None, exists=lambda pid: True),
-                               peers({pid}, {1, 2, 3, 4}, runs_per_gpu=4), 100.0, "cuda:0", warnings.append, clock)
+                               peers({pid}, {1, 2, 3, 4}, runs_per_gpu=4), 100.0, "cuda:0", warnings.append, clock,
+                               store=store)
                for pid in (1, 2, 3, 4)]
     for _ in range(80):
         clock.advance(0.125)
@@ -134,6 +137,7 @@ def test_four_packed_runs_and_a_foreign_process_add_up_to_the_board() -> None:
     assert charged == pytest.approx([526.25, 526.25, 800.0, 800.0])
     foreign_j = 70 + 182.5 + 1095
     assert math.fsum(charged) + foreign_j == pytest.approx(400.0 * 10)  # conservation: the board's counter
+    assert store.state.others_j == pytest.approx(foreign_j) and store.state.balance_j() == pytest.approx(0.0)
     # One warning per foreign process in each reader (a process of its own), naming the pid and the GPU.
     assert len(warnings) == 4 and all(f"process {FOREIGN_PID}" in w and "cuda:0" in w for w in warnings)
     tally = sources[0].tally
@@ -153,7 +157,8 @@ def test_own_process_alone_is_charged_the_whole_board() -> None:
 
 def test_pids_of_another_namespace_are_counted_and_said_once() -> None:
     # In a container NVML lists host pids: none matches. Three processes on the GPU, this session packs 2 runs
-    # there: one foreign; each of the 3 is charged a third.
+    # there: one foreign. Only this run's meter is open, so the session's other worker trains nothing now and
+    # holds no share: this run and the foreign process are charged half each of 300 W x 3 s, 450 J.
     clock = FakeClock(0.0)
     board = Board(clock, 300.0, {71001: 30.0, 71002: 30.0, 71003: 30.0})
     warnings: list[str] = []
@@ -163,7 +168,7 @@ def test_pids_of_another_namespace_are_counted_and_said_once() -> None:
     for _ in range(30):
         clock.advance(0.1)
         charged = source.energy_j()
-    assert charged == pytest.approx(300.0 * 3.0 / 3)
+    assert charged == pytest.approx(300.0 * 3.0 / 2)
     assert len(warnings) == 1 and "another pid namespace" in warnings[0] and "3 process(es)" in warnings[0]
     assert source.tally.gpu_shared == 1.0 and source.tally.attribution == EQUAL
 
