@@ -10,9 +10,10 @@ charged over every phase, setup and warm-up included). For each packing this pri
 runs' mean busy %, each run's GPU joules, and the conservation check: the sum over runs of their windows' GPU
 joules against the board's counter over the seconds in which at least one run's meter was open (the union of
 the windows), target within 1%. What lies outside every window (start-up, the idle baseline, a pool worker
-between two runs, the report) is in neither figure. What may still differ: a process the GPU lists that is not
-a run with an open meter (a pool worker between runs that keeps its CUDA context, a foreign process) takes a
-share no run records, and each meter reads the counter a moment apart from this thread.
+between two runs, the report) is in neither figure. The runs keep one ledger per GPU (bnbench.energy.gpu_ledger), so
+every joule of the counter goes to one account; what may still differ: a foreign process's share (no run records
+it), the stretch between a run's last meter reading and its close (settled to its account, not to its window),
+and the moments apart at which this thread and the runs read the counter.
 
 Then it starts a matrix-multiply loop in a process bnbench did not start, runs the quick scenario beside it (one
 run per GPU), and prints the warnings, `gpu_shared`, `gpu_attribution`, each run's GPU joules against the same
@@ -176,7 +177,29 @@ def report(label: str, s: Session) -> None:
           f"({'within' if abs(c.gap) <= 0.01 else 'outside'} the 1% target)")
     for r in s.rows:
         print(f"  {r['run_id']}: {gpu_j(r):.0f} J GPU (measured phases), {float(r['wall_s']):.1f} s, "
-              f"busy {r['gpu_busy_pct']}%, gpu_shared {r.get('gpu_shared', '')}, {r.get('gpu_attribution', '')}")
+              f"busy {_pct(r['gpu_busy_pct'])}, gpu_shared {r.get('gpu_shared', '')}, {r.get('gpu_attribution', '')}")
+
+
+def _pct(cell: str) -> str:
+    return f"{float(cell):.0f}%" if cell else "n/a"
+
+
+def packing_gains(sessions: dict[int, Session]) -> list[str]:
+    """Against one run a GPU: each packing's session speed-up (wall time at 1 over at k) and how many times lower
+    the mean run's GPU joules over its measured phases were (mean at 1 over mean at k)."""
+    if 1 not in sessions:
+        return []
+    one = sessions[1]
+    one_j = statistics.fmean(gpu_j(r) for r in one.rows)
+    lines = []
+    for k, s in sorted(sessions.items()):
+        if k == 1:
+            continue
+        mean_j = statistics.fmean(gpu_j(r) for r in s.rows)
+        lines.append(f"runs_per_gpu {k} against 1: session {one.wall_s / s.wall_s:.2f}x faster "
+                     f"({one.wall_s:.1f} s -> {s.wall_s:.1f} s), mean run's GPU joules {one_j / mean_j:.2f}x lower "
+                     f"({one_j:.0f} J -> {mean_j:.0f} J)")
+    return lines
 
 
 def main() -> None:
@@ -197,11 +220,14 @@ def main() -> None:
         print(f"gpu_sharing: needs an NVIDIA GPU and NVML ({exc})", file=sys.stderr)
         raise SystemExit(2) from None
     alone: dict[str, float] = {}
+    sessions: dict[int, Session] = {}
     for k in args.packs:
-        packed = session(args.out / f"pack-{k}", k, args.scenario, every_s)
+        packed = sessions[k] = session(args.out / f"pack-{k}", k, args.scenario, every_s)
         report(f"runs_per_gpu {k}", packed)
         if k == 1:
             alone = {r["run_id"]: gpu_j(r) for r in packed.rows}
+    for line in packing_gains(sessions):
+        print(line)
     foreign = subprocess.Popen([sys.executable, "-c", FOREIGN], stdout=subprocess.PIPE, text=True)
     try:
         foreign.stdout.readline()  # type: ignore[union-attr]  # its CUDA context exists: it holds the GPU

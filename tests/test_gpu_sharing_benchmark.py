@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gpu_sharing import conservation, counter_at, merged, meter_windows
+from benchmarks.gpu_sharing import (
+    Conservation,
+    Session,
+    conservation,
+    counter_at,
+    merged,
+    meter_windows,
+    packing_gains,
+)
 from bnbench.energy.meter_window import MeterWindow, window_line
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,3 +92,17 @@ def test_an_out_folder_already_used_is_refused(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, cwd=REPO)
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1].endswith(f"{tmp_path} is not empty: give a fresh --out")
+
+
+def test_packing_gains_against_one_run_a_gpu() -> None:
+    # One run a GPU: 30 s, runs of 200 and 100 J of GPU (300 and 130 J in all, 100 and 30 J of host): mean 150 J.
+    # Four a GPU: 12 s, runs of 60 and 40 J: mean 50 J. So 2.50x faster and 3.00x lower.
+    def rows(*pairs: tuple[float, float]) -> list[dict[str, str]]:
+        return [{"energy_j": str(total), "energy_host_j": str(host)} for total, host in pairs]
+
+    check = Conservation(0.0, 0.0, 0.0)
+    sessions = {1: Session(30.0, 0.0, rows((300.0, 100.0), (130.0, 30.0)), "", check),
+                4: Session(12.0, 0.0, rows((70.0, 10.0), (45.0, 5.0)), "", check)}
+    assert packing_gains(sessions) == ["runs_per_gpu 4 against 1: session 2.50x faster (30.0 s -> 12.0 s), mean "
+                                       "run's GPU joules 3.00x lower (150 J -> 50 J)"]
+    assert packing_gains({4: sessions[4]}) == []
