@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 
 from bnbench.doctor.outcome import FAIL, PASS, WARN, Outcome
 from bnbench.energy.run_meter import PHASES
+from bnbench.energy.shared_host import QUIET_PIDS_ENV
 
 MAX_DISCREPANCY = 0.05
 
@@ -92,8 +94,11 @@ def run_end_to_end(folder: Path, device: str, wall_s: float = 20.0, timeout_s: f
     scenario = folder / "doctor.toml"
     scenario.write_text(scenario_text(device, wall_s), encoding="utf-8")
     out = folder / "results"
+    # The doctor may hold a CUDA context from its bench: it trains nothing during this session, so it holds no
+    # share of the GPU (else each run would be charged only part of the board's idle power).
+    env = {**os.environ, QUIET_PIDS_ENV: str(os.getpid())}
     done = subprocess.run([sys.executable, "-m", "bnbench", "run", str(scenario), "--out", str(out)],
-                          capture_output=True, text=True, timeout=timeout_s, check=False)
+                          capture_output=True, text=True, timeout=timeout_s, check=False, env=env)
     if done.returncode != 0 or not (out / "runs.csv").exists():
         tail = (done.stderr.strip().splitlines() or done.stdout.strip().splitlines() or ["no output"])[-1]
         return Outcome(FAIL, "end-to-end run", f"`bnbench run` exited {done.returncode}: {tail}",

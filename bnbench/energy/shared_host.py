@@ -16,6 +16,7 @@ its own process. Meters opened while it is unset (the idle baseline) read the wh
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -54,6 +55,17 @@ class Peers:
 
 
 _peers: Peers | None = None
+
+
+QUIET_PIDS_ENV = "BNBENCH_QUIET_PIDS"
+
+
+def caller_quiet_pids() -> frozenset[int]:
+    """The pids in $BNBENCH_QUIET_PIDS (comma-separated): processes that started this session and may hold a GPU
+    context while training nothing (`bnbench doctor`, after its own bench, running its end-to-end session). They
+    hold no share of a GPU, as the session's parent holds none. Entries that are not whole numbers are ignored."""
+    entries = os.environ.get(QUIET_PIDS_ENV, "").split(",")
+    return frozenset(int(e) for e in (e.strip() for e in entries) if e.isdigit())
 
 
 def share_host_with(peers: Peers | None) -> None:

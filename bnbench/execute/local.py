@@ -66,14 +66,22 @@ def sharing_this_process(commands: bool = False) -> Iterator[None]:
     With `commands` (the runs are commands this process starts and watches), the CPU time is its children's
     alone: bnbench polling them is not the commands' work, as the CPU-time estimate already counts it."""
     from bnbench.energy.estimate import process_cpu_s
-    from bnbench.energy.shared_host import Peers, current_peers, host_busy_s, share_host_with, tree_pids
+    from bnbench.energy.shared_host import (
+        Peers,
+        caller_quiet_pids,
+        current_peers,
+        host_busy_s,
+        share_host_with,
+        tree_pids,
+    )
     from bnbench.execute.slot_meter import cpu_seconds_of
 
     me = (os.getpid(),)
     before = current_peers()
     own_cpu_s = process_cpu_s(own=False) if commands else cpu_seconds_of(me)
     share_host_with(Peers(own_cpu_s=own_cpu_s, all_cpu_s=own_cpu_s, runs=lambda: 1, host_busy_s=host_busy_s,
-                          own_pids=tree_pids(lambda: me), session_pids=tree_pids(lambda: me)))
+                          own_pids=tree_pids(lambda: me), session_pids=tree_pids(lambda: me),
+                          quiet_pids=caller_quiet_pids()))
     try:
         yield
     finally:

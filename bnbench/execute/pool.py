@@ -252,13 +252,20 @@ def _share_devices(pids: tuple[int, ...], session_pids: tuple[int, ...], slots: 
     """Charge this worker's runs only their share of the host package (by CPU time, over the host's busy time)
     and of their GPUs (bnbench.energy.shared_gpu, through the session's GPU ledgers in `ledger_dir`): other
     slots, the parent and other users are not theirs."""
-    from bnbench.energy.shared_host import Peers, host_busy_s, pool_cpu_s, share_host_with, tree_pids
+    from bnbench.energy.shared_host import (
+        Peers,
+        caller_quiet_pids,
+        host_busy_s,
+        pool_cpu_s,
+        share_host_with,
+        tree_pids,
+    )
     from bnbench.execute.slot_meter import cpu_seconds_of
 
     parent, *workers = session_pids
     share_host_with(Peers(own_cpu_s=cpu_seconds_of(pids), all_cpu_s=pool_cpu_s(lambda: session_pids),
                           runs=lambda: slots, host_busy_s=host_busy_s, own_pids=tree_pids(lambda: pids),
-                          session_pids=tree_pids(lambda: workers), quiet_pids=frozenset({parent}),
+                          session_pids=tree_pids(lambda: workers), quiet_pids=frozenset({parent}) | caller_quiet_pids(),
                           runs_per_gpu=runs_per_gpu, ledger_dir=ledger_dir))
 
 

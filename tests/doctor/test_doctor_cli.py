@@ -130,3 +130,23 @@ def test_the_doctor_s_scratch_run_leaves_nothing_in_the_working_folder(tmp_path:
     # Only the report stays here; the run's folder was a temporary one, removed after.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["doctor.json"]
     assert len(folders) == 1 and not folders[0].exists() and tmp_path not in folders[0].parents
+
+
+def test_the_end_to_end_session_is_told_the_doctor_trains_nothing(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # The doctor's own process may hold a CUDA context from its bench: its session must not count it as a tenant.
+    import os
+    import subprocess
+
+    from bnbench.doctor import endtoend
+
+    seen: dict[str, str] = {}
+
+    def fake_run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.update(kwargs["env"])  # type: ignore[arg-type]
+        return subprocess.CompletedProcess(args, 1, "", "bnbench: error: stopped here\n")
+
+    monkeypatch.setattr(endtoend.subprocess, "run", fake_run)
+    outcome = endtoend.run_end_to_end(tmp_path, "cpu")
+    assert seen["BNBENCH_QUIET_PIDS"] == str(os.getpid())
+    assert outcome.message == "`bnbench run` exited 1: bnbench: error: stopped here"

@@ -381,3 +381,21 @@ def test_the_report_names_the_runs_nvml_never_listed() -> None:
     lines = sharing_lines(runs, {})
     assert lines[-1] == ("NVML never listed 1 run(s) on their GPU while it listed other processes (bn-s0): their "
                          "share of the board is unknown, so their energy is not given.")
+
+
+def test_the_process_that_started_the_session_holds_no_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `bnbench doctor` keeps a CUDA context from its bench while its end-to-end session runs; it names itself in
+    # $BNBENCH_QUIET_PIDS, so it is neither a foreign tenant nor a holder: the run is charged the whole 250 W x 2 s.
+    caller = 4321
+    monkeypatch.setenv(shared_host.QUIET_PIDS_ENV, f"{caller}, 77,not-a-pid")
+    assert shared_host.caller_quiet_pids() == frozenset({caller, 77})
+    clock = FakeClock(0.0)
+    board = Board(clock, 250.0, {OWN_PID: 40.0, caller: 0.0})
+    quiet = Peers(own_cpu_s=lambda: 0.0, all_cpu_s=lambda: 0.0, runs=lambda: 1, own_pids=lambda: {OWN_PID},
+                  session_pids=lambda: {OWN_PID}, quiet_pids=shared_host.caller_quiet_pids())
+    warnings: list[str] = []
+    source = SharedGpuSource(Counter(board), GpuTenants(board, None, exists=lambda p: True), quiet, 80.0, "cuda:0",
+                             warnings.append, clock)
+    clock.advance(2.0)
+    assert source.energy_j() == pytest.approx(500.0)
+    assert warnings == [] and source.tally.attribution == WHOLE and source.tally.gpu_shared == 0.0
