@@ -8,7 +8,17 @@
 # The parts run most wanted first, within BUDGET_S seconds in all (default 540: one call of a 10-minute limit
 # with room to copy the results); a part gets at most its own cap (SHARE_S, QUICK_S, SAME_S, DOCTOR_S, COMPILE_S,
 # MEASURE_S) and what is left of the budget, and a part with under 20 s left is skipped with a line saying so.
+# PARTS (optional) names the parts to run, space-separated (sharing doctor same-numbers quick-eager quick-graph
+# quick-compile measure); the others are skipped with a line saying so, e.g. to re-check one fix in a short call:
+#   PARTS="sharing same-numbers" BUDGET_S=300 bash benchmarks/gpu_validation.sh
 set -u
+known="sharing doctor same-numbers quick-eager quick-graph quick-compile measure"
+for part in ${PARTS:-}; do
+    case " $known " in
+        *" $part "*) ;;
+        *) echo "gpu_validation: unknown part '$part' in PARTS (known: $known)" >&2; exit 2 ;;
+    esac
+done
 OUT=${OUT:-$PWD/gpu-validation-out}
 mkdir -p "$OUT"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -24,7 +34,10 @@ budget=${BUDGET_S:-540}
 # cap NAME SECONDS: the seconds part NAME may take (its cap, or what is left of the budget), or 0 to skip it.
 cap() {
     local left=$((budget - (SECONDS - started)))
-    if [ "$left" -lt 20 ]; then
+    if [ -n "${PARTS:-}" ] && [[ " $PARTS " != *" $1 "* ]]; then
+        echo "$1: skipped, not in PARTS" >&2
+        echo 0
+    elif [ "$left" -lt 20 ]; then
         echo "$1: skipped, ${left} s of the ${budget} s budget left" >&2
         echo 0
     elif [ "$2" -lt "$left" ]; then
