@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from bnbench import graphed
 from bnbench import train as train_module
 from bnbench.cli import app
+from bnbench.errors import UserError
 from bnbench.graphed import CallCapture
 from bnbench.replicas import Replicas
 from bnbench.scenario import expand, load
@@ -163,13 +164,61 @@ def test_a_cpu_run_with_graph_says_why_once_and_records_the_loop_per_run(tiny_sc
                                  "--set", "train.warmup_steps=0"])
     assert result.exit_code == 0, result.output
     line = "graph = true needs a CUDA device (this run trains on cpu); this run trains eager"
-    assert result.output.count(line) == 1  # two bn runs, one line
+    # two bn runs, one line; the control runs leave graph unset, which on the CPU is eager and says nothing
+    assert result.output.count(line) == 1 and result.output.count("CUDA device") == 1
     with (out / "runs.csv").open(newline="") as f:
         rows = {r["run_id"]: (r["loop"], r["loop_note"]) for r in csv.DictReader(f)}
     refused = ("eager", "graph = true needs a CUDA device (this run trains on cpu)")
     assert rows == {"control-s0": ("eager", ""), "control-s1": ("eager", ""), "bn-s0": refused, "bn-s1": refused}
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["math_mode"]["bn"]["graph"] is True and manifest["math_mode"]["control"]["graph"] is False
+    assert manifest["math_mode"]["bn"]["graph"] is True and manifest["math_mode"]["control"]["graph"] is None
+
+
+def test_graph_unset_is_the_graphed_loop_on_a_cuda_gpu_and_eager_on_the_cpu_without_a_word(
+        tiny_scenario, call_capture, monkeypatch, capsys) -> None:
+    captures, recorded = call_capture
+    forced_outcome, forced_weights, forced_losses = _run(expand(load(tiny_scenario, [*COMMON, "train.graph=false"]))[2])
+    cpu_outcome, _, cpu_losses = _run(expand(load(tiny_scenario, COMMON))[2])
+    assert (forced_outcome.loop, cpu_outcome.loop, cpu_outcome.loop_note) == ("eager", "eager", "")
+    assert captures == [] and cpu_losses == forced_losses and capsys.readouterr().err == ""
+    # On a CUDA GPU (the seam says so; CallCapture stands in for the graph) the same scenario runs graphed, with
+    # the eager loop's numbers; graph = false keeps it eager there.
+    monkeypatch.setattr(train_module, "graph_by_default", lambda device: True)
+    hooks = Seen()
+    monkeypatch.setattr(train_module, "device_capture", lambda device: recorded(hooks.open))
+    outcome, weights, losses = _run(expand(load(tiny_scenario, COMMON))[2], hooks)
+    assert (outcome.loop, outcome.loop_note, captures) == ("graph", "", [["warmup"]])
+    assert losses == forced_losses
+    for name in forced_weights:
+        assert torch.equal(weights[name], forced_weights[name]), name
+    assert _run(expand(load(tiny_scenario, [*COMMON, "train.graph=false"]))[2])[0].loop == "eager"
+    assert capsys.readouterr().err == ""
+
+
+def test_where_the_default_graph_cannot_be_captured_the_run_records_why_and_says_nothing(
+        tiny_scenario, monkeypatch, capsys) -> None:
+    # graph unset on a CUDA GPU under DDP: eager, the reason in loop_note, no warning (nobody asked for the graph)
+    monkeypatch.setattr(train_module, "graph_by_default", lambda device: True)
+    monkeypatch.setattr(train_module, "graph_refusal", lambda device, replicas, optimizer, schedule, asked:
+                        f"{asked} is not captured under DDP (its gradient all-reduce runs outside the graph)")
+    outcome, _, _ = _run(expand(load(tiny_scenario, ["train.max_steps=2"]))[0])
+    assert (outcome.loop, outcome.loop_note) == (
+        "eager", "the graphed loop (the GPU default) is not captured under DDP (its gradient all-reduce runs "
+        "outside the graph)")
+    assert capsys.readouterr().err == ""
+
+
+def test_compile_with_graph_unset_is_compile_and_only_graph_true_with_compile_is_refused(tiny_scenario,
+                                                                                        monkeypatch) -> None:
+    monkeypatch.setattr(train_module, "graph_by_default", lambda device: True)
+    monkeypatch.setattr(torch, "compile", lambda module, mode=None: module)
+    outcome, _ = train(expand(load(tiny_scenario, ['train.compile="reduce-overhead"', "train.max_steps=1"]))[0],
+                       torch.device("cpu"))
+    assert (outcome.loop, outcome.loop_note) == ("compile:reduce-overhead", "")
+    with pytest.raises(UserError, match="graph = true and compile = 'reduce-overhead' are two training loops"):
+        load(tiny_scenario, ['train.compile="reduce-overhead"', "train.graph=true"])
+    # "auto" is how a variant puts the default back where [train] set the graph
+    assert load(tiny_scenario, ['train.graph="auto"']).train.graph is None
 
 
 def test_compile_modes_reach_torch_compile(tiny_scenario, monkeypatch) -> None:
@@ -192,8 +241,15 @@ def test_compile_modes_reach_torch_compile(tiny_scenario, monkeypatch) -> None:
 
 def test_the_loop_is_in_the_fingerprint_and_a_folder_begun_before_it_keeps_its_own(tiny_scenario, tmp_path) -> None:
     plain = load(tiny_scenario)
-    # Defaults are written as before the loops existed: compile as false, graph left out.
+    # Defaults are written as before the loops existed: compile as false, graph (unset, the device decides) left
+    # out. The fingerprints are the ones the code before graph's default changed gave (c3f3983dbe609fe6 for the
+    # defaults, b1319d9d1df0dc5a with graph = true), so folders begun then still resume.
     assert plain.to_dict()["train"]["compile"] is False and "graph" not in plain.to_dict()["train"]
+    assert plain.fingerprint() == "c3f3983dbe609fe6"
+    assert load(tiny_scenario, ["train.graph=true"]).fingerprint() == "b1319d9d1df0dc5a"
+    assert load(tiny_scenario, ['train.graph="auto"']).fingerprint() == plain.fingerprint()
+    # graph = false is eager on a GPU too, where unset is graphed: another experiment
+    assert load(tiny_scenario, ["train.graph=false"]).fingerprint() != plain.fingerprint()
     assert load(tiny_scenario, ["train.compile=false"]).fingerprint() == plain.fingerprint()
     assert load(tiny_scenario, ['train.compile="default"']).fingerprint() == load(
         tiny_scenario, ["train.compile=true"]).fingerprint()
@@ -206,6 +262,9 @@ def test_the_loop_is_in_the_fingerprint_and_a_folder_begun_before_it_keeps_its_o
     result = runner.invoke(app, ["run", str(tiny_scenario), "--resume", str(out), *sets, "--set", "train.graph=true"])
     assert result.exit_code == 2
     assert "train.graph (default) -> true" in result.output
+    result = runner.invoke(app, ["run", str(tiny_scenario), "--resume", str(out), *sets, "--set", "train.graph=false"])
+    assert result.exit_code == 2 and "train.graph (default) -> false" in result.output
+    assert runner.invoke(app, ["run", str(tiny_scenario), "--resume", str(out), *sets]).exit_code == 0
 
 
 # --- The same numbers on a GPU, against a bound measured in the same test ---------------------------------------
