@@ -265,6 +265,18 @@ def test_the_loop_is_in_the_fingerprint_and_a_folder_begun_before_it_keeps_its_o
     result = runner.invoke(app, ["run", str(tiny_scenario), "--resume", str(out), *sets, "--set", "train.graph=false"])
     assert result.exit_code == 2 and "train.graph (default) -> false" in result.output
     assert runner.invoke(app, ["run", str(tiny_scenario), "--resume", str(out), *sets]).exit_code == 0
+    # A folder begun while false was graph's default (its manifest records each variant's graph false, not unset)
+    # left graph = false out of scenario.toml: it resumes with graph = false as well as with graph unset.
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {mode["graph"] for mode in manifest["math_mode"].values()} == {None}
+    for mode in manifest["math_mode"].values():
+        mode["graph"] = False
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    for extra in (["--set", "train.graph=false"], []):
+        result = runner.invoke(app, ["run", str(tiny_scenario), "--resume", str(out), *sets, *extra])
+        assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["run", str(tiny_scenario), "--resume", str(out), *sets, "--set", "train.graph=true"])
+    assert result.exit_code == 2 and "train.graph (default) -> true" in result.output
 
 
 # --- The same numbers on a GPU, against a bound measured in the same test ---------------------------------------
