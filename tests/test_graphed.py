@@ -312,20 +312,22 @@ def _norm(t: torch.Tensor) -> float:
 def rounding_verdict(eager: Trace, graph: Trace, references: list[Trace]) -> tuple[dict, list[str]]:
     """(the measured gaps, the failures) of `graph` against `eager`, where `references` are eager runs that differ
     from `eager` only by rounding. The rounding gap at a point is the largest between any two of eager and the
-    references; at a logged loss it is the largest up to that point (the gap grows, and any one pair may happen to
-    cross near zero there). Fails: (a) the first logged loss more than FIRST_LOSS_REL apart, relative, or than
-    ROUNDING_FACTOR times rounding's gap; (b) any logged loss, or any tensor (norm of the difference), more than
-    ROUNDING_FACTOR times rounding's gap plus FLOOR_REL of its size apart; (c) the final metric more than
-    METRIC_FLOOR_DB or ROUNDING_FACTOR times rounding's gap apart."""
+    references; at a logged loss it is the largest relative gap up to that point, times the loss there (the gap
+    grows, and any one pair may happen to cross near zero at a point). Fails: (a) the first logged loss more than
+    FIRST_LOSS_REL apart, relative, and more than ROUNDING_FACTOR times rounding's gap; (b) any logged loss, or
+    any tensor (norm of the difference), more than ROUNDING_FACTOR times rounding's gap plus FLOOR_REL of its
+    size apart; (c) the final metric more than METRIC_FLOOR_DB and more than ROUNDING_FACTOR times rounding's
+    gap apart."""
     failures: list[str] = []
     runs = [eager, *references]
     pairs = [(a, b) for i, a in enumerate(runs) for b in runs[i + 1:]]
     if len({len(r.losses) for r in [*runs, graph]}) != 1:
         failures.append(f"logged losses: {len(graph.losses)} graphed, {[len(r.losses) for r in runs]} eager")
         return {}, failures
-    loss_gaps, loss_rounding, envelope = [], [], 0.0
+    loss_gaps, loss_rounding, envelope_rel = [], [], 0.0
     for i, value in enumerate(eager.losses):
-        envelope = max(envelope, *(abs(a.losses[i] - b.losses[i]) for a, b in pairs))
+        envelope_rel = max(envelope_rel, *(abs(a.losses[i] - b.losses[i]) / abs(value) for a, b in pairs))
+        envelope = envelope_rel * abs(value)
         gap = abs(graph.losses[i] - value)
         loss_gaps.append(gap)
         loss_rounding.append(envelope)
@@ -431,8 +433,9 @@ def test_on_a_gpu_200_graphed_steps_agree_with_eager_ones(tiny_scenario, monkeyp
 
 def test_the_rounding_verdict_passes_rounding_sized_gaps_and_fails_a_stale_batch_or_frozen_statistics() -> None:
     # Eager losses 1, 0.5, 0.25; the references drift from it and each other by rounding: at the second logged loss
-    # by at most 2e-6 (1e-6 against -1e-6), at the third by at most 4e-6. The graphed run's gaps are within 4x that
-    # plus 1e-6 of the value: 1e-7 <= 1e-4 (the first loss's own bound), 2e-6 <= 8.5e-6, 5e-6 <= 1.625e-5.
+    # by at most 2e-6 (1e-6 against -1e-6; 4e-6 of 0.5), at the third by at most 4e-6 (1.6e-5 of 0.25). The graphed
+    # run's gaps are within 4x that plus 1e-6 of the value: 1e-7 <= 1e-4 (the first loss's own bound),
+    # 2e-6 <= 8.5e-6, 5e-6 <= 1.625e-5.
     def trace(losses, mean, psnr):
         # float64, so that the hand-made gaps are not rounded to float32's
         tensors = {"bn.running_mean": torch.tensor(mean, dtype=torch.float64),
