@@ -174,7 +174,7 @@ def test_a_cpu_run_with_graph_says_why_once_and_records_the_loop_per_run(tiny_sc
     assert manifest["math_mode"]["bn"]["graph"] is True and manifest["math_mode"]["control"]["graph"] is None
 
 
-def test_graph_unset_is_the_graphed_loop_on_a_cuda_gpu_and_eager_on_the_cpu_without_a_word(
+def test_graph_unset_is_the_graphed_loop_on_cuda_and_eager_on_the_cpu_without_a_word(
         tiny_scenario, call_capture, monkeypatch, capsys) -> None:
     captures, recorded = call_capture
     forced_outcome, forced_weights, forced_losses = _run(expand(load(tiny_scenario, [*COMMON, "train.graph=false"]))[2])
