@@ -39,7 +39,9 @@ class MathMode:
     channels_last: bool  # model weights and image batches in NHWC memory format
     threads: int | None  # torch.set_num_threads
     compile: str  # torch.compile's mode, or "none"
-    graph: bool  # the training step captured in a CUDA graph and replayed (bnbench.graphed), where it can be
+    # the training step captured in a CUDA graph and replayed (bnbench.graphed), where it can be; None: unset, so
+    # graphed on a CUDA GPU unless compile is set (the loop that ran is each run's runs.csv `loop`)
+    graph: bool | None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

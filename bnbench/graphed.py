@@ -102,21 +102,29 @@ class Loop:
     note: str = ""
 
 
-def requested(graph: bool, compile: str) -> Loop:
-    """The loop a run's [train] keys ask for."""
-    if graph:
+GRAPH_ASKED = "graph = true"  # how a note names the graphed loop a scenario asked for
+GRAPH_DEFAULT = "the graphed loop (the GPU default)"  # and the one it did not turn off
+
+
+def requested(graph: bool | None, compile: str, cuda: bool) -> Loop:
+    """The loop a run's [train] keys ask for on a CUDA GPU (`cuda`) or elsewhere: the graphed loop where `graph`
+    is true, or unset (None) with no compile mode on a CUDA GPU, where the doctor's SRCNN bench measured it up to
+    3.6x eager's steps a second; a compile mode where one is set; eager otherwise."""
+    if graph or (graph is None and compile == "none" and cuda):
         return Loop("graph")
     return Loop(f"compile:{compile}") if compile != "none" else Loop("eager")
 
 
-def graph_refusal(device: torch.device, replicas: Replicas, optimizer: str, schedule: str) -> str:
-    """Why the step cannot be captured here ('' when it can be tried): decided before any capture is attempted."""
+def graph_refusal(device: torch.device, replicas: Replicas, optimizer: str, schedule: str,
+                  asked: str = GRAPH_ASKED) -> str:
+    """Why the step cannot be captured here ('' when it can be tried): decided before any capture is attempted.
+    `asked` names the loop in the sentence (GRAPH_ASKED or GRAPH_DEFAULT)."""
     if device.type != "cuda":
-        return f"graph = true needs a CUDA device (this run trains on {device.type})"
+        return f"{asked} needs a CUDA device (this run trains on {device.type})"
     if replicas.parallel:
-        return "graph = true is not captured under DDP (its gradient all-reduce runs outside the graph)"
+        return f"{asked} is not captured under DDP (its gradient all-reduce runs outside the graph)"
     if optimizer == "sgd" and schedule != "constant":
-        return (f"graph = true with optimizer = 'sgd' keeps the learning rate fixed at capture, and schedule = "
+        return (f"{asked} with optimizer = 'sgd' keeps the learning rate fixed at capture, and schedule = "
                 f"'{schedule}' changes it")
     return ""
 

@@ -58,6 +58,12 @@ def _duration_schema(schema: dict[str, Any]) -> None:
 CompileMode = Literal["none", "default", "reduce-overhead", "max-autotune"]
 
 
+def _graph_schema(schema: dict[str, Any]) -> None:
+    """JSON Schema: `graph` is true, false or "auto" (unset: the default, decided by the device)."""
+    schema["anyOf"] = [{"type": "boolean"}, {"const": "auto"}]
+    schema.pop("default", None)
+
+
 def _compile_schema(schema: dict[str, Any]) -> None:
     """JSON Schema: `compile` also takes true or false (default and none)."""
     schema["anyOf"] = [{"enum": list(get_args(CompileMode))}, {"type": "boolean"}]
@@ -385,9 +391,11 @@ class TrainConfig(_Section):
     compile: CompileMode = Field(
         default="none", json_schema_extra=_compile_schema, description="torch.compile the model: none, default, "
         "reduce-overhead (CUDA graphs) or max-autotune; true and false mean default and none.")
-    graph: bool = Field(default=False, description="Capture the whole training step (forward, loss, backward, "
-                        "optimizer) in a CUDA graph after the warm-up and replay it; where it cannot be captured the "
-                        "run says why and trains eager.")
+    graph: bool | None = Field(
+        default=None, json_schema_extra=_graph_schema, description="Capture the whole training step (forward, "
+        "loss, backward, optimizer) in a CUDA graph after the warm-up and replay it; where it cannot be captured "
+        "the run trains eager and says why. Unset (or \"auto\"): graphed on a CUDA GPU unless compile is set, "
+        "eager elsewhere.")
     threads: int | None = Field(default=None, ge=1, description="CPU threads torch may use; default: its own "
                                 "choice for the worker's share of cores.")
     warmup_steps: int = Field(default=3, ge=0, description="Steps and an evaluation on copies, before the "
@@ -409,6 +417,12 @@ class TrainConfig(_Section):
     def _compile_bool(cls, value: Any) -> Any:
         # `compile = true` (the key's first form) is torch.compile's default mode, exactly what it always did
         return {True: "default", False: "none"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("graph", mode="before")
+    @classmethod
+    def _graph_auto(cls, value: Any) -> Any:
+        # TOML has no null: "auto" is how a variant puts back the default a [train] table changed
+        return None if value == "auto" else value
 
     @field_serializer("compile")
     def _compile_written(self, value: str) -> str | bool:
@@ -569,6 +583,8 @@ class Scenario:
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved scenario (defaults filled in), ready for TOML: None values are left out."""
+        # Unset keys are left out. [train] graph unset (the device decides) is left out as graph = false was before
+        # it became the GPU default, so a folder begun then with the defaults keeps its fingerprint and resumes.
         out: dict[str, Any] = {
             section: _drop_none(getattr(self, section).model_dump())
             for section in ("scenario", "task", "model", "train", "energy")
@@ -579,8 +595,6 @@ class Scenario:
         export = self.export.model_dump(exclude_none=True)
         if export:
             out["export"] = export
-        if not self.train.graph:  # left out when off: a folder begun before the key existed keeps its fingerprint
-            del out["train"]["graph"]
         slurm = self.slurm.model_dump(exclude_defaults=True)  # left out when default: older folders still resume
         if slurm:
             out["slurm"] = slurm

@@ -22,6 +22,8 @@ from bnbench.checkpoint import capture_training, restore_training
 from bnbench.data import Task, build_task
 from bnbench.energy.meter import warn_once
 from bnbench.graphed import (
+    GRAPH_ASKED,
+    GRAPH_DEFAULT,
     Capture,
     CudaCapture,
     GraphedStep,
@@ -84,6 +86,12 @@ def device_capture(device: torch.device) -> Capture:
     return CudaCapture(device)
 
 
+def graph_by_default(device: torch.device) -> bool:
+    """Whether a run on `device` with [train] graph unset asks for the graphed loop: on a CUDA GPU (the seam tests
+    fill to take that path on the CPU)."""
+    return device.type == "cuda"
+
+
 def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -98,10 +106,10 @@ def train(
     least every `checkpoint_every_s` seconds, and at the end. `resume` is such a checkpoint's state: the run
     continues from it as if it had never stopped (on the CPU, to the same weights bit for bit). The math mode
     (bnbench.backend) is set first; the data, model and optimizer are built inside the `setup` window;
-    `warmup_steps` steps on copies, and the capture of the graphed step (`graph = true`), then run inside the
-    `warmup` window; the loop, its evaluations and checkpoints inside one `train` window (evaluations and
-    checkpoints in windows of their own nested in it). The outcome names the loop that ran and, where it is not
-    the one asked for, why (said once on stderr too).
+    `warmup_steps` steps on copies, and the capture of the graphed step (`graph = true`, or unset on a CUDA GPU),
+    then run inside the `warmup` window; the loop, its evaluations and checkpoints inside one `train` window
+    (evaluations and checkpoints in windows of their own nested in it). The outcome names the loop that ran and,
+    where it is not the one asked for, why (said once on stderr too where `graph = true` asked for it).
     """
     hooks = hooks or NullHooks()
     t = spec.train
@@ -116,10 +124,11 @@ def train(
             # Module.to takes memory_format at run time; torch's overloads for it leave the keyword out
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         replicas = Replicas.current()  # one process, or one of a DDP run's (bnbench.execute.ddp)
-        loop = requested(t.graph, t.compile)
+        loop = requested(t.graph, t.compile, graph_by_default(device))
+        asked = GRAPH_ASKED if t.graph else GRAPH_DEFAULT
         capture: Capture | None = None
-        if t.graph:
-            refused = graph_refusal(device, replicas, t.optimizer, t.schedule)
+        if loop.name == "graph":
+            refused = graph_refusal(device, replicas, t.optimizer, t.schedule, asked)
             loop, capture = (Loop("eager", refused), None) if refused else (loop, device_capture(device))
         optimizer = make_optimizer(spec, model, capturable=capture is not None and capture.capturable)
         schedule = make_schedule(spec, optimizer)
@@ -144,8 +153,8 @@ def train(
                 warm_up(spec, task, model, device, mode, replicas)
             if capture is not None:
                 graphed, loop = graph_or_eager(task, forward, model, optimizer, mode, device, capture,
-                                              rate_changes=t.schedule != "constant")
-    if loop.note:
+                                              rate_changes=t.schedule != "constant", asked=asked)
+    if loop.note and t.graph:  # the default loop's fallback is recorded (loop_note), not said: nobody asked for it
         warn_once(f"{loop.note}; this run trains eager")
     outcome.loop, outcome.loop_note = loop.name, loop.note
     start = time.perf_counter() - elapsed_s
@@ -228,7 +237,7 @@ def train(
 
 def graph_or_eager(
     task: Task, forward: torch.nn.Module, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    mode: backend.MathMode, device: torch.device, capture: Capture, rate_changes: bool,
+    mode: backend.MathMode, device: torch.device, capture: Capture, rate_changes: bool, asked: str = GRAPH_ASKED,
 ) -> tuple[GraphedStep | None, Loop]:
     """The run's step captured, or None and the eager loop with why, where the capture raised (a model that reads
     a value back to the host during its step, for one). Model and optimizer keep their values either way."""
@@ -237,7 +246,7 @@ def graph_or_eager(
                             device, rate_changes=rate_changes), Loop("graph")
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return None, Loop("eager", f"graph = true could not capture the training step ({first})")
+        return None, Loop("eager", f"{asked} could not capture the training step ({first})")
 
 
 def prepare_forward(

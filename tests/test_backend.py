@@ -87,7 +87,7 @@ def test_the_manifest_records_each_variants_math_mode(tiny_scenario: Path, tmp_p
         "float32_matmul_precision": "highest", "autocast_dtype": None, "cudnn_benchmark": False,
         "cudnn_deterministic": False, "deterministic_algorithms": False, "channels_last": False,
         "threads": 1,  # the scenario's threads = 1, under the one CPU slot's share of the cores
-        "compile": "none", "graph": False,
+        "compile": "none", "graph": None,  # unset: graphed on a CUDA GPU, eager here
     }
     assert modes["bn"]["precision"] == "tf32" and modes["bn"]["allow_tf32_cudnn"] is True
     assert modes["bn"]["float32_matmul_precision"] == "high" and modes["bn"]["channels_last"] is True

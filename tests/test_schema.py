@@ -68,3 +68,10 @@ def test_schema_is_printed_without_torch():
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.stdout.split() == ["0", "False"], out.stdout + out.stderr
+
+
+def test_graph_takes_true_false_or_auto(validator):
+    # unset (or "auto") lets the device decide; any other text is refused as the loader refuses it
+    base = '[scenario]\nname = "s"\n[train]\n'
+    assert [_errors(validator, base + f"graph = {v}\n") for v in ("true", "false", '"auto"')] == [[], [], []]
+    assert _errors(validator, base + 'graph = "yes"\n')

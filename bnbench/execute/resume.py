@@ -138,9 +138,10 @@ def check_resumable(root: Path, scenario: Scenario, force: bool) -> list[str]:
         raise UserError(f"{root}: not a bnbench results folder (no runs.csv or scenario.toml); nothing to resume")
     stored = load_scenario_dict(root)
     load_runs(root)  # a damaged runs.csv (cells included), manifest or Parquet file is one line now, not a crash later
-    load_manifest(root)
+    manifest = load_manifest(root)
     check_tables(root)
-    real, harmless = scenario_changes(stored, scenario.to_dict())
+    new = scenario.to_dict()
+    real, harmless = scenario_changes(eager_by_default(stored, manifest, new), new)
     if real and not force:
         shown = "; ".join(real[:6]) + (f"; and {len(real) - 6} more" if len(real) > 6 else "")
         raise UserError(
@@ -148,6 +149,20 @@ def check_resumable(root: Path, scenario: Scenario, force: bool) -> list[str]:
             f"Resume with the same scenario and --set options, pass --force to continue anyway, or use another --out"
         )
     return real + harmless
+
+
+def eager_by_default(stored: dict[str, Any], manifest: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`stored` (a folder's scenario.toml) as it compares with `new`: a folder begun while graph = false was the
+    default left it out of scenario.toml, as graph unset is left out now, so it resumes with either. Such a folder
+    records no unset graph in its manifest's math_mode (a variant's graph null); one begun since that records it
+    meant unset, and resumes with unset alone."""
+    train = stored.get("train", {})
+    modes = manifest.get("math_mode", {})
+    unset_recorded = isinstance(modes, dict) and any(
+        isinstance(mode, dict) and "graph" in mode and mode["graph"] is None for mode in modes.values())
+    if "graph" in train or unset_recorded or new.get("train", {}).get("graph") is not False:
+        return stored
+    return {**stored, "train": {**train, "graph": False}}
 
 
 @dataclass(frozen=True)

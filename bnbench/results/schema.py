@@ -81,8 +81,8 @@ RUN_COLUMN_HELP: dict[str, str] = {
     "cpu_s": "CPU seconds (user + system) of the training, a command's whole process tree included.",
     "loop": "The training loop that ran: eager, graph (the step captured in a CUDA graph) or compile: and "
             "torch.compile's mode (compile:reduce-overhead); empty for a command's run.",
-    "loop_note": "Why the loop that ran is not the one [train] asked for (graph = true where it could not be "
-                 "captured); empty when it is.",
+    "loop_note": "Why the loop that ran is not the one [train] asked for (graph = true, or graph unset on a CUDA "
+                 "GPU, where the step could not be captured); empty when it is.",
     f"final_{METRIC}": "The metric at the last evaluation.",
     f"best_{METRIC}": "The best metric of any evaluation.",
     REFERENCE: "A non-learned reference's metric on the same validation data (bicubic PSNR, majority class).",
