@@ -524,3 +524,22 @@ def test_a_failed_capture_gives_the_eager_loop_its_float_rate_back() -> None:
         graphed.capture_step(_Pairs(), model, model, optimizer, contextlib.nullcontext, Raises(),
                              torch.device("cpu"), rate_changes=True)
     assert optimizer.param_groups[0]["lr"] == 1e-3 and not isinstance(optimizer.param_groups[0]["lr"], torch.Tensor)
+
+
+def test_a_folder_begun_when_eager_was_the_default_keeps_training_eager(tiny_scenario) -> None:
+    # Its manifest records graph false for every variant (graph unset then meant eager everywhere): its remaining
+    # runs with graph unset train eager too, on a GPU as on the CPU, so the folder's runs stay of one loop.
+    from bnbench.execute.resume import keep_the_folders_loop
+
+    scenario = load(tiny_scenario)
+    specs = expand(scenario)
+    old = {"math_mode": {v.name: {"graph": False} for v in scenario.variants}}
+    kept, kept_specs, changed = keep_the_folders_loop(old, scenario, specs)
+    assert changed and {v.train.graph for v in kept.variants} == {False}
+    assert {s.train.graph for s in kept_specs} == {False} and [s.run_id for s in kept_specs] == [
+        s.run_id for s in specs]
+    # Begun since (unset recorded as null), or with the loop set: nothing changes.
+    new = {"math_mode": {v.name: {"graph": None} for v in scenario.variants}}
+    assert keep_the_folders_loop(new, scenario, specs) == (scenario, specs, False)
+    graphed = load(tiny_scenario, ["train.graph=true"])
+    assert keep_the_folders_loop(old, graphed, expand(graphed))[2] is False

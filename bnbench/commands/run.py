@@ -369,11 +369,12 @@ def _session(
     from bnbench.energy.devices import gpu_manifest
     from bnbench.energy.sampler import gpu_sample_hz
     from bnbench.execute.order import arrange
-    from bnbench.execute.resume import check_resumable, plan_runs, unfinished_sessions
+    from bnbench.execute.resume import check_resumable, keep_the_folders_loop, plan_runs, unfinished_sessions
     from bnbench.rendering.display import make_progress
     from bnbench.rendering.format import plural
     from bnbench.rendering.terminal import say
     from bnbench.results import manifest
+    from bnbench.results.load import load_manifest
     from bnbench.results.lock import refuse_symlinks, remove_temporaries
     from bnbench.results.schema import run_columns
     from bnbench.results.store import RunStore
@@ -384,6 +385,10 @@ def _session(
         changes = check_resumable(out, scenario, force)
         for leftover in remove_temporaries(out):
             say(console, f"removed {leftover}: a write cut short by an earlier kill")
+        scenario, specs, kept = keep_the_folders_loop(load_manifest(out) or {}, scenario, specs)
+        if kept and any(d.startswith("cuda") for d in device_list):
+            say(console, f"{out} was begun when the eager loop was the default on a GPU: its runs with graph unset "
+                         "keep the eager loop (graph = false), so the folder's runs stay of one loop")
     else:
         changes = []
     plans = plan_runs(out, specs) if resuming else []

@@ -8,6 +8,7 @@ executor (local, a device pool, Ray) can plan the same work from the same folder
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import tomllib
 from dataclasses import dataclass
@@ -151,16 +152,40 @@ def check_resumable(root: Path, scenario: Scenario, force: bool) -> list[str]:
     return real + harmless
 
 
+def _unset_recorded(manifest: dict[str, Any]) -> bool:
+    """Whether a folder's manifest records a variant with graph unset: it was begun since unset meant the
+    device's choice (graphed on a GPU). A folder begun before recorded false for every variant left unset."""
+    modes = manifest.get("math_mode", {})
+    return isinstance(modes, dict) and any(
+        isinstance(mode, dict) and "graph" in mode and mode["graph"] is None for mode in modes.values())
+
+
+def keep_the_folders_loop(manifest: dict[str, Any], scenario: Scenario, specs: list[RunSpec]
+                          ) -> tuple[Scenario, list[RunSpec], bool]:
+    """The scenario and runs a resumed folder trains on, with the loop its first runs had: a folder begun while
+    the eager loop was the default for every device (its manifest records no unset graph) trained eager where
+    graph was unset, so its remaining runs do too, and its runs stay of one loop. The flag: whether any variant
+    was so set."""
+    if _unset_recorded(manifest) or not manifest.get("math_mode"):
+        return scenario, specs, False
+    if all(v.train.graph is not None for v in scenario.variants):
+        return scenario, specs, False
+
+    def eager(train: Any) -> Any:
+        return train.model_copy(update={"graph": False}) if train.graph is None else train
+
+    variants = tuple(dataclasses.replace(v, train=eager(v.train)) for v in scenario.variants)
+    scenario = dataclasses.replace(scenario, train=eager(scenario.train), variants=variants)
+    return scenario, [dataclasses.replace(spec, train=eager(spec.train)) for spec in specs], True
+
+
 def eager_by_default(stored: dict[str, Any], manifest: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """`stored` (a folder's scenario.toml) as it compares with `new`: a folder begun while graph = false was the
     default left it out of scenario.toml, as graph unset is left out now, so it resumes with either. Such a folder
     records no unset graph in its manifest's math_mode (a variant's graph null); one begun since that records it
     meant unset, and resumes with unset alone."""
     train = stored.get("train", {})
-    modes = manifest.get("math_mode", {})
-    unset_recorded = isinstance(modes, dict) and any(
-        isinstance(mode, dict) and "graph" in mode and mode["graph"] is None for mode in modes.values())
-    if "graph" in train or unset_recorded or new.get("train", {}).get("graph") is not False:
+    if "graph" in train or _unset_recorded(manifest) or new.get("train", {}).get("graph") is not False:
         return stored
     return {**stored, "train": {**train, "graph": False}}
 
