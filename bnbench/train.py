@@ -180,7 +180,7 @@ def train(
         with hooks.phase("eval"):
             model.eval()
             with autocast():
-                metrics = task.evaluate(forward)
+                metrics = task.evaluate(eager_module(forward))
         log = EvalLog(step, time.perf_counter() - start, metrics)
         outcome.evals.append(log)
         hooks.on_eval(log)
@@ -249,6 +249,14 @@ def graph_or_eager(
         return None, Loop("eager", f"{asked} could not capture the training step ({first})")
 
 
+def eager_module(forward: torch.nn.Module) -> torch.nn.Module:
+    """What an evaluation calls: the loop's module without torch.compile. An evaluation runs whole images of
+    several sizes; through the compiled module each new size would make Dynamo recompile and mark the sizes
+    dynamic, so the training step, compiled again for any size, would run slower kernels. The graphed loop
+    evaluates uncompiled too."""
+    return getattr(forward, "_orig_mod", forward)
+
+
 def prepare_forward(
     model: torch.nn.Module, device: torch.device, mode: backend.MathMode, compile: str, replicas: Replicas
 ) -> torch.nn.Module:
@@ -300,7 +308,7 @@ def warm_up(
             replicas.mean(loss.detach())
         shadow.eval()
         with autocast():
-            task.evaluate(forward)
+            task.evaluate(eager_module(forward))
         synchronize(device)
     random.setstate(python_state)
     np.random.set_state(numpy_state)

@@ -130,3 +130,31 @@ def test_compilation_happens_in_the_warmup_window(tiny_scenario, monkeypatch) ->
     torch._dynamo.reset()
     assert traced["warmup"] >= 1
     assert traced.get("train", 0) == 0 and traced.get("eval", 0) == 0
+
+
+def test_an_evaluation_never_reaches_the_compiler(monkeypatch) -> None:
+    # The quick scenario evaluates whole photos of several sizes. Through the compiled module each new size made
+    # Dynamo trace again and mark the sizes dynamic (two graphs in the warm-up here, and on a GPU a training step
+    # slower than eager's); evaluated uncompiled, the one graph is the training step's, traced in the warm-up.
+    from torch._dynamo.utils import counters
+
+    from tests.conftest import REPO
+
+    torch._dynamo.reset()
+    counters.clear()
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    traced: dict[str, int] = {}
+
+    class Traces(NullHooks):
+        @contextlib.contextmanager
+        def phase(self, name):
+            before = counters["stats"]["unique_graphs"]
+            yield
+            traced[name] = traced.get(name, 0) + counters["stats"]["unique_graphs"] - before
+
+    sets = ["train.compile=true", "train.max_steps=4", "train.eval_every=2", "train.warmup_steps=1"]
+    train(expand(load(REPO / "scenarios" / "quick.toml", sets))[0], torch.device("cpu"), Traces())
+    graphs = counters["stats"]["unique_graphs"]
+    torch._dynamo.reset()
+    assert graphs == 1 and traced["warmup"] == 1
+    assert traced.get("train", 0) == 0 and traced.get("eval", 0) == 0
