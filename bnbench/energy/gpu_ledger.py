@@ -180,8 +180,10 @@ class Ledger:
     and power, taken under the lock so readings are in time order); `tenants(last_seen_us)` reads its holders."""
 
     def __init__(self, store: LedgerStore, idle_w: float | None, tenants: Callable[[int], Seen],
-                 clock: Callable[[], float] = time.monotonic, refresh_s: float = 1.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, refresh_s: float = 1.0,
+                 exists: Callable[[int], bool] = lambda pid: True) -> None:
         self.store, self.idle_w, self.tenants, self.clock, self.refresh_s = store, idle_w, tenants, clock, refresh_s
+        self.exists = exists
 
     def settle(self, key: str, read: Callable[[], Reading], joining: bool = False, leaving: bool = False) -> Account:
         """Split the board's joules since the last reader between the holders and return run `key`'s account (a
@@ -249,6 +251,11 @@ class Ledger:
         """Read the GPU's holders again: the open runs listed (by any of their pids), other tenants, their SM."""
         seen = self.tenants(state.last_seen_us)
         state.read_at, state.last_seen_us, state.samples = t, seen.last_seen_us, seen.samples
+        for key, account in list(state.accounts.items()):
+            # A run whose every process is gone (a worker killed mid-run) never closed its account: close it
+            # here, or a driver that lists no processes would keep charging it a share.
+            if account.pids and not any(map(self.exists, account.pids)):
+                state.closed_j += state.accounts.pop(key).charged_j
         accounts = state.accounts
         ours = set().union(*(set(a.pids) for a in accounts.values())) if accounts else set()
         session = reading.session | ours | set(reading.quiet)

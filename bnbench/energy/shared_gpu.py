@@ -138,7 +138,7 @@ class SharedGpuSource:
         self.label, self.warn = label, warn
         self.name = inner.name
         self.key = uuid.uuid4().hex
-        self.ledger = Ledger(store or MemoryLedgerStore(), idle_w, tenants.read, clock, refresh_s)
+        self.ledger = Ledger(store or MemoryLedgerStore(), idle_w, tenants.read, clock, refresh_s, tenants.exists)
         self.tally = SharingTally()
         self.warned: set[int] = set()
         self.warned_namespace = False

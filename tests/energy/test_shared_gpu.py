@@ -162,7 +162,7 @@ def test_pids_of_another_namespace_are_counted_and_said_once() -> None:
     clock = FakeClock(0.0)
     board = Board(clock, 300.0, {71001: 30.0, 71002: 30.0, 71003: 30.0})
     warnings: list[str] = []
-    source = SharedGpuSource(Counter(board), GpuTenants(board, None, exists=lambda pid: False),
+    source = SharedGpuSource(Counter(board), GpuTenants(board, None, exists=lambda pid: pid == OWN_PID),
                              peers({OWN_PID}, {OWN_PID, PEER_PID}, runs_per_gpu=2), 0.0, "cuda:0", warnings.append,
                              clock)
     for _ in range(30):
