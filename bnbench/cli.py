@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from bnbench import interrupt
 from bnbench.commands.help_style import NamedArguments
 from bnbench.errors import UserError
 from bnbench.version import __version__
@@ -485,16 +486,27 @@ def eval_(
 
 def main() -> None:
     try:
-        app()
+        try:
+            interrupt.install()  # a Ctrl-C raises Interrupted: bnbench.interrupt says why not KeyboardInterrupt
+            app()
+        finally:
+            # A Ctrl-C landing before this is raised into the except below; after it, only noted: no exception
+            # can then escape main, which would end the process as a death by SIGINT (-2) and a traceback.
+            interrupt.end()
     except SystemExit as done:
+        code = done.code
         # Help and --version print before any command, outside `friendly`: typer answers their closed pipe by
         # exit 1, after swapping stdout for its (vendored, so named not imported) PacifyFlushWrapper, which it
         # does on that path alone. Unpiped they exit 0.
         if done.code == 1 and type(sys.stdout).__name__ == "PacifyFlushWrapper":
-            raise SystemExit(0) from None
-        raise
+            code = 0
+    except KeyboardInterrupt:  # outside typer's own turning of one into 130: before the command, or as it ended
+        code = interrupt.EXIT_SIGINT
+    else:
+        code = 0
     finally:
         # The command is done and every file it wrote is closed: what is left is the interpreter's exit, whose
         # collections scanned every object pandas, pyarrow and matplotlib made (0.2 s of a report's 2.5 s).
         # Frozen, they are left to the exit as they are; atexit handlers and the flushing of stdout still run.
         gc.freeze()
+    raise SystemExit(interrupt.EXIT_SIGINT if interrupt.came_late() else code)

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from bnbench.commands.checks import check_before_running
 from bnbench.errors import UserError
+from bnbench.interrupt import EXIT_SIGINT, Interrupted
 from bnbench.scenario import COMMAND, RunSpec, Scenario, TrainConfig, expand, load
 from bnbench.version import __version__
 
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from bnbench.execute.resume import RunPlan
 
 EXIT_OK, EXIT_RUN_FAILED = 0, 1
-EXIT_SIGINT, EXIT_SIGTERM = 130, 143
+EXIT_SIGTERM = 143
 
 
 def print_matrix(scenario: Scenario, console: Console | None = None, devices: list[str] | None = None) -> None:
@@ -88,7 +89,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[dict[str, int]]:
 
     def handler(signum: int, _frame: object) -> None:
         if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            raise Interrupted  # not KeyboardInterrupt itself: bnbench.interrupt says why
         received["signal"] = signum
         stop.set()
 
