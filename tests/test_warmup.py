@@ -108,9 +108,9 @@ def test_the_run_is_bit_for_bit_the_same_with_and_without_a_warm_up(tiny_scenari
     assert rng_cold[2] == rng_warm[2]
 
 
-def test_compilation_happens_in_the_warmup_window(tiny_scenario, monkeypatch) -> None:
-    # torch.compile with the "eager" backend: Dynamo traces the model (what the first call costs) without
-    # needing a C compiler. The warm-up's copy is the same class, so the run's own calls reuse its graphs.
+def _traced_by_phase(spec, monkeypatch) -> tuple[dict[str, int], int]:
+    """Train `spec` on the CPU with torch.compile's "eager" backend (Dynamo traces the model, what a first call
+    costs, without needing a C compiler): the graphs Dynamo traced in each phase, and in all."""
     from torch._dynamo.utils import counters
 
     torch._dynamo.reset()
@@ -125,9 +125,17 @@ def test_compilation_happens_in_the_warmup_window(tiny_scenario, monkeypatch) ->
             yield
             traced[name] = traced.get(name, 0) + counters["stats"]["unique_graphs"] - before
 
-    spec = expand(load(tiny_scenario, ["train.compile=true", "train.warmup_steps=2"]))[0]
-    train(spec, torch.device("cpu"), Traces())
-    torch._dynamo.reset()
+    try:
+        train(spec, torch.device("cpu"), Traces())
+        return traced, counters["stats"]["unique_graphs"]
+    finally:
+        torch._dynamo.reset()
+
+
+def test_compilation_happens_in_the_warmup_window(tiny_scenario, monkeypatch) -> None:
+    # The warm-up's copy is the same class, so the run's own calls reuse its graphs.
+    traced, _ = _traced_by_phase(expand(load(tiny_scenario, ["train.compile=true", "train.warmup_steps=2"]))[0],
+                                 monkeypatch)
     assert traced["warmup"] >= 1
     assert traced.get("train", 0) == 0 and traced.get("eval", 0) == 0
 
@@ -136,25 +144,9 @@ def test_an_evaluation_never_reaches_the_compiler(monkeypatch) -> None:
     # The quick scenario evaluates whole photos of several sizes. Through the compiled module each new size made
     # Dynamo trace again and mark the sizes dynamic (two graphs in the warm-up here, and on a GPU a training step
     # slower than eager's); evaluated uncompiled, the one graph is the training step's, traced in the warm-up.
-    from torch._dynamo.utils import counters
-
     from tests.conftest import REPO
 
-    torch._dynamo.reset()
-    counters.clear()
-    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
-    traced: dict[str, int] = {}
-
-    class Traces(NullHooks):
-        @contextlib.contextmanager
-        def phase(self, name):
-            before = counters["stats"]["unique_graphs"]
-            yield
-            traced[name] = traced.get(name, 0) + counters["stats"]["unique_graphs"] - before
-
     sets = ["train.compile=true", "train.max_steps=4", "train.eval_every=2", "train.warmup_steps=1"]
-    train(expand(load(REPO / "scenarios" / "quick.toml", sets))[0], torch.device("cpu"), Traces())
-    graphs = counters["stats"]["unique_graphs"]
-    torch._dynamo.reset()
+    traced, graphs = _traced_by_phase(expand(load(REPO / "scenarios" / "quick.toml", sets))[0], monkeypatch)
     assert graphs == 1 and traced["warmup"] == 1
     assert traced.get("train", 0) == 0 and traced.get("eval", 0) == 0

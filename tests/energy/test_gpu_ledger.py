@@ -17,21 +17,17 @@ from bnbench.energy.shared_gpu import GpuTenants, SharedGpuSource
 from bnbench.energy.shared_host import Peers
 
 from .fakes import FakeClock, FakeNvml
+from .test_shared_gpu import Board as SampledBoard
 
 FOREIGN_PID = 3999999
 
 
-class Board:
+class Board(SampledBoard):
     """A GPU whose counter integrates `watts` (which a test may change) over the fake clock, listing the pids in
     `sm` with that SM % in a sample every 1/6 s."""
 
-    NVMLError = FakeNvml.NVMLError
-    NVML_ERROR_NOT_FOUND = FakeNvml([]).NVML_ERROR_NOT_FOUND
-    NVML_SUCCESS = 0
-
     def __init__(self, clock: FakeClock, watts: float) -> None:
-        self.clock, self.watts = clock, watts
-        self.sm: dict[int, float] = {}
+        super().__init__(clock, watts, {})
         self.joules, self.at = 0.0, clock()
 
     def counter_j(self) -> float:
@@ -43,19 +39,6 @@ class Board:
     def set_watts(self, watts: float) -> None:
         self.counter_j()
         self.watts = watts
-
-    def nvmlDeviceGetComputeRunningProcesses(self, handle: object) -> list[SimpleNamespace]:
-        return [SimpleNamespace(pid=pid) for pid in self.sm]
-
-    def nvmlDeviceGetGraphicsRunningProcesses(self, handle: object) -> list[SimpleNamespace]:
-        return []
-
-    def nvmlDeviceGetProcessUtilization(self, handle: object, last_seen_us: int) -> list[SimpleNamespace]:
-        now_us = int(self.clock() * 1e6)
-        times = [t for t in range(0, now_us + 1, 166_667) if t > last_seen_us]
-        if not times:
-            raise self.NVMLError(self.NVML_ERROR_NOT_FOUND)
-        return [SimpleNamespace(pid=pid, smUtil=sm, timeStamp=t) for t in times for pid, sm in self.sm.items()]
 
 
 class Counter:
