@@ -210,7 +210,9 @@ class RunMeter:
                 self._weigh(part, powers[key], t)
             self.power_j[key][phase] += self._pending_j[key]
             self._pending_j[key] = 0.0
-            self.held_s[key][phase] += part.held_s - self._edge_held[key]
+            # A shared source reads its share at its own moment, a little off this edge: a run never holds its
+            # device longer than the stretch lasted, or its idle charge would exceed the whole baseline.
+            self.held_s[key][phase] += min(max(part.held_s - self._edge_held[key], 0.0), span_s)
             self.raw_j[key][phase] += joules
             period_s = part.counter_period_s or COUNTER_UPDATE_S
             if coarse[key] and self.stack and span_s < period_s and joules == 0 and not self._by_power(part):

@@ -357,3 +357,25 @@ def test_energy_so_far_inside_a_long_window_is_the_counter_since_it_opened() -> 
     # samples taken inside the open window must not enter the split before its counter difference does (they
     # would scale the setup's 20 J over 20 + 150 sampled joules and count 17.6 J of it as training).
     assert meter.energy_j() == pytest.approx(150.0)
+
+
+class SharedCounter(Counter):
+    """A counter shared with other runs, which says how many seconds of its device it charged this run
+    (`held_s`), each read at its own moment, as `bnbench.energy.shared_host` does."""
+
+    held_s = 0.0
+
+
+def test_a_share_read_a_moment_off_the_windows_edge_never_holds_the_device_longer_than_the_window() -> None:
+    clock = FakeClock()
+    shared = SharedCounter()
+    meter = RunMeter([DeviceMeter("cpu", [("rapl", lambda: shared)], clock=clock)], clock=clock,
+                     idle_w={"cpu": 10.0})
+    meter.open("train")
+    # The source read its share 20 ms before the window opened and 4.0 s later: the run alone on the host
+    # held it for 4.02 s of its own clock, while the window lasted 4.0 s of the meter's.
+    shared.value, shared.held_s, _ = 100.0, 4.02, clock.advance(4.0)
+    meter.close("train")
+    result = meter.result()
+    # Alone, the run is charged the whole baseline, never more: 10 W x 4 s = 40 J, 100 - 40 = 60 J net.
+    assert result.measured_s == 4.0 and result.idle_j == 40.0 and result.net_j == 60.0
