@@ -4,7 +4,7 @@ The folder: 8 GPUs x 12 h of power samples at 10 Hz (3,456,000 samples), 24 runs
 4-hour runs after one another on each GPU), 100,000 steps per run with an evaluation every 100 steps (1,000
 evaluations per run) and a logged loss every 50 steps. The numbers are synthetic but shaped like a real night.
 
-Usage: python benchmarks/report_scale.py [--repeat 3] [--keep DIR] [--hours 12] [--against CHECKOUT]
+Usage: python benchmarks/report_scale.py [--repeat 3] [--keep DIR] [--hours 12] [--against CHECKOUT] [--svg]
 Prints the wall time of `bnbench report` (a fresh process each time, imports included) twice over: drawing
 every figure (a folder's first report, or one after its data changed) and finding them unchanged (a report
 again: the figures are kept); with each its CPU time (which a busy shared machine inflates less than the wall
@@ -12,7 +12,8 @@ time), the peak resident memory of the largest child process, and the load avera
 under 1 GiB. `--hours` shortens the night (the folder scales with it). `--against` names another checkout of
 bnbench (a `git worktree` of an older commit, say): the drawn report of this checkout and of that one are then
 alternated, `--repeat` times each in the order A B B A ..., so a machine that drifts slows both alike, and the
-two medians and their ratio are printed.
+two medians and their ratio are printed. `--svg` times this checkout's `bnbench report --svg` (each figure saved
+as SVG too, which an older checkout did by default).
 """
 
 from __future__ import annotations
@@ -119,8 +120,10 @@ def report_env(checkout: Path) -> dict[str, str]:
     return {**ENV, "PYTHONPATH": os.pathsep.join([str(checkout), *filter(None, [ENV.get("PYTHONPATH")])])}
 
 
-def alternated(root: Path, checkouts: dict[str, Path], repeat: int) -> dict[str, tuple[list[float], list[float]]]:
-    """Drawn reports of each checkout, `repeat` each, in the order A B B A A B ...: wall and CPU seconds."""
+def alternated(root: Path, checkouts: dict[str, Path], repeat: int,
+               extra: dict[str, list[str]]) -> dict[str, tuple[list[float], list[float]]]:
+    """Drawn reports of each checkout, `repeat` each, in the order A B B A A B ...: wall and CPU seconds. `extra`:
+    options added to a checkout's command, by name."""
     keys = root / "figures" / "figures.json"
     names = list(checkouts)
     found: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in names}
@@ -129,7 +132,8 @@ def alternated(root: Path, checkouts: dict[str, Path], repeat: int) -> dict[str,
             keys.unlink(missing_ok=True)
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            subprocess.run([sys.executable, "-P", "-m", "bnbench", "report", str(root)], check=True,
+            subprocess.run([sys.executable, "-P", "-m", "bnbench", "report", str(root), *extra.get(name, [])],
+                           check=True,
                            stdout=subprocess.DEVNULL, env=report_env(checkouts[name]))
             found[name][0].append(time.perf_counter() - start)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -143,6 +147,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="write the folder here and keep it")
     parser.add_argument("--hours", type=float, default=12.0, help="the night's length (default 12)")
     parser.add_argument("--against", type=Path, help="another checkout of bnbench, its drawn report alternated")
+    parser.add_argument("--svg", action="store_true", help="this checkout's report saves SVG figures too")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1 (got {args.repeat})")
@@ -156,14 +161,16 @@ def main() -> None:
         samples = write_folder(root, args.hours)
         print(f"wrote {root}: {samples:,} power samples, {GPUS * RUNS_PER_GPU} runs "
               f"({time.perf_counter() - start:.1f} s)")
-        command = [sys.executable, "-P", "-m", "bnbench", "report", str(root)]
+        options = ["--svg"] if args.svg else []
+        command = [sys.executable, "-P", "-m", "bnbench", "report", str(root), *options]
         for label, fresh in (("figures drawn", True), ("figures unchanged", False)):
             times, cpu_s, peak_mib = measure(command, root, args.repeat, fresh, report_env(REPO))
             print(f"bnbench report, {label}: median {statistics.median(times):.2f} s over {args.repeat} runs "
                   f"(min {min(times):.2f}, max {max(times):.2f}); CPU time (user + system, all its processes) "
                   f"{cpu_s:.2f} s a report; peak RSS {peak_mib:.0f} MiB")
         if args.against is not None:
-            found = alternated(root, {"this checkout": REPO, str(args.against): args.against}, args.repeat)
+            found = alternated(root, {"this checkout": REPO, str(args.against): args.against}, args.repeat,
+                               {"this checkout": options})
             medians = {name: statistics.median(wall) for name, (wall, _) in found.items()}
             this, other = medians["this checkout"], medians[str(args.against)]
             print(f"figures drawn, alternated {args.repeat} times each: " + "; ".join(

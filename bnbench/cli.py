@@ -381,6 +381,7 @@ def report(
     folder: ResultsArg,
     format_: Annotated[str, typer.Option("--format", "-f", metavar="FORMAT",
                                                    help="What to print: table, md, html or json.")] = "table",
+    svg: Annotated[bool, typer.Option("--svg", help="Save each figure as SVG too, beside its PNG.")] = False,
 ) -> None:
     """Rebuild a results folder's tables and reports from its files.
 
@@ -391,10 +392,11 @@ def report(
     Examples:
       bnbench report reports/quick/20260101-120000
       bnbench report DIR --format json | jq .verdicts
+      bnbench report DIR --svg      # figures/*.svg for a paper
     """
     from bnbench.commands.report import report as write_report
 
-    write_report(folder, format_, _pipe_console())
+    write_report(folder, format_, _pipe_console(), svg=svg)
 
 
 @app.command(cls=NamedArguments)

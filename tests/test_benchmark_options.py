@@ -33,14 +33,20 @@ def test_overhead_refuses_a_negative_count_in_one_line():
 def test_report_scale_alternates_with_another_checkout_and_prints_the_ratio(tmp_path):
     # The other checkout is a stand-in whose `python -m bnbench` exits at once: its median is a bare start, this
     # checkout's a whole drawn report of a short night (0.05 h: 14,400 power samples), so the ratio is large. Run
-    # from the repository's root, where `-m` alone would import this checkout's bnbench for both sides.
+    # from the repository's root, where `-m` alone would import this checkout's bnbench for both sides. --svg goes
+    # to this checkout's report alone (the stand-in fails when given it).
     fake = tmp_path / "other"
     (fake / "bnbench").mkdir(parents=True)
     (fake / "bnbench" / "__init__.py").write_text("", encoding="utf-8")
-    (fake / "bnbench" / "__main__.py").write_text("raise SystemExit(0)\n", encoding="utf-8")
-    done = benchmark("report_scale.py", "--hours", "0.05", "--repeat", "1", "--against", str(fake))
+    (fake / "bnbench" / "__main__.py").write_text("import sys\nraise SystemExit('--svg' in sys.argv)\n",
+                                                  encoding="utf-8")
+    night = tmp_path / "night"
+    done = benchmark("report_scale.py", "--hours", "0.05", "--repeat", "1", "--against", str(fake), "--svg",
+                     "--keep", str(night))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "14,400 power samples, 24 runs" in done.stdout
+    assert sorted(p.name for p in (night / "figures").glob("*.svg")) == [
+        "loss.svg", "metric_vs_energy.svg", "metric_vs_step.svg", "metric_vs_time.svg", "power.svg"]
     line = next(x for x in done.stdout.splitlines() if x.startswith("figures drawn, alternated 1 times each: "))
     ratio = float(line.rsplit("; ratio ", 1)[1])
     assert "this checkout median " in line and f"; {fake} median " in line and ratio > 3, line

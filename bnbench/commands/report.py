@@ -18,9 +18,10 @@ def check_format(value: str, allowed: tuple[str, ...] = FORMATS) -> str:
 
 
 def report(root: Path, output: str = "table", console: Console | None = None,
-           higher_is_better: bool | None = None) -> None:
-    """Rewrite report.md, report.html and report.json in ROOT (and the figures whose data changed), then print
-    the chosen format: the glance as tables, the markdown or JSON text, or for html the page's path."""
+           higher_is_better: bool | None = None, svg: bool = False) -> None:
+    """Rewrite report.md, report.html and report.json in ROOT (and the figures whose data changed, as SVG too
+    when `svg`), then print the chosen format: the glance as tables, the markdown or JSON text, or for html the
+    page's path."""
     from bnbench.analysis.results import load
     from bnbench.rendering import glance
     from bnbench.rendering.report import write_reports
@@ -29,7 +30,7 @@ def report(root: Path, output: str = "table", console: Console | None = None,
     check_format(output)
     console = console or Console()
     results = load(root, higher_is_better)
-    rendered = write_reports(results)
+    rendered = write_reports(results, svg)
     if output == "table":
         if results.summary.figures.empty:
             say(console, "no run finished")

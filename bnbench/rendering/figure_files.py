@@ -1,5 +1,5 @@
-"""The report's figure files: which figures, what each one means, and saving them as PNG and SVG (plots.py
-draws them).
+"""The report's figure files: which figures, what each one means, and saving them as PNG, and as SVG when asked
+(plots.py draws them).
 
 The power trace reads and reduces millions of samples while the other figures need none of them, so on a
 machine with more than one core and a large power.parquet it is drawn in a forked worker process at the same
@@ -14,6 +14,7 @@ the figures as they are.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import multiprocessing
@@ -39,9 +40,10 @@ CURVE_FILES, POWER_FILES = ("runs.csv", "scenario.toml", "curves.parquet"), ("ru
 
 @dataclass(frozen=True)
 class Plot:
-    name: str  # files figures/<name>.png and figures/<name>.svg
+    name: str  # files figures/<name>.png and, when asked for, figures/<name>.svg
     title: str
     caption: str  # what the figure shows and how to read it
+    extensions: tuple[str, ...] = ("png",)  # the files it has: "png", and "svg" when one is there
 
 
 PNG_COMPRESS_LEVEL = 3  # zlib's default (6) took twice the time for files within 15% of the size
@@ -70,28 +72,39 @@ def lay_out(fig: Figure) -> None:
         fig.set_layout_engine(None)  # None under these settings: no engine at all
 
 
-def save(fig: Figure, folder: Path, name: str) -> None:
-    """`folder/name.png` and `.svg`, each written to a temporary file and renamed: a full disk or a Ctrl-C
-    leaves the previous figure or none, never half of one. One layout and one draw a file (`lay_out`): a draw
-    to lay out, then a layout draw again inside each save, had made five draws of each figure."""
+def extensions(svg: bool) -> tuple[str, ...]:
+    """The files a figure is saved as: PNG always (the HTML report embeds it), SVG only when asked for, since
+    drawing every figure a second time as SVG was a third of a large folder's report."""
+    return ("png", "svg") if svg else ("png",)
+
+
+def save(fig: Figure, folder: Path, name: str, svg: bool = False) -> None:
+    """`folder/name.png` (and `.svg` when `svg`), each written to a temporary file and renamed: a full disk or a
+    Ctrl-C leaves the previous figure or none, never half of one. One layout and one draw a file (`lay_out`): a
+    draw to lay out, then a layout draw again inside each save, had made five draws of each figure. Without
+    `svg`, an SVG left by an earlier report is removed: it shows the data before this drawing."""
     lay_out(fig)
 
     def png(tmp: Path) -> None:
         fig.savefig(tmp, format="png", pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
 
     atomic_write(folder / f"{name}.png", png)
-    atomic_write(folder / f"{name}.svg", lambda tmp: fig.savefig(tmp, format="svg"))
+    if svg:
+        atomic_write(folder / f"{name}.svg", lambda tmp: fig.savefig(tmp, format="svg"))
+    else:
+        (folder / f"{name}.svg").unlink(missing_ok=True)
 
 
-def draw_power(root: Path, folder: Path, run_order: list[str], source: str) -> bool:
-    """Read the power samples of `root` and save the power figure into `folder`; False when there are none."""
+def draw_power(root: Path, folder: Path, run_order: list[str], source: str, svg: bool = False) -> bool:
+    """Read the power samples of `root` and save the power figure into `folder` (as SVG too when `svg`); False
+    when there are none."""
     from bnbench.analysis.folder import load_power
     from bnbench.rendering import plots
 
     fig = plots.plot_power(load_power(root), run_order, source)
     if fig is None:
         return False
-    save(fig, folder, "power")
+    save(fig, folder, "power", svg)
     return True
 
 
@@ -133,15 +146,15 @@ def read_keys(folder: Path) -> dict[str, object]:
     return keys if isinstance(keys, dict) else {}
 
 
-def unchanged(keys: dict[str, object], folder: Path, name: str, key: str) -> bool | None:
-    """Whether figure `name`, last drawn from inputs with this `key`, exists (True: its files are still there)
-    or had no data (False); None when it must be drawn."""
+def unchanged(keys: dict[str, object], folder: Path, name: str, key: str, svg: bool = False) -> bool | None:
+    """Whether figure `name`, last drawn from inputs with this `key`, exists (True: its files are still there,
+    the SVG too when `svg` asks for one) or had no data (False); None when it must be drawn."""
     entry = keys.get(name)
     if not isinstance(entry, dict) or entry.get("key") != key:
         return None
     if entry.get("drawn") is not True:
         return False
-    return True if all((folder / f"{name}.{ext}").is_file() for ext in ("png", "svg")) else None
+    return True if all((folder / f"{name}.{ext}").is_file() for ext in extensions(svg)) else None
 
 
 def write_keys(folder: Path, keys: dict[str, str], drawn: set[str]) -> None:
@@ -160,6 +173,7 @@ class PowerDrawing:
     source: str
     key: str
     kept: bool | None
+    svg: bool = False
     worker: ProcessPoolExecutor | None = None
     pending: Future[bool] | None = field(default=None, repr=False)
 
@@ -169,7 +183,7 @@ class PowerDrawing:
             return self.kept
         if self.pending is not None:
             return self.pending.result()
-        return draw_power(root, folder, self.run_order, self.source)
+        return draw_power(root, folder, self.run_order, self.source, self.svg)
 
     def close(self) -> None:
         if self.worker is not None:
@@ -177,26 +191,26 @@ class PowerDrawing:
             self.worker = None
 
 
-def start_power(root: Path, folder: Path, run_order: list[str], source: str) -> PowerDrawing:
+def start_power(root: Path, folder: Path, run_order: list[str], source: str, svg: bool = False) -> PowerDrawing:
     """Find whether the power figure must be drawn and, where it pays (power_in_parallel), start drawing it in
     a forked worker now: `bnbench report` starts it before the summary is worked out, which the figure does not
     need (`run_order` and `source` come from runs.csv as the summary has them), so the worker's reading of
     millions of samples overlaps the main process's statistics as well as its other figures."""
     folder.mkdir(parents=True, exist_ok=True)
     key = inputs_key(root, POWER_FILES, "power", (run_order, source))
-    drawing = PowerDrawing(run_order, source, key, unchanged(read_keys(folder), folder, "power", key))
+    drawing = PowerDrawing(run_order, source, key, unchanged(read_keys(folder), folder, "power", key, svg), svg)
     if drawing.kept is None and power_in_parallel(root):
         _plots()  # matplotlib imported once, before the fork: the worker starts drawing, not importing
         drawing.worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        drawing.pending = drawing.worker.submit(draw_power, root, folder, run_order, source)
+        drawing.pending = drawing.worker.submit(draw_power, root, folder, run_order, source, svg)
     return drawing
 
 
 def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Path, order: list[str],
-                  power: PowerDrawing | None = None) -> list[Plot]:
-    """Draw every figure the data allows into `folder` (PNG and SVG), each only when its inputs changed since it
-    was last drawn; returns the figures there are, in report order. `power`: the power figure as start_power
-    began it (else it is begun here); this closes it."""
+                  power: PowerDrawing | None = None, svg: bool = False) -> list[Plot]:
+    """Draw every figure the data allows into `folder` (PNG, and SVG when `svg`), each only when its inputs
+    changed since it was last drawn or its asked-for files are missing; returns the figures there are, in report
+    order. `power`: the power figure as start_power began it (else it is begun here); this closes it."""
     folder.mkdir(parents=True, exist_ok=True)
     metric = summary.metric
     estimate = " The energy is an ESTIMATE from a power model, not a measurement." if is_estimate(
@@ -208,11 +222,11 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
                       "(unshaded is training); where phases alternate faster than a bin, the tint's strength is "
                       "the phase's share of the bin. Runs that share a device are drawn one after another."
                       + estimate)
-    if power is not None and (power.run_order, power.source) != (run_order, summary.energy_source):
+    if power is not None and (power.run_order, power.source, power.svg) != (run_order, summary.energy_source, svg):
         power.close()  # begun from other inputs than the summary's (never, by construction): begin it again
         power = None
     if power is None:
-        power = start_power(root, folder, run_order, summary.energy_source)
+        power = start_power(root, folder, run_order, summary.energy_source, svg)
     try:
         keys = {"power": power.key}
         curve_key = inputs_key(root, CURVE_FILES, "curves", (metric, order, summary.energy_source))
@@ -239,7 +253,7 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
         ]
         for plot, _ in plans:
             keys[plot.name] = curve_key
-            kept[plot.name] = unchanged(old_keys, folder, plot.name, curve_key)
+            kept[plot.name] = unchanged(old_keys, folder, plot.name, curve_key, svg)
         # Until every figure is saved only the unchanged ones keep their keys: an interrupted report draws the
         # rest again next time.
         write_keys(folder, {k: v for k, v in keys.items() if kept[k] is not None},
@@ -251,7 +265,7 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
                 fig = draw()
                 there = fig is not None
                 if fig is not None:
-                    save(fig, folder, plot.name)
+                    save(fig, folder, plot.name, svg)
             if there:
                 drawn.append(plot)
         has_power = power.drawn(root, folder)
@@ -260,4 +274,6 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
     if has_power:
         drawn.append(power_plot)
     write_keys(folder, keys, {p.name for p in drawn})
-    return drawn
+    # An SVG is there when asked for, or kept from an earlier report that asked, its figure unchanged since.
+    return [dataclasses.replace(p, extensions=("png", "svg") if (folder / f"{p.name}.svg").is_file() else ("png",))
+            for p in drawn]

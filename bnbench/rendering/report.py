@@ -64,8 +64,8 @@ def to_markdown(title: str, blocks: list[Block]) -> str:
             out.append("")
         elif isinstance(block, FigureBlock):
             p = block.plot
-            out += [f"![{p.title}]({FIGURES_DIR}/{p.name}.png)", "", f"*{p.title}.* {p.caption} "
-                    f"([SVG]({FIGURES_DIR}/{p.name}.svg))", ""]
+            svg = f" ([SVG]({FIGURES_DIR}/{p.name}.svg))" if "svg" in p.extensions else ""
+            out += [f"![{p.title}]({FIGURES_DIR}/{p.name}.png)", "", f"*{p.title}.* {p.caption}{svg}", ""]
     return "\n".join(out)
 
 
@@ -170,7 +170,7 @@ def summary_json(results: Results, summary: Summary, plots: list[Plot]) -> dict[
         "variants": variants,
         "comparisons": comparisons,
         "runs": summary.figures.to_dict(orient="records"),
-        "figures": [f"{FIGURES_DIR}/{p.name}.{ext}" for p in plots for ext in ("png", "svg")],
+        "figures": [f"{FIGURES_DIR}/{p.name}.{ext}" for p in plots for ext in p.extensions],
     })
 
 
@@ -182,19 +182,20 @@ class Rendered:
     plots: list[Plot]
 
 
-def _figures(results: Results, folder: Path) -> list[Plot]:
+def _figures(results: Results, folder: Path, svg: bool) -> list[Plot]:
     """The figures, the power trace's begun before the summary is worked out (it needs only runs.csv), so that
     its worker reads the samples while this process does the statistics."""
     runs = in_report_order(results.runs, results.variants)
-    power = start_power(results.root, folder, runs["run_id"].tolist(), folder_energy_source(runs))
+    power = start_power(results.root, folder, runs["run_id"].tolist(), folder_energy_source(runs), svg)
     try:
-        return write_figures(results.summary, results.curves, results.root, folder, results.variants, power)
+        return write_figures(results.summary, results.curves, results.root, folder, results.variants, power, svg)
     finally:
         power.close()
 
 
-def write_reports(results: Results) -> Rendered:
-    """Draw the figures and write report.md, report.html and report.json into the results folder.
+def write_reports(results: Results, svg: bool = False) -> Rendered:
+    """Draw the figures (as SVG too when `svg`) and write report.md, report.html and report.json into the
+    results folder.
 
     Raises UserError when the folder cannot be written.
     """
@@ -203,7 +204,7 @@ def write_reports(results: Results) -> Rendered:
         raise UserError(f"{figures}: a symbolic link inside a results folder; bnbench only writes real files there. "
                         "Remove it (the report draws the figures again)")
     try:
-        plots = _figures(results, figures)
+        plots = _figures(results, figures, svg)
         summary = results.summary
         title, blocks = build(results, summary, plots)
         rendered = Rendered(

@@ -146,7 +146,7 @@ FOLDER_FILES: dict[str, str] = {
     "runs/RUN_ID/": "A run in progress: chunks of its curves and power, its log and checkpoints; a command run's "
                     "stdout.log and stderr.log.",
     "report.md, report.html, report.json": "The report, written by bnbench run and rebuilt by bnbench report.",
-    "figures/": "The report's figures, as PNG and SVG.",
+    "figures/": "The report's figures, as PNG (and SVG after `bnbench report DIR --svg`).",
     "slurm/": "With --executor slurm: jobs.json (each run's latest job id), submitit/ (each job's script, stdout "
               "and stderr), idle/ (each session's node idle baselines), events/ (what running jobs reported, not yet "
               "replayed).",

@@ -3,6 +3,7 @@ prints its path, not the page."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -22,10 +23,10 @@ def stamps(root):
 def test_figures_are_redrawn_only_when_their_data_changed(folder):
     root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, energy_j={"control": [10.0, 12.0],
                   "bn": [11.0, 13.0]}, source="rapl", power=True)
+    names = ("metric_vs_step", "metric_vs_time", "metric_vs_energy", "loss", "power")
     assert runner.invoke(app, ["report", str(root)]).exit_code == 0
     first = stamps(root)
-    assert set(first) == {f"{n}.{e}" for n in ("metric_vs_step", "metric_vs_time", "metric_vs_energy", "loss",
-                                              "power") for e in ("png", "svg")}
+    assert set(first) == {f"{n}.png" for n in names}  # PNG only: SVG is asked for
     # Nothing changed: every file is left as it was, and the report still lists all five figures.
     result = runner.invoke(app, ["report", str(root)])
     assert result.exit_code == 0 and "5 figures" in result.output, result.output
@@ -35,11 +36,40 @@ def test_figures_are_redrawn_only_when_their_data_changed(folder):
     power.assign(power_w=power["power_w"] + 5).to_parquet(root / "power.parquet", index=False)
     assert runner.invoke(app, ["report", str(root)]).exit_code == 0
     changed = {name for name, ns in stamps(root).items() if ns != first[name]}
-    assert changed == {"power.png", "power.svg"}
+    assert changed == {"power.png"}
     # A deleted figure is drawn again even when its data did not change.
-    (root / "figures" / "loss.svg").unlink()
+    (root / "figures" / "loss.png").unlink()
     assert runner.invoke(app, ["report", str(root)]).exit_code == 0
-    assert (root / "figures" / "loss.svg").is_file()
+    assert (root / "figures" / "loss.png").is_file()
+
+
+def test_svg_figures_are_written_when_asked_for_and_never_left_stale(folder):
+    root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, energy_j={"control": [10.0, 12.0],
+                  "bn": [11.0, 13.0]}, source="rapl", power=True)
+    names = ("metric_vs_step", "metric_vs_time", "metric_vs_energy", "loss", "power")
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    assert "SVG" not in (root / "report.md").read_text(encoding="utf-8")
+    # --svg on an unchanged folder: each figure is drawn again, since its SVG is missing.
+    assert runner.invoke(app, ["report", str(root), "--svg"]).exit_code == 0
+    with_svg = stamps(root)
+    assert set(with_svg) == {f"{n}.{e}" for n in names for e in ("png", "svg")}
+    assert "([SVG](figures/loss.svg))" in (root / "report.md").read_text(encoding="utf-8")
+    listed = json.loads((root / "report.json").read_text(encoding="utf-8"))["figures"]
+    assert sorted(listed) == sorted(f"figures/{n}" for n in with_svg)
+    # A report without --svg keeps an SVG whose figure is unchanged, and links it.
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    assert stamps(root) == with_svg
+    assert "([SVG](figures/loss.svg))" in (root / "report.md").read_text(encoding="utf-8")
+    # Its data changed and no SVG asked for: the figure's new PNG, and its old SVG removed, not left stale.
+    power = pd.read_parquet(root / "power.parquet")
+    power.assign(power_w=power["power_w"] + 5).to_parquet(root / "power.parquet", index=False)
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    now = stamps(root)
+    assert "power.svg" not in now and now["power.png"] != with_svg["power.png"]
+    assert {n: ns for n, ns in now.items() if n != "power.png"} == {
+        n: ns for n, ns in with_svg.items() if n not in ("power.png", "power.svg")}
+    assert "power.svg" not in (root / "report.md").read_text(encoding="utf-8")
+    assert "figures/power.svg" not in json.loads((root / "report.json").read_text(encoding="utf-8"))["figures"]
 
 
 def test_html_format_writes_the_file_and_prints_its_path(folder):
@@ -81,4 +111,4 @@ def test_the_power_figure_is_begun_before_the_summary_from_the_summarys_own_orde
     monkeypatch.setattr(report, "start_power", spy)
     report.write_reports(fresh)
     assert begun == [False]
-    assert (root / "figures" / "power.svg").stat().st_size > 0
+    assert (root / "figures" / "power.png").stat().st_size > 0

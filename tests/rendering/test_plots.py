@@ -77,10 +77,13 @@ def test_a_figure_laid_out_once_draws_the_pixels_it_would_have(tmp_path):
     laid_out = legend_figure()
     lay_out(laid_out)
     # Laid out and placed once, it draws the same image as a figure that lays itself out and places its legend
-    # at each save; and save() writes both files, the PNG as a plain save draws it.
+    # at each save; and save() writes the PNG as a plain save draws it, and the SVG only when asked.
     assert laid_out.get_layout_engine() is None
     assert np.array_equal(png_pixels(laid_out), png_pixels(legend_figure()))
     save(legend_figure(), tmp_path, "f")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png"]
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "f.png")), png_pixels(legend_figure()))
+    save(legend_figure(), tmp_path, "f", svg=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.png", "f.svg"]
     assert np.array_equal(np.asarray(Image.open(tmp_path / "f.png")), png_pixels(legend_figure()))
 
@@ -100,7 +103,7 @@ def test_saving_both_files_draws_the_figure_twice_and_searches_the_legend_spot_b
     monkeypatch.setattr(Figure, "draw", lambda self, *a, **k: draws.append(1) or draw(self, *a, **k))
     monkeypatch.setattr(Legend, "_find_best_position",
                         lambda *a, **k: searches.append(len(draws)) or find(*a, **k))
-    save(fig, tmp_path, "f")
+    save(fig, tmp_path, "f", svg=True)
     # One draw a file (a layout draw first, and one inside each save, made five); the 1,000 points are searched
     # for the legend's spot while the figure is laid out, before either file is drawn.
     assert len(draws) == 2

@@ -34,7 +34,7 @@ def test_a_folder_whose_runs_all_failed_before_any_phase_reports(folder):
     power.to_parquet(root / "power.parquet", index=False)
     result = runner.invoke(app, ["report", str(root)])
     assert result.exit_code == 0, result.output
-    assert (root / "figures" / "power.svg").stat().st_size > 0
+    assert (root / "figures" / "power.png").stat().st_size > 0
 
 
 def test_a_full_disk_while_a_figure_is_saved_leaves_the_previous_one(folder, monkeypatch):
@@ -44,12 +44,12 @@ def test_a_full_disk_while_a_figure_is_saved_leaves_the_previous_one(folder, mon
 
     root = folder(finals={"control": [29.9, 30.0], "bn": [27.9, 28.0]})
     assert runner.invoke(app, ["report", str(root)]).exit_code == 0
-    svg = root / "figures" / "metric_vs_step.svg"
-    before = svg.read_bytes()
+    png = root / "figures" / "metric_vs_step.png"
+    before = png.read_bytes()
     real = Figure.savefig
 
-    def disk_fills(self, target, **kwargs):  # half the SVG reaches the disk, then no space is left
-        if kwargs.get("format") == "svg" or str(target).endswith(".svg"):
+    def disk_fills(self, target, **kwargs):  # half the PNG reaches the disk, then no space is left
+        if kwargs.get("format") == "png" or str(target).endswith(".png"):
             with open(target, "wb") as handle:
                 handle.write(before[: len(before) // 2])
             raise OSError(errno.ENOSPC, "No space left on device")
@@ -60,7 +60,7 @@ def test_a_full_disk_while_a_figure_is_saved_leaves_the_previous_one(folder, mon
     result = runner.invoke(app, ["report", str(root)])
     assert result.exit_code == 2, result.output
     assert one_line(result.output) == f"bnbench: error: {root}: cannot write the report (No space left on device)"
-    assert svg.read_bytes() == before  # not the half-written one
+    assert png.read_bytes() == before  # not the half-written one
     assert not list((root / "figures").glob(".*.tmp"))
 
 

@@ -19,5 +19,5 @@ def test_run_writes_report_and_prints_verdict(tiny_scenario, tmp_path):
     data = json.loads((out / "report.json").read_text())
     assert data["baseline"] == "control" and set(data["variants"]) == {"control", "bn"}
     assert data["comparisons"]["bn"]["differences"]["final"]["n_a"] == 2
-    for name in ("report.md", "report.html", "figures/metric_vs_step.png", "figures/loss.svg"):
+    for name in ("report.md", "report.html", "figures/metric_vs_step.png", "figures/loss.png"):
         assert (out / name).exists(), name
