@@ -96,7 +96,7 @@ def load_power(root: Path) -> pd.DataFrame:
 
     def read(path: Path) -> pa.Table:
         try:
-            table = pq.read_table(path, read_dictionary=strings)
+            table = pq.read_table(path, read_dictionary=strings, use_threads=False)
         except (OSError, ValueError) as exc:  # a truncated file, or not Parquet (ArrowInvalid is a ValueError)
             raise damaged(path, exc) from None
         check_columns(path, "power", table.column_names)
@@ -114,7 +114,7 @@ def load_power(root: Path) -> pd.DataFrame:
     if not tables:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in POWER_COLUMNS})
     table = pa.concat_tables(tables, promote_options="permissive").unify_dictionaries()
-    frame = table.to_pandas()
+    frame = table.to_pandas(use_threads=False)
     for column in strings:
         if column in frame and frame[column].dtype != "category":
             frame[column] = frame[column].astype("category")
@@ -150,3 +150,29 @@ def add_unfinished_runs(runs: pd.DataFrame, curves: pd.DataFrame, metric: Metric
             "energy_source": "none",
         })
     return pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)
+
+
+def energy_source(sources: pd.Series) -> str:
+    """One label for the sources of a set of runs: 'nvml-counter', 'estimate', 'none', or 'a + b' when mixed."""
+    found = sorted(set(sources.dropna().astype(str)) - {"", "nan"}) or ["none"]
+    measured = [s for s in found if s != "none"]
+    return " + ".join(measured) if measured else "none"
+
+
+def folder_energy_source(runs: pd.DataFrame) -> str:
+    """The label of a folder's energy: its completed runs' sources (all its runs' when none completed)."""
+    if "energy_source" not in runs:
+        return "none"
+    done = runs[runs["status"] == "completed"]
+    return energy_source((done if len(done) else runs)["energy_source"])
+
+
+def in_report_order(runs: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
+    """Rows of runs as every report lists them: by variant in the scenario's order, then by seed."""
+    rank = runs["variant"].map({v: i for i, v in enumerate(variants)})
+    ordered = runs.assign(_rank=rank).sort_values(["_rank", "seed"], kind="stable").drop(columns="_rank")
+    return ordered.reset_index(drop=True)
+
+
+def is_estimate(source: str) -> bool:
+    return "estimate" in source

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bnbench.analysis.folder import ResultsFolder, add_unfinished_runs, metric_column
 from bnbench.analysis.metric_info import resolve
-from bnbench.analysis.summary import Summary, summarize
 from bnbench.errors import UserError
+
+if TYPE_CHECKING:  # imported when the summary is first asked for: it brings scipy, which reading a folder needs not
+    from bnbench.analysis.summary import Summary
 
 
 class Results(ResultsFolder):
@@ -20,6 +23,8 @@ class Results(ResultsFolder):
 
     @functools.cached_property
     def summary(self) -> Summary:
+        from bnbench.analysis.summary import summarize
+
         return summarize(self)
 
 

@@ -15,6 +15,7 @@ import pandas as pd
 
 from bnbench.analysis import stats, verdict
 from bnbench.analysis.decide import Design, Verdict, decide
+from bnbench.analysis.folder import energy_source, folder_energy_source, in_report_order, is_estimate
 from bnbench.analysis.metric_info import MetricInfo, bounds
 from bnbench.analysis.run_figures import run_figures
 
@@ -40,32 +41,6 @@ FIGURES: dict[str, tuple[str, bool | None]] = {
 COMPARED = ("final", "best", "measured_s", "energy_j", "steps_to_target", "time_to_target_s", "energy_to_target_j")
 ENERGY_FIGURES = ("energy_j", "energy_to_target_j")
 TARGET_FIGURES = ("steps_to_target", "time_to_target_s", "energy_to_target_j")
-
-
-def energy_source(sources: pd.Series) -> str:
-    """One label for the sources of a set of runs: 'nvml-counter', 'estimate', 'none', or 'a + b' when mixed."""
-    found = sorted(set(sources.dropna().astype(str)) - {"", "nan"}) or ["none"]
-    measured = [s for s in found if s != "none"]
-    return " + ".join(measured) if measured else "none"
-
-
-def folder_energy_source(runs: pd.DataFrame) -> str:
-    """The label of a folder's energy: its completed runs' sources (all its runs' when none completed)."""
-    if "energy_source" not in runs:
-        return "none"
-    done = runs[runs["status"] == "completed"]
-    return energy_source((done if len(done) else runs)["energy_source"])
-
-
-def in_report_order(runs: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
-    """Rows of runs as every report lists them: by variant in the scenario's order, then by seed."""
-    rank = runs["variant"].map({v: i for i, v in enumerate(variants)})
-    ordered = runs.assign(_rank=rank).sort_values(["_rank", "seed"], kind="stable").drop(columns="_rank")
-    return ordered.reset_index(drop=True)
-
-
-def is_estimate(source: str) -> bool:
-    return "estimate" in source
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 
 from bnbench.analysis.compare import FolderComparison
+from bnbench.analysis.folder import is_estimate
 from bnbench.analysis.gate import Gate
 from bnbench.analysis.results import Results
-from bnbench.analysis.summary import COMPARED, ENERGY_FIGURES, figure_values, is_estimate
+from bnbench.analysis.summary import COMPARED, ENERGY_FIGURES, figure_values
 from bnbench.analysis.verdict import p_text
 from bnbench.rendering.document import (
     FIGURE_LABELS,

@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from bnbench.analysis import verdict
+from bnbench.analysis.folder import is_estimate
 from bnbench.analysis.results import Results
 from bnbench.analysis.stats import Difference, Ratio
 from bnbench.analysis.summary import (
@@ -21,7 +22,6 @@ from bnbench.analysis.summary import (
     Comparison,
     Summary,
     VariantSummary,
-    is_estimate,
 )
 from bnbench.energy import busy
 from bnbench.rendering import format as fmt

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from bnbench.analysis import stats, verdict
-from bnbench.analysis.summary import Summary, is_estimate
+from bnbench.analysis.folder import is_estimate
+from bnbench.analysis.summary import Summary
 from bnbench.rendering import format as fmt
 
 if TYPE_CHECKING:

@@ -82,8 +82,8 @@ def test_html_format_writes_the_file_and_prints_its_path(folder):
 
 
 def test_the_power_figure_is_begun_before_the_summary_from_the_summarys_own_order_and_source(folder, monkeypatch):
+    from bnbench.analysis.folder import folder_energy_source, in_report_order
     from bnbench.analysis.results import load
-    from bnbench.analysis.summary import folder_energy_source, in_report_order
     from bnbench.rendering import report
 
     root = folder(finals={"control": [30.0, 30.2, 30.1], "bn": [29.0, 29.4, 29.2]},
@@ -101,14 +101,48 @@ def test_the_power_figure_is_begun_before_the_summary_from_the_summarys_own_orde
     assert folder_energy_source(ordered) == results.summary.energy_source
     # `bnbench report` begins the power figure before anything has asked for the summary.
     begun = []
-    start_power = report.start_power
+    begin = report.begin
     fresh = load(root)
 
     def spy(*args):
         begun.append("summary" in fresh.__dict__)  # a cached_property sits in __dict__ once computed
-        return start_power(*args)
+        return begin(*args)
 
-    monkeypatch.setattr(report, "start_power", spy)
+    monkeypatch.setattr(report, "begin", spy)
     report.write_reports(fresh)
     assert begun == [False]
     assert (root / "figures" / "power.png").stat().st_size > 0
+
+
+FORK_SPY = """
+import sys
+from bnbench.rendering import figure_files, forked
+figure_files.in_children = lambda: True  # as on any machine with two cores or more
+started = []
+class Spy(forked.Forked):
+    def __init__(self, fn, *args):
+        started.append((args[2] if fn.__name__ == "draw_and_save" else fn.__name__, "scipy" in sys.modules))
+        super().__init__(fn, *args)
+figure_files.Forked = Spy
+from bnbench.cli import app
+try:
+    app(["report", sys.argv[1]])
+except SystemExit as exc:
+    assert exc.code in (0, None), exc.code
+print(started)
+"""
+
+
+def test_the_power_figures_child_is_forked_before_the_statistics_are_imported_and_each_figure_but_one_in_its_own(
+        folder):
+    # In a fresh process, as `bnbench report` runs: the power figure's child starts before scipy (the statistics)
+    # is imported; after the summary, three of the four curve figures go to children and the last (the loss) is
+    # drawn by the report's own process meanwhile.
+    root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, power=True)
+    done = subprocess.run([sys.executable, "-c", FORK_SPY, str(root)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    started = [("power_figure", False), ("metric_vs_step", True), ("metric_vs_time", True), ("metric_vs_energy", True)]
+    assert done.stdout.strip().splitlines()[-1] == str(started)
+    # No energy was measured: the energy figure's child found nothing to draw.
+    assert sorted(p.name for p in (root / "figures").glob("*.png")) == [
+        "loss.png", "metric_vs_step.png", "metric_vs_time.png", "power.png"]
