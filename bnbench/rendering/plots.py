@@ -8,16 +8,20 @@ so a night of 10 Hz samples draws as fast as a minute of them and looks the same
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 
-from bnbench.analysis.summary import Summary, is_estimate
+from bnbench.analysis.folder import is_estimate
 from bnbench.rendering.format import energy_scale, time_scale
+
+if TYPE_CHECKING:  # the statistics (and scipy) are not needed to draw: the power figure is begun before them
+    from bnbench.analysis.summary import Summary
 
 MAX_POINTS = 800  # per line: about one per pixel column of an 8-inch figure at 110 dpi
 PHASE_COLORS = {"setup": "#e59866", "warmup": "#f2c14e", "eval": "#7fb3d5", "checkpoint": "#c39bd3", "idle": "#d5d8dc"}
@@ -222,62 +226,126 @@ class Timeline:
     phases: list[str]
 
 
+@dataclass(frozen=True)
+class Trace:
+    """One device's power trace as drawn: the envelope per time bin, the phase spans to shade, the last time."""
+
+    centre: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    mean: np.ndarray
+    spans: list[tuple[int, float, float, float]]
+    phases: list[str]
+    last_s: float
+
+    @classmethod
+    def of(cls, timeline: Timeline) -> Trace:
+        centre, low, high, mean = envelope(timeline.t_s, timeline.power_w)
+        last = float(timeline.t_s.max()) if len(timeline.t_s) else 0.0
+        return cls(centre, low, high, mean, phase_spans(timeline.t_s, timeline.phase), timeline.phases, last)
+
+
 def categorical(series: pd.Series) -> pd.Series:
     return series if isinstance(series.dtype, pd.CategoricalDtype) else series.astype("category")
 
 
-def device_timeline(power: pd.DataFrame, device: str, run_order: list[str]) -> Timeline:
-    """One device's samples on one time axis.
+def device_timelines(power: pd.DataFrame, run_order: list[str]) -> Iterator[tuple[str, Timeline]]:
+    """Each device's name and samples on one time axis, one device at a time (devices without samples left out).
 
     Runs whose clocks overlap on a device (each run's t_s counting from its own start) are laid end to end in
     `run_order`; runs on one shared clock keep their times, shifted so the device's first sample is at 0.
+
+    A night holds millions of samples, so this and the reductions after it (envelope, phase_spans) make no array
+    of the whole night's length and work in place on the arrays they own: an array of tens of MB is fresh memory
+    that the kernel must map page by page, which had cost more than the arithmetic. A device's arrays (an
+    eighth of a night of 8 GPUs) are dropped before the next device's are made.
     """
-    rows = power[(categorical(power["device"]) == device).to_numpy()]
-    run = categorical(rows["run_id"])
-    codes = run.cat.codes.to_numpy()
-    names = [str(c) for c in run.cat.categories]
-    t = rows["t_s"].to_numpy(dtype=float)
-    present = np.flatnonzero(np.bincount(codes, minlength=len(names)))
-    lo = np.full(len(names), np.inf)
-    hi = np.full(len(names), -np.inf)
-    _group_extremes(codes, t, lo, hi)
+    device = categorical(power["device"])
+    codes = device.cat.codes.to_numpy()
+    run, phase = categorical(power["run_id"]), categorical(power["phase"])
+    run_codes, run_names = run.cat.codes.to_numpy(), [str(c) for c in run.cat.categories]
+    phase_codes, phase_names = phase.cat.codes.to_numpy(), [str(c) for c in phase.cat.categories]
+    t = power["t_s"].to_numpy(dtype=float)
+    watts = power["power_w"].to_numpy(dtype=float)
+    for code, name in enumerate(device.cat.categories):
+        rows = np.flatnonzero(codes == code)
+        if len(rows):
+            yield str(name), _timeline(Column(run_codes[rows], run_names), t[rows], watts[rows],
+                                       Column(phase_codes[rows], phase_names), run_order)
+
+
+def blocks(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each block of equal consecutive codes starts, and its code."""
+    starts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
+    starts = np.r_[0, starts] if len(codes) else starts
+    return starts, codes[starts]
+
+
+@dataclass(frozen=True)
+class Column:
+    """A categorical column as numpy codes into `names`."""
+
+    codes: np.ndarray
+    names: list[str]
+
+    def part(self, lo: int, hi: int) -> Column:
+        return Column(self.codes[lo:hi], self.names)
+
+
+def _timeline(runs: Column, t: np.ndarray, watts: np.ndarray, phases: Column, run_order: list[str]) -> Timeline:
+    """One device's samples (in the frame's order) on one time axis: see device_timelines. `t` is shifted in
+    place: it is the caller's own copy."""
+    codes = runs.codes
+    lo = np.full(len(runs.names), np.inf)
+    hi = np.full(len(runs.names), -np.inf)
+    present = _group_extremes(codes, t, lo, hi)
     rank = {r: i for i, r in enumerate(run_order)}
-    ordered = sorted(present, key=lambda c: (rank.get(names[c], len(rank)), lo[c]))
+    ordered = sorted(present, key=lambda c: (rank.get(runs.names[c], len(rank)), lo[c]))
     starts, ends = lo[ordered], hi[ordered]
-    offsets = np.zeros(len(names))
+    offsets = np.zeros(len(runs.names))
     if bool((starts[1:] < ends[:-1]).any()):
         durations = ends - starts
         offsets[ordered] = np.concatenate([[0.0], np.cumsum(durations)[:-1]]) - starts
     else:
         offsets[ordered] = -float(starts.min())
-    t = t + offsets[codes]
-    phase = categorical(rows["phase"])
-    phase_codes = phase.cat.codes.to_numpy()
-    watts = rows["power_w"].to_numpy(dtype=float)
-    if not bool((np.diff(t) >= 0).all()):
+    t += offsets[codes]
+    phase_codes = phases.codes
+    if not bool((t[1:] >= t[:-1]).all()):
         order = np.argsort(t, kind="stable")
         t, watts, phase_codes = t[order], watts[order], phase_codes[order]
-    return Timeline(t, watts, phase_codes, [str(c) for c in phase.cat.categories])
+    return Timeline(t, watts, phase_codes, phases.names)
 
 
-def _group_extremes(codes: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> None:
-    """Per code: min into `lo`, max into `hi` (sorting once beats ufunc.at on millions of samples)."""
-    order = np.argsort(codes, kind="stable")
-    sorted_codes, sorted_t = codes[order], t[order]
-    bounds = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-    lo[sorted_codes[bounds]] = np.minimum.reduceat(sorted_t, bounds)
-    hi[sorted_codes[bounds]] = np.maximum.reduceat(sorted_t, bounds)
+def _group_extremes(codes: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per code: min into `lo`, max into `hi`; returns the codes present, ascending. Reduced per block of equal
+    consecutive codes first (a run's samples are stored together: a device has a handful of blocks), then per
+    code over the blocks."""
+    starts, block_codes = blocks(codes)
+    np.minimum.at(lo, block_codes, np.minimum.reduceat(t, starts))
+    np.maximum.at(hi, block_codes, np.maximum.reduceat(t, starts))
+    return np.unique(block_codes)
+
+
+def bin_index(t: np.ndarray, bins: int) -> tuple[np.ndarray, float]:
+    """Each sample's time bin of `bins` equal bins from t[0] to t[-1] (t sorted), and the span they cover."""
+    span = max(float(t[-1] - t[0]), 1e-9)
+    scaled = t - t[0]
+    scaled /= span
+    scaled *= bins
+    index = scaled.astype(np.int64)
+    np.minimum(index, bins - 1, out=index)
+    return index, span
 
 
 def envelope(t: np.ndarray, p: np.ndarray, bins: int = MAX_POINTS) -> tuple[np.ndarray, ...]:
     """Per time bin: centre, min, max and mean power (NaN samples ignored; empty bins dropped)."""
     ok = np.isfinite(p)
-    t, p = t[ok], p[ok]
+    if not ok.all():
+        t, p = t[ok], p[ok]
     if not len(t):
         return (np.array([]),) * 4
-    span = max(float(t[-1] - t[0]), 1e-9)
-    index = np.minimum(((t - t[0]) / span * bins).astype(np.int64), bins - 1)
-    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    index, span = bin_index(t, bins)
+    starts = np.r_[0, np.flatnonzero(index[1:] != index[:-1]) + 1]
     counts = np.diff(np.r_[starts, len(t)])
     centre = t[0] + (index[starts] + 0.5) * span / bins
     return (centre, np.minimum.reduceat(p, starts), np.maximum.reduceat(p, starts),
@@ -300,11 +368,12 @@ def phase_spans(
         ends = np.r_[change, len(t) - 1]
         return [(int(codes[s]), float(t[s]), float(t[e]), 1.0) for s, e in zip(starts, ends, strict=True)
                 if codes[s] >= 0]
-    codes = codes + 1  # no phase (-1) counted as a kind of its own, 0, which is never shaded
-    span = max(float(t[-1] - t[0]), 1e-9)
-    index = np.minimum(((t - t[0]) / span * max_spans).astype(np.int64), max_spans - 1)
-    kinds = int(codes.max()) + 1
-    counts = np.bincount(index * kinds + codes, minlength=max_spans * kinds).reshape(max_spans, kinds)
+    index, span = bin_index(t, max_spans)
+    kinds = int(codes.max()) + 2  # no phase (-1) counted as a kind of its own, 0, which is never shaded
+    index *= kinds
+    index += codes
+    index += 1
+    counts = np.bincount(index, minlength=max_spans * kinds).reshape(max_spans, kinds)
     totals = counts.sum(axis=1)
     edges = t[0] + np.arange(max_spans + 1) * span / max_spans
     # Shares rounded to 5% so that neighbouring bins with the same tint merge into one rectangle.
@@ -326,21 +395,18 @@ def plot_power(power: pd.DataFrame, run_order: list[str], source: str) -> Figure
     """Power per device: the min-max envelope and mean per time bin, phases other than 'train' shaded."""
     if power.empty or power["power_w"].notna().sum() == 0:
         return None
-    device_column = categorical(power["device"])
-    devices = [str(d) for d in device_column.cat.categories if (device_column == d).any()]
+    traces = {device: Trace.of(timeline) for device, timeline in device_timelines(power, run_order)}
+    devices = list(traces)
     fig = Figure(figsize=(9, 1.0 + 1.8 * len(devices)), dpi=DPI, layout="constrained")
     axes = np.atleast_1d(fig.subplots(len(devices), 1, sharex=True, squeeze=False)[:, 0])
-    timeline = {d: device_timeline(power, d, run_order) for d in devices}
-    last = max((float(tl.t_s.max()) for tl in timeline.values() if len(tl.t_s)), default=0.0)
-    divisor, unit = time_scale(last)
+    divisor, unit = time_scale(max((trace.last_s for trace in traces.values()), default=0.0))
     shown: set[str] = set()
     for ax, device in zip(axes, devices, strict=True):
-        tl = timeline[device]
-        centre, low, high, mean = envelope(tl.t_s, tl.power_w)
+        trace = traces[device]
+        centre, low, high, mean = trace.centre, trace.low, trace.high, trace.mean
         top = float(np.nanmax(high)) * 1.08 if len(high) else 1.0
-        spans = phase_spans(tl.t_s, tl.phase)
         for name in sorted(PHASE_COLORS):
-            mine = [(s, e, share) for p, s, e, share in spans if tl.phases[p] == name]
+            mine = [(s, e, share) for p, s, e, share in trace.spans if trace.phases[p] == name]
             if mine:
                 ax.broken_barh([(s / divisor, (e - s) / divisor) for s, e, _ in mine], (0, top), linewidth=0,
                                facecolors=[to_rgba(PHASE_COLORS[name], 0.1 + 0.5 * share) for _, _, share in mine],

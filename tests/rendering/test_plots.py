@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bnbench.rendering.plots import bin_mean, device_timeline, envelope, phase_spans
+from bnbench.rendering.plots import bin_mean, device_timelines, envelope, phase_spans
 
 
 def test_phase_spans_exact_when_few():
@@ -34,7 +34,7 @@ def test_runs_with_their_own_clocks_are_laid_end_to_end():
     # Two runs on one device, each timed from its own start (0, 1, 2 s): the second follows the first (2 s long).
     power = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "device": "cuda:0", "t_s": [0.0, 1, 2] * 2,
                           "power_w": [10.0, 11, 12, 20, 21, 22], "phase": "train"})
-    timeline = device_timeline(power, "cuda:0", ["a", "b"])
+    timeline = dict(device_timelines(power, ["a", "b"]))["cuda:0"]
     assert timeline.t_s.tolist() == [0.0, 1, 2, 2, 3, 4]
     assert timeline.power_w.tolist() == [10.0, 11, 12, 20, 21, 22]
 
