@@ -23,14 +23,21 @@ def report(root: Path, output: str = "table", console: Console | None = None,
     when `svg`), then print the chosen format: the glance as tables, the markdown or JSON text, or for html the
     page's path."""
     from bnbench.analysis.results import load
-    from bnbench.rendering import glance
-    from bnbench.rendering.report import write_reports
-    from bnbench.rendering.table import notes, print_glance, say
+    from bnbench.rendering.figure_files import begin
 
     check_format(output)
     console = console or Console()
     results = load(root, higher_is_better)
-    rendered = write_reports(results, svg)
+    # The power figure's child starts before the statistics are imported: it needs runs.csv alone.
+    power = begin(results, svg)
+    try:
+        from bnbench.rendering import glance
+        from bnbench.rendering.report import write_reports
+        from bnbench.rendering.table import notes, print_glance, say
+
+        rendered = write_reports(results, svg, power)
+    finally:
+        power.close()
     if output == "table":
         if results.summary.figures.empty:
             say(console, "no run finished")

@@ -1,9 +1,10 @@
 """The report's figure files: which figures, what each one means, and saving them as PNG, and as SVG when asked
 (plots.py draws them).
 
-The power trace reads and reduces millions of samples while the other figures need none of them, so on a
-machine with more than one core and a large power.parquet it is drawn in a forked worker process at the same
-time as the others; the main process then never holds the power samples at all.
+On a machine with more than one core each figure to draw is drawn in a forked child process (forked.py), all at
+the same time. The power trace, which reads and reduces millions of samples, is begun first: `bnbench report`
+starts it as soon as the folder is read, before the statistics are imported and worked out, which the figure
+does not need. The main process then never holds the power samples at all.
 
 A figure is drawn again only when what it is drawn from changed: `figures/figures.json` keeps, per figure, a
 key of its input files (size and modification time: every write replaces a file whole), the options that shape
@@ -17,23 +18,25 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import multiprocessing
-import os
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from bnbench.analysis.summary import Summary, is_estimate
+from bnbench.analysis.folder import folder_energy_source, in_report_order, is_estimate
+from bnbench.errors import UserError
+from bnbench.rendering.forked import Forked, cores
 from bnbench.results.atomic import atomic_write
 
 if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: an unchanged folder's report needs none
     import pandas as pd
     from matplotlib.figure import Figure
 
-PARALLEL_POWER_BYTES = 8 * 2**20  # a power.parquet above this is drawn in a worker process (about 1 M samples)
+    from bnbench.analysis.folder import ResultsFolder
+    from bnbench.analysis.summary import Summary
+
+FIGURES_DIR = "figures"  # in a results folder
 KEYS_FILE = "figures.json"  # in the figures folder: what each figure was last drawn from
 CURVE_FILES, POWER_FILES = ("runs.csv", "scenario.toml", "curves.parquet"), ("runs.csv", "power.parquet")
 
@@ -108,9 +111,9 @@ def draw_power(root: Path, folder: Path, run_order: list[str], source: str, svg:
     return True
 
 
-def power_in_parallel(root: Path) -> bool:
-    target = root / "power.parquet"
-    return (os.cpu_count() or 1) > 1 and target.exists() and target.stat().st_size > PARALLEL_POWER_BYTES
+def in_children() -> bool:
+    """Whether figures are drawn in forked children: where this process may use more than one core."""
+    return cores() > 1
 
 
 def _plots() -> ModuleType:
@@ -157,60 +160,114 @@ def unchanged(keys: dict[str, object], folder: Path, name: str, key: str, svg: b
     return True if all((folder / f"{name}.{ext}").is_file() for ext in extensions(svg)) else None
 
 
-def write_keys(folder: Path, keys: dict[str, str], drawn: set[str]) -> None:
+def write_keys(folder: Path, keys: dict[str, str], drawn: set[str], kept: dict[str, object] | None = None) -> None:
+    """figures.json: each figure's key and whether it was drawn, with `kept`'s entries (as read) as they were."""
     from bnbench.results.atomic import atomic_write_text
 
-    entries = {name: {"key": key, "drawn": name in drawn} for name, key in keys.items()}
+    entries = {**(kept or {}), **{name: {"key": key, "drawn": name in drawn} for name, key in keys.items()}}
     atomic_write_text(folder / KEYS_FILE, json.dumps(entries, indent=1) + "\n")
 
 
-@dataclass
-class PowerDrawing:
-    """The power figure under way: its inputs' key, whether its files are there from an earlier report (True),
-    its data allow none (False) or it must be drawn (None), and the worker drawing it when one does."""
+@dataclass(frozen=True)
+class PowerFigure:
+    """The power figure as a report found or drew it: the run order and energy source it was drawn from, its
+    inputs' key, and whether the folder has one (False: no power samples)."""
 
     run_order: list[str]
     source: str
     key: str
-    kept: bool | None
-    svg: bool = False
-    worker: ProcessPoolExecutor | None = None
-    pending: Future[bool] | None = field(default=None, repr=False)
+    present: bool
 
-    def drawn(self, root: Path, folder: Path) -> bool:
-        """Whether the folder has a power figure once this is done (drawing it here when no worker does)."""
-        if self.kept is not None:
-            return self.kept
+
+def power_figure(root: Path, folder: Path, run_order: list[str], source: str, svg: bool = False) -> PowerFigure:
+    """The power figure of `root` in `folder`: kept when its inputs are unchanged and its files there, else
+    drawn."""
+    key = inputs_key(root, POWER_FILES, "power", (run_order, source))
+    kept = unchanged(read_keys(folder), folder, "power", key, svg)
+    present = kept if kept is not None else draw_power(root, folder, run_order, source, svg)
+    return PowerFigure(run_order, source, key, present)
+
+
+@dataclass
+class PowerDrawing:
+    """The power figure under way: found unchanged, being drawn in a forked child, or to be drawn (`begin`)."""
+
+    folder: Path
+    svg: bool = False
+    found: PowerFigure | None = None
+    pending: Forked[PowerFigure] | None = field(default=None, repr=False)
+
+    def finish(self, root: Path, run_order: list[str], source: str) -> PowerFigure:
+        """The power figure for the summary's run order and energy source: as found or drawn by the child from
+        the same, read from runs.csv; drawn here when no child drew it, or (never, by construction) when it was
+        begun from other inputs."""
         if self.pending is not None:
-            return self.pending.result()
-        return draw_power(root, folder, self.run_order, self.source, self.svg)
+            pending, self.pending = self.pending, None
+            self.found = pending.result()
+        if self.found is not None and (self.found.run_order, self.found.source) == (run_order, source):
+            return self.found
+        return power_figure(root, self.folder, run_order, source, self.svg)
 
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.shutdown()
-            self.worker = None
+        if self.pending is not None:
+            self.pending.close()
+            self.pending = None
 
 
-def start_power(root: Path, folder: Path, run_order: list[str], source: str, svg: bool = False) -> PowerDrawing:
-    """Find whether the power figure must be drawn and, where it pays (power_in_parallel), start drawing it in
-    a forked worker now: `bnbench report` starts it before the summary is worked out, which the figure does not
-    need (`run_order` and `source` come from runs.csv as the summary has them), so the worker's reading of
-    millions of samples overlaps the main process's statistics as well as its other figures."""
-    folder.mkdir(parents=True, exist_ok=True)
-    key = inputs_key(root, POWER_FILES, "power", (run_order, source))
-    drawing = PowerDrawing(run_order, source, key, unchanged(read_keys(folder), folder, "power", key, svg), svg)
-    if drawing.kept is None and power_in_parallel(root):
-        _plots()  # matplotlib imported once, before the fork: the worker starts drawing, not importing
-        drawing.worker = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
-        drawing.pending = drawing.worker.submit(draw_power, root, folder, run_order, source, svg)
-    return drawing
+def figures_folder(root: Path) -> Path:
+    """`root/figures`. Raises UserError when it is a symbolic link: its files would be written wherever it
+    points, outside the results folder."""
+    folder = root / FIGURES_DIR
+    if folder.is_symlink():
+        raise UserError(f"{folder}: a symbolic link inside a results folder; bnbench only writes real files there. "
+                        "Remove it (the report draws the figures again)")
+    return folder
+
+
+def unwritable(root: Path, exc: OSError) -> UserError:
+    return UserError(f"{root}: cannot write the report ({exc.strerror or exc})")
+
+
+def begin(results: ResultsFolder, svg: bool = False) -> PowerDrawing:
+    """The power figure of a results folder begun, with the run order and energy source its summary will have
+    (from runs.csv alone): found unchanged, or on more than one core drawn in a child forked now. `bnbench
+    report` calls this as soon as the folder is read, before the statistics are imported and worked out, so
+    that the child's reading of millions of samples overlaps them as well as the other figures.
+
+    Raises UserError when the figures folder is a symbolic link or cannot be written.
+    """
+    root = results.root
+    folder = figures_folder(root)
+    runs = in_report_order(results.runs, results.variants)
+    run_order, source = runs["run_id"].tolist(), folder_energy_source(runs)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        key = inputs_key(root, POWER_FILES, "power", (run_order, source))
+        kept = unchanged(read_keys(folder), folder, "power", key, svg)
+    except OSError as exc:
+        raise unwritable(root, exc) from None
+    if kept is not None:
+        return PowerDrawing(folder, svg, PowerFigure(run_order, source, key, kept))
+    if not in_children():
+        return PowerDrawing(folder, svg)
+    _plots()  # matplotlib imported once, before the fork: the child starts drawing, not importing
+    return PowerDrawing(folder, svg, pending=Forked(power_figure, root, folder, run_order, source, svg))
+
+
+def draw_and_save(draw: Callable[[], Figure | None], folder: Path, name: str, svg: bool) -> bool:
+    """Draw a figure and save it as `name` into `folder`; False when the data allow none."""
+    fig = draw()
+    if fig is None:
+        return False
+    save(fig, folder, name, svg)
+    return True
 
 
 def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Path, order: list[str],
                   power: PowerDrawing | None = None, svg: bool = False) -> list[Plot]:
     """Draw every figure the data allows into `folder` (PNG, and SVG when `svg`), each only when its inputs
     changed since it was last drawn or its asked-for files are missing; returns the figures there are, in report
-    order. `power`: the power figure as start_power began it (else it is begun here); this closes it."""
+    order. `power`: the power figure as `begin` began it (else it is drawn here); this closes it."""
     folder.mkdir(parents=True, exist_ok=True)
     metric = summary.metric
     estimate = " The energy is an ESTIMATE from a power model, not a measurement." if is_estimate(
@@ -222,16 +279,15 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
                       "(unshaded is training); where phases alternate faster than a bin, the tint's strength is "
                       "the phase's share of the bin. Runs that share a device are drawn one after another."
                       + estimate)
-    if power is not None and (power.run_order, power.source, power.svg) != (run_order, summary.energy_source, svg):
-        power.close()  # begun from other inputs than the summary's (never, by construction): begin it again
-        power = None
-    if power is None:
-        power = start_power(root, folder, run_order, summary.energy_source, svg)
+    if power is None or power.svg != svg:
+        if power is not None:
+            power.close()
+        power = PowerDrawing(folder, svg)
     try:
-        keys = {"power": power.key}
+        keys: dict[str, str] = {}
         curve_key = inputs_key(root, CURVE_FILES, "curves", (metric, order, summary.energy_source))
         old_keys = read_keys(folder)
-        kept = {"power": power.kept}
+        kept: dict[str, bool | None] = {}
         plans: list[tuple[Plot, Callable[[], Figure | None]]] = [
             (Plot("metric_vs_step", f"{metric.label} vs training step",
                   "Convergence per variant: the line is the mean over seeds at each evaluation, the band spans the "
@@ -254,24 +310,33 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
         for plot, _ in plans:
             keys[plot.name] = curve_key
             kept[plot.name] = unchanged(old_keys, folder, plot.name, curve_key, svg)
-        # Until every figure is saved only the unchanged ones keep their keys: an interrupted report draws the
-        # rest again next time.
-        write_keys(folder, {k: v for k, v in keys.items() if kept[k] is not None},
-                   {k for k, v in kept.items() if v})
-        drawn = []
-        for plot, draw in plans:
-            there = kept[plot.name]
-            if there is None:
-                fig = draw()
-                there = fig is not None
-                if fig is not None:
-                    save(fig, folder, plot.name, svg)
-            if there:
-                drawn.append(plot)
-        has_power = power.drawn(root, folder)
+        # Until every figure is saved only the unchanged ones keep their keys, and the power figure its old one
+        # (its inputs' key tells whether what is there is still its figure): an interrupted report draws the rest
+        # again next time.
+        write_keys(folder, {k: v for k, v in keys.items() if kept[k] is not None}, {k for k, v in kept.items() if v},
+                   {k: v for k, v in old_keys.items() if k == "power"})
+        to_draw = [(plot, draw) for plot, draw in plans if kept[plot.name] is None]
+        there = dict(kept)
+        pending: dict[str, Forked[bool]] = {}
+        try:
+            if in_children() and len(to_draw) > 1:  # each figure but the last in a forked child, the last here
+                _plots()  # matplotlib imported once, before the forks: the children start drawing, not importing
+                for plot, draw in to_draw[:-1]:
+                    pending[plot.name] = Forked(draw_and_save, draw, folder, plot.name, svg)
+            for plot, draw in to_draw:
+                if plot.name not in pending:
+                    there[plot.name] = draw_and_save(draw, folder, plot.name, svg)
+            for name, child in pending.items():
+                there[name] = child.result()
+            figure = power.finish(root, run_order, summary.energy_source)
+        finally:
+            for child in pending.values():
+                child.close()
+        drawn = [plot for plot, _ in plans if there[plot.name]]
     finally:
         power.close()
-    if has_power:
+    keys["power"] = figure.key
+    if figure.present:
         drawn.append(power_plot)
     write_keys(folder, keys, {p.name for p in drawn})
     # An SVG is there when asked for, or kept from an earlier report that asked, its figure unchanged since.

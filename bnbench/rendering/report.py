@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bnbench.analysis.results import Results
-from bnbench.analysis.summary import Summary, folder_energy_source, in_report_order
-from bnbench.errors import UserError
+from bnbench.analysis.summary import Summary
 from bnbench.rendering.document import (
     Block,
     Bullets,
@@ -26,11 +25,17 @@ from bnbench.rendering.document import (
     build,
     rounds_text,
 )
-from bnbench.rendering.figure_files import Plot, start_power, write_figures
+from bnbench.rendering.figure_files import (
+    FIGURES_DIR,
+    Plot,
+    PowerDrawing,
+    begin,
+    figures_folder,
+    unwritable,
+    write_figures,
+)
 from bnbench.rendering.format import to_jsonable
 from bnbench.results.atomic import atomic_write_text
-
-FIGURES_DIR = "figures"
 
 
 def md_cell(text: str) -> str:
@@ -182,38 +187,30 @@ class Rendered:
     plots: list[Plot]
 
 
-def _figures(results: Results, folder: Path, svg: bool) -> list[Plot]:
-    """The figures, the power trace's begun before the summary is worked out (it needs only runs.csv), so that
-    its worker reads the samples while this process does the statistics."""
-    runs = in_report_order(results.runs, results.variants)
-    power = start_power(results.root, folder, runs["run_id"].tolist(), folder_energy_source(runs), svg)
-    try:
-        return write_figures(results.summary, results.curves, results.root, folder, results.variants, power, svg)
-    finally:
-        power.close()
-
-
-def write_reports(results: Results, svg: bool = False) -> Rendered:
+def write_reports(results: Results, svg: bool = False, power: PowerDrawing | None = None) -> Rendered:
     """Draw the figures (as SVG too when `svg`) and write report.md, report.html and report.json into the
-    results folder.
+    results folder. `power`: the power figure as `figure_files.begin` began it, else it is begun here; this
+    closes it.
 
     Raises UserError when the folder cannot be written.
     """
-    figures = results.root / FIGURES_DIR
-    if figures.is_symlink():  # its files would be written wherever it points, outside the results folder
-        raise UserError(f"{figures}: a symbolic link inside a results folder; bnbench only writes real files there. "
-                        "Remove it (the report draws the figures again)")
     try:
-        plots = _figures(results, figures, svg)
+        if power is None:
+            power = begin(results, svg)
+        plots = write_figures(results.summary, results.curves, results.root, figures_folder(results.root),
+                              results.variants, power, svg)
         summary = results.summary
         title, blocks = build(results, summary, plots)
         rendered = Rendered(
-            to_markdown(title, blocks), to_html(title, blocks, figures),
+            to_markdown(title, blocks), to_html(title, blocks, results.root / FIGURES_DIR),
             json.dumps(summary_json(results, summary, plots), indent=2, allow_nan=False) + "\n", plots,
         )
         for name, text in (("report.md", rendered.markdown), ("report.html", rendered.html),
                            ("report.json", rendered.json)):
             atomic_write_text(results.root / name, text)
     except OSError as exc:
-        raise UserError(f"{results.root}: cannot write the report ({exc.strerror or exc})") from None
+        raise unwritable(results.root, exc) from None
+    finally:
+        if power is not None:
+            power.close()
     return rendered

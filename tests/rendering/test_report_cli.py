@@ -139,17 +139,36 @@ def test_report_is_rebuilt_after_files_are_removed(folder):
     assert (root / "report.html").exists() and (root / "figures" / "loss.png").exists()
 
 
-def test_power_figure_drawn_in_a_worker_process_is_the_same_figure(folder, monkeypatch):
-    # Above PARALLEL_POWER_BYTES the power figure is drawn in a forked worker; force that path on a small folder.
+def pixels(path):
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def test_figures_drawn_in_forked_children_are_the_figures_drawn_in_process(folder, monkeypatch):
+    # The same folder reported twice: every figure drawn in this process, then each in a forked child (as on
+    # any machine with more than one core). Every PNG is the same to the pixel, and both SVG sets are written.
+    import shutil
+
     from bnbench.rendering import figure_files
 
-    root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, power=True)
-    monkeypatch.setattr(figure_files, "PARALLEL_POWER_BYTES", 0)
-    assert figure_files.power_in_parallel(root) == ((__import__("os").cpu_count() or 1) > 1)
-    result = runner.invoke(app, ["report", str(root), "--format", "json", "--svg"])
-    assert result.exit_code == 0, result.output
-    assert {"figures/power.png", "figures/power.svg"} <= set(json.loads(result.output)["figures"])
-    assert (root / "figures" / "power.png").stat().st_size > 0 and (root / "figures" / "power.svg").stat().st_size > 0
+    root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]},
+                  energy_j={"control": [10.0, 12.0], "bn": [11.0, 13.0]}, source="rapl", power=True)
+    found = {}
+    for children in (False, True):
+        monkeypatch.setattr(figure_files, "in_children", lambda children=children: children)
+        shutil.rmtree(root / "figures", ignore_errors=True)
+        result = runner.invoke(app, ["report", str(root), "--format", "json", "--svg"])
+        assert result.exit_code == 0, result.output
+        assert set(json.loads(result.output)["figures"]) == {
+            f"figures/{name}.{ext}" for name in ("metric_vs_step", "metric_vs_time", "metric_vs_energy", "loss",
+                                                 "power") for ext in ("png", "svg")}
+        found[children] = {p.name: pixels(p) for p in sorted((root / "figures").glob("*.png"))}
+    assert list(found[True]) == list(found[False]) and len(found[True]) == 5
+    for name, image in found[False].items():
+        assert found[True][name].shape == image.shape and (found[True][name] == image).all(), name
 
 
 def test_report_gives_gpu_busy_per_run_and_variant_and_flags_an_idle_gpu(folder):

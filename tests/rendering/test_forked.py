@@ -1,0 +1,69 @@
+"""A call in a forked child: its result, its exception, a child that dies, and output written before the fork."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bnbench.rendering.forked import ChildDied, Forked, cores
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="figures are drawn in forked children on POSIX")
+
+
+def test_the_result_comes_back_from_the_child_and_the_child_is_another_process():
+    parent = os.getpid()
+    pid, total = Forked(lambda a, b: (os.getpid(), a + b), 2, 3).result()
+    assert total == 5 and pid != parent
+
+
+def test_what_the_child_raised_is_raised_in_the_parent():
+    def fail(path):
+        raise FileNotFoundError(2, "No such file or directory", path)
+
+    with pytest.raises(FileNotFoundError) as caught:
+        Forked(fail, "/nowhere/figure.png").result()
+    assert caught.value.filename == "/nowhere/figure.png"
+
+
+def test_an_exception_that_cannot_be_pickled_comes_back_as_its_text():
+    class Local(Exception):  # a class defined in a function does not pickle
+        pass
+
+    def fail():
+        raise Local("the disk is full")
+
+    with pytest.raises(RuntimeError, match="Local from a forked child: the disk is full"):
+        Forked(fail).result()
+
+
+def test_a_child_killed_before_it_answers_is_reported_with_its_exit_code():
+    child = Forked(time.sleep, 30)
+    os.kill(child._process.pid, signal.SIGKILL)
+    with pytest.raises(ChildDied, match="exit code -9"):
+        child.result()
+
+
+def test_closing_stops_a_child_that_still_runs():
+    child = Forked(time.sleep, 30)
+    start = time.monotonic()
+    child.close()
+    assert not child._process.is_alive() and time.monotonic() - start < 10
+
+
+def test_text_buffered_before_the_fork_is_written_once():
+    # Into a pipe, print() buffers; a child that inherited the buffer unflushed would write it a second time.
+    code = ("from bnbench.rendering.forked import Forked\n"
+            "print('before the fork', end='')\n"
+            "print(Forked(lambda: 'child').result())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout == "before the forkchild\n"
+
+
+def test_cores_are_the_ones_this_process_may_run_on():
+    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert cores() == expected >= 1
