@@ -394,9 +394,12 @@ def report(
       bnbench report DIR --format json | jq .verdicts
       bnbench report DIR --svg      # figures/*.svg for a paper
     """
-    from bnbench.commands.report import report as write_report
+    from bnbench.blas import one_blas_thread
 
-    write_report(folder, format_, _pipe_console(), svg=svg)
+    with one_blas_thread():  # before numpy loads: see bnbench/blas.py
+        from bnbench.commands.report import report as write_report
+
+        write_report(folder, format_, _pipe_console(), svg=svg)
 
 
 @app.command(cls=NamedArguments)
@@ -431,11 +434,15 @@ def compare(
       bnbench compare reports/quick/before reports/quick/after
       bnbench compare base/ pr/ --fail-on worse --tolerance 10 --format github
     """
-    from bnbench.commands.compare import compare as compare_folders
-    from bnbench.commands.compare import gate_options
+    from bnbench.blas import one_blas_thread
 
-    gate = gate_options(fail_on, gate_on, tolerance)
-    raise typer.Exit(compare_folders(folder_a, folder_b, format_, _pipe_console(), gate))
+    with one_blas_thread():  # before numpy loads: see bnbench/blas.py
+        from bnbench.commands.compare import compare as compare_folders
+        from bnbench.commands.compare import gate_options
+
+        gate = gate_options(fail_on, gate_on, tolerance)
+        code = compare_folders(folder_a, folder_b, format_, _pipe_console(), gate)
+    raise typer.Exit(code)
 
 
 @app.command(cls=NamedArguments)
