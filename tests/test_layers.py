@@ -21,7 +21,7 @@ ROOT = "bnbench"  # the package's face (bnbench.load, bnbench.__version__): its 
 # above it (the root package names only itself).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("bnbench.errors", "bnbench.version", "bnbench.units", "bnbench.registry", "bnbench.reporter",
-              "bnbench.trusted", "bnbench.stdout", "bnbench.interrupt", "bnbench.blas")),
+              "bnbench.trusted", "bnbench.stdout", "bnbench.interrupt", "bnbench.blas", "bnbench.cores")),
     ("scenario", ("bnbench.scenario",)),
     ("models", ("bnbench.models",)),
     ("data", ("bnbench.data",)),

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bnbench.cli import app
+from bnbench.cores import usable_cores
 from bnbench.energy import session_warnings
-from bnbench.execute.pool import usable_cores
 
 runner = CliRunner()
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bnbench.cores import usable_cores
 from bnbench.scenario import COMMAND, Scenario, expand
 
 
@@ -24,10 +24,7 @@ class Slots:
 
 
 def usable_core_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return len(usable_cores())
 
 
 def slots(scenario: Scenario, devices: list[str], cores: int | None = None) -> Slots:

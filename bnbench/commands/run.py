@@ -170,12 +170,13 @@ class Executor(NamedTuple):
 
 def local_slots(scenario: Scenario, devices: list[str], workers: int | None) -> list[Slot]:
     """The local pool's slots for these resolved devices (UserError where they do not fit)."""
+    from bnbench.cores import usable_cores
     from bnbench.energy.identity import cuda_uuids
     from bnbench.execute import pool
 
     gpus = max((int(d.partition(":")[2]) + 1 for d in devices if d.startswith("cuda:")), default=0)
     return pool.plan_slots(devices, workers or scenario.scenario.workers, scenario.scenario.gpus_per_run,
-                           pool.usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_uuids(gpus),
+                           usable_cores(), os.environ.get("CUDA_VISIBLE_DEVICES"), cuda_uuids(gpus),
                            runs_per_gpu_on(scenario, devices))
 
 

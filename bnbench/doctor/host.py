@@ -46,7 +46,7 @@ def nvml_versions(api: Any) -> dict[str, Any]:
 
 
 def cpu() -> Outcome:
-    from bnbench.execute.pool import usable_cores
+    from bnbench.cores import usable_cores
     from bnbench.results.manifest import cpu_model
 
     cores = usable_cores()

@@ -142,14 +142,6 @@ def packed(slots: Sequence[Slot]) -> dict[int, int]:
     return {slot.index: counts[tuple(slot.names.values()) or (slot.label,)] for slot in slots}
 
 
-def usable_cores() -> tuple[int, ...]:
-    """The CPU cores this process may run on (its affinity mask; a container's limit, say)."""
-    try:
-        return tuple(sorted(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return tuple(range(os.cpu_count() or 1))
-
-
 def pooled(slots: Sequence[Slot]) -> bool:
     """Whether runs on `slots` need worker processes: several slots, or runs over several processes (DDP). One
     slot of one process trains in the calling process."""

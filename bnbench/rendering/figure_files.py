@@ -25,8 +25,9 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from bnbench.analysis.folder import folder_energy_source, in_report_order, is_estimate
+from bnbench.cores import usable_cores
 from bnbench.errors import UserError
-from bnbench.rendering.forked import Forked, cores
+from bnbench.rendering.forked import Forked
 from bnbench.results.atomic import atomic_write
 
 if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: an unchanged folder's report needs none
@@ -113,7 +114,7 @@ def draw_power(root: Path, folder: Path, run_order: list[str], source: str, svg:
 
 def in_children() -> bool:
     """Whether figures are drawn in forked children: where this process may use more than one core."""
-    return cores() > 1
+    return len(usable_cores()) > 1
 
 
 def _plots() -> ModuleType:

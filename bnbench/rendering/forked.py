@@ -9,7 +9,6 @@ threads in the parent, and a fork taken while another thread runs may deadlock i
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Generic, TypeVar
@@ -19,13 +18,6 @@ T = TypeVar("T")
 
 class ChildDied(RuntimeError):
     """The child ended without sending a result: killed, or out of memory."""
-
-
-def cores() -> int:
-    """The cores this process may run on (its CPU affinity: a batch job's share, not the whole host's count)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def _child(send: Connection, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bnbench.rendering.forked import ChildDied, Forked, cores
+from bnbench.rendering.forked import ChildDied, Forked
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="figures are drawn in forked children on POSIX")
 
@@ -62,8 +62,3 @@ def test_text_buffered_before_the_fork_is_written_once():
             "print(Forked(lambda: 'child').result())\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout == "before the forkchild\n"
-
-
-def test_cores_are_the_ones_this_process_may_run_on():
-    expected = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    assert cores() == expected >= 1
