@@ -7,6 +7,8 @@ The summary reads a `ResultsFolder` (summary.py); `bnbench.load` gives both at o
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,9 +69,7 @@ class ResultsFolder:
     @property
     def variants(self) -> list[str]:
         """Variant names in scenario order, then any others found in the runs."""
-        declared = [str(v["name"]) for v in self.scenario.get("variant", []) if "name" in v]
-        seen = [v for v in self.runs["variant"].drop_duplicates().tolist() if v not in declared]
-        return [v for v in declared if v in set(self.runs["variant"])] + seen
+        return variant_order(declared_variants(self.scenario), self.runs["variant"].tolist())
 
     @property
     def power(self) -> pd.DataFrame:
@@ -82,14 +82,16 @@ def load_power(root: Path) -> pd.DataFrame:
     """power.parquet plus the chunks of runs not yet folded into it, with `run_id`, `device` and `phase` as
     categories. Read here with pyarrow's dictionary decoding rather than through `results.load.load_table`: a
     night of 10 Hz samples is millions of rows sharing a handful of strings, and decoding them one string per row
-    costs seconds and hundreds of MB."""
+    costs seconds and hundreds of MB. The power figure reads the same samples without pandas
+    (`power_samples.read_power_samples`)."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from bnbench.analysis.power_samples import unfolded_chunks
     from bnbench.results.load import check_results_dir
     from bnbench.results.schema import POWER_COLUMNS
-    from bnbench.results.store import check_columns, chunk_paths, damaged
+    from bnbench.results.store import check_columns, damaged
 
     check_results_dir(root)
     strings = ["run_id", "device", "phase"]
@@ -109,7 +111,7 @@ def load_power(root: Path) -> pd.DataFrame:
         table = read(target)
         done = {str(r) for r in table.column("run_id").unique().to_pylist()}
         tables.append(table)
-    tables += [read(c) for c in chunk_paths(root, "power") if c.parent.name not in done]
+    tables += [read(c) for c in unfolded_chunks(root, done)]
     tables = [t for t in tables if t.num_rows]
     if not tables:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in POWER_COLUMNS})
@@ -152,26 +154,86 @@ def add_unfinished_runs(runs: pd.DataFrame, curves: pd.DataFrame, metric: Metric
     return pd.concat([runs, pd.DataFrame(rows)], ignore_index=True)
 
 
-def energy_source(sources: pd.Series) -> str:
+def declared_variants(scenario: dict[str, Any]) -> list[str]:
+    """The variant names a scenario declares, in its order."""
+    return [str(v["name"]) for v in scenario.get("variant", []) if isinstance(v, dict) and "name" in v]
+
+
+def variant_order(declared: list[str], found: list[str]) -> list[str]:
+    """Variant names in the scenario's order (`declared`, those with runs), then any others `found` in the runs,
+    in their order of first appearance."""
+    present = set(found)
+    return [v for v in declared if v in present] + [v for v in dict.fromkeys(found) if v not in set(declared)]
+
+
+def _known(value: object) -> bool:
+    return value is not None and value == value and str(value) not in ("", "nan")  # NaN != NaN
+
+
+def energy_source(sources: Iterable[object]) -> str:
     """One label for the sources of a set of runs: 'nvml-counter', 'estimate', 'none', or 'a + b' when mixed."""
-    found = sorted(set(sources.dropna().astype(str)) - {"", "nan"}) or ["none"]
+    found = sorted({str(s) for s in sources if _known(s)}) or ["none"]
     measured = [s for s in found if s != "none"]
     return " + ".join(measured) if measured else "none"
 
 
-def folder_energy_source(runs: pd.DataFrame) -> str:
+def completed_energy_source(statuses: list[object], sources: list[object]) -> str:
     """The label of a folder's energy: its completed runs' sources (all its runs' when none completed)."""
+    done = [source for status, source in zip(statuses, sources, strict=True) if status == "completed"]
+    return energy_source(done if done else sources)
+
+
+def folder_energy_source(runs: pd.DataFrame) -> str:
+    """The label of a folder's energy (`completed_energy_source`); 'none' for runs without the column."""
     if "energy_source" not in runs:
         return "none"
-    done = runs[runs["status"] == "completed"]
-    return energy_source((done if len(done) else runs)["energy_source"])
+    return completed_energy_source(runs["status"].tolist(), runs["energy_source"].tolist())
+
+
+def report_positions(variants_of_runs: list[object], seeds: list[object], variants: list[str]) -> list[int]:
+    """The positions of runs in the order every report lists them: by variant in `variants`' order, then by seed
+    (a variant or seed that is not there, last)."""
+    rank = {v: i for i, v in enumerate(variants)}
+
+    def key(i: int) -> tuple[float, float]:
+        try:
+            seed = float(seeds[i])  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            seed = math.inf
+        return float(rank.get(str(variants_of_runs[i]), math.inf)), seed if seed == seed else math.inf
+
+    return sorted(range(len(seeds)), key=key)
 
 
 def in_report_order(runs: pd.DataFrame, variants: list[str]) -> pd.DataFrame:
     """Rows of runs as every report lists them: by variant in the scenario's order, then by seed."""
-    rank = runs["variant"].map({v: i for i, v in enumerate(variants)})
-    ordered = runs.assign(_rank=rank).sort_values(["_rank", "seed"], kind="stable").drop(columns="_rank")
-    return ordered.reset_index(drop=True)
+    positions = report_positions(runs["variant"].tolist(), runs["seed"].tolist(), variants)
+    return runs.iloc[positions].reset_index(drop=True)
+
+
+def power_figure_inputs(root: Path) -> tuple[list[str], str]:
+    """The run order and energy source the power figure of `root` is drawn with, read from runs.csv and
+    scenario.toml alone, without pandas: so that the report can begin drawing it before pandas is imported.
+    They are the summary's (`in_report_order`, `folder_energy_source`) except in a folder with interrupted runs,
+    whose rows come from their curves: the report then checks them against the summary's and draws again.
+
+    Raises UserError when runs.csv is missing or damaged."""
+    import csv
+    import io
+
+    from bnbench.results.load import check_results_dir, load_scenario_dict
+    from bnbench.results.store import read_runs_text
+
+    check_results_dir(root)
+    rows = list(csv.DictReader(io.StringIO(read_runs_text(root), newline="")))
+    last = {row.get("run_id"): i for i, row in enumerate(rows)}
+    runs = [row for i, row in enumerate(rows) if row.get("run_id") and last[row.get("run_id")] == i]  # a resumed
+    # run's last row, as load_runs keeps it
+    variants = variant_order(declared_variants(load_scenario_dict(root)), [str(r.get("variant")) for r in runs])
+    ordered = [runs[i] for i in report_positions([r.get("variant") for r in runs], [r.get("seed") for r in runs],
+                                                 variants)]
+    source = completed_energy_source([r.get("status") for r in ordered], [r.get("energy_source") for r in ordered])
+    return [str(r["run_id"]) for r in ordered], source
 
 
 def is_estimate(source: str) -> bool:

@@ -27,10 +27,10 @@ def report(root: Path, output: str = "table", console: Console | None = None,
 
     check_format(output)
     console = console or Console()
-    results = load(root, higher_is_better)
-    # The power figure's child starts before the statistics are imported: it needs runs.csv alone.
-    power = begin(results, svg)
+    # The power figure's child starts before pandas and the statistics are imported: it needs runs.csv alone.
+    power = begin(Path(root), svg)
     try:
+        results = load(root, higher_is_better)
         from bnbench.rendering import glance
         from bnbench.rendering.report import write_reports
         from bnbench.rendering.table import notes, print_glance, say

@@ -1,5 +1,5 @@
 """The report's figure files: which figures, what each one means, and saving them as PNG, and as SVG when asked
-(plots.py draws them).
+(plots.py draws the curve figures, power_plot.py the power figure).
 
 On a machine with more than one core each figure to draw is drawn in a forked child process (forked.py), all at
 the same time. The power trace, which reads and reduces millions of samples, is begun first: `bnbench report`
@@ -24,7 +24,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from bnbench.analysis.folder import folder_energy_source, in_report_order, is_estimate
+from bnbench.analysis.folder import is_estimate, power_figure_inputs
 from bnbench.cores import usable_cores
 from bnbench.errors import UserError
 from bnbench.rendering.forked import Forked
@@ -34,12 +34,12 @@ if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: an unchanged 
     import pandas as pd
     from matplotlib.figure import Figure
 
-    from bnbench.analysis.folder import ResultsFolder
     from bnbench.analysis.summary import Summary
 
 FIGURES_DIR = "figures"  # in a results folder
 KEYS_FILE = "figures.json"  # in the figures folder: what each figure was last drawn from
 CURVE_FILES, POWER_FILES = ("runs.csv", "scenario.toml", "curves.parquet"), ("runs.csv", "power.parquet")
+CODE_FILES = ("plots.py", "power_plot.py", "figure_style.py", "figure_files.py")  # a change to these redraws
 
 
 @dataclass(frozen=True)
@@ -102,10 +102,10 @@ def save(fig: Figure, folder: Path, name: str, svg: bool = False) -> None:
 def draw_power(root: Path, folder: Path, run_order: list[str], source: str, svg: bool = False) -> bool:
     """Read the power samples of `root` and save the power figure into `folder` (as SVG too when `svg`); False
     when there are none."""
-    from bnbench.analysis.folder import load_power
-    from bnbench.rendering import plots
+    from bnbench.analysis.power_samples import read_power_samples
+    from bnbench.rendering.power_plot import plot_power
 
-    fig = plots.plot_power(load_power(root), run_order, source)
+    fig = plot_power(read_power_samples(root), run_order, source)
     if fig is None:
         return False
     save(fig, folder, "power", svg)
@@ -135,7 +135,7 @@ def inputs_key(root: Path, names: tuple[str, ...], chunks: str, options: object)
             stat = path.stat()
             stamps.append([path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns])
     code = hashlib.sha256()
-    for module in (Path(__file__).with_name("plots.py"), Path(__file__)):
+    for module in [Path(__file__).with_name(name) for name in CODE_FILES]:
         code.update(module.read_bytes())
     text = json.dumps([__version__, code.hexdigest(), stamps, repr(options)])
     return hashlib.sha256(text.encode()).hexdigest()
@@ -229,18 +229,21 @@ def unwritable(root: Path, exc: OSError) -> UserError:
     return UserError(f"{root}: cannot write the report ({exc.strerror or exc})")
 
 
-def begin(results: ResultsFolder, svg: bool = False) -> PowerDrawing:
-    """The power figure of a results folder begun, with the run order and energy source its summary will have
-    (from runs.csv alone): found unchanged, or on more than one core drawn in a child forked now. `bnbench
-    report` calls this as soon as the folder is read, before the statistics are imported and worked out, so
-    that the child's reading of millions of samples overlaps them as well as the other figures.
+def begin(root: Path, svg: bool = False) -> PowerDrawing:
+    """The power figure of the results folder `root` begun, with the run order and energy source its summary
+    will have (`folder.power_figure_inputs`, from runs.csv and scenario.toml without pandas): found unchanged, or
+    on more than one core drawn in a child forked now. `bnbench report` calls this before it reads the folder
+    with pandas and works out the statistics, so that the child's reading of millions of samples overlaps all of
+    that as well as the other figures. A folder whose runs.csv cannot be read begins nothing here: reading it
+    again says what is wrong.
 
     Raises UserError when the figures folder is a symbolic link or cannot be written.
     """
-    root = results.root
+    try:
+        run_order, source = power_figure_inputs(root)
+    except UserError:
+        return PowerDrawing(root / FIGURES_DIR, svg)
     folder = figures_folder(root)
-    runs = in_report_order(results.runs, results.variants)
-    run_order, source = runs["run_id"].tolist(), folder_energy_source(runs)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         key = inputs_key(root, POWER_FILES, "power", (run_order, source))
@@ -251,7 +254,7 @@ def begin(results: ResultsFolder, svg: bool = False) -> PowerDrawing:
         return PowerDrawing(folder, svg, PowerFigure(run_order, source, key, kept))
     if not in_children():
         return PowerDrawing(folder, svg)
-    _plots()  # matplotlib imported once, before the fork: the child starts drawing, not importing
+    import bnbench.rendering.power_plot  # noqa: F401 - matplotlib imported before the fork: the child draws at once
     return PowerDrawing(folder, svg, pending=Forked(power_figure, root, folder, run_order, source, svg))
 
 

@@ -196,7 +196,7 @@ def write_reports(results: Results, svg: bool = False, power: PowerDrawing | Non
     """
     try:
         if power is None:
-            power = begin(results, svg)
+            power = begin(results.root, svg)
         plots = write_figures(results.summary, results.curves, results.root, figures_folder(results.root),
                               results.variants, power, svg)
         summary = results.summary

@@ -82,7 +82,7 @@ def test_html_format_writes_the_file_and_prints_its_path(folder):
 
 
 def test_the_power_figure_is_begun_before_the_summary_from_the_summarys_own_order_and_source(folder, monkeypatch):
-    from bnbench.analysis.folder import folder_energy_source, in_report_order
+    from bnbench.analysis.folder import folder_energy_source, in_report_order, power_figure_inputs
     from bnbench.analysis.results import load
     from bnbench.rendering import report
 
@@ -99,6 +99,15 @@ def test_the_power_figure_is_begun_before_the_summary_from_the_summarys_own_orde
     assert folder_energy_source(ordered) == "rapl"
     assert ordered["run_id"].tolist() == results.summary.figures["run_id"].tolist()
     assert folder_energy_source(ordered) == results.summary.energy_source
+    # The same, read from runs.csv and scenario.toml without pandas, as the report begins the power figure.
+    assert power_figure_inputs(root) == (ordered["run_id"].tolist(), "rapl")
+    # A resumed run has two rows; its last one counts, as when pandas reads the file.
+    with (root / "runs.csv").open("a", encoding="utf-8") as out:
+        out.write(runs[runs["run_id"] == "bn-s1"].assign(status="completed", energy_source="nvml-counter")
+                  .to_csv(index=False, header=False))
+    assert power_figure_inputs(root) == (ordered["run_id"].tolist(), "nvml-counter + rapl")
+    assert folder_energy_source(load(root).runs) == "nvml-counter + rapl"
+    (root / "runs.csv").write_text(runs.to_csv(index=False), encoding="utf-8")
     # `bnbench report` begins the power figure before anything has asked for the summary.
     begun = []
     begin = report.begin
@@ -121,7 +130,8 @@ figure_files.in_children = lambda: True  # as on any machine with two cores or m
 started = []
 class Spy(forked.Forked):
     def __init__(self, fn, *args):
-        started.append((args[2] if fn.__name__ == "draw_and_save" else fn.__name__, "scipy" in sys.modules))
+        started.append((args[2] if fn.__name__ == "draw_and_save" else fn.__name__, "pandas" in sys.modules,
+                        "scipy" in sys.modules))
         super().__init__(fn, *args)
 figure_files.Forked = Spy
 from bnbench.cli import app
@@ -133,15 +143,16 @@ print(started)
 """
 
 
-def test_the_power_figures_child_is_forked_before_the_statistics_are_imported_and_each_figure_but_one_in_its_own(
+def test_the_power_figures_child_is_forked_before_pandas_is_imported_and_each_figure_but_one_in_its_own(
         folder):
-    # In a fresh process, as `bnbench report` runs: the power figure's child starts before scipy (the statistics)
-    # is imported; after the summary, three of the four curve figures go to children and the last (the loss) is
-    # drawn by the report's own process meanwhile.
+    # In a fresh process, as `bnbench report` runs: the power figure's child starts before pandas and scipy (the
+    # statistics) are imported; after the summary, three of the four curve figures go to children and the last
+    # (the loss) is drawn by the report's own process meanwhile.
     root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, power=True)
     done = subprocess.run([sys.executable, "-c", FORK_SPY, str(root)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    started = [("power_figure", False), ("metric_vs_step", True), ("metric_vs_time", True), ("metric_vs_energy", True)]
+    started = [("power_figure", False, False), ("metric_vs_step", True, True), ("metric_vs_time", True, True),
+               ("metric_vs_energy", True, True)]
     assert done.stdout.strip().splitlines()[-1] == str(started)
     # No energy was measured: the energy figure's child found nothing to draw.
     assert sorted(p.name for p in (root / "figures").glob("*.png")) == [

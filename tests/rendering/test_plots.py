@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from bnbench.rendering.plots import bin_mean, device_timelines, envelope, phase_spans
+from bnbench.analysis.power_samples import PowerSamples
+from bnbench.rendering.plots import bin_mean
+from bnbench.rendering.power_plot import device_timelines, envelope, phase_spans
 
 
 def test_phase_spans_exact_when_few():
@@ -32,8 +33,8 @@ def test_envelope_min_max_mean_per_bin():
 
 def test_runs_with_their_own_clocks_are_laid_end_to_end():
     # Two runs on one device, each timed from its own start (0, 1, 2 s): the second follows the first (2 s long).
-    power = pd.DataFrame({"run_id": ["a"] * 3 + ["b"] * 3, "device": "cuda:0", "t_s": [0.0, 1, 2] * 2,
-                          "power_w": [10.0, 11, 12, 20, 21, 22], "phase": "train"})
+    power = PowerSamples.of(["a"] * 3 + ["b"] * 3, ["cuda:0"] * 6, [0.0, 1, 2] * 2, [10.0, 11, 12, 20, 21, 22],
+                            ["train"] * 6)
     timeline = dict(device_timelines(power, ["a", "b"]))["cuda:0"]
     assert timeline.t_s.tolist() == [0.0, 1, 2, 2, 3, 4]
     assert timeline.power_w.tolist() == [10.0, 11, 12, 20, 21, 22]
@@ -108,3 +109,4 @@ def test_saving_both_files_draws_the_figure_twice_and_searches_the_legend_spot_b
     # for the legend's spot while the figure is laid out, before either file is drawn.
     assert len(draws) == 2
     assert searches and set(searches) == {0}
+

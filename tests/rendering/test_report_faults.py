@@ -8,7 +8,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from bnbench.cli import app
-from bnbench.rendering.plots import phase_spans
+from bnbench.rendering.power_plot import phase_spans
 
 runner = CliRunner()
 
