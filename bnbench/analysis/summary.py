@@ -144,8 +144,10 @@ class Summary:
 
 
 def figure_values(figures: pd.DataFrame, variant: str, column: str) -> pd.Series:
-    done = figures[(figures["variant"] == variant) & (figures["status"] == "completed")]
-    return pd.to_numeric(done[column], errors="coerce")
+    """`column` of the variant's completed runs, as numbers (NaN where there is none). The column is taken before
+    the rows: selecting rows of the whole frame copied every column, a tenth of a second of a night's summary."""
+    done = (figures["variant"] == variant) & (figures["status"] == "completed")
+    return pd.to_numeric(figures[column][done], errors="coerce")
 
 
 def summarize_variant(figures: pd.DataFrame, variant: str, metric: MetricInfo | None = None) -> VariantSummary:
