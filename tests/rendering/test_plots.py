@@ -110,3 +110,28 @@ def test_saving_both_files_draws_the_figure_twice_and_searches_the_legend_spot_b
     assert len(draws) == 2
     assert searches and set(searches) == {0}
 
+
+def test_log_axis_labels_in_plain_text_with_superscripts():
+    from bnbench.rendering.plots import plain_power_of_ten
+
+    assert plain_power_of_ten(r"$\mathdefault{10^{-4}}$") == "10⁻⁴"
+    assert plain_power_of_ten(r"$\mathdefault{2\times10^{-3}}$") == "2×10⁻³"
+    assert plain_power_of_ten(r"$\mathdefault{10^{12}}$") == "10¹²"
+    assert plain_power_of_ten("") == ""  # a minor tick matplotlib leaves unlabelled
+    assert plain_power_of_ten(r"$\mathdefault{e^{2}}$") == r"$\mathdefault{e^{2}}$"  # not ours to rewrite
+
+
+def test_the_loss_axis_labels_need_no_mathtext():
+    from matplotlib.figure import Figure
+
+    from bnbench.rendering.plots import PlainLogFormatter
+
+    fig = Figure(figsize=(4, 3), dpi=110)
+    ax = fig.subplots()
+    ax.plot([0, 1, 2], [2e-4, 1e-3, 3e-3])
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(PlainLogFormatter(10))
+    ax.yaxis.set_minor_formatter(PlainLogFormatter(10, labelOnlyBase=False))
+    png_pixels(fig)  # drawn: the ticks are placed and labelled
+    labels = [t.get_text() for t in ax.yaxis.get_ticklabels(which="both") if t.get_text()]
+    assert "10⁻³" in labels and not any("$" in label for label in labels)
