@@ -63,7 +63,10 @@ def lay_out(fig: Figure) -> None:
     figure twice, once to lay it out. The layout is in inches, so it holds for the SVG as for the PNG.
     """
     import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
+    if not isinstance(fig.canvas, FigureCanvasAgg):
+        FigureCanvasAgg(fig)  # one renderer for the layout and the PNG: the text measured once serves both
     engine = fig.get_layout_engine()
     if engine is not None:
         engine.execute(fig)
