@@ -2,8 +2,11 @@
 what it prints.
 
 One real session (six runs of 600 steps: about two minutes on two idle cores) serves every test. Its quality
-figures are the same on every run (one thread a run, fixed seeds); times and energy are not, so they are left
-out of the comparison.
+figures are the same on every run on one machine (one thread a run, fixed seeds), but not on every CPU: torch's
+kernels round differently on another instruction set, and the batch-normalized variant, unstable as the paper
+found, turns that into tenths of a dB (11.94 dB quoted; 12.42 dB on an AVX-512 Xeon). So the quote must have
+the session's words and verdicts, with every number in its place, and the stable control's PSNR within
+CONTROL_TOLERANCE_DB; times and energy depend on the machine and are left out.
 """
 
 from __future__ import annotations
@@ -21,6 +24,19 @@ QUICK = REPO / "scenarios" / "quick.toml"
 
 _QUALITY_ROW = re.compile(r"^\S+ +\d+ completed ")
 _RATIO = re.compile(r"\d+\.\d+ x \[\d+\.\d+, \d+\.\d+\]")
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
+CONTROL_TOLERANCE_DB = 0.1
+
+
+def words(lines: list[str]) -> list[str]:
+    """The lines with each number (a p-value's bound included: p<0.001, p=0.001) replaced by N."""
+    return [_NUMBER.sub("N", re.sub(r"p[<=]0\.\d+", "p N", line)) for line in lines]
+
+
+def control_psnr(lines: list[str]) -> list[float]:
+    """The control row's mean and 95% interval."""
+    row = next(line for line in lines if line.startswith("control "))
+    return [float(v) for v in _NUMBER.findall(row)[1:4]]  # after the run count: mean, low, high
 
 
 def deterministic(text: str) -> list[str]:
@@ -66,7 +82,22 @@ def test_the_readme_and_the_tutorial_quote_what_quick_prints(quick_output, path,
     quoted = deterministic(quote(path, heading))
     # Two quality rows, one verdict, and the two variants against bicubic.
     assert len(quoted) == 5, quoted
-    assert deterministic(quick_output) == quoted
+    printed = deterministic(quick_output)
+    assert words(printed) == words(quoted)
+    assert control_psnr(printed) == pytest.approx(control_psnr(quoted), abs=CONTROL_TOLERANCE_DB)
+
+
+def test_the_quote_comparison_holds_words_and_the_controls_figures():
+    quoted = ["control  3 completed  30.27 [30.03, 30.50]  +0.18 unclear  baseline",
+              "bn  3 completed  11.94 [9.03, 14.86]  -18.14 below  worse (p=0.001)"]
+    other_cpu = ["control  3 completed  30.26 [30.04, 30.48]  +0.17 unclear  baseline",
+                 "bn  3 completed  12.42 [11.88, 12.96]  -17.66 below  worse (p<0.001)"]
+    assert words(other_cpu) == words(quoted)
+    assert control_psnr(other_cpu) == pytest.approx(control_psnr(quoted), abs=CONTROL_TOLERANCE_DB)
+    assert control_psnr(quoted) == [30.27, 30.03, 30.50]
+    assert words(["bn  3 completed  12.42 [11.88, 12.96]  -17.66 below  unclear"]) != words(quoted[1:])
+    assert control_psnr(["control  3 completed  30.47 [30.24, 30.70]  +0.39 above"]) != pytest.approx(
+        control_psnr(quoted), abs=CONTROL_TOLERANCE_DB)
 
 
 def test_piped_quick_shows_each_verdict_kwh_and_cups_whole(quick_output):
