@@ -8,12 +8,12 @@ Usage: python benchmarks/report_scale.py [--repeat 3] [--keep DIR] [--hours 12] 
 Prints the wall time of `bnbench report` (a fresh process each time, imports included) twice over: drawing
 every figure (a folder's first report, or one after its data changed) and finding them unchanged (a report
 again: the figures are kept); with each its CPU time (which a busy shared machine inflates less than the wall
-time), the peak resident memory of the largest child process, and the load average. Targets: under 2 s and
-under 1 GiB. `--hours` shortens the night (the folder scales with it). `--against` names another checkout of
-bnbench (a `git worktree` of an older commit, say): the drawn report of this checkout and of that one are then
-alternated, `--repeat` times each in the order A B B A ..., so a machine that drifts slows both alike, and the
-two medians and their ratio are printed. `--svg` times this checkout's `bnbench report --svg` (each figure saved
-as SVG too, which an older checkout did by default).
+time), the peak resident memory of its largest process (the report or a figure's child), and the load average.
+Targets: under 2 s and under 1 GiB. `--hours` shortens the night (the folder scales with it). `--against` names
+another checkout of bnbench (a `git worktree` of an older commit, say): the drawn report of this checkout and of
+that one are then alternated, `--repeat` times each in the order A B B A ..., so a machine that drifts slows
+both alike, and the two medians and their ratio are printed. `--svg` times this checkout's `bnbench report --svg`
+(each figure saved as SVG too, which an older checkout did by default).
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def measure(command: list[str], root: Path, repeat: int, fresh: bool,
             env: dict[str, str]) -> tuple[list[float], float, float]:
     """`repeat` reports in fresh processes: each drawing every figure (`fresh`: the figures' keys removed first)
     or finding them unchanged (after one report that drew them, untimed). Returns the wall times, the CPU seconds
-    a report and the peak resident MiB of the largest process (report or its power worker)."""
+    a report and the peak resident MiB of the largest process (the report or a figure's child), from one more
+    report, untimed."""
     keys = root / "figures" / "figures.json"
     if not fresh:
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
@@ -111,7 +112,23 @@ def measure(command: list[str], root: Path, repeat: int, fresh: bool,
         times.append(time.perf_counter() - start)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / repeat
-    return times, cpu_s, after.ru_maxrss / 1024  # Linux: kilobytes, the largest process so far
+    if fresh:
+        keys.unlink(missing_ok=True)
+    return times, cpu_s, peak_rss_mib(command, env)
+
+
+# Runs a command and prints the peak resident memory of the largest process under it (Linux: in kilobytes).
+PEAK = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL); "
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def peak_rss_mib(command: list[str], env: dict[str, str]) -> float:
+    """The peak resident MiB of the largest process of one more `command` (the report or a figure's child),
+    measured under a small Python process of its own: this one holds the night's arrays it wrote, and a child it
+    starts counts them as its own peak until it has replaced itself with the command."""
+    done = subprocess.run([sys.executable, "-c", PEAK, *command], check=True, capture_output=True, text=True,
+                          env=env)
+    return int(done.stdout.split()[-1]) / 1024
 
 
 def report_env(checkout: Path) -> dict[str, str]:

@@ -57,3 +57,19 @@ def test_report_scale_refuses_a_folder_that_is_not_a_checkout_in_one_line(tmp_pa
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == (f"report_scale.py: error: --against {tmp_path}: not a checkout of bnbench "
                                             "(no bnbench/__init__.py)")
+
+
+def test_report_scale_counts_the_reports_memory_not_its_own():
+    # The benchmark holds the night it wrote; a command it starts must not count that as its own peak. Here this
+    # process holds 400 MiB, written page by page, while the command holds 100 MiB.
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("report_scale", REPO / "benchmarks" / "report_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    held = bytearray(400 * 2**20)
+    held[::4096] = b"x" * len(held[::4096])
+    peak = module.peak_rss_mib([sys.executable, "-c", "b = bytearray(100 * 2**20); b[::4096] = b'x' * len(b[::4096])"],
+                               {})
+    assert 100 < peak < 200, peak
+    del held
