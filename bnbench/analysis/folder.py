@@ -162,8 +162,8 @@ def declared_variants(scenario: dict[str, Any]) -> list[str]:
 def variant_order(declared: list[str], found: list[str]) -> list[str]:
     """Variant names in the scenario's order (`declared`, those with runs), then any others `found` in the runs,
     in their order of first appearance."""
-    present = set(found)
-    return [v for v in declared if v in present] + [v for v in dict.fromkeys(found) if v not in set(declared)]
+    present, known = set(found), set(declared)
+    return [v for v in declared if v in present] + [v for v in dict.fromkeys(found) if v not in known]
 
 
 def _known(value: object) -> bool:

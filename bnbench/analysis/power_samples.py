@@ -150,8 +150,9 @@ def _read(path: Path) -> PowerSamples:
     import pyarrow.parquet as pq
 
     try:
-        check_columns(path, "power", pq.ParquetFile(path).schema_arrow.names)  # before naming them below
-        file = pq.ParquetFile(path, read_dictionary=list(NAMED), pre_buffer=False)
+        plain = pq.ParquetFile(path)  # read_dictionary below names the columns: a missing one is checked first
+        check_columns(path, "power", plain.schema_arrow.names)
+        file = pq.ParquetFile(path, metadata=plain.metadata, read_dictionary=list(NAMED), pre_buffer=False)
         columns = _Columns(file.metadata.num_rows)
         for group in range(file.num_row_groups):
             columns.add(file.read_row_group(group, columns=[*NAMED, *NUMBERS], use_threads=False))
