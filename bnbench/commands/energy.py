@@ -134,8 +134,8 @@ def idle_baseline(
     idle_s = config.idle_s if meters else 0.0
     if meters:
         console.print(f"idle baseline: {config.idle_s:g} s with nothing running ...")
-        stop = stop or threading.Event()
-        idle |= measure_idle_w(meters, config.idle_s, sleep=stop.wait, stopped=stop.is_set)
+        # Polled between sleeps, never waited on: stop_on_signals's handler sets it from this thread (see there).
+        idle |= measure_idle_w(meters, config.idle_s, stopped=(stop or threading.Event()).is_set)
         for meter in meters:
             meter.close()
         shown = ", ".join(f"{m.key} {'unknown' if idle[m.key] is None else f'{idle[m.key]:.1f} W'} ({m.label})"

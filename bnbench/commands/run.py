@@ -84,7 +84,11 @@ def default_out(scenario: Scenario) -> Path:
 
 @contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[dict[str, int]]:
-    """SIGINT/SIGTERM set `stop` (the current step finishes, state is saved); a second SIGINT exits at once."""
+    """SIGINT/SIGTERM set `stop` (the current step finishes, state is saved); a second SIGINT exits at once.
+
+    The handler runs on the main thread, between two of its bytecodes, and `stop.set()` takes the Event's lock.
+    So the main thread must only poll `stop.is_set()`, never block in `stop.wait()`: a signal landing while
+    `wait` holds that lock would leave the handler waiting on its own thread for ever."""
     received: dict[str, int] = {}
 
     def handler(signum: int, _frame: object) -> None:

@@ -3,18 +3,23 @@ closes the pipe, and a scenario's description that reports must quote safely."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from bnbench.cli import app
+from bnbench.commands.energy import idle_baseline
+from bnbench.scenario import EnergyConfig
 
 from .helpers import QUICK, bnbench_process, finished_folder, tiny_sets
 
@@ -26,13 +31,37 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return finished_folder(tmp_path_factory.mktemp("finished"))
 
 
-def test_sigterm_during_the_idle_baseline_saves_and_exits_143(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    # A RAPL package that reads (a file): the estimate alone would skip the baseline, it cannot see idle power.
+def reading_rapl_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A RAPL package that reads (a file): the estimate alone would skip the baseline, it cannot see idle power."""
     package = tmp_path / "powercap" / "intel-rapl:0"
     package.mkdir(parents=True)
     for name, text in (("name", "package-0"), ("energy_uj", "1000000"), ("max_energy_range_uj", "262143328850")):
         (package / name).write_text(f"{text}\n")
     monkeypatch.setenv("BNBENCH_POWERCAP", str(tmp_path / "powercap"))
+
+
+class PolledOnly(threading.Event):
+    """A stop that the main thread must poll: the signal handler sets it on that thread, so a `wait` holding the
+    Event's lock when a signal lands would leave the handler waiting on its own thread for ever."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise AssertionError("the main thread blocked in stop.wait(); a signal landing there would deadlock")
+
+
+def test_the_idle_baseline_polls_its_stop_and_ends_soon_after_it_is_set(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch):
+    reading_rapl_package(tmp_path, monkeypatch)
+    stop = PolledOnly()
+    threading.Timer(0.3, stop.set).start()
+    started = time.monotonic()
+    entries = idle_baseline(["cpu"], EnergyConfig(idle_s=600), Console(file=io.StringIO()), stop)
+    assert time.monotonic() - started < 5  # not the 600 s asked for
+    assert entries["idle_w"] == {"cpu": 0.0}  # a counter that never moved: 0 J over the seconds waited
+    assert entries["idle_sources"] == {"cpu": "rapl"}
+
+
+def test_sigterm_during_the_idle_baseline_saves_and_exits_143(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    reading_rapl_package(tmp_path, monkeypatch)
     out = tmp_path / "results"
     process = bnbench_process(["run", str(QUICK), *tiny_sets(4, 4, 2), "--set", "energy.idle_s=600", "--out",
                                str(out)], cwd=tmp_path)
