@@ -3,8 +3,8 @@
 
 On a machine with more than one core each figure to draw is drawn in a forked child process (forked.py), all at
 the same time. The power trace, which reads and reduces millions of samples, is begun first: `bnbench report`
-starts it as soon as the folder is read, before the statistics are imported and worked out, which the figure
-does not need. The main process then never holds the power samples at all.
+starts it as soon as runs.csv is read, before matplotlib, pandas and the statistics are imported, one child
+reducing the samples and a second drawing the result (`begin`). The main process never holds the samples.
 
 A figure is drawn again only when what it is drawn from changed: `figures/figures.json` keeps, per figure, a
 key of its input files (size and modification time: every write replaces a file whole), the options that shape
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from bnbench.analysis.folder import is_estimate, power_figure_inputs
 from bnbench.cores import usable_cores
 from bnbench.errors import UserError
+from bnbench.rendering.figure_style import MAX_POINTS
 from bnbench.rendering.forked import Forked
 from bnbench.results.atomic import atomic_write
 
@@ -34,12 +35,14 @@ if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: an unchanged 
     import pandas as pd
     from matplotlib.figure import Figure
 
+    from bnbench.analysis.power_trace import Trace
     from bnbench.analysis.summary import Summary
 
 FIGURES_DIR = "figures"  # in a results folder
 KEYS_FILE = "figures.json"  # in the figures folder: what each figure was last drawn from
 CURVE_FILES, POWER_FILES = ("runs.csv", "scenario.toml", "curves.parquet"), ("runs.csv", "power.parquet")
-CODE_FILES = ("plots.py", "power_plot.py", "figure_style.py", "figure_files.py")  # a change to these redraws
+# A change to these redraws: the plotting code, and the power figure's reduction of its samples.
+CODE_FILES = ("plots.py", "power_plot.py", "figure_style.py", "figure_files.py", "../analysis/power_trace.py")
 
 
 @dataclass(frozen=True)
@@ -102,16 +105,22 @@ def save(fig: Figure, folder: Path, name: str, svg: bool = False) -> None:
         (folder / f"{name}.svg").unlink(missing_ok=True)
 
 
-def draw_power(root: Path, folder: Path, run_order: list[str], source: str, svg: bool = False) -> bool:
-    """Read the power samples of `root` and save the power figure into `folder` (as SVG too when `svg`); False
-    when there are none."""
+def reduce_power(root: Path, run_order: list[str]) -> dict[str, Trace] | None:
+    """The power samples of `root` reduced to each device's trace (analysis.power_trace), runs laid out in
+    `run_order`; None when no sample has a power. Needs numpy and pyarrow only: neither matplotlib nor pandas."""
     from bnbench.analysis.power_samples import read_power_samples
+    from bnbench.analysis.power_trace import power_traces
+
+    return power_traces(read_power_samples(root), run_order, MAX_POINTS)
+
+
+def draw_power(traces: dict[str, Trace] | None, folder: Path, source: str, svg: bool = False) -> bool:
+    """Save the power figure of `traces` into `folder` (as SVG too when `svg`); False when there are none."""
+    if traces is None:
+        return False
     from bnbench.rendering.power_plot import plot_power
 
-    fig = plot_power(read_power_samples(root), run_order, source)
-    if fig is None:
-        return False
-    save(fig, folder, "power", svg)
+    save(plot_power(traces, source), folder, "power", svg)
     return True
 
 
@@ -138,7 +147,7 @@ def inputs_key(root: Path, names: tuple[str, ...], chunks: str, options: object)
             stat = path.stat()
             stamps.append([path.relative_to(root).as_posix(), stat.st_size, stat.st_mtime_ns])
     code = hashlib.sha256()
-    for module in [Path(__file__).with_name(name) for name in CODE_FILES]:
+    for module in [Path(__file__).parent / name for name in CODE_FILES]:
         code.update(module.read_bytes())
     text = json.dumps([__version__, code.hexdigest(), stamps, repr(options)])
     return hashlib.sha256(text.encode()).hexdigest()
@@ -188,34 +197,46 @@ def power_figure(root: Path, folder: Path, run_order: list[str], source: str, sv
     drawn."""
     key = inputs_key(root, POWER_FILES, "power", (run_order, source))
     kept = unchanged(read_keys(folder), folder, "power", key, svg)
-    present = kept if kept is not None else draw_power(root, folder, run_order, source, svg)
+    present = kept if kept is not None else draw_power(reduce_power(root, run_order), folder, source, svg)
     return PowerFigure(run_order, source, key, present)
+
+
+def draw_reduced(reducing: Forked[dict[str, Trace] | None], folder: Path, run_order: list[str], source: str,
+                 key: str, svg: bool) -> PowerFigure:
+    """In the drawing child: the power figure of the traces its sibling `reducing` reduces, saved into
+    `folder`."""
+    return PowerFigure(run_order, source, key, draw_power(reducing.received(), folder, source, svg))
 
 
 @dataclass
 class PowerDrawing:
-    """The power figure under way: found unchanged, being drawn in a forked child, or to be drawn (`begin`)."""
+    """The power figure under way: found unchanged, being reduced and drawn in two forked children, or to be
+    drawn (`begin`)."""
 
     folder: Path
     svg: bool = False
     found: PowerFigure | None = None
     pending: Forked[PowerFigure] | None = field(default=None, repr=False)
+    reducing: Forked[dict[str, Trace] | None] | None = field(default=None, repr=False)
 
     def finish(self, root: Path, run_order: list[str], source: str) -> PowerFigure:
-        """The power figure for the summary's run order and energy source: as found or drawn by the child from
-        the same, read from runs.csv; drawn here when no child drew it, or (never, by construction) when it was
-        begun from other inputs."""
+        """The power figure for the summary's run order and energy source: as found or drawn by the children
+        from the same, read from runs.csv; drawn here when no child drew it, or (never, by construction) when it
+        was begun from other inputs."""
         if self.pending is not None:
             pending, self.pending = self.pending, None
             self.found = pending.result()
+            self.close()  # the reducing child: its traces went to the drawing one
         if self.found is not None and (self.found.run_order, self.found.source) == (run_order, source):
             return self.found
         return power_figure(root, self.folder, run_order, source, self.svg)
 
     def close(self) -> None:
-        if self.pending is not None:
-            self.pending.close()
-            self.pending = None
+        """End the children still running (the report is leaving early: an error, a Ctrl-C)."""
+        for child in (self.pending, self.reducing):
+            if child is not None:
+                child.close()
+        self.pending = self.reducing = None
 
 
 def figures_folder(root: Path) -> Path:
@@ -235,10 +256,12 @@ def unwritable(root: Path, exc: OSError) -> UserError:
 def begin(root: Path, svg: bool = False) -> PowerDrawing:
     """The power figure of the results folder `root` begun, with the run order and energy source its summary
     will have (`folder.power_figure_inputs`, from runs.csv and scenario.toml without pandas): found unchanged, or
-    on more than one core drawn in a child forked now. `bnbench report` calls this before it reads the folder
-    with pandas and works out the statistics, so that the child's reading of millions of samples overlaps all of
-    that as well as the other figures. A folder whose runs.csv cannot be read begins nothing here: reading it
-    again says what is wrong.
+    on more than one core reduced and drawn in two children forked now. `bnbench report` calls this before it
+    reads the folder with pandas and works out the statistics, so that the reading of millions of samples
+    overlaps all of that as well as the other figures. The first child, forked before matplotlib is imported,
+    reads and reduces the samples while this process imports matplotlib; the second, forked after, draws what the
+    first sends it: matplotlib is imported once, and no core waits on the import. A folder whose runs.csv cannot
+    be read begins nothing here: reading it again says what is wrong.
 
     Raises UserError when the figures folder is a symbolic link or cannot be written.
     """
@@ -257,8 +280,14 @@ def begin(root: Path, svg: bool = False) -> PowerDrawing:
         return PowerDrawing(folder, svg, PowerFigure(run_order, source, key, kept))
     if not in_children():
         return PowerDrawing(folder, svg)
-    import bnbench.rendering.power_plot  # noqa: F401 - matplotlib imported before the fork: the child draws at once
-    return PowerDrawing(folder, svg, pending=Forked(power_figure, root, folder, run_order, source, svg))
+    reducing = Forked(reduce_power, root, run_order)
+    try:
+        import bnbench.rendering.power_plot  # noqa: F401 - matplotlib, while the child reads: its sibling draws at once
+        drawing = Forked(draw_reduced, reducing, folder, run_order, source, key, svg)
+    except BaseException:
+        reducing.close()
+        raise
+    return PowerDrawing(folder, svg, pending=drawing, reducing=reducing)
 
 
 def draw_and_save(draw: Callable[[], Figure | None], folder: Path, name: str, svg: bool) -> bool:

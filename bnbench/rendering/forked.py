@@ -51,11 +51,23 @@ class Forked(Generic[T]):
             ok, value = self._receive.recv()
         except EOFError:
             self._process.join()
-            raise ChildDied(f"a forked child drawing a figure ended with exit code {self._process.exitcode} "
+            raise ChildDied(f"a forked child of the report ended with exit code {self._process.exitcode} "
                             "before it had finished") from None
         finally:
             self._receive.close()
         self._process.join()
+        if ok:
+            return value
+        raise value
+
+    def received(self) -> T:
+        """What the call returned, read by a sibling: a child forked from the same parent after this one, which
+        holds a copy of the receiving end. The parent then reads nothing, and ends this child with `close`.
+        Raises what the call raised, or ChildDied when the child ended without a word."""
+        try:
+            ok, value = self._receive.recv()
+        except EOFError:
+            raise ChildDied("a forked child of the report ended before it had finished") from None
         if ok:
             return value
         raise value

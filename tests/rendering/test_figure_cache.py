@@ -130,8 +130,8 @@ figure_files.in_children = lambda: True  # as on any machine with two cores or m
 started = []
 class Spy(forked.Forked):
     def __init__(self, fn, *args):
-        started.append((args[2] if fn.__name__ == "draw_and_save" else fn.__name__, "pandas" in sys.modules,
-                        "scipy" in sys.modules))
+        started.append((args[2] if fn.__name__ == "draw_and_save" else fn.__name__, "matplotlib" in sys.modules,
+                        "pandas" in sys.modules, "scipy" in sys.modules))
         super().__init__(fn, *args)
 figure_files.Forked = Spy
 from bnbench.cli import app
@@ -143,16 +143,18 @@ print(started)
 """
 
 
-def test_the_power_figures_child_is_forked_before_pandas_is_imported_and_each_figure_but_one_in_its_own(
+def test_the_power_figures_children_are_forked_before_pandas_is_imported_and_each_figure_but_one_in_its_own(
         folder):
-    # In a fresh process, as `bnbench report` runs: the power figure's child starts before pandas and scipy (the
-    # statistics) are imported; after the summary, three of the four curve figures go to children and the last
-    # (the loss) is drawn by the report's own process meanwhile.
+    # In a fresh process, as `bnbench report` runs: the child reducing the power samples starts before matplotlib,
+    # pandas and scipy (the statistics) are imported, the one drawing them after matplotlib only; after the
+    # summary, three of the four curve figures go to children and the last (the loss) is drawn by the report's
+    # own process meanwhile.
     root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, power=True)
     done = subprocess.run([sys.executable, "-c", FORK_SPY, str(root)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    started = [("power_figure", False, False), ("metric_vs_step", True, True), ("metric_vs_time", True, True),
-               ("metric_vs_energy", True, True)]
+    started = [("reduce_power", False, False, False), ("draw_reduced", True, False, False),
+               ("metric_vs_step", True, True, True), ("metric_vs_time", True, True, True),
+               ("metric_vs_energy", True, True, True)]
     assert done.stdout.strip().splitlines()[-1] == str(started)
     # No energy was measured: the energy figure's child found nothing to draw.
     assert sorted(p.name for p in (root / "figures").glob("*.png")) == [

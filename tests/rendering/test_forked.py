@@ -62,3 +62,22 @@ def test_text_buffered_before_the_fork_is_written_once():
             "print(Forked(lambda: 'child').result())\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout == "before the forkchild\n"
+
+
+def test_a_sibling_forked_after_a_child_reads_its_result_and_the_parent_reads_nothing():
+    # The report's power figure: one child reduces the samples, a second forked after it draws what it sends.
+    producer = Forked(lambda: [1.5, 2.5])
+    consumer = Forked(lambda: (os.getpid(), sum(producer.received())))
+    pid, total = consumer.result()
+    assert total == 4.0 and pid not in (os.getpid(), producer._process.pid)
+    producer.close()
+    assert producer._process.exitcode == 0
+
+
+def test_a_sibling_hears_that_the_child_it_waits_on_died():
+    producer = Forked(time.sleep, 30)
+    consumer = Forked(lambda: producer.received())
+    os.kill(producer._process.pid, signal.SIGKILL)
+    producer.close()  # the parent's copy of the pipe closed too: the sibling sees its end
+    with pytest.raises(ChildDied, match="ended before it had finished"):
+        consumer.result()

@@ -1,43 +1,10 @@
-"""The reductions behind the figures: power envelopes, phase shading, one time axis per device."""
+"""The curve figures' reductions, their layout, and their axis labels."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
-from bnbench.analysis.power_samples import PowerSamples
 from bnbench.rendering.plots import bin_mean
-from bnbench.rendering.power_plot import device_timelines, envelope, phase_spans
-
-
-def test_phase_spans_exact_when_few():
-    # Phases train, train, eval, eval, train at t = 0..4: three contiguous spans, each fully shaded.
-    spans = phase_spans(np.arange(5.0), np.array([0, 0, 1, 1, 0]))
-    assert spans == [(0, 0.0, 2.0, 1.0), (1, 2.0, 4.0, 1.0), (0, 4.0, 4.0, 1.0)]
-
-
-def test_phase_spans_share_per_bin_when_many():
-    # t = 0..9 alternating phases 0,1,0,1,... into 2 bins of 4.5 s: bin 0 holds t=0..4 (phase 0 three times of
-    # five: share 0.6; phase 1: 0.4), bin 1 holds t=5..9 (phase 0: 0.4, phase 1: 0.6).
-    spans = phase_spans(np.arange(10.0), np.arange(10) % 2, max_spans=2)
-    assert spans == [(0, 0.0, 4.5, 0.6), (0, 4.5, 9.0, 0.4), (1, 0.0, 4.5, 0.4), (1, 4.5, 9.0, 0.6)]
-
-
-def test_envelope_min_max_mean_per_bin():
-    # 6 samples at t = 0..5 into 2 bins of 2.5 s: t=0,1,2 (watts 1,5,3) and t=3,4,5 (watts 2,2,8).
-    centre, low, high, mean = envelope(np.arange(6.0), np.array([1.0, 5, 3, 2, 2, 8]), bins=2)
-    assert low.tolist() == [1.0, 2.0] and high.tolist() == [5.0, 8.0]
-    assert mean.tolist() == pytest.approx([3.0, 4.0])
-    assert centre.tolist() == pytest.approx([1.25, 3.75])
-
-
-def test_runs_with_their_own_clocks_are_laid_end_to_end():
-    # Two runs on one device, each timed from its own start (0, 1, 2 s): the second follows the first (2 s long).
-    power = PowerSamples.of(["a"] * 3 + ["b"] * 3, ["cuda:0"] * 6, [0.0, 1, 2] * 2, [10.0, 11, 12, 20, 21, 22],
-                            ["train"] * 6)
-    timeline = dict(device_timelines(power, ["a", "b"]))["cuda:0"]
-    assert timeline.t_s.tolist() == [0.0, 1, 2, 2, 3, 4]
-    assert timeline.power_w.tolist() == [10.0, 11, 12, 20, 21, 22]
 
 
 def test_bin_mean_averages_consecutive_points():
