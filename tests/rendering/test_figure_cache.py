@@ -9,9 +9,11 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from bnbench.cli import app
+from bnbench.rendering.figure_files import shares
 
 runner = CliRunner()
 
@@ -126,12 +128,12 @@ def test_the_power_figure_is_begun_before_the_summary_from_the_summarys_own_orde
 FORK_SPY = """
 import sys
 from bnbench.rendering import figure_files, forked
-figure_files.in_children = lambda: True  # as on any machine with two cores or more
+figure_files.drawing_cores = lambda: int(sys.argv[2])
 started = []
 class Spy(forked.Forked):
     def __init__(self, fn, *args):
-        started.append((args[2] if fn.__name__ == "draw_and_save" else fn.__name__, "matplotlib" in sys.modules,
-                        "pandas" in sys.modules, "scipy" in sys.modules))
+        name = [n for n, _ in args[0]] if fn.__name__ == "draw_several" else fn.__name__
+        started.append((name, "matplotlib" in sys.modules, "pandas" in sys.modules, "scipy" in sys.modules))
         super().__init__(fn, *args)
 figure_files.Forked = Spy
 from bnbench.cli import app
@@ -143,19 +145,34 @@ print(started)
 """
 
 
-def test_the_power_figures_children_are_forked_before_pandas_is_imported_and_each_figure_but_one_in_its_own(
-        folder):
+@pytest.mark.parametrize(("cores", "children"), [
+    (2, [["metric_vs_step", "metric_vs_time"], ["metric_vs_energy"]]),
+    (4, [["metric_vs_step"], ["metric_vs_time"], ["metric_vs_energy"]]),
+])
+def test_the_power_figures_children_are_forked_before_pandas_is_imported_and_the_curve_figures_one_child_a_core(
+        folder, cores, children):
     # In a fresh process, as `bnbench report` runs: the child reducing the power samples starts before matplotlib,
     # pandas and scipy (the statistics) are imported, the one drawing them after matplotlib only; after the
-    # summary, three of the four curve figures go to children and the last (the loss) is drawn by the report's
-    # own process meanwhile.
+    # summary, three of the four curve figures go to one child a core, and the last (the loss) is drawn by the
+    # report's own process meanwhile.
     root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, power=True)
-    done = subprocess.run([sys.executable, "-c", FORK_SPY, str(root)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", FORK_SPY, str(root), str(cores)], capture_output=True, text=True,
+                          timeout=120)
     assert done.returncode == 0, done.stderr
     started = [("reduce_power", False, False, False), ("draw_reduced", True, False, False),
-               ("metric_vs_step", True, True, True), ("metric_vs_time", True, True, True),
-               ("metric_vs_energy", True, True, True)]
+               *[(share, True, True, True) for share in children]]
     assert done.stdout.strip().splitlines()[-1] == str(started)
     # No energy was measured: the energy figure's child found nothing to draw.
     assert sorted(p.name for p in (root / "figures").glob("*.png")) == [
         "loss.png", "metric_vs_step.png", "metric_vs_time.png", "power.png"]
+
+
+@pytest.mark.parametrize(("items", "parts", "expected"), [
+    ([1, 2, 3], 2, [[1, 2], [3]]),
+    ([1, 2, 3, 4, 5], 3, [[1, 2], [3, 4], [5]]),
+    ([1, 2], 4, [[1], [2]]),
+    ([1, 2, 3], 1, [[1, 2, 3]]),
+    ([], 2, []),
+])
+def test_shares_cuts_in_order_into_runs_whose_lengths_differ_by_one_at_most(items, parts, expected):
+    assert shares(items, parts) == expected
