@@ -1,11 +1,11 @@
 """The report's figure files: which figures, what each one means, and saving them as PNG, and as SVG when asked
 (plots.py draws the curve figures, power_plot.py the power figure).
 
-On a machine with more than one core the figures to draw are drawn in forked child processes (forked.py), one a
-core, all at the same time. The power trace, which reads and reduces millions of samples, is begun first:
-`bnbench report` starts it as soon as runs.csv is read, before matplotlib, pandas and the statistics are
-imported, one child reducing the samples and a second drawing the result (`begin`). The main process never holds
-the samples.
+On a machine with more than one core the figures to draw are shared out between the report's process and a
+forked child (forked.py) for each other core, each taking the next figure when it is done with one. The power
+trace, which reads and reduces millions of samples, is begun first: `bnbench report` starts it as soon as
+runs.csv is read, before matplotlib, pandas and the statistics are imported, one child reducing the samples and
+a second drawing the result (`begin`). The main process never holds the samples.
 
 A figure is drawn again only when what it is drawn from changed: `figures/figures.json` keeps, per figure, a
 key of its input files (size and modification time: every write replaces a file whole), the options that shape
@@ -18,19 +18,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from bnbench.analysis.folder import is_estimate, power_figure_inputs
 from bnbench.cores import usable_cores
 from bnbench.errors import UserError
 from bnbench.rendering.figure_style import MAX_POINTS
-from bnbench.rendering.forked import Forked
+from bnbench.rendering.forked import Forked, Turns
 from bnbench.results.atomic import atomic_write
 
 if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: an unchanged folder's report needs none
@@ -39,8 +38,6 @@ if TYPE_CHECKING:  # matplotlib loads only when a figure is drawn: an unchanged 
 
     from bnbench.analysis.power_trace import Trace
     from bnbench.analysis.summary import Summary
-
-T = TypeVar("T")
 
 FIGURES_DIR = "figures"  # in a results folder
 KEYS_FILE = "figures.json"  # in the figures folder: what each figure was last drawn from
@@ -136,15 +133,6 @@ def drawing_cores() -> int:
 def in_children() -> bool:
     """Whether figures are drawn in forked children: where this process may use more than one core."""
     return drawing_cores() > 1
-
-
-def shares(items: list[T], parts: int) -> list[list[T]]:
-    """`items` in order, cut into `parts` runs (fewer when there are fewer items) whose lengths differ by one at
-    most, the longer first: [a, b, c] in 2 is [[a, b], [c]]."""
-    parts = max(1, min(parts, len(items)))
-    size, extra = divmod(len(items), parts)
-    cuts = [i * size + min(i, extra) for i in range(parts + 1)]
-    return [items[start:end] for start, end in itertools.pairwise(cuts) if end > start]
 
 
 def _plots() -> ModuleType:
@@ -317,9 +305,15 @@ def draw_and_save(draw: Callable[[], Figure | None], folder: Path, name: str, sv
     return True
 
 
-def draw_several(draws: list[tuple[str, Callable[[], Figure | None]]], folder: Path, svg: bool) -> dict[str, bool]:
-    """Draw and save each (name, draw) of `draws` in turn (`draw_and_save`); by name, whether each had data."""
-    return {name: draw_and_save(draw, folder, name, svg) for name, draw in draws}
+def draw_turns(draws: list[tuple[str, Callable[[], Figure | None]]], turns: Turns, folder: Path,
+               svg: bool) -> dict[str, bool]:
+    """Draw and save the (name, draw) of `draws` at each number `turns` hands this process, until none is left
+    (`draw_and_save`); by name, whether each had data."""
+    drawn = {}
+    while (turn := turns.next()) is not None:
+        name, draw = draws[turn]
+        drawn[name] = draw_and_save(draw, folder, name, svg)
+    return drawn
 
 
 def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Path, order: list[str],
@@ -376,22 +370,23 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
                    {k: v for k, v in old_keys.items() if k == "power"})
         to_draw = [(plot.name, draw) for plot, draw in plans if kept[plot.name] is None]
         there = dict(kept)
-        # The last figure is drawn here; on more than one core the others in forked children, one child per
-        # core, each drawing its share in turn. While the power figure's two children run, a child for each of
-        # three figures was slower on two cores than two children (their forks and their processes' start
-        # cost more than the waits they saved).
-        here = to_draw[-1:] if in_children() else to_draw
+        # Drawn by this process and, on more than one core, a forked child for each other core, each taking the
+        # next figure not yet taken until none is left (Turns). On two cores, with the power figure's children
+        # running, one child and this process drew the night's figures faster (and with less CPU time) than a
+        # child for each of three figures, or two children given two figures and one.
+        turns = Turns(len(to_draw))
         pending: list[Forked[dict[str, bool]]] = []
         try:
-            if len(here) < len(to_draw):
+            if in_children() and len(to_draw) > 1:
                 _plots()  # matplotlib imported once, before the forks: the children start drawing, not importing
-                for share in shares(to_draw[:-1], drawing_cores()):
-                    pending.append(Forked(draw_several, share, folder, svg))
-            there.update(draw_several(here, folder, svg))
+                for _ in range(min(len(to_draw), drawing_cores()) - 1):
+                    pending.append(Forked(draw_turns, to_draw, turns, folder, svg))
+            there.update(draw_turns(to_draw, turns, folder, svg))
             for child in pending:
                 there.update(child.result())
             figure = power.finish(root, run_order, summary.energy_source)
         finally:
+            turns.close()
             for child in pending:
                 child.close()
         drawn = [plot for plot, _ in plans if there[plot.name]]

@@ -9,6 +9,7 @@ threads in the parent, and a fork taken while another thread runs may deadlock i
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any, Generic, TypeVar
@@ -78,3 +79,34 @@ class Forked(Generic[T]):
             self._process.terminate()
         self._process.join()
         self._receive.close()
+
+
+class Turns:
+    """The numbers 0 to n-1, each handed to whichever process asks first: this one or a child forked after this
+    was made. The figures to draw are shared out this way, so that a process that finishes early takes the next
+    figure instead of idling while another draws two.
+
+    A pipe holds one byte per number and each `next` reads one byte: a read of one byte from a pipe is atomic, so
+    no lock is shared, and a child that is killed takes no lock with it. The writing end is closed at once, so the
+    pipe reads empty once every number is taken.
+    """
+
+    MAX = 256  # one byte a number
+
+    def __init__(self, n: int) -> None:
+        if not 0 <= n <= self.MAX:
+            raise ValueError(f"Turns holds 0 to {self.MAX} numbers, not {n}")
+        self._read, write = os.pipe()
+        try:
+            os.write(write, bytes(range(n)))  # at most 256 bytes: within the pipe's buffer, written whole
+        finally:
+            os.close(write)
+
+    def next(self) -> int | None:
+        """The next number not yet taken by any process, or None when all are."""
+        got = os.read(self._read, 1)
+        return got[0] if got else None
+
+    def close(self) -> None:
+        """Close this process's reading end (each process that holds one closes its own)."""
+        os.close(self._read)

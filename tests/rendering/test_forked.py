@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from bnbench.rendering.forked import ChildDied, Forked
+from bnbench.rendering.forked import ChildDied, Forked, Turns
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="figures are drawn in forked children on POSIX")
 
@@ -81,3 +81,32 @@ def test_a_sibling_hears_that_the_child_it_waits_on_died():
     producer.close()  # the parent's copy of the pipe closed too: the sibling sees its end
     with pytest.raises(ChildDied, match="ended before it had finished"):
         consumer.result()
+
+
+def test_turns_hands_each_number_to_exactly_one_of_the_processes_that_ask():
+    turns = Turns(200)
+
+    def take(pause_s):
+        taken = []
+        while (turn := turns.next()) is not None:
+            taken.append(turn)
+            time.sleep(pause_s)
+        return taken
+
+    children = [Forked(take, 0.001), Forked(take, 0.001)]
+    mine = take(0.001)
+    theirs = [child.result() for child in children]
+    turns.close()
+    everyone = mine + theirs[0] + theirs[1]
+    assert sorted(everyone) == list(range(200))  # none lost, none twice
+    assert all(len(taken) > 0 for taken in (mine, *theirs))  # each process took some while the others drew
+    assert mine == sorted(mine) and all(t == sorted(t) for t in theirs)  # in order, whoever asks
+
+
+def test_turns_that_are_all_taken_read_as_none_and_a_count_beyond_a_byte_is_refused():
+    turns = Turns(2)
+    assert [turns.next(), turns.next(), turns.next()] == [0, 1, None]
+    turns.close()
+    assert Turns(0).next() is None
+    with pytest.raises(ValueError, match="0 to 256 numbers, not 257"):
+        Turns(257)
