@@ -8,6 +8,7 @@ threads in the parent, and a fork taken while another thread runs may deadlock i
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Callable
@@ -43,7 +44,13 @@ class Forked(Generic[T]):
         context = multiprocessing.get_context("fork")
         self._receive, send = context.Pipe(duplex=False)
         self._process = context.Process(target=_child, args=(send, fn, args), daemon=True)
-        self._process.start()
+        # The objects this process holds are frozen across the fork: the child's garbage collector then never
+        # walks them, so it does not write to (and copy) every page of the parent's objects it inherited.
+        gc.freeze()
+        try:
+            self._process.start()
+        finally:
+            gc.unfreeze()
         send.close()  # the child holds the sending end now: its exit closes the pipe
 
     def result(self) -> T:

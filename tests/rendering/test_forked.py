@@ -110,3 +110,12 @@ def test_turns_that_are_all_taken_read_as_none_and_a_count_beyond_a_byte_is_refu
     assert Turns(0).next() is None
     with pytest.raises(ValueError, match="0 to 256 numbers, not 257"):
         Turns(257)
+
+
+def test_the_child_starts_with_the_parents_objects_frozen_and_the_parent_keeps_collecting_its_own():
+    import gc
+
+    held = [[i] for i in range(1000)]  # objects the garbage collector tracks, held across the fork
+    assert gc.get_freeze_count() == 0
+    assert Forked(gc.get_freeze_count).result() >= len(held)  # the child's collections never walk them
+    assert gc.get_freeze_count() == 0
