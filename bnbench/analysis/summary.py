@@ -145,8 +145,11 @@ class Summary:
 
 def figure_values(figures: pd.DataFrame, variant: str, column: str) -> pd.Series:
     """`column` of the variant's completed runs, as numbers (NaN where there is none). The column is taken before
-    the rows: selecting rows of the whole frame copied every column, a tenth of a second of a night's summary."""
-    done = (figures["variant"] == variant) & (figures["status"] == "completed")
+    the rows: selecting rows of the whole frame copied every column, a tenth of a second of a night's summary. The
+    rows are found on plain numpy arrays: a night's summary asks this 112 times, and comparing pandas' Arrow-backed
+    strings took three times as long."""
+    done = (figures["variant"].to_numpy(dtype=object) == variant) & (
+        figures["status"].to_numpy(dtype=object) == "completed")
     return pd.to_numeric(figures[column][done], errors="coerce")
 
 
