@@ -64,3 +64,24 @@ def test_traces_per_device_at_most_bins_points_and_none_without_a_power():
     assert len(traces["cuda:1"].mean) == 0
     assert power_traces(PowerSamples.of(["a"], ["cuda:0"], [0.0], [np.nan], ["train"]), ["a"], bins=2) is None
     assert power_traces(PowerSamples.of([], [], [], [], []), [], bins=2) is None
+
+
+@pytest.mark.parametrize("max_slices", [4096, 1])
+def test_a_devices_rows_are_taken_alike_from_blocks_and_from_interleaved_samples(monkeypatch, max_slices):
+    # Run a on cuda:0 then run b on cuda:1 (blocks of rows), then run c sampling both at each tick (interleaved):
+    # each device gets its own rows in file order, whether taken slice by slice or, past max_slices blocks, by an
+    # index of its rows.
+    import bnbench.analysis.power_trace as power_trace
+
+    monkeypatch.setattr(power_trace, "MAX_SLICES", max_slices)
+    devices = ["cuda:0"] * 3 + ["cuda:1"] * 2 + ["cuda:0", "cuda:1"] * 2
+    power = PowerSamples.of(["a"] * 3 + ["b"] * 2 + ["c"] * 4, devices, [0.0, 1, 2, 0, 1, 0, 0, 1, 1],
+                            [1.0, 2, 3, 4, 5, 6, 7, 8, 9], ["train"] * 9)
+    timelines = dict(device_timelines(power, ["a", "b", "c"]))
+    assert list(timelines) == ["cuda:0", "cuda:1"]
+    # cuda:0: run a at 0, 1, 2 s, then run c (from its own start) laid after it: 2 + 0 and 2 + 1.
+    assert timelines["cuda:0"].power_w.tolist() == [1.0, 2, 3, 6, 8]
+    assert timelines["cuda:0"].t_s.tolist() == [0.0, 1, 2, 2, 3]
+    # cuda:1: run b at 0 and 1 s, run c after it at 1 + 0 and 1 + 1.
+    assert timelines["cuda:1"].power_w.tolist() == [4.0, 5, 7, 9]
+    assert timelines["cuda:1"].t_s.tolist() == [0.0, 1, 1, 2]
