@@ -33,9 +33,6 @@ class Codes:
     codes: np.ndarray
     names: list[str]
 
-    def part(self, rows: np.ndarray | slice) -> Codes:
-        return Codes(self.codes[rows], self.names)
-
 
 @dataclass(frozen=True)
 class PowerSamples:

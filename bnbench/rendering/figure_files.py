@@ -377,9 +377,10 @@ def write_figures(summary: Summary, curves: pd.DataFrame, root: Path, folder: Pa
         turns = Turns(len(to_draw))
         pending: list[Forked[dict[str, bool]]] = []
         try:
-            if in_children() and len(to_draw) > 1:
+            children = min(len(to_draw), drawing_cores()) - 1  # none on one core, or for one figure
+            if children > 0:
                 _plots()  # matplotlib imported once, before the forks: the children start drawing, not importing
-                for _ in range(min(len(to_draw), drawing_cores()) - 1):
+                for _ in range(children):  # appended one by one: a fork that fails leaves the others to close
                     pending.append(Forked(draw_turns, to_draw, turns, folder, svg))
             there.update(draw_turns(to_draw, turns, folder, svg))
             for child in pending:

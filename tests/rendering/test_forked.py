@@ -107,7 +107,9 @@ def test_turns_that_are_all_taken_read_as_none_and_a_count_beyond_a_byte_is_refu
     turns = Turns(2)
     assert [turns.next(), turns.next(), turns.next()] == [0, 1, None]
     turns.close()
-    assert Turns(0).next() is None
+    empty = Turns(0)
+    assert empty.next() is None
+    empty.close()
     with pytest.raises(ValueError, match="0 to 256 numbers, not 257"):
         Turns(257)
 
