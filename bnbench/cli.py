@@ -15,11 +15,13 @@ import typer
 
 from bnbench import interrupt
 from bnbench.commands.help_style import NamedArguments
+from bnbench.commands.plain_values import PlainValuesGroup
 from bnbench.errors import UserError
 from bnbench.version import __version__
 
 app = typer.Typer(
     name="bnbench",
+    cls=PlainValuesGroup,
     help="Energy-aware benchmarks of training tricks: quality, time and joules per variant, across seeds.",
     no_args_is_help=True,
     add_completion=False,

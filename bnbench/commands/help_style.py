@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from typer.core import TyperCommand
+from bnbench.commands.plain_values import PlainValuesCommand
 
 
 def argument_name(param: Any) -> str:
@@ -20,8 +20,9 @@ def argument_name(param: Any) -> str:
     return name if param.required else f"[{name}]"
 
 
-class NamedArguments(TyperCommand):
-    """A typer command whose help names each argument by its metavar alone."""
+class NamedArguments(PlainValuesCommand):
+    """A typer command whose help names each argument by its metavar alone (and whose plain values are checked
+    without pydantic: plain_values.py)."""
 
     def collect_usage_pieces(self, ctx: Any) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
