@@ -124,6 +124,23 @@ def test_the_power_figure_is_begun_before_the_summary_from_the_summarys_own_orde
     assert (root / "figures" / "power.png").stat().st_size > 0
 
 
+def test_the_longest_figures_are_handed_out_first(folder, monkeypatch):
+    # The loss figure (a log axis and its many ticks), then the metric against time and energy (a line per run),
+    # then against the step (a mean per variant): whoever takes the last figure holds the others up least.
+    from bnbench.rendering import figure_files
+
+    root = folder(finals={"control": [30.0, 30.2], "bn": [29.0, 29.4]}, energy_j={"control": [10.0, 12.0],
+                  "bn": [11.0, 13.0]}, source="rapl")
+    drawn = []
+    draw_and_save = figure_files.draw_and_save
+    monkeypatch.setattr(figure_files, "drawing_cores", lambda: 1)
+    monkeypatch.setattr(figure_files, "draw_and_save", lambda draw, folder, name, svg: (
+        drawn.append(name), draw_and_save(draw, folder, name, svg))[1])
+    assert runner.invoke(app, ["report", str(root)]).exit_code == 0
+    assert drawn == ["loss", "metric_vs_time", "metric_vs_energy", "metric_vs_step"]
+    assert figure_files.draw_rank("a_new_figure") == len(figure_files.DRAW_ORDER)  # one not named: last
+
+
 FORK_SPY = """
 import sys
 from bnbench.rendering import figure_files, forked
