@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bnbench.analysis.metric_info import MetricInfo, resolve
-from bnbench.analysis.run_figures import run_figures, spike_mask
+from bnbench.analysis.run_figures import count_spikes, run_figures, spike_flags, spike_mask
 
 PSNR = MetricInfo("psnr_db", "PSNR", "dB", True)
 
@@ -51,6 +51,49 @@ def test_spike_is_a_window_max_three_times_the_recent_median():
     loss_max = pd.Series([1.0, 1.0, 1.0, 2.9, 3.5, np.inf])
     mask = spike_mask(loss_max / 2, loss_max)
     assert mask.tolist() == [False, False, False, False, True, False]
+
+
+def test_a_runs_history_does_not_reach_into_the_run_before_it():
+    # Run a's windows peak at 10; run b's at 1, 1, 1, then 3.5: over its own history (median 1) that is a spike.
+    # Had b's history reached back into a's (10, 10, 10, 1, 1, 1: median 5.5), it would not be, and b's first
+    # window would have had three windows of history.
+    runs = np.array(["a", "a", "a", "b", "b", "b", "b"])
+    peaks = np.array([10.0, 10, 10, 1, 1, 1, 3.5])
+    assert spike_flags(runs, peaks / 2, peaks).tolist() == [False] * 6 + [True]
+
+
+def test_an_even_history_has_the_mean_of_its_two_middle_peaks_as_median():
+    # History 1, 1, 2, 2: median 1.5, so a spike is a peak above 4.5. A missing loss_max falls back to the loss.
+    runs = np.zeros(5, dtype=int)
+    assert spike_flags(runs, np.ones(5), np.array([1.0, 1, 2, 2, 4.6])).tolist() == [False] * 4 + [True]
+    assert spike_flags(runs, np.ones(5), np.array([1.0, 1, 2, 2, 4.4])).tolist() == [False] * 5
+    assert spike_flags(runs, np.array([1.0, 1, 2, 2, 4.6]), np.full(5, np.nan)).tolist() == [False] * 4 + [True]
+
+
+def pandas_spikes(loss, loss_max):
+    """The rule as a pandas rolling median of each run (how bnbench counted spikes before spike_flags)."""
+    peak = loss_max.where(loss_max.notna(), loss)
+    finite = peak.where(np.isfinite(peak))
+    return (finite > 3.0 * finite.shift(1).rolling(10, min_periods=3).median()).fillna(False).astype(bool)
+
+
+def test_spikes_of_many_runs_at_once_are_those_of_a_rolling_median_per_run():
+    rng = np.random.default_rng(7)
+    frames_ = []
+    for run, length in enumerate(rng.integers(1, 40, 60)):
+        peaks = rng.lognormal(0, rng.uniform(0.1, 1.5), length)
+        peaks[rng.random(length) < 0.1] = np.nan
+        peaks[rng.random(length) < 0.03] = np.inf
+        frames_.append(pd.DataFrame({"run_id": f"r{run:02d}", "step": np.arange(length), "loss": peaks / 2,
+                                     "loss_max": peaks}))
+    train = pd.concat(frames_, ignore_index=True)
+    expected = {run: pandas_spikes(g["loss"], g["loss_max"]) for run, g in train.groupby("run_id", sort=False)}
+    flags = spike_flags(train["run_id"].to_numpy(), train["loss"].to_numpy(), train["loss_max"].to_numpy())
+    assert flags.tolist() == pd.concat(expected.values()).tolist()
+    assert flags.sum() > 20  # the draw holds spikes to find
+    counts = count_spikes(train.sample(frac=1, random_state=1))  # counted whatever the rows' order
+    assert counts.index.name == "run_id"
+    assert counts.to_dict() == {run: int(mask.sum()) for run, mask in expected.items()}
 
 
 def test_metric_direction_from_its_name():
