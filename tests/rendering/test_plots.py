@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
-import numpy as np
+from types import SimpleNamespace
 
-from bnbench.rendering.plots import bin_mean
+import numpy as np
+import pandas as pd
+
+from bnbench.rendering.plots import bin_mean, in_run_order, run_blocks
 
 
 def test_bin_mean_averages_consecutive_points():
     x, y = bin_mean(np.arange(4.0), np.array([1.0, 3, 5, 7]), bins=2)
     assert x.tolist() == [0.5, 2.5] and y.tolist() == [2.0, 6.0]
+
+
+def test_rows_come_in_the_summarys_run_order_then_by_step_unknown_runs_last():
+    summary = SimpleNamespace(figures=pd.DataFrame({"run_id": ["bn-s0", "control-s0"]}))
+    rows = pd.DataFrame({"run_id": pd.array(["x", "control-s0", "bn-s0", "control-s0", "bn-s0", "x"], dtype="str"),
+                         "step": [1, 20, 20, 10, 10, 1], "tag": ["x1", "c20", "b20", "c10", "b10", "x2"]})
+    # bn first (the summary's order), each run by step; a run the summary does not know comes last, its rows
+    # (tied on step) in the order they were.
+    assert in_run_order(summary, rows)["tag"].tolist() == ["b10", "b20", "c10", "c20", "x1", "x2"]
+    assert in_run_order(SimpleNamespace(figures=pd.DataFrame({"run_id": []})), rows)["tag"].tolist() == [
+        "x1", "x2", "c10", "b10", "c20", "b20"]
+    assert run_blocks(np.array(["b", "b", "c", "x", "x"])) == [(0, 2), (2, 3), (3, 5)]
+    assert run_blocks(np.array([])) == []
 
 
 def legend_figure():
