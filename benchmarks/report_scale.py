@@ -5,6 +5,7 @@ The folder: 8 GPUs x 12 h of power samples at 10 Hz (3,456,000 samples), 24 runs
 evaluations per run) and a logged loss every 50 steps. The numbers are synthetic but shaped like a real night.
 
 Usage: python benchmarks/report_scale.py [--repeat 3] [--keep DIR] [--hours 12] [--against CHECKOUT] [--svg]
+                                        [--per-figure]
 Prints the wall time of `bnbench report` (a fresh process each time, imports included) twice over: drawing
 every figure (a folder's first report, or one after its data changed) and finding them unchanged (a report
 again: the figures are kept); with each its CPU time (which a busy shared machine inflates less than the wall
@@ -13,7 +14,9 @@ Targets: under 2 s and under 1 GiB. `--hours` shortens the night (the folder sca
 another checkout of bnbench (a `git worktree` of an older commit, say): the drawn report of this checkout and of
 that one are then alternated, `--repeat` times each in the order A B B A ..., so a machine that drifts slows
 both alike, and the two medians and their ratio are printed. `--svg` times this checkout's `bnbench report --svg`
-(each figure saved as SVG too, which an older checkout did by default).
+(each figure saved as SVG too, which an older checkout did by default). `--per-figure` then prints the CPU time
+each figure takes to draw and save, one after another in one process, the night read and its power samples
+reduced first (the order in which `bnbench report` hands the figures out, longest first, comes from these).
 """
 
 from __future__ import annotations
@@ -131,6 +134,44 @@ def peak_rss_mib(command: list[str], env: dict[str, str]) -> float:
     return int(done.stdout.split()[-1]) / 1024
 
 
+# In a process of its own, this checkout's bnbench: each figure of the folder argv[1] drawn and saved argv[2]
+# times after one untimed figure (fonts and caches built), and the median CPU time of each printed.
+PER_FIGURE = """
+import statistics, sys, tempfile, time
+from pathlib import Path
+from bnbench.analysis.folder import power_figure_inputs
+from bnbench.analysis.results import load
+from bnbench.rendering import figure_files, plots
+from bnbench.rendering.power_plot import plot_power
+root, repeat = Path(sys.argv[1]), int(sys.argv[2])
+results = load(root)
+summary, curves, order = results.summary, results.curves, results.variants
+run_order, source = power_figure_inputs(root)
+traces = figure_files.reduce_power(root, run_order)
+draws = {"loss": lambda: plots.plot_loss(summary, curves, order),
+         "metric_vs_time": lambda: plots.plot_metric_vs(summary, curves, order, "t_s"),
+         "metric_vs_energy": lambda: plots.plot_metric_vs(summary, curves, order, "energy_j"),
+         "metric_vs_step": lambda: plots.plot_metric_vs_step(summary, curves, order),
+         "power": lambda: plot_power(traces, source)}
+with tempfile.TemporaryDirectory() as out:
+    figure_files.save(draws["metric_vs_step"](), Path(out), "warm-up")
+    for name, draw in draws.items():
+        spent = []
+        for _ in range(repeat):
+            start = time.process_time()
+            figure_files.save(draw(), Path(out), name)
+            spent.append(time.process_time() - start)
+        print(f"figure {name}: {statistics.median(spent):.2f} CPU-s to draw and save (median of {repeat})")
+"""
+
+
+def per_figure(root: Path, repeat: int) -> list[str]:
+    """The lines PER_FIGURE prints for the folder `root`: a figure's CPU time to draw and save, each."""
+    done = subprocess.run([sys.executable, "-P", "-c", PER_FIGURE, str(root), str(repeat)], check=True,
+                          capture_output=True, text=True, env=report_env(REPO))
+    return done.stdout.splitlines()
+
+
 def report_env(checkout: Path) -> dict[str, str]:
     """The environment in which `python -P -m bnbench` is `checkout`'s bnbench (-P: without it, `-m` puts the
     working folder first on the import path, and a checkout run from there would time its own code twice)."""
@@ -165,6 +206,8 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=12.0, help="the night's length (default 12)")
     parser.add_argument("--against", type=Path, help="another checkout of bnbench, its drawn report alternated")
     parser.add_argument("--svg", action="store_true", help="this checkout's report saves SVG figures too")
+    parser.add_argument("--per-figure", action="store_true",
+                        help="also each figure's CPU time to draw and save, in one process")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error(f"--repeat must be at least 1 (got {args.repeat})")
@@ -193,6 +236,8 @@ def main() -> None:
             print(f"figures drawn, alternated {args.repeat} times each: " + "; ".join(
                 f"{name} median {medians[name]:.2f} s, {statistics.median(cpu):.2f} CPU-s"
                 for name, (_, cpu) in found.items()) + f"; ratio {this / other:.2f}")
+        if args.per_figure:
+            print("\n".join(per_figure(root, args.repeat)))
         print(f"load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; targets: "
               "under 2 s, under 1024 MiB")
     finally:

@@ -42,7 +42,7 @@ def test_report_scale_alternates_with_another_checkout_and_prints_the_ratio(tmp_
                                                   encoding="utf-8")
     night = tmp_path / "night"
     done = benchmark("report_scale.py", "--hours", "0.05", "--repeat", "1", "--against", str(fake), "--svg",
-                     "--keep", str(night))
+                     "--keep", str(night), "--per-figure")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "14,400 power samples, 24 runs" in done.stdout
     assert sorted(p.name for p in (night / "figures").glob("*.svg")) == [
@@ -50,6 +50,11 @@ def test_report_scale_alternates_with_another_checkout_and_prints_the_ratio(tmp_
     line = next(x for x in done.stdout.splitlines() if x.startswith("figures drawn, alternated 1 times each: "))
     ratio = float(line.rsplit("; ratio ", 1)[1])
     assert "this checkout median " in line and f"; {fake} median " in line and ratio > 3, line
+    figures = [x.split(":")[0] for x in done.stdout.splitlines() if x.startswith("figure ")]
+    assert figures == ["figure loss", "figure metric_vs_time", "figure metric_vs_energy", "figure metric_vs_step",
+                       "figure power"], done.stdout
+    assert all(x.endswith("CPU-s to draw and save (median of 1)") for x in done.stdout.splitlines()
+               if x.startswith("figure ")), done.stdout
 
 
 def test_report_scale_refuses_a_folder_that_is_not_a_checkout_in_one_line(tmp_path):

@@ -55,15 +55,16 @@ class Plot:
 
 
 # The curve figures in the order they are handed out, the longest to draw first, so that the last one taken,
-# which the other processes may wait for, is the shortest: on the paper's night, drawn and saved one after
-# another in one process, the loss figure took 0.48 CPU-s, the metric against time or energy 0.34 each and
-# against the step 0.20 (the log axis' many ticks, and a line per run against a mean per variant).
+# which the other processes may wait for, is a short one: on the paper's night the loss figure (a log axis and
+# its minor ticks) takes longest, the metric against the step (a mean per variant, not a line per run) least
+# (`python benchmarks/report_scale.py --per-figure` prints each figure's CPU time).
 DRAW_ORDER = ("loss", "metric_vs_time", "metric_vs_energy", "metric_vs_step")
 
 
 def draw_rank(name: str) -> int:
     """Where figure `name` comes in DRAW_ORDER (a figure it does not name: last)."""
     return DRAW_ORDER.index(name) if name in DRAW_ORDER else len(DRAW_ORDER)
+
 
 PNG_COMPRESS_LEVEL = 3  # zlib's default (6) took twice the time for files within 15% of the size
 
