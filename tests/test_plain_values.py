@@ -96,6 +96,16 @@ def test_plain_values_build_no_typer_check_and_others_do(tmp_path, monkeypatch):
 
 
 @needs_typer_checks
+def test_a_parameter_unlike_typers_own_keeps_typers_check(tmp_path, monkeypatch):
+    # A typer whose descriptors lack what PlainValue reads: the parameter keeps the check typer builds.
+    from types import SimpleNamespace
+
+    odd = SimpleNamespace(_runtime_param=None, type_descriptor=SimpleNamespace(annotation=str))
+    plain_values.plain_values([odd])
+    assert odd._runtime_param is None
+
+
+@needs_typer_checks
 def test_bnbench_parses_a_report_or_tea_command_without_importing_pydantic(tmp_path):
     # typer's checks imported pydantic and built its adapters: 0.1 to 0.17 CPU-s before any command began.
     probe = f"""

@@ -47,29 +47,29 @@ class PlainValue:
     AS_IS = (str, int, float)  # a value of such a type, for a parameter of it, is kept (bool: typer keeps it)
 
     def __init__(self, descriptor: Any) -> None:
+        """Raises AttributeError where typer's descriptor lacks what this reads (a typer that changed)."""
         self.descriptor = descriptor
         self._typers: Any = None
         info = descriptor.parameter_info
-        annotation = descriptor.annotation
+        self.annotation, self.low, self.high = descriptor.annotation, info.min, info.max
         plain = info.parser is None and descriptor.file_annotation is None
-        self.as_is = plain and annotation in self.AS_IS
-        self.strings = plain and annotation == list[str]
-        self.path = plain and annotation is Path and info.path_type is None and not info.allow_dash
+        self.as_is = plain and self.annotation in self.AS_IS
+        self.strings = plain and self.annotation == list[str]
+        self.path = plain and self.annotation is Path and info.path_type is None and not info.allow_dash
 
     def kept(self, value: Any) -> bool:
         """Whether `value` is what the parameter takes already: its type (an int for a float), in its range."""
-        annotation, info = self.descriptor.annotation, self.descriptor.parameter_info
-        if type(value) is not annotation and not (annotation is float and type(value) is int):
+        if type(value) is not self.annotation and not (self.annotation is float and type(value) is int):
             return False
-        if annotation is str:
+        if self.annotation is str:
             return True
-        return (info.min is None or value >= info.min) and (info.max is None or value <= info.max)
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
 
     def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
         if value is None:
             return () if param.multiple or param.nargs == -1 else None
         if self.as_is and self.kept(value):
-            return self.descriptor.annotation(value)
+            return self.annotation(value)
         if self.strings and isinstance(value, list | tuple) and all(type(item) is str for item in value):
             return list(value)
         if self.path and isinstance(value, str):
@@ -86,7 +86,10 @@ def plain_values(params: Iterable[Any]) -> None:
         return
     for param in params:
         if getattr(param, "_runtime_param", False) is None and hasattr(param, "type_descriptor"):
-            param._runtime_param = PlainValue(param.type_descriptor)
+            try:
+                param._runtime_param = PlainValue(param.type_descriptor)
+            except AttributeError:  # a descriptor unlike typer 0.29's: typer's own check
+                continue
 
 
 class PlainValuesCommand(TyperCommand):
