@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bnbench.analysis.metric_info import MetricInfo
+from bnbench.analysis.power_trace import blocks
 
 SPIKE_FACTOR = 3.0
 SPIKE_HISTORY = 10
@@ -46,7 +47,7 @@ def spike_flags(runs: np.ndarray, loss: np.ndarray, loss_max: np.ndarray) -> np.
     n = len(finite)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]])  # the first window of each run
+    starts, _ = blocks(np.asarray(runs))  # the first window of each run
     # Each run preceded by SPIKE_HISTORY NaN, so that no history reaches into the run before it.
     first = np.zeros(n, dtype=bool)
     first[starts] = True
@@ -61,12 +62,6 @@ def spike_flags(runs: np.ndarray, loss: np.ndarray, loss_max: np.ndarray) -> np.
     median = np.where(count >= SPIKE_MIN_HISTORY, (low + high) / 2, np.nan)
     with np.errstate(invalid="ignore"):
         return finite > SPIKE_FACTOR * median  # a NaN on either side: False
-
-
-def spike_mask(loss: pd.Series, loss_max: pd.Series) -> pd.Series:
-    """Per logged window of ONE run (in step order): True where the window holds a spike (`spike_flags`)."""
-    flags = spike_flags(np.zeros(len(loss), dtype=int), loss.to_numpy(dtype=float), loss_max.to_numpy(dtype=float))
-    return pd.Series(flags, index=loss.index)
 
 
 def count_spikes(train: pd.DataFrame) -> pd.Series:

@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation
 
 from bnbench.analysis.folder import is_estimate
+from bnbench.analysis.power_trace import blocks
 from bnbench.rendering.figure_style import DPI, MAX_POINTS
 from bnbench.rendering.format import energy_scale, time_scale
 
@@ -42,21 +43,18 @@ def bin_mean(x: np.ndarray, y: np.ndarray, bins: int = MAX_POINTS) -> tuple[np.n
 
 def run_blocks(runs: np.ndarray) -> list[tuple[int, int]]:
     """(start, end) of each run's rows, where `runs` (a run_id per row) holds each run's rows together."""
-    if not len(runs):
-        return []
-    starts = np.flatnonzero(np.r_[True, runs[1:] != runs[:-1]]).tolist()
-    return list(zip(starts, [*starts[1:], len(runs)], strict=True))
+    starts = blocks(runs)[0].tolist()
+    return list(zip(starts, [*starts[1:], len(runs)], strict=False))  # no rows: no start, so no block
 
 
 def in_run_order(summary: Summary, rows: pd.DataFrame) -> pd.DataFrame:
     """Rows sorted by the summary's run order (variant order, then seed), then step."""
     order = {r: i for i, r in enumerate(summary.figures["run_id"])}
-    if rows.empty or not order:
-        return rows.sort_values("step", kind="stable")
     # Looked up by a hash index and sorted with numpy (a stable sort, as before): mapping pandas' Arrow-backed
-    # strings through a dict and sorting on a new column took three times as long.
+    # strings through a dict and sorting on a new column took three times as long. A run the summary does not
+    # know is found at -1, which reads the last rank: after every known run.
     found = pd.Index(list(order)).get_indexer(rows["run_id"])
-    key = np.where(found >= 0, np.asarray(list(order.values()))[found], len(order))
+    key = np.asarray([*order.values(), len(order)])[found]
     return rows.take(np.lexsort((rows["step"].to_numpy(), key)))
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from bnbench.analysis.metric_info import MetricInfo, resolve
-from bnbench.analysis.run_figures import count_spikes, run_figures, spike_flags, spike_mask
+from bnbench.analysis.run_figures import count_spikes, run_figures, spike_flags
 
 PSNR = MetricInfo("psnr_db", "PSNR", "dB", True)
 
@@ -49,7 +49,7 @@ def test_spike_is_a_window_max_three_times_the_recent_median():
     # Window maxima 1,1,1 (history median 1), then 2.9 (not > 3), then 3.5 (> 3 x median(1,1,1,2.9) = 3):
     # one spike. The first three windows have too little history to judge; a non-finite window is a divergence.
     loss_max = pd.Series([1.0, 1.0, 1.0, 2.9, 3.5, np.inf])
-    mask = spike_mask(loss_max / 2, loss_max)
+    mask = spike_flags(np.zeros(6, dtype=int), (loss_max / 2).to_numpy(), loss_max.to_numpy())
     assert mask.tolist() == [False, False, False, False, True, False]
 
 
